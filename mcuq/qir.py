@@ -1,0 +1,210 @@
+"""The int8 IR: what the golden model executes and the C code generator emits, layer by layer.
+
+Everything here is already "prepared" (TFLM's Prepare, done in Python): multipliers, shifts, offsets,
+clamps and buffer sizes are plain numbers, so the golden model and the C kernels only "Eval".
+Conventions follow CMSIS-NN: activations NHWC int8; ``*_offset`` of an input is ``-zero_point``, of an
+output ``+zero_point``; ``multiplier``/``shift`` as TFLite's QuantizeMultiplier (Q31, shift > 0 means a
+left shift); ``act_min``/``act_max`` are int8 clamps applied after the output offset.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class QOp(enum.Enum):
+    CONV = "conv"  # mcuq_convolve_s8 (groups >= 1)
+    DEPTHWISE_CONV = "depthwise_conv"  # mcuq_depthwise_conv_s8
+    FULLY_CONNECTED = "fully_connected"  # mcuq_fully_connected_s8
+    ADD = "add"  # mcuq_elementwise_add_s8
+    MUL = "mul"  # mcuq_elementwise_mul_s8
+    MAX_POOL = "max_pool"  # mcuq_max_pool_s8
+    AVG_POOL = "avg_pool"  # mcuq_avg_pool_s8
+    LUT = "lut"  # mcuq_lut_s8: any int8 -> int8 elementwise function (sigmoid, tanh, leaky relu, clip)
+    SOFTMAX = "softmax"  # mcuq_softmax_s8
+    CONCAT = "concat"  # mcuq_concat_s8, one call per input
+    TRANSPOSE = "transpose"  # mcuq_transpose_s8
+    PAD = "pad"  # mcuq_pad_s8
+    COPY = "copy"  # memcpy (a reshape that cannot be an alias)
+
+
+@dataclass(frozen=True)
+class QTensor:
+    name: str
+    shape: tuple[int, ...]
+    scale: float
+    zero_point: int
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class ConvParams:
+    """Conv2D, NHWC input [1,H,W,C_in], OHWI weights [C_out,KH,KW,C_in/groups]."""
+
+    weights: np.ndarray = field(compare=False)  # int8 [C_out, KH, KW, C_in/groups]
+    bias: np.ndarray = field(compare=False)  # int32 [C_out]
+    multiplier: np.ndarray = field(compare=False)  # int32 [C_out]
+    shift: np.ndarray = field(compare=False)  # int32 [C_out]
+    input_offset: int
+    output_offset: int
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    padding: tuple[int, int, int, int]  # top, left, bottom, right
+    act_min: int
+    act_max: int
+    groups: int = 1
+
+
+@dataclass(frozen=True)
+class DepthwiseConvParams:
+    """Depthwise conv, weights [1,KH,KW,C_in*ch_mult] (CMSIS-NN layout); output channel
+    ``c_in*ch_mult + m`` reads input channel ``c_in``."""
+
+    weights: np.ndarray = field(compare=False)  # int8 [1, KH, KW, C_out]
+    bias: np.ndarray = field(compare=False)  # int32 [C_out]
+    multiplier: np.ndarray = field(compare=False)
+    shift: np.ndarray = field(compare=False)
+    input_offset: int
+    output_offset: int
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    padding: tuple[int, int, int, int]
+    act_min: int
+    act_max: int
+    ch_mult: int = 1
+
+
+@dataclass(frozen=True)
+class FullyConnectedParams:
+    """out[n, o] over input [N, K], weights [O, K]; per-output-channel requantization."""
+
+    weights: np.ndarray = field(compare=False)  # int8 [O, K]
+    bias: np.ndarray = field(compare=False)  # int32 [O]
+    multiplier: np.ndarray = field(compare=False)  # int32 [O]
+    shift: np.ndarray = field(compare=False)  # int32 [O]
+    input_offset: int
+    output_offset: int
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class AddParams:
+    """TFLite int8 Add: both inputs rescaled to a common scale after a left shift of
+    ``left_shift`` (20), summed, then requantized to the output."""
+
+    input1_offset: int
+    input1_multiplier: int
+    input1_shift: int
+    input2_offset: int
+    input2_multiplier: int
+    input2_shift: int
+    left_shift: int
+    output_offset: int
+    output_multiplier: int
+    output_shift: int
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class MulParams:
+    """TFLite int8 Mul: (a + input1_offset) * (b + input2_offset) requantized to the output."""
+
+    input1_offset: int
+    input2_offset: int
+    output_offset: int
+    output_multiplier: int
+    output_shift: int
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class PoolParams:
+    """Max or average pooling over [1,H,W,C]; quantization unchanged (scale and zero point of the
+    output equal the input's). Average: the sum over the window's elements that lie inside the
+    input, divided (rounded half away from zero) by that element count, or by KH*KW when
+    ``count_include_pad`` (padded elements then count as the zero point, i.e. real 0.0)."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int, int, int]
+    act_min: int
+    act_max: int
+    count_include_pad: bool = False
+    pad_value: int = 0  # the input zero point: real 0.0 (used by count_include_pad)
+
+
+@dataclass(frozen=True)
+class LutParams:
+    """out = table[in + 128]."""
+
+    table: np.ndarray = field(compare=False)  # int8 [256]
+
+
+@dataclass(frozen=True)
+class SoftmaxParams:
+    """CMSIS-NN arm_softmax_s8 over the last axis (rows of length ``shape[-1]``); output scale
+    1/256, zero point -128."""
+
+    input_multiplier: int
+    input_left_shift: int
+    diff_min: int
+
+
+@dataclass(frozen=True)
+class ConcatParams:
+    """Concatenate along ``axis`` of the output shape; each input i is requantized to the output
+    with (multiplier[i], shift[i]) after adding input_offsets[i] (a plain copy when its scale and
+    zero point equal the output's)."""
+
+    axis: int
+    input_offsets: tuple[int, ...]
+    multipliers: tuple[int, ...]
+    shifts: tuple[int, ...]
+    output_offset: int
+
+
+@dataclass(frozen=True)
+class TransposeParams:
+    perm: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PadParams:
+    pads: tuple[int, ...]  # begin_0..begin_{r-1}, end_0..end_{r-1}
+    pad_value: int  # int8, the quantized constant
+
+
+@dataclass(frozen=True)
+class CopyParams:
+    pass
+
+
+@dataclass(frozen=True)
+class Layer:
+    op: QOp
+    name: str  # the float IR node it lowers (for comments and the report)
+    inputs: tuple[str, ...]
+    output: str
+    params: object
+
+
+@dataclass
+class QModel:
+    """Tensors by name (activations only: weights live in the params), layers in execution order."""
+
+    name: str
+    tensors: dict[str, QTensor]
+    layers: list[Layer]
+    inputs: list[str]
+    outputs: list[str]
+    input_perms: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    output_perms: dict[str, tuple[int, ...]] = field(default_factory=dict)

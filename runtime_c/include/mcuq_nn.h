@@ -1,0 +1,91 @@
+/*
+ * mcuq integer runtime: the kernel API. Types and conventions: mcuq_nn_types.h.
+ *
+ * The code generator does not copy this file: it copies mcuq_nn_types.h, mcuq_nn_support.h and the
+ * definitions of the kernels a model uses, so no prototype is left without a body.
+ */
+#ifndef MCUQ_NN_H
+#define MCUQ_NN_H
+
+#include "mcuq_nn_types.h"
+
+/* ---- Convolution ---- */
+MCUQ_API int32_t mcuq_convolve_s8_get_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims);
+MCUQ_API mcuq_status mcuq_convolve_s8(const mcuq_context *ctx,
+                                      const mcuq_conv_params *params,
+                                      const mcuq_per_channel_quant *quant,
+                                      const mcuq_dims *input_dims,
+                                      const int8_t *input,
+                                      const mcuq_dims *filter_dims,
+                                      const int8_t *filter,
+                                      const int32_t *bias,
+                                      const mcuq_dims *output_dims,
+                                      int8_t *output);
+
+MCUQ_API int32_t mcuq_depthwise_conv_s8_get_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims);
+MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
+                                            const mcuq_dw_conv_params *params,
+                                            const mcuq_per_channel_quant *quant,
+                                            const mcuq_dims *input_dims,
+                                            const int8_t *input,
+                                            const mcuq_dims *filter_dims,
+                                            const int8_t *filter,
+                                            const int32_t *bias,
+                                            const mcuq_dims *output_dims,
+                                            int8_t *output);
+
+/* input_dims: n = batch, c = K (h = w = 1); filter_dims: n = K, c = O; output_dims: n = batch, c = O. */
+MCUQ_API mcuq_status mcuq_fully_connected_s8(const mcuq_fc_params *params,
+                                             const mcuq_per_channel_quant *quant,
+                                             const mcuq_dims *input_dims,
+                                             const int8_t *input,
+                                             const mcuq_dims *filter_dims,
+                                             const int8_t *filter,
+                                             const int32_t *bias,
+                                             const mcuq_dims *output_dims,
+                                             int8_t *output);
+
+/* ---- Elementwise ---- */
+MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
+                                             const int8_t *input1,
+                                             const int8_t *input2,
+                                             int8_t *output,
+                                             int32_t size);
+
+MCUQ_API mcuq_status mcuq_elementwise_mul_s8(const mcuq_mul_params *params,
+                                             const int8_t *input1,
+                                             const int8_t *input2,
+                                             int8_t *output,
+                                             int32_t size);
+
+/* out[i] = table[in[i] + 128]; in-place (output == input) allowed. */
+MCUQ_API mcuq_status mcuq_lut_s8(const int8_t *table, const int8_t *input, int8_t *output, int32_t size);
+
+/* ---- Pooling ---- */
+MCUQ_API mcuq_status mcuq_max_pool_s8(const mcuq_pool_params *params,
+                                      const mcuq_dims *input_dims,
+                                      const int8_t *input,
+                                      const mcuq_dims *output_dims,
+                                      int8_t *output);
+
+MCUQ_API mcuq_status mcuq_avg_pool_s8(const mcuq_pool_params *params,
+                                      const mcuq_dims *input_dims,
+                                      const int8_t *input,
+                                      const mcuq_dims *output_dims,
+                                      int8_t *output);
+
+/* ---- Softmax over rows of row_size elements ---- */
+MCUQ_API mcuq_status mcuq_softmax_s8(const mcuq_softmax_params *params,
+                                     const int8_t *input,
+                                     int32_t num_rows,
+                                     int32_t row_size,
+                                     int8_t *output);
+
+/* ---- Data movement ---- */
+MCUQ_API mcuq_status mcuq_concat_s8(const mcuq_concat_params *params, const int8_t *input, int8_t *output);
+
+MCUQ_API mcuq_status mcuq_transpose_s8(const mcuq_transpose_params *params, const int8_t *input, int8_t *output);
+
+MCUQ_API mcuq_status mcuq_pad_s8(const mcuq_pad_params *params, const int8_t *input, int8_t *output);
+
+#endif /* MCUQ_NN_H */

@@ -1,0 +1,146 @@
+/*
+ * mcuq integer runtime: types shared by all kernels (CMSIS-NN style).
+ *
+ * Layouts: activations NHWC ([N, H, W, C], int8), conv weights OHWI ([C_out, KH, KW, C_in/groups]),
+ * depthwise weights [1, KH, KW, C_out], fully connected weights [O, K].
+ * Quantization: TFLite int8. An input offset is -zero_point, an output offset +zero_point.
+ * multiplier/shift are TFLite QuantizeMultiplier results (Q31; shift > 0 is a left shift) applied as
+ * CMSIS-NN's default (double rounding) arm_nn_requantize. act_min/act_max clamp the int8 output.
+ * All buffers are owned by the caller; kernels keep no state between calls.
+ *
+ * Every kernel returns MCUQ_OK, or MCUQ_ARG_ERROR when its arguments are inconsistent.
+ *
+ * The code generator copies this header and the kernels a model uses into one .c file; it defines
+ * MCUQ_API as `static` first so that several models can link into one firmware.
+ */
+#ifndef MCUQ_NN_TYPES_H
+#define MCUQ_NN_TYPES_H
+
+#include <stdint.h>
+#include <string.h>
+
+#ifndef MCUQ_API
+#define MCUQ_API
+#endif
+
+typedef enum { MCUQ_OK = 0, MCUQ_ARG_ERROR = -1 } mcuq_status;
+
+typedef struct {
+    int32_t n, h, w, c;
+} mcuq_dims;
+
+typedef struct {
+    int32_t h, w;
+} mcuq_tile;
+
+typedef struct {
+    int32_t top, left, bottom, right;
+} mcuq_padding;
+
+typedef struct {
+    int32_t min, max;
+} mcuq_activation;
+
+/* Scratch memory handed to a kernel by the caller; size in bytes. */
+typedef struct {
+    void *buf;
+    int32_t size;
+} mcuq_context;
+
+/* Per-output-channel requantization. */
+typedef struct {
+    const int32_t *multiplier;
+    const int32_t *shift;
+} mcuq_per_channel_quant;
+
+typedef struct {
+    int32_t multiplier;
+    int32_t shift;
+} mcuq_per_tensor_quant;
+
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    mcuq_tile stride;
+    mcuq_tile dilation;
+    mcuq_padding padding;
+    mcuq_activation activation;
+    int32_t groups;
+} mcuq_conv_params;
+
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t ch_mult;
+    mcuq_tile stride;
+    mcuq_tile dilation;
+    mcuq_padding padding;
+    mcuq_activation activation;
+} mcuq_dw_conv_params;
+
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    mcuq_activation activation;
+} mcuq_fc_params;
+
+typedef struct {
+    int32_t input1_offset;
+    mcuq_per_tensor_quant input1_quant;
+    int32_t input2_offset;
+    mcuq_per_tensor_quant input2_quant;
+    int32_t left_shift;
+    int32_t output_offset;
+    mcuq_per_tensor_quant output_quant;
+    mcuq_activation activation;
+} mcuq_add_params;
+
+typedef struct {
+    int32_t input1_offset;
+    int32_t input2_offset;
+    int32_t output_offset;
+    mcuq_per_tensor_quant output_quant;
+    mcuq_activation activation;
+} mcuq_mul_params;
+
+typedef struct {
+    mcuq_tile kernel;
+    mcuq_tile stride;
+    mcuq_padding padding;
+    mcuq_activation activation;
+    int32_t count_include_pad; /* average pool only: divide by KH*KW, padding counts as pad_value */
+    int32_t pad_value;         /* the input zero point */
+} mcuq_pool_params;
+
+typedef struct {
+    int32_t input_multiplier;
+    int32_t input_left_shift;
+    int32_t diff_min;
+} mcuq_softmax_params;
+
+/* Concatenation seen as [outer, axis, inner]: each input is copied (and requantized) into its slice. */
+typedef struct {
+    int32_t outer;        /* product of the output dims before the axis */
+    int32_t inner;        /* product of the output dims after the axis */
+    int32_t axis_offset;  /* where this input starts along the axis of the output */
+    int32_t axis_size;    /* this input's extent along the axis */
+    int32_t out_axis_size;
+    int32_t input_offset;
+    mcuq_per_tensor_quant quant; /* multiplier 0 means a plain copy */
+    int32_t output_offset;
+} mcuq_concat_params;
+
+/* Up to 4-D; unused leading dims are 1. */
+typedef struct {
+    int32_t dims[4];
+    int32_t perm[4];
+} mcuq_transpose_params;
+
+typedef struct {
+    int32_t dims[4];     /* input dims, up to 4-D, leading dims 1 */
+    int32_t before[4];
+    int32_t after[4];
+    int32_t pad_value;
+} mcuq_pad_params;
+
+#endif /* MCUQ_NN_TYPES_H */
