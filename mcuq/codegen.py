@@ -1,0 +1,232 @@
+"""Code generation: int8 IR + arena plan -> NAME.c and NAME.h through the Jinja2 templates.
+
+Python hands the templates data only (numbers, names, shapes); all C text is in `templates/` and, for
+the kernels, in `runtime_c/`, whose sources are copied verbatim into the generated file.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from . import __version__
+from .plan import ArenaPlan
+from .qir import Layer, QModel, QOp
+from .resources import resource_dir
+
+# The kernel entry point each op calls; the code generator copies the file that defines it.
+KERNEL_FUNCTION = {
+    QOp.CONV: "mcuq_convolve_s8",
+    QOp.DEPTHWISE_CONV: "mcuq_depthwise_conv_s8",
+    QOp.FULLY_CONNECTED: "mcuq_fully_connected_s8",
+    QOp.ADD: "mcuq_elementwise_add_s8",
+    QOp.MUL: "mcuq_elementwise_mul_s8",
+    QOp.MAX_POOL: "mcuq_max_pool_s8",
+    QOp.AVG_POOL: "mcuq_avg_pool_s8",
+    QOp.LUT: "mcuq_lut_s8",
+    QOp.SOFTMAX: "mcuq_softmax_s8",
+    QOp.CONCAT: "mcuq_concat_s8",
+    QOp.TRANSPOSE: "mcuq_transpose_s8",
+    QOp.PAD: "mcuq_pad_s8",
+}
+
+C_KEYWORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for goto if inline int "
+    "long register restrict return short signed sizeof static struct switch typedef union unsigned void "
+    "volatile while _Bool _Complex _Imaginary".split()
+)
+INCLUDE_LINE = re.compile(r'^\s*#\s*include\s+"[^"]+"\s*$', re.MULTILINE)
+
+
+def c_identifier(name: str) -> str:
+    """A valid, lower-case C identifier for a user-supplied name (model name, prefix)."""
+    ident = re.sub(r"[^0-9a-zA-Z_]", "_", name).strip("_").lower() or "model"
+    if ident[0].isdigit():
+        ident = "m_" + ident
+    if ident in C_KEYWORDS or keyword.iskeyword(ident):
+        ident += "_"
+    return ident
+
+
+def c_comment_text(text: str) -> str:
+    """Text safe inside a /* */ comment."""
+    return text.replace("*/", "* /").replace("\n", " ")
+
+
+def c_float(value: float) -> str:
+    """A float literal that reads back to the same float32."""
+    text = f"{np.float32(value):.9g}"
+    if "e" not in text and "." not in text:
+        text += ".0"
+    return text + "f"
+
+
+def c_rows(values, per_line: int = 16) -> list[str]:
+    """Array initializer rows of comma-separated integers."""
+    flat = [int(v) for v in np.asarray(values).reshape(-1)]
+    return [", ".join(map(str, flat[i : i + per_line])) for i in range(0, len(flat), per_line)]
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(c_float=c_float, c_rows=c_rows, c_comment=c_comment_text)
+    return env
+
+
+def _runtime_text(path: Path) -> str:
+    return INCLUDE_LINE.sub("", path.read_text()).strip() + "\n"
+
+
+@lru_cache(maxsize=None)
+def kernel_sources() -> dict[str, Path]:
+    """Kernel function name -> the runtime_c source file that defines it."""
+    found = {}
+    for path in sorted((resource_dir("runtime_c") / "src").rglob("*.c")):
+        text = path.read_text()
+        for fn in KERNEL_FUNCTION.values():
+            if re.search(rf"^MCUQ_API\s+[\w ]+\b{fn}\s*\(", text, re.MULTILINE):
+                found[fn] = path
+    return found
+
+
+def _dims4(shape: tuple[int, ...]) -> list[int]:
+    """NHWC dims of a tensor of rank <= 4, leading dims 1."""
+    return [1] * (4 - len(shape)) + list(shape)
+
+
+def _perm4(perm: tuple[int, ...]) -> list[int]:
+    lead = 4 - len(perm)
+    return list(range(lead)) + [p + lead for p in perm]
+
+
+@dataclass
+class LayerView:
+    """What the template needs to emit one layer: op, offsets, dims and the op's parameters."""
+
+    index: int
+    op: str
+    kernel: str | None
+    name: str
+    summary: str
+    inputs: list[dict]
+    output: dict
+    params: object
+    scratch: tuple[int, int] | None
+    extra: dict
+
+
+def _tensor_view(model: QModel, plan: ArenaPlan, name: str) -> dict:
+    t = model.tensors[name]
+    return dict(name=name, offset=plan.offsets[name], size=t.size, shape=list(t.shape), dims=_dims4(t.shape),
+                scale=t.scale, zero_point=t.zero_point)
+
+
+def _layer_summary(layer: Layer, model: QModel) -> str:
+    ins = ", ".join(f"{list(model.tensors[n].shape)}" for n in layer.inputs)
+    out = model.tensors[layer.output]
+    return (f"{layer.op.value} '{layer.name}': {ins} -> {list(out.shape)}, "
+            f"out scale {out.scale:.6g} zp {out.zero_point}")
+
+
+def _extra(layer: Layer, model: QModel, plan: ArenaPlan) -> dict:
+    """Op-specific derived numbers (the template does no arithmetic)."""
+    p = layer.params
+    out = model.tensors[layer.output]
+    if layer.op in (QOp.CONV, QOp.DEPTHWISE_CONV):
+        return dict(filter_dims=list(p.weights.shape))
+    if layer.op is QOp.FULLY_CONNECTED:
+        k = model.tensors[layer.inputs[0]].shape[-1]
+        batch = out.size // out.shape[-1]
+        return dict(batch=batch, k=k, o=out.shape[-1])
+    if layer.op is QOp.SOFTMAX:
+        return dict(rows=out.size // out.shape[-1], row_size=out.shape[-1])
+    if layer.op is QOp.CONCAT:
+        axis = p.axis
+        outer = int(np.prod(out.shape[:axis], dtype=np.int64))
+        inner = int(np.prod(out.shape[axis + 1 :], dtype=np.int64))
+        parts, start = [], 0
+        for i, name in enumerate(layer.inputs):
+            extent = model.tensors[name].shape[axis]
+            parts.append(dict(input=_tensor_view(model, plan, name), outer=outer, inner=inner,
+                              axis_offset=start, axis_size=extent, out_axis_size=out.shape[axis],
+                              input_offset=p.input_offsets[i], multiplier=p.multipliers[i],
+                              shift=p.shifts[i]))
+            start += extent
+        return dict(parts=parts)
+    if layer.op is QOp.TRANSPOSE:
+        return dict(dims=_dims4(model.tensors[layer.inputs[0]].shape), perm=_perm4(p.perm))
+    if layer.op is QOp.PAD:
+        rank = len(out.shape)
+        before, after = list(p.pads[:rank]), list(p.pads[rank:])
+        return dict(dims=_dims4(model.tensors[layer.inputs[0]].shape),
+                    before=[0] * (4 - rank) + before, after=[0] * (4 - rank) + after)
+    return {}
+
+
+def layer_views(model: QModel, plan: ArenaPlan) -> list[LayerView]:
+    views = []
+    for i, layer in enumerate(model.layers):
+        views.append(LayerView(
+            index=i,
+            op=layer.op.value,
+            kernel=KERNEL_FUNCTION.get(layer.op),
+            name=layer.name,
+            summary=_layer_summary(layer, model),
+            inputs=[_tensor_view(model, plan, n) for n in layer.inputs],
+            output=_tensor_view(model, plan, layer.output),
+            params=layer.params,
+            scratch=plan.scratch.get(i),
+            extra=_extra(layer, model, plan),
+        ))
+    return views
+
+
+@dataclass
+class GeneratedCode:
+    c_source: str
+    header: str
+    prefix: str
+
+
+def generate(model: QModel, plan: ArenaPlan, prefix: str, source_name: str) -> GeneratedCode:
+    prefix = c_identifier(prefix)
+    used = sorted({KERNEL_FUNCTION[l.op] for l in model.layers if l.op in KERNEL_FUNCTION})
+    sources = kernel_sources()
+    missing = [fn for fn in used if fn not in sources]
+    if missing:
+        raise FileNotFoundError(f"runtime_c has no definition of {missing}")
+    include = resource_dir("runtime_c") / "include"
+    data = dict(
+        version=__version__,
+        prefix=prefix,
+        PREFIX=prefix.upper(),
+        source_name=c_comment_text(source_name),
+        model=model,
+        inputs=[_tensor_view(model, plan, n) for n in model.inputs],
+        outputs=[_tensor_view(model, plan, n) for n in model.outputs],
+        layers=layer_views(model, plan),
+        arena_size=plan.size,
+        runtime_types=_runtime_text(include / "mcuq_nn_types.h"),
+        runtime_support=_runtime_text(include / "mcuq_nn_support.h"),
+        kernels=[dict(function=fn, text=_runtime_text(sources[fn])) for fn in used],
+        uses_memcpy=any(l.op is QOp.COPY for l in model.layers),
+    )
+    env = _environment()
+    return GeneratedCode(
+        c_source=env.get_template("model.c.j2").render(data),
+        header=env.get_template("model.h.j2").render(data),
+        prefix=prefix,
+    )

@@ -1,0 +1,367 @@
+"""The integer golden model: a numpy executor of the int8 IR, bit-exact with ``runtime_c``.
+
+Every op follows CMSIS-NN's default (double rounding) path as TFLite Micro calls it; the C kernels
+in ``runtime_c/src`` must produce the same bytes for every input. Intermediates are int64 and the
+int32 arithmetic of the C code is reproduced explicitly where it matters (wrap-around of the
+requantize left shift, truncating division). Inputs the C kernels reject (inconsistent shapes,
+an accumulator that would overflow int32, an empty pooling window) raise ``ValueError`` here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from mcuq import fixedpoint as fp
+from mcuq import qir
+
+#: Longest softmax row: with more elements the int32 sum of exp values (each up to 2^19 in
+#: Q12.19) could overflow in ``arm_softmax_s8``; the C kernel rejects such rows too.
+SOFTMAX_MAX_ROW = 4095
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def _as_shape(x: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.size != int(np.prod(shape, dtype=np.int64)):
+        raise ValueError(f"{what}: {x.size} elements do not fit shape {tuple(shape)}")
+    return x.reshape(shape)
+
+
+def _to_int8(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.int8)
+
+
+def _trunc_div(a: np.ndarray, b) -> np.ndarray:
+    """C integer division (truncation toward zero) for a positive divisor."""
+    return np.where(a >= 0, a // b, -((-a) // b))
+
+
+def _out_size(in_size: int, pad_before: int, pad_after: int, kernel: int, stride: int, dilation: int) -> int:
+    room = in_size + pad_before + pad_after - dilation * (kernel - 1) - 1
+    return 0 if room < 0 else room // stride + 1
+
+
+def _check_window(
+    what: str,
+    in_hw: tuple[int, int],
+    out_hw: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    padding: tuple[int, int, int, int],
+) -> None:
+    top, left, bottom, right = padding
+    if min(stride) < 1 or min(dilation) < 1 or min(kernel) < 1 or min(padding) < 0:
+        raise ValueError(f"{what}: stride, dilation and kernel must be >= 1 and padding >= 0")
+    expected = (
+        _out_size(in_hw[0], top, bottom, kernel[0], stride[0], dilation[0]),
+        _out_size(in_hw[1], left, right, kernel[1], stride[1], dilation[1]),
+    )
+    if tuple(out_hw) != expected:
+        raise ValueError(f"{what}: output H,W {tuple(out_hw)} but the window gives {expected}")
+
+
+def _windows(
+    x: np.ndarray,
+    out_hw: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    fill: int,
+) -> np.ndarray:
+    """[N,H,W,C] -> [N,OH,OW,KH,KW,C]: each output pixel's receptive field, out-of-bounds = fill."""
+    top, left, bottom, right = padding
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=fill)
+    oh, ow = out_hw
+    rows = np.arange(oh)[:, None] * stride[0] + np.arange(kernel[0])[None, :] * dilation[0]  # [OH,KH]
+    cols = np.arange(ow)[:, None] * stride[1] + np.arange(kernel[1])[None, :] * dilation[1]  # [OW,KW]
+    return xp[:, rows[:, None, :, None], cols[None, :, None, :], :]
+
+
+def _check_acc(acc: np.ndarray, what: str) -> None:
+    if acc.size and (acc.min() < fp.INT32_MIN or acc.max() > fp.INT32_MAX):
+        raise ValueError(f"{what}: the int32 accumulator overflows")
+
+
+def _requant_out(acc: np.ndarray, mult, shift, out_offset: int, act_min: int, act_max: int) -> np.ndarray:
+    out = fp.requantize(acc, mult, shift) + out_offset
+    return _to_int8(np.clip(out, act_min, act_max))
+
+
+# --------------------------------------------------------------------------------------------------
+# ops
+# --------------------------------------------------------------------------------------------------
+
+
+def _conv(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.ConvParams = layer.params
+    in_shape = tensors[layer.inputs[0]].shape
+    out_shape = tensors[layer.output].shape
+    x = _as_shape(inputs[0], in_shape, layer.name).astype(np.int64)
+    w = np.asarray(p.weights, dtype=np.int64)
+    n, _, _, c_in = in_shape
+    on, oh, ow, c_out = out_shape
+    c_out_w, kh, kw, cg = w.shape
+    g = p.groups
+    if g < 1 or c_in != cg * g or c_out != c_out_w or c_out % g or on != n:
+        raise ValueError(f"{layer.name}: conv shapes {in_shape} * {w.shape} (groups {g}) -> {out_shape}")
+    _check_window(layer.name, in_shape[1:3], (oh, ow), (kh, kw), p.stride, p.dilation, p.padding)
+    # Padding contributes (zero_point + input_offset) = 0, as CMSIS-NN's zero-filled im2col.
+    win = _windows(x + p.input_offset, (oh, ow), (kh, kw), p.stride, p.dilation, p.padding, 0)
+    og = c_out // g
+    acc = np.empty((n, oh, ow, c_out), dtype=np.int64)
+    for gi in range(g):
+        cols = win[..., gi * cg : (gi + 1) * cg].reshape(n * oh * ow, kh * kw * cg)
+        wg = w[gi * og : (gi + 1) * og].reshape(og, kh * kw * cg)
+        acc[..., gi * og : (gi + 1) * og] = (cols @ wg.T).reshape(n, oh, ow, og)
+    acc += np.asarray(p.bias, dtype=np.int64)
+    _check_acc(acc, layer.name)
+    return _requant_out(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+
+
+def _depthwise(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.DepthwiseConvParams = layer.params
+    in_shape = tensors[layer.inputs[0]].shape
+    out_shape = tensors[layer.output].shape
+    x = _as_shape(inputs[0], in_shape, layer.name).astype(np.int64)
+    w = np.asarray(p.weights, dtype=np.int64)
+    n, _, _, c_in = in_shape
+    on, oh, ow, c_out = out_shape
+    _, kh, kw, c_out_w = w.shape
+    if p.ch_mult < 1 or c_out != c_in * p.ch_mult or c_out_w != c_out or on != n:
+        raise ValueError(f"{layer.name}: depthwise shapes {in_shape} * {w.shape} -> {out_shape}")
+    _check_window(layer.name, in_shape[1:3], (oh, ow), (kh, kw), p.stride, p.dilation, p.padding)
+    win = _windows(x + p.input_offset, (oh, ow), (kh, kw), p.stride, p.dilation, p.padding, 0)
+    win = np.repeat(win, p.ch_mult, axis=-1)  # output channel c*ch_mult + m reads input channel c
+    acc = np.einsum("nhwijc,ijc->nhwc", win, w[0]) + np.asarray(p.bias, dtype=np.int64)
+    _check_acc(acc, layer.name)
+    return _requant_out(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+
+
+def _fully_connected(
+    layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]
+) -> np.ndarray:
+    p: qir.FullyConnectedParams = layer.params
+    w = np.asarray(p.weights, dtype=np.int64)
+    o, k = w.shape
+    x = np.asarray(inputs[0]).astype(np.int64)
+    if x.size % k:
+        raise ValueError(f"{layer.name}: {x.size} input elements are not a multiple of K={k}")
+    x = x.reshape(-1, k)
+    out_shape = tensors[layer.output].shape
+    if int(np.prod(out_shape)) != x.shape[0] * o:
+        raise ValueError(f"{layer.name}: output shape {out_shape} is not [{x.shape[0]}, {o}]")
+    acc = (x + p.input_offset) @ w.T + np.asarray(p.bias, dtype=np.int64)
+    _check_acc(acc, layer.name)
+    out = _requant_out(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+    return out.reshape(out_shape)
+
+
+def _binary_inputs(layer: qir.Layer, inputs: list[np.ndarray], tensors) -> tuple[np.ndarray, np.ndarray]:
+    out_shape = tensors[layer.output].shape
+    a = _as_shape(inputs[0], out_shape, layer.name).astype(np.int64)
+    b = _as_shape(inputs[1], out_shape, layer.name).astype(np.int64)
+    return a, b
+
+
+def _add(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.AddParams = layer.params
+    if not 0 <= p.left_shift <= 22 or max(abs(p.input1_offset), abs(p.input2_offset)) > 255:
+        raise ValueError(f"{layer.name}: add left shift {p.left_shift} or input offsets out of range")
+    a, b = _binary_inputs(layer, inputs, tensors)
+    a = fp.requantize((a + p.input1_offset) << p.left_shift, p.input1_multiplier, p.input1_shift)
+    b = fp.requantize((b + p.input2_offset) << p.left_shift, p.input2_multiplier, p.input2_shift)
+    # a + b cannot overflow int32: each is at most 255 * 2^20 scaled by a multiplier below 1.
+    return _requant_out(a + b, p.output_multiplier, p.output_shift, p.output_offset, p.act_min, p.act_max)
+
+
+def _mul(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.MulParams = layer.params
+    a, b = _binary_inputs(layer, inputs, tensors)
+    prod = (a + p.input1_offset) * (b + p.input2_offset)
+    return _requant_out(prod, p.output_multiplier, p.output_shift, p.output_offset, p.act_min, p.act_max)
+
+
+def _pool_setup(layer: qir.Layer, inputs: list[np.ndarray], tensors):
+    p: qir.PoolParams = layer.params
+    in_shape = tensors[layer.inputs[0]].shape
+    out_shape = tensors[layer.output].shape
+    if out_shape[0] != in_shape[0] or out_shape[3] != in_shape[3]:
+        raise ValueError(f"{layer.name}: pooling {in_shape} -> {out_shape} changes N or C")
+    _check_window(layer.name, in_shape[1:3], out_shape[1:3], p.kernel, p.stride, (1, 1), p.padding)
+    x = _as_shape(inputs[0], in_shape, layer.name).astype(np.int64)
+    ones = np.ones((1,) + tuple(in_shape[1:3]) + (1,), dtype=np.int64)
+    inside = _windows(ones, out_shape[1:3], p.kernel, p.stride, (1, 1), p.padding, 0)
+    count = inside.sum(axis=(3, 4))  # [1, OH, OW, 1]: in-bounds elements per window
+    if count.size and count.min() == 0:
+        raise ValueError(f"{layer.name}: a pooling window lies entirely in the padding")
+    return p, x, out_shape, count
+
+
+def _max_pool(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p, x, out_shape, _ = _pool_setup(layer, inputs, tensors)
+    win = _windows(x, out_shape[1:3], p.kernel, p.stride, (1, 1), p.padding, -128)
+    return _to_int8(np.clip(win.max(axis=(3, 4)), p.act_min, p.act_max))
+
+
+def _avg_pool(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p, x, out_shape, count = _pool_setup(layer, inputs, tensors)
+    win = _windows(x, out_shape[1:3], p.kernel, p.stride, (1, 1), p.padding, 0)
+    total = win.sum(axis=(3, 4))
+    if p.count_include_pad:
+        full = p.kernel[0] * p.kernel[1]
+        total = total + (full - count) * p.pad_value
+        count = np.full_like(count, full)
+    # arm_avgpool_s8: sum > 0 ? (sum + count/2) / count : (sum - count/2) / count (C division).
+    half = count // 2
+    avg = np.where(total > 0, _trunc_div(total + half, count), _trunc_div(total - half, count))
+    return _to_int8(np.clip(avg, p.act_min, p.act_max))
+
+
+def _softmax(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.SoftmaxParams = layer.params
+    out_shape = tensors[layer.output].shape
+    row = out_shape[-1]
+    if row > SOFTMAX_MAX_ROW:
+        raise ValueError(f"{layer.name}: softmax rows of {row} elements (at most {SOFTMAX_MAX_ROW})")
+    x = _as_shape(inputs[0], out_shape, layer.name).astype(np.int64).reshape(-1, row)
+    return softmax_rows(x, p).reshape(out_shape)
+
+
+def softmax_rows(x: np.ndarray, p: qir.SoftmaxParams) -> np.ndarray:
+    """``arm_softmax_s8`` over the rows of a 2-D int array (int8 values), int8 result."""
+    if not 0 <= p.input_left_shift <= 30 or not -(fp.INT32_MAX >> p.input_left_shift) <= p.diff_min <= 0:
+        raise ValueError(
+            f"softmax: input_left_shift {p.input_left_shift} / diff_min {p.diff_min} out of range"
+        )
+    smul = fp.saturating_rounding_doubling_high_mul
+    accum_bits = fp.SOFTMAX_ACCUM_BITS
+    x = np.asarray(x, dtype=np.int64)
+    diff = x - x.max(axis=1, keepdims=True)
+    valid = diff >= p.diff_min
+    # diff * 2^shift only fits int32 for valid diffs (that is what diff_min guarantees).
+    scaled = smul(np.where(valid, diff, 0) << p.input_left_shift, p.input_multiplier)
+    exps = fp.exp_on_negative_values(scaled)
+    total = np.where(valid, fp.rounding_divide_by_pot(exps, accum_bits), 0).sum(axis=1, keepdims=True)
+    headroom = fp.count_leading_zeros32(total)
+    # (sum << headroom) has its top bit set; minus 1.0 (2^31) it is x in [0, 1) for 1 / (1 + x).
+    shifted_scale = fp.one_over_one_plus_x_for_x_in_0_1((total << headroom) - (1 << 31))
+    bits_over_unit = accum_bits - headroom + 23
+    res = fp.rounding_divide_by_pot(smul(shifted_scale, exps), bits_over_unit) - 128
+    return _to_int8(np.where(valid, np.clip(res, -128, 127), -128))
+
+
+def _lut(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.LutParams = layer.params
+    table = np.asarray(p.table, dtype=np.int8)
+    if table.shape != (256,):
+        raise ValueError(f"{layer.name}: LUT has shape {table.shape}, not (256,)")
+    x = _as_shape(inputs[0], tensors[layer.output].shape, layer.name).astype(np.int64)
+    return table[x + 128]
+
+
+def _concat(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.ConcatParams = layer.params
+    out_shape = tensors[layer.output].shape
+    axis = p.axis % len(out_shape)
+    n = len(layer.inputs)
+    if not len(p.input_offsets) == len(p.multipliers) == len(p.shifts) == n == len(inputs):
+        raise ValueError(f"{layer.name}: concat needs one offset, multiplier and shift per input")
+    parts = []
+    for i, name in enumerate(layer.inputs):
+        x = _as_shape(inputs[i], tensors[name].shape, layer.name).astype(np.int64)
+        if p.multipliers[i] == 0:
+            parts.append(x)
+        else:
+            y = fp.requantize(x + p.input_offsets[i], p.multipliers[i], p.shifts[i]) + p.output_offset
+            parts.append(np.clip(y, -128, 127))
+    out = np.concatenate(parts, axis=axis)
+    if out.shape != tuple(out_shape):
+        raise ValueError(f"{layer.name}: concat gives {out.shape}, output is {tuple(out_shape)}")
+    return _to_int8(out)
+
+
+def _transpose(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.TransposeParams = layer.params
+    x = _as_shape(inputs[0], tensors[layer.inputs[0]].shape, layer.name)
+    out = np.transpose(x, p.perm)
+    if out.shape != tuple(tensors[layer.output].shape):
+        raise ValueError(f"{layer.name}: transpose gives {out.shape}")
+    return _to_int8(out)
+
+
+def _pad(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.PadParams = layer.params
+    x = _as_shape(inputs[0], tensors[layer.inputs[0]].shape, layer.name)
+    r = x.ndim
+    if len(p.pads) != 2 * r or min(p.pads) < 0:
+        raise ValueError(f"{layer.name}: pads {p.pads} do not fit rank {r} (negative pads unsupported)")
+    widths = [(p.pads[i], p.pads[r + i]) for i in range(r)]
+    out = np.pad(x.astype(np.int8), widths, constant_values=np.int8(p.pad_value))
+    if out.shape != tuple(tensors[layer.output].shape):
+        raise ValueError(f"{layer.name}: pad gives {out.shape}")
+    return out
+
+
+def _copy(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    return _to_int8(_as_shape(inputs[0], tensors[layer.output].shape, layer.name))
+
+
+_OPS: dict[qir.QOp, Callable[[qir.Layer, list[np.ndarray], dict[str, qir.QTensor]], np.ndarray]] = {
+    qir.QOp.CONV: _conv,
+    qir.QOp.DEPTHWISE_CONV: _depthwise,
+    qir.QOp.FULLY_CONNECTED: _fully_connected,
+    qir.QOp.ADD: _add,
+    qir.QOp.MUL: _mul,
+    qir.QOp.MAX_POOL: _max_pool,
+    qir.QOp.AVG_POOL: _avg_pool,
+    qir.QOp.LUT: _lut,
+    qir.QOp.SOFTMAX: _softmax,
+    qir.QOp.CONCAT: _concat,
+    qir.QOp.TRANSPOSE: _transpose,
+    qir.QOp.PAD: _pad,
+    qir.QOp.COPY: _copy,
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------------------------------
+
+
+def run_layer(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    """Execute one layer; returns an int8 array of ``tensors[layer.output].shape``."""
+    out = _OPS[layer.op](layer, list(inputs), tensors)
+    return np.asarray(out, dtype=np.int8).reshape(tensors[layer.output].shape)
+
+
+def run_model(model: qir.QModel, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Execute all layers in order. ``feeds``: int8 arrays in the IR layout (batch dim included).
+    Returns every activation tensor (the inputs too) by name."""
+    values: dict[str, np.ndarray] = {}
+    for name in model.inputs:
+        if name not in feeds:
+            raise ValueError(f"no feed for model input {name!r}")
+        x = np.asarray(feeds[name])
+        if x.dtype != np.int8:
+            raise ValueError(f"feed {name!r} is {x.dtype}, not int8")
+        values[name] = _as_shape(x, model.tensors[name].shape, f"feed {name!r}")
+    for layer in model.layers:
+        values[layer.output] = run_layer(layer, [values[n] for n in layer.inputs], model.tensors)
+    return values
+
+
+def scratch_bytes(layer: qir.Layer, tensors: dict[str, qir.QTensor]) -> int:
+    """Scratch buffer bytes of a layer's C kernel, as its ``*_get_buffer_size`` returns."""
+    if layer.op is qir.QOp.CONV:
+        # mcuq_convolve_s8: one output pixel's receptive field for one group, as int16.
+        _, kh, kw, cg = np.shape(layer.params.weights)
+        return 2 * kh * kw * cg
+    return 0

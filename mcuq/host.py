@@ -1,0 +1,84 @@
+"""Host build: compile the generated C with the host compiler and call it through cffi (ABI mode).
+
+The flags are the strict ones the generated code promises to pass: -O2 -Wall -Wextra -Werror, C99.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import cffi
+import numpy as np
+
+from .errors import ToolchainError
+from .qir import QModel
+
+HOST_CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared"]
+
+
+def host_compiler() -> list[str]:
+    cc = os.environ.get("CC", "cc")
+    command = shlex.split(cc)
+    if shutil.which(command[0]) is None:
+        raise ToolchainError(
+            f"no host C compiler: {command[0]!r} is not on PATH; install gcc (apt-get install gcc) or set CC"
+        )
+    return command
+
+
+class HostModel:
+    """The generated C, built as a shared library for this machine."""
+
+    def __init__(self, c_path: Path, h_path: Path, prefix: str, model: QModel):
+        self.prefix = prefix
+        self.model = model
+        self._tmp = tempfile.TemporaryDirectory(prefix="mcuq-host-")
+        lib_path = Path(self._tmp.name) / f"lib{prefix}.so"
+        command = [*host_compiler(), *HOST_CFLAGS, "-I", str(h_path.parent), str(c_path), "-o", str(lib_path)]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ToolchainError(
+                f"the generated C did not compile on the host ({' '.join(command)}):\n{result.stderr.strip()}"
+            )
+        self.ffi = cffi.FFI()
+        ins = ", ".join(f"const int8_t *input{i}" for i in range(len(model.inputs)))
+        outs = ", ".join(f"int8_t *output{i}" for i in range(len(model.outputs)))
+        fins = ", ".join(f"const float *input{i}" for i in range(len(model.inputs)))
+        fouts = ", ".join(f"float *output{i}" for i in range(len(model.outputs)))
+        self.ffi.cdef(
+            f"int {prefix}_invoke({ins}, {outs});\n"
+            f"int {prefix}_invoke_f32({fins}, {fouts});\n"
+            f"int {prefix}_invoke_with_arena(void *arena, {ins}, {outs});\n"
+        )
+        self.lib = self.ffi.dlopen(str(lib_path))
+
+    def _call(self, fn, dtype, inputs: list[np.ndarray], arena: np.ndarray | None = None) -> list[np.ndarray]:
+        ctype = "int8_t *" if dtype == np.int8 else "float *"
+        ins = [np.ascontiguousarray(x, dtype=dtype) for x in inputs]
+        outs = [np.zeros(self.model.tensors[n].shape, dtype=dtype) for n in self.model.outputs]
+        args = [self.ffi.cast(ctype, self.ffi.from_buffer(x)) for x in ins]
+        args += [self.ffi.cast(ctype, self.ffi.from_buffer(y)) for y in outs]
+        if arena is not None:
+            args.insert(0, self.ffi.from_buffer(arena))
+        status = fn(*args)
+        if status != 0:
+            raise RuntimeError(f"{self.prefix}_invoke returned status {status}")
+        return outs
+
+    def invoke(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        """int8 inputs in the IR layout (with batch dim 1) -> int8 outputs."""
+        return self._call(self.lib.__getattr__(f"{self.prefix}_invoke"), np.int8, list(inputs))
+
+    def invoke_f32(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        return self._call(self.lib.__getattr__(f"{self.prefix}_invoke_f32"), np.float32, list(inputs))
+
+    def invoke_with_arena(self, arena: np.ndarray, *inputs: np.ndarray) -> list[np.ndarray]:
+        return self._call(self.lib.__getattr__(f"{self.prefix}_invoke_with_arena"), np.int8, list(inputs), arena)
+
+    def close(self) -> None:
+        self._tmp.cleanup()

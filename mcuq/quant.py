@@ -1,0 +1,283 @@
+"""Lowering: float IR + calibrated ranges -> int8 IR, following the numerics contract.
+
+Activations: int8, asymmetric per tensor, real 0.0 exactly representable. Weights: int8 symmetric
+per output channel in [-127, 127]. Bias: int32 at scale s_in * s_w[c]. Requantization multipliers
+and the op-specific "Prepare" maths come from `fixedpoint`, which mirrors TFLite.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from . import fixedpoint, qir
+from .errors import UnsupportedOpError
+from .ir import Graph, Node
+from .qir import Layer, QOp, QTensor
+
+INT8_MIN, INT8_MAX = -128, 127
+
+# Fixed output quantizations (TFLite): sigmoid and softmax [0, 1), tanh [-1, 1).
+SOFTMAX_QUANT = (1.0 / 256.0, -128)
+SIGMOID_QUANT = (1.0 / 256.0, -128)
+TANH_QUANT = (1.0 / 128.0, 0)
+
+
+def activation_qparams(lo: float, hi: float) -> tuple[float, int]:
+    """Scale and zero point for a real range, widened to contain 0.0, as TFLite's ChooseQuantizationParams."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi - lo < 1e-12:
+        return 1.0, 0  # an all-zero tensor: any scale represents it exactly
+    scale = (hi - lo) / (INT8_MAX - INT8_MIN)
+    zero_point_from_min = INT8_MIN - lo / scale
+    zero_point = int(np.clip(round(zero_point_from_min), INT8_MIN, INT8_MAX))
+    return float(scale), zero_point
+
+
+def quantize_value(real: float, scale: float, zero_point: int) -> int:
+    if math.isinf(real):
+        return INT8_MAX if real > 0 else INT8_MIN
+    return int(np.clip(round(real / scale) + zero_point, INT8_MIN, INT8_MAX))
+
+
+def activation_clamp(node: Node, out: QTensor) -> tuple[int, int]:
+    """The fused activation's range in the output's int8 domain."""
+    lo = node.attrs.get("act_min", -math.inf)
+    hi = node.attrs.get("act_max", math.inf)
+    return (max(INT8_MIN, quantize_value(lo, out.scale, out.zero_point)),
+            min(INT8_MAX, quantize_value(hi, out.scale, out.zero_point)))
+
+
+def quantize_weights_per_channel(w: np.ndarray, channel_axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 per channel: scale_c = max|w_c| / 127 (1.0 for an all-zero channel)."""
+    moved = np.moveaxis(w.astype(np.float64), channel_axis, 0)
+    absmax = np.abs(moved.reshape(moved.shape[0], -1)).max(axis=1)
+    scales = np.where(absmax > 0, absmax / 127.0, 1.0).astype(np.float32).astype(np.float64)
+    shape = [1] * w.ndim
+    shape[channel_axis] = -1
+    q = np.clip(np.round(w / scales.reshape(shape)), -127, 127).astype(np.int8)
+    return q, scales
+
+
+def quantize_bias(b: np.ndarray, input_scale: float, weight_scales: np.ndarray) -> np.ndarray:
+    q = np.round(b.astype(np.float64) / (input_scale * weight_scales))
+    return np.clip(q, -(2**31), 2**31 - 1).astype(np.int32)
+
+
+class Lowering:
+    """Walks the float graph once, assigning each activation its quantization and each node its layer."""
+
+    def __init__(self, graph: Graph, ranges: dict[str, tuple[float, float]]):
+        self.graph = graph
+        self.ranges = ranges
+        self.tensors: dict[str, QTensor] = {}
+        self.layers: list[Layer] = []
+
+    # -- tensors ------------------------------------------------------------------------------
+    def calibrated(self, name: str) -> QTensor:
+        scale, zp = activation_qparams(*self.ranges[name])
+        return self.define(name, scale, zp)
+
+    def define(self, name: str, scale: float, zero_point: int) -> QTensor:
+        # Scales are float32, as in TFLite and in the generated header.
+        t = QTensor(name, tuple(self.graph.tensors[name].shape), float(np.float32(scale)), int(zero_point))
+        self.tensors[name] = t
+        return t
+
+    def same_as_input(self, node: Node) -> QTensor:
+        src = self.tensors[node.inputs[0]]
+        return self.define(node.outputs[0], src.scale, src.zero_point)
+
+    def emit(self, node: Node, op: QOp, params, inputs: tuple[str, ...] | None = None) -> None:
+        self.layers.append(Layer(op, node.name, tuple(inputs or node.inputs), node.outputs[0], params))
+
+    # -- the walk -----------------------------------------------------------------------------
+    def run(self) -> qir.QModel:
+        for name in self.graph.inputs:
+            self.calibrated(name)
+        for node in self.graph.nodes:
+            handler = HANDLERS.get(node.op)
+            if handler is None:
+                raise UnsupportedOpError(node.op, node.name, "no int8 lowering", sorted(HANDLERS))
+            handler(self, node)
+        return qir.QModel(
+            name=self.graph.name,
+            tensors=self.tensors,
+            layers=self.layers,
+            inputs=list(self.graph.inputs),
+            outputs=list(self.graph.outputs),
+            input_perms=dict(self.graph.input_perms),
+            output_perms=dict(self.graph.output_perms),
+        )
+
+
+def _weighted(lower: Lowering, node: Node, channel_axis: int):
+    """Shared part of conv, depthwise conv and fully connected: quantized weights, bias, multipliers."""
+    x = lower.tensors[node.inputs[0]]
+    out = lower.calibrated(node.outputs[0])
+    w = lower.graph.const(node.inputs[1])
+    b = lower.graph.const(node.inputs[2]) if len(node.inputs) > 2 else None
+    wq, w_scales = quantize_weights_per_channel(w, channel_axis)
+    if b is None:
+        b = np.zeros(w.shape[channel_axis], dtype=np.float32)
+    bias = quantize_bias(b, x.scale, w_scales)
+    mult, shift = fixedpoint.conv_multipliers(x.scale, w_scales, out.scale)
+    act_min, act_max = activation_clamp(node, out)
+    common = dict(weights=wq, bias=bias, multiplier=mult, shift=shift, input_offset=-x.zero_point,
+                  output_offset=out.zero_point, act_min=act_min, act_max=act_max)
+    return common, (node.inputs[0],)
+
+
+def lower_conv2d(lower: Lowering, node: Node) -> None:
+    common, inputs = _weighted(lower, node, channel_axis=0)
+    a = node.attrs
+    params = qir.ConvParams(**common, stride=tuple(a["strides"]), dilation=tuple(a["dilations"]),
+                            padding=tuple(a["pads"]), groups=int(a.get("groups", 1)))
+    lower.emit(node, QOp.CONV, params, inputs)
+
+
+def lower_depthwise_conv2d(lower: Lowering, node: Node) -> None:
+    common, inputs = _weighted(lower, node, channel_axis=3)
+    a = node.attrs
+    params = qir.DepthwiseConvParams(**common, stride=tuple(a["strides"]), dilation=tuple(a["dilations"]),
+                                     padding=tuple(a["pads"]),
+                                     ch_mult=int(a.get("depth_multiplier", 1)))
+    lower.emit(node, QOp.DEPTHWISE_CONV, params, inputs)
+
+
+def lower_fully_connected(lower: Lowering, node: Node) -> None:
+    common, inputs = _weighted(lower, node, channel_axis=0)
+    lower.emit(node, QOp.FULLY_CONNECTED, qir.FullyConnectedParams(**common), inputs)
+
+
+def lower_add(lower: Lowering, node: Node) -> None:
+    a, b = (lower.tensors[n] for n in node.inputs)
+    out = lower.calibrated(node.outputs[0])
+    act_min, act_max = activation_clamp(node, out)
+    params = fixedpoint.prepare_add(a.scale, a.zero_point, b.scale, b.zero_point,
+                                    out.scale, out.zero_point, act_min, act_max)
+    lower.emit(node, QOp.ADD, params)
+
+
+def lower_mul(lower: Lowering, node: Node) -> None:
+    a, b = (lower.tensors[n] for n in node.inputs)
+    out = lower.calibrated(node.outputs[0])
+    act_min, act_max = activation_clamp(node, out)
+    params = fixedpoint.prepare_mul(a.scale, a.zero_point, b.scale, b.zero_point,
+                                    out.scale, out.zero_point, act_min, act_max)
+    lower.emit(node, QOp.MUL, params)
+
+
+def _pool(op: QOp) -> Callable[[Lowering, Node], None]:
+    def lower_pool(lower: Lowering, node: Node) -> None:
+        out = lower.same_as_input(node)
+        act_min, act_max = activation_clamp(node, out)
+        a = node.attrs
+        params = qir.PoolParams(kernel=tuple(a["kernel"]), stride=tuple(a["strides"]),
+                                padding=tuple(a["pads"]), act_min=act_min, act_max=act_max,
+                                count_include_pad=bool(a.get("count_include_pad", False)),
+                                pad_value=out.zero_point)
+        lower.emit(node, op, params)
+
+    return lower_pool
+
+
+def _lut(real_fn: Callable[[np.ndarray], np.ndarray],
+         fixed_quant: tuple[float, int] | None = None) -> Callable[[Lowering, Node], None]:
+    """An elementwise function of one int8 value becomes a 256-entry table, computed here in float64
+    from the exact input and output quantization: one rounding, and the C only indexes."""
+
+    def lower_lut(lower: Lowering, node: Node) -> None:
+        x = lower.tensors[node.inputs[0]]
+        if fixed_quant is None:
+            out = lower.calibrated(node.outputs[0])
+        else:
+            out = lower.define(node.outputs[0], *fixed_quant)
+        q_in = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.float64)
+        real_out = real_fn((q_in - x.zero_point) * x.scale, node)
+        table = np.clip(np.round(real_out / out.scale) + out.zero_point, INT8_MIN, INT8_MAX)
+        lower.emit(node, QOp.LUT, qir.LutParams(table=table.astype(np.int8)))
+
+    return lower_lut
+
+
+def _clip_fn(v, node):
+    return np.clip(v, node.attrs.get("act_min", -math.inf), node.attrs.get("act_max", math.inf))
+
+
+def _leaky_relu_fn(v, node):
+    return np.where(v >= 0, v, v * node.attrs.get("alpha", 0.01))
+
+
+def _sigmoid_fn(v, node):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _tanh_fn(v, node):
+    return np.tanh(v)
+
+
+def lower_softmax(lower: Lowering, node: Node) -> None:
+    x = lower.tensors[node.inputs[0]]
+    lower.define(node.outputs[0], *SOFTMAX_QUANT)
+    lower.emit(node, QOp.SOFTMAX, fixedpoint.prepare_softmax(x.scale))
+
+
+def lower_concat(lower: Lowering, node: Node) -> None:
+    out = lower.calibrated(node.outputs[0])
+    offsets, mults, shifts = [], [], []
+    for name in node.inputs:
+        x = lower.tensors[name]
+        if (x.scale, x.zero_point) == (out.scale, out.zero_point):
+            mult, shift = 0, 0  # same quantization: a plain copy
+        else:
+            mult, shift = fixedpoint.quantize_multiplier(x.scale / out.scale)
+        offsets.append(-x.zero_point)
+        mults.append(int(mult))
+        shifts.append(int(shift))
+    params = qir.ConcatParams(axis=int(node.attrs["axis"]), input_offsets=tuple(offsets),
+                              multipliers=tuple(mults), shifts=tuple(shifts), output_offset=out.zero_point)
+    lower.emit(node, QOp.CONCAT, params)
+
+
+def lower_transpose(lower: Lowering, node: Node) -> None:
+    lower.same_as_input(node)
+    lower.emit(node, QOp.TRANSPOSE, qir.TransposeParams(perm=tuple(node.attrs["perm"])))
+
+
+def lower_pad(lower: Lowering, node: Node) -> None:
+    out = lower.same_as_input(node)
+    value = quantize_value(float(node.attrs.get("value", 0.0)), out.scale, out.zero_point)
+    lower.emit(node, QOp.PAD, qir.PadParams(pads=tuple(node.attrs["pads"]), pad_value=value))
+
+
+def lower_reshape(lower: Lowering, node: Node) -> None:
+    lower.same_as_input(node)
+    lower.emit(node, QOp.COPY, qir.CopyParams())
+
+
+HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
+    "conv2d": lower_conv2d,
+    "depthwise_conv2d": lower_depthwise_conv2d,
+    "fully_connected": lower_fully_connected,
+    "add": lower_add,
+    "mul": lower_mul,
+    "max_pool": _pool(QOp.MAX_POOL),
+    "avg_pool": _pool(QOp.AVG_POOL),
+    "clip": _lut(_clip_fn),
+    "leaky_relu": _lut(_leaky_relu_fn),
+    "sigmoid": _lut(_sigmoid_fn, SIGMOID_QUANT),
+    "tanh": _lut(_tanh_fn, TANH_QUANT),
+    "softmax": lower_softmax,
+    "concat": lower_concat,
+    "transpose": lower_transpose,
+    "pad": lower_pad,
+    "reshape": lower_reshape,
+}
+
+
+def quantize(graph: Graph, ranges: dict[str, tuple[float, float]]) -> qir.QModel:
+    """The int8 IR of ``graph`` with activation quantization taken from ``ranges``."""
+    return Lowering(graph, ranges).run()

@@ -1,0 +1,85 @@
+"""The compile report: a row per layer (op, shape, MACs, weight bytes, scales, SQNR against the float
+layer) and the model's totals and verification results, as JSON and Markdown."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from .codegen import _environment
+from .qir import Layer, QModel, QOp
+
+
+def layer_macs(layer: Layer, model: QModel) -> int:
+    out = model.tensors[layer.output]
+    p = layer.params
+    if layer.op is QOp.CONV:
+        o, kh, kw, i = p.weights.shape
+        return out.size * kh * kw * i
+    if layer.op is QOp.DEPTHWISE_CONV:
+        _, kh, kw, _ = p.weights.shape
+        return out.size * kh * kw
+    if layer.op is QOp.FULLY_CONNECTED:
+        return out.size * p.weights.shape[1]
+    return 0
+
+
+def layer_weight_bytes(layer: Layer) -> int:
+    """Flash taken by the layer's constant arrays (weights, bias, multipliers, shifts, tables)."""
+    p = layer.params
+    arrays = [getattr(p, f) for f in ("weights", "bias", "multiplier", "shift", "table") if hasattr(p, f)]
+    return int(sum(np.asarray(a).nbytes for a in arrays))
+
+
+def _finite(value):
+    """JSON has no inf/nan: write them as strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def layer_rows(model: QModel, layer_sqnr: dict[str, float]) -> list[dict]:
+    rows = []
+    for i, layer in enumerate(model.layers):
+        out = model.tensors[layer.output]
+        ins = [model.tensors[n] for n in layer.inputs]
+        rows.append(dict(
+            index=i,
+            name=layer.name,
+            op=layer.op.value,
+            output_shape=list(out.shape),
+            macs=layer_macs(layer, model),
+            weight_bytes=layer_weight_bytes(layer),
+            input_scales=[t.scale for t in ins],
+            output_scale=out.scale,
+            output_zero_point=out.zero_point,
+            sqnr_db=layer_sqnr.get(layer.output),
+        ))
+    return rows
+
+
+def to_json(report: dict) -> str:
+    def clean(obj):
+        if isinstance(obj, dict):
+            return {k: clean(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [clean(v) for v in obj]
+        return _finite(obj)
+
+    return json.dumps(clean(report), indent=2) + "\n"
+
+
+def _fmt_db(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, str) or not math.isfinite(value):
+        return "exact" if str(value) == "inf" else str(value)
+    return f"{value:.1f}"
+
+
+def to_markdown(report: dict) -> str:
+    env = _environment()
+    env.filters.setdefault("db", _fmt_db)
+    return env.get_template("report.md.j2").render(report=report)

@@ -1,0 +1,203 @@
+/*
+ * mcuq integer runtime: fixed-point helpers shared by the kernels. Static inline only, so that a
+ * helper a model does not use costs nothing and draws no warning.
+ *
+ * Rounding follows CMSIS-NN's default path (no CMSIS_NN_USE_SINGLE_ROUNDING), which is the
+ * gemmlowp/TFLite reference rounding:
+ *   - doubling high multiply: (a * b + 2^30) >> 31, i.e. round half up;
+ *   - divide by 2^n: round half away from zero;
+ *   - requantize: the left part of the shift first, then the two roundings above.
+ * Where the C code could overflow a signed int (left shifts of negative or large values) it works
+ * in uint32_t and converts back, which gives the two's-complement wrap that mcuq/golden.py models
+ * instead of undefined behaviour.
+ */
+#ifndef MCUQ_NN_SUPPORT_H
+#define MCUQ_NN_SUPPORT_H
+
+#include "mcuq_nn_types.h"
+
+#define MCUQ_Q31_MIN ((int32_t)(-2147483647 - 1))
+#define MCUQ_Q31_MAX ((int32_t)2147483647)
+
+static inline int32_t mcuq_max_s32(int32_t a, int32_t b) { return a > b ? a : b; }
+
+static inline int32_t mcuq_min_s32(int32_t a, int32_t b) { return a < b ? a : b; }
+
+static inline int32_t mcuq_clamp_s32(int32_t x, int32_t lo, int32_t hi)
+{
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* x * 2^n for n in [0, 31], wrapping modulo 2^32 like the int32 arithmetic of CMSIS-NN. */
+static inline int32_t mcuq_shl_wrap_s32(int32_t x, int32_t n) { return (int32_t)((uint32_t)x << n); }
+
+/* Doubling high multiply without saturation (arm_nn_doubling_high_mult_no_sat): round half up.
+ * Exact for all inputs except a == b == INT32_MIN, which requantization never produces. */
+static inline int32_t mcuq_doubling_high_mult_no_sat(int32_t a, int32_t b)
+{
+    /* >> of a negative value is implementation-defined in C99; every compiler mcuq supports (gcc,
+     * clang, armclang, IAR) shifts arithmetically, as CMSIS-NN also assumes. */
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
+}
+
+/* Saturating rounding doubling high multiply (gemmlowp SaturatingRoundingDoublingHighMul, Arm VQRDMULH,
+ * arm_nn_doubling_high_mult): used by the fixed-point exp and reciprocal of softmax. */
+static inline int32_t mcuq_sat_doubling_high_mult(int32_t a, int32_t b)
+{
+    if (a == MCUQ_Q31_MIN && b == MCUQ_Q31_MIN)
+    {
+        return MCUQ_Q31_MAX;
+    }
+    {
+        const int64_t ab = (int64_t)a * (int64_t)b;
+        const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+        return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates toward zero */
+    }
+}
+
+/* x / 2^exponent rounded half away from zero (arm_nn_divide_by_power_of_two); exponent in [0, 31]. */
+static inline int32_t mcuq_rounding_divide_by_pot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)((((uint32_t)1) << exponent) - 1u);
+    const int32_t remainder = x & mask;
+    int32_t result = x >> exponent; /* arithmetic shift: floor division */
+    int32_t threshold = mask >> 1;
+    if (result < 0)
+    {
+        threshold++;
+    }
+    if (remainder > threshold)
+    {
+        result++;
+    }
+    return result;
+}
+
+/* arm_nn_requantize, default (double rounding) path: val * multiplier * 2^(shift - 31), rounded. */
+static inline int32_t mcuq_requantize(int32_t val, int32_t multiplier, int32_t shift)
+{
+    const int32_t left_shift = shift > 0 ? shift : 0;
+    const int32_t right_shift = shift > 0 ? 0 : -shift;
+    return mcuq_rounding_divide_by_pot(mcuq_doubling_high_mult_no_sat(mcuq_shl_wrap_s32(val, left_shift), multiplier),
+                                       right_shift);
+}
+
+/* ---- gemmlowp fixed-point functions used by softmax ---- */
+
+/* x * 2^exponent, saturating (gemmlowp SaturatingRoundingMultiplyByPOT); exponent in [1, 30]. */
+static inline int32_t mcuq_sat_mult_by_pot(int32_t x, int32_t exponent)
+{
+    const int32_t threshold = (int32_t)((1u << (31 - exponent)) - 1u);
+    if (x > threshold)
+    {
+        return MCUQ_Q31_MAX;
+    }
+    if (x < -threshold)
+    {
+        return MCUQ_Q31_MIN;
+    }
+    return mcuq_shl_wrap_s32(x, exponent);
+}
+
+/* exp(x) for x <= 0 given in Q5.26, result in Q0.31 (gemmlowp exp_on_negative_values): exp on
+ * [-1/4, 0) by a Taylor polynomial around -1/8, times exp(-2^k / 4) for each set bit k of the rest. */
+static inline int32_t mcuq_exp_on_negative_values(int32_t val)
+{
+    static const int32_t barrel[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
+    const int32_t exp_minus_one_eighth = 1895147668;
+    const int32_t one_third = 715827883;
+    const int32_t val_mod_minus_quarter = (val & ((1 << 24) - 1)) - (1 << 24);
+    const int32_t remainder = val_mod_minus_quarter - val;
+    const int32_t x = val_mod_minus_quarter * 32 + (1 << 28); /* Q0.31, shifted by +1/8 */
+    const int32_t x2 = mcuq_sat_doubling_high_mult(x, x);
+    const int32_t x3 = mcuq_sat_doubling_high_mult(x2, x);
+    const int32_t x4_over_4 = mcuq_rounding_divide_by_pot(mcuq_sat_doubling_high_mult(x2, x2), 2);
+    const int32_t poly = mcuq_rounding_divide_by_pot(mcuq_sat_doubling_high_mult(x4_over_4 + x3, one_third) + x2, 1);
+    int32_t result = exp_minus_one_eighth + mcuq_sat_doubling_high_mult(exp_minus_one_eighth, x + poly);
+    int32_t k;
+
+    for (k = 0; k < 7; k++)
+    {
+        if ((remainder & (1 << (24 + k))) != 0)
+        {
+            result = mcuq_sat_doubling_high_mult(result, barrel[k]);
+        }
+    }
+    return val == 0 ? MCUQ_Q31_MAX : result;
+}
+
+/* 1 / (1 + x) for x in [0, 1) in Q0.31, result in Q0.31 (gemmlowp one_over_one_plus_x_for_x_in_0_1):
+ * three Newton-Raphson steps from 48/17 - 32/17 * d, d = (1 + x) / 2 in Q2.29 arithmetic. */
+static inline int32_t mcuq_one_over_one_plus_x_for_x_in_0_1(int32_t val)
+{
+    const int64_t sum = (int64_t)val + (int64_t)MCUQ_Q31_MAX;
+    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+    const int32_t one_q29 = 1 << 29;
+    int32_t x = 1515870810 + mcuq_sat_doubling_high_mult(half_denominator, -1010580540);
+    int32_t i;
+
+    for (i = 0; i < 3; i++)
+    {
+        const int32_t err = one_q29 - mcuq_sat_doubling_high_mult(half_denominator, x);
+        x += mcuq_sat_mult_by_pot(mcuq_sat_doubling_high_mult(x, err), 2);
+    }
+    return mcuq_sat_mult_by_pot(x, 1);
+}
+
+/* Number of leading zero bits of x (32 for 0). */
+static inline int32_t mcuq_clz_u32(uint32_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return x == 0u ? 32 : (int32_t)__builtin_clz(x);
+#else
+    int32_t n = 0;
+    if (x == 0u)
+    {
+        return 32;
+    }
+    while ((x & 0x80000000u) == 0u)
+    {
+        x <<= 1;
+        n++;
+    }
+    return n;
+#endif
+}
+
+/* Product of the dims of an NHWC tensor, or -1 if one is negative or the product overflows int32. */
+static inline int32_t mcuq_dims_size(const mcuq_dims *d)
+{
+    const int32_t f[4] = {d->n, d->h, d->w, d->c};
+    int64_t size = 1;
+    int i;
+    for (i = 0; i < 4; i++)
+    {
+        if (f[i] < 0)
+        {
+            return -1;
+        }
+        size *= f[i];
+        if (size > MCUQ_Q31_MAX)
+        {
+            return -1;
+        }
+    }
+    return (int32_t)size;
+}
+
+/* Output extent of a sliding window (floor mode): what the caller's output dims must equal; 0 when
+ * the window does not fit the padded input at all. */
+static inline int32_t mcuq_window_out_size(int32_t in, int32_t pad_before, int32_t pad_after, int32_t kernel,
+                                           int32_t stride, int32_t dilation)
+{
+    const int32_t room = in + pad_before + pad_after - dilation * (kernel - 1) - 1;
+    return room < 0 ? 0 : room / stride + 1;
+}
+
+/* Activation clamp within int8 and ordered. */
+static inline int mcuq_activation_ok(const mcuq_activation *act)
+{
+    return act->min >= -128 && act->max <= 127 && act->min <= act->max;
+}
+
+#endif /* MCUQ_NN_SUPPORT_H */

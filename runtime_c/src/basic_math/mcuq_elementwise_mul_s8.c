@@ -1,0 +1,34 @@
+/*
+ * mcuq_elementwise_mul_s8: int8 multiplication of two tensors of the same shape.
+ *
+ * Semantics of CMSIS-NN's arm_elementwise_mul_s8 (TFLite int8 Mul):
+ *   out = clamp(requantize((in1 + input1_offset) * (in2 + input2_offset), output multiplier,
+ *               output shift) + output_offset, act.min, act.max)
+ * with the multiplier for s1 * s2 / s_out. In-place operation is allowed.
+ */
+#include "mcuq_nn_types.h"
+#include "mcuq_nn_support.h"
+
+MCUQ_API mcuq_status mcuq_elementwise_mul_s8(const mcuq_mul_params *params,
+                                             const int8_t *input1,
+                                             const int8_t *input2,
+                                             int8_t *output,
+                                             int32_t size)
+{
+    int32_t i;
+
+    if (params == NULL || input1 == NULL || input2 == NULL || output == NULL || size < 0 ||
+        !mcuq_activation_ok(&params->activation))
+    {
+        return MCUQ_ARG_ERROR;
+    }
+
+    for (i = 0; i < size; i++)
+    {
+        const int32_t prod = (input1[i] + params->input1_offset) * (input2[i] + params->input2_offset);
+        int32_t res = mcuq_requantize(prod, params->output_quant.multiplier, params->output_quant.shift);
+        res += params->output_offset;
+        output[i] = (int8_t)mcuq_clamp_s32(res, params->activation.min, params->activation.max);
+    }
+    return MCUQ_OK;
+}

@@ -1,0 +1,127 @@
+/*
+ * mcuq_depthwise_conv_s8: int8 depthwise 2-D convolution with channel multiplier, dilation and
+ * asymmetric padding.
+ *
+ * Semantics of CMSIS-NN's arm_depthwise_conv_s8 (TFLite int8): output channel oc = c * ch_mult + m
+ * reads input channel c; filter layout [1, KH, KW, C_out];
+ *   acc = bias[oc] + sum over the in-bounds window of (input + input_offset) * filter
+ *   out = clamp(requantize(acc, multiplier[oc], shift[oc]) + output_offset, act.min, act.max).
+ * Padded positions are skipped, which equals adding the zero point (contribution 0).
+ *
+ * Direct loops, no scratch buffer: the window bounds are clipped once per output pixel so that the
+ * innermost loops carry no bounds test.
+ */
+#include "mcuq_nn_types.h"
+#include "mcuq_nn_support.h"
+
+MCUQ_API int32_t mcuq_depthwise_conv_s8_get_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims)
+{
+    (void)input_dims;
+    (void)filter_dims;
+    return 0;
+}
+
+/* First kernel tap k in [0, kernel) with base + k * dilation >= 0, and one past the last tap with
+ * base + k * dilation < size. */
+static void mcuq_depthwise_conv_s8_tap_range(int32_t base, int32_t dilation, int32_t kernel, int32_t size,
+                                             int32_t *first, int32_t *end)
+{
+    int32_t k0 = 0;
+    int32_t k1 = kernel;
+    if (base < 0)
+    {
+        k0 = (-base + dilation - 1) / dilation;
+    }
+    if (base + (kernel - 1) * dilation >= size)
+    {
+        k1 = size - base <= 0 ? 0 : (size - base + dilation - 1) / dilation;
+    }
+    *first = k0;
+    *end = k1 < k0 ? k0 : k1;
+}
+
+MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
+                                            const mcuq_dw_conv_params *params,
+                                            const mcuq_per_channel_quant *quant,
+                                            const mcuq_dims *input_dims,
+                                            const int8_t *input,
+                                            const mcuq_dims *filter_dims,
+                                            const int8_t *filter,
+                                            const int32_t *bias,
+                                            const mcuq_dims *output_dims,
+                                            int8_t *output)
+{
+    int32_t batch, out_y, out_x, ky, kx, c, m;
+
+    (void)ctx; /* no scratch needed */
+    if (params == NULL || quant == NULL || input_dims == NULL || input == NULL || filter_dims == NULL ||
+        filter == NULL || output_dims == NULL || output == NULL)
+    {
+        return MCUQ_ARG_ERROR;
+    }
+    if (params->ch_mult < 1 || params->stride.h < 1 || params->stride.w < 1 || params->dilation.h < 1 ||
+        params->dilation.w < 1 || params->padding.top < 0 || params->padding.left < 0 || params->padding.bottom < 0 ||
+        params->padding.right < 0 || !mcuq_activation_ok(&params->activation))
+    {
+        return MCUQ_ARG_ERROR;
+    }
+    if (mcuq_dims_size(input_dims) < 0 || mcuq_dims_size(filter_dims) < 0 || mcuq_dims_size(output_dims) < 0 ||
+        output_dims->c != input_dims->c * params->ch_mult || filter_dims->c != output_dims->c ||
+        output_dims->n != input_dims->n ||
+        output_dims->h != mcuq_window_out_size(input_dims->h, params->padding.top, params->padding.bottom,
+                                               filter_dims->h, params->stride.h, params->dilation.h) ||
+        output_dims->w != mcuq_window_out_size(input_dims->w, params->padding.left, params->padding.right,
+                                               filter_dims->w, params->stride.w, params->dilation.w))
+    {
+        return MCUQ_ARG_ERROR;
+    }
+
+    {
+        const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
+        const int32_t k_w = filter_dims->w;
+        const int32_t out_c = output_dims->c;
+        const int32_t ch_mult = params->ch_mult;
+
+        for (batch = 0; batch < input_dims->n; batch++)
+        {
+            const int8_t *const in_batch = input + (size_t)batch * in_h * in_w * in_c;
+            for (out_y = 0; out_y < output_dims->h; out_y++)
+            {
+                const int32_t base_y = out_y * params->stride.h - params->padding.top;
+                int32_t ky0, ky1;
+                mcuq_depthwise_conv_s8_tap_range(base_y, params->dilation.h, filter_dims->h, in_h, &ky0, &ky1);
+                for (out_x = 0; out_x < output_dims->w; out_x++)
+                {
+                    const int32_t base_x = out_x * params->stride.w - params->padding.left;
+                    int8_t *out_pixel = output + (((size_t)batch * output_dims->h + out_y) * output_dims->w + out_x) * out_c;
+                    int32_t kx0, kx1;
+                    mcuq_depthwise_conv_s8_tap_range(base_x, params->dilation.w, k_w, in_w, &kx0, &kx1);
+
+                    for (c = 0; c < in_c; c++)
+                    {
+                        for (m = 0; m < ch_mult; m++)
+                        {
+                            const int32_t oc = c * ch_mult + m;
+                            int32_t acc = bias != NULL ? bias[oc] : 0;
+                            for (ky = ky0; ky < ky1; ky++)
+                            {
+                                const int32_t in_y = base_y + ky * params->dilation.h;
+                                const int8_t *in_row = in_batch + (size_t)in_y * in_w * in_c + c;
+                                const int8_t *f_row = filter + (size_t)ky * k_w * out_c + oc;
+                                for (kx = kx0; kx < kx1; kx++)
+                                {
+                                    const int32_t in_x = base_x + kx * params->dilation.w;
+                                    acc += ((int32_t)in_row[(size_t)in_x * in_c] + params->input_offset) *
+                                           (int32_t)f_row[(size_t)kx * out_c];
+                                }
+                            }
+                            acc = mcuq_requantize(acc, quant->multiplier[oc], quant->shift[oc]) + params->output_offset;
+                            out_pixel[oc] = (int8_t)mcuq_clamp_s32(acc, params->activation.min, params->activation.max);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return MCUQ_OK;
+}
