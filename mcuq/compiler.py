@@ -94,27 +94,34 @@ def _to_onnx_layout(y: np.ndarray, graph: Graph, name: str) -> np.ndarray:
     return y if perm is None else y.transpose(perm)
 
 
-def float_reference(model_path: Path, graph: Graph, samples_onnx: np.ndarray) -> tuple[list[np.ndarray], str]:
-    """Outputs of the original ONNX model (ONNX Runtime, or onnx.reference without it)."""
-    in_name = graph.inputs[0]
-    in_shape = onnx_input_shape(graph, in_name)
+def _float_runner(model_path: Path):
+    """A function running the original ONNX model, and the engine's name: ONNX Runtime, or
+    onnx.reference where ONNX Runtime is absent or cannot load the model (e.g. a newer IR version)."""
+    reason = "ONNX Runtime is not installed"
     try:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
         session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        onnx_in = session.get_inputs()[0].name
-        run = lambda x: session.run(None, {onnx_in: x})  # noqa: E731
-        engine = f"ONNX Runtime {ort.__version__}"
+        name = session.get_inputs()[0].name
+        return (lambda x: session.run(None, {name: x})), f"ONNX Runtime {ort.__version__}"
     except ImportError:
-        import onnx
-        from onnx.reference import ReferenceEvaluator
+        pass
+    except Exception as exc:  # noqa: BLE001 - any load failure: fall back to the reference evaluator
+        reason = f"ONNX Runtime could not load the model: {str(exc).splitlines()[-1][:200]}"
+    import onnx
+    from onnx.reference import ReferenceEvaluator
 
-        evaluator = ReferenceEvaluator(onnx.load(str(model_path)))
-        onnx_in = evaluator.input_names[0]
-        run = lambda x: evaluator.run(None, {onnx_in: x})  # noqa: E731
-        engine = "onnx.reference"
+    evaluator = ReferenceEvaluator(onnx.load(str(model_path)))
+    name = evaluator.input_names[0]
+    return (lambda x: evaluator.run(None, {name: x})), f"onnx.reference ({reason})"
+
+
+def float_reference(model_path: Path, graph: Graph, samples_onnx: np.ndarray) -> tuple[list[np.ndarray], str]:
+    """Outputs of the original ONNX model on each sample (ONNX layout)."""
+    in_shape = onnx_input_shape(graph, graph.inputs[0])
+    run, engine = _float_runner(model_path)
     outs = None
     for sample in samples_onnx:
         ys = run(sample.reshape(in_shape).astype(np.float32))

@@ -19,6 +19,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__GNUC__) || defined(__clang__)
+#define MCUQ_MAYBE_UNUSED __attribute__((unused))
+#else
+#define MCUQ_MAYBE_UNUSED
+#endif
+
 #ifndef MCUQ_API
 #define MCUQ_API
 #endif

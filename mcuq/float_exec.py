@@ -1,0 +1,202 @@
+"""Run a float IR graph with numpy (float32, NHWC): the reference for calibration and per-layer checks.
+
+Shapes in the IR have batch 1; the executor runs whatever batch N the feeds carry, so calibration
+can push many samples through at once. Convolutions and pools are vectorized over the output by
+looping over kernel positions only (a few matmuls/maxima per layer, no per-pixel Python).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from mcuq import ir
+from mcuq.errors import CalibrationError
+
+OpFunction = Callable[..., np.ndarray]
+
+
+def run(graph: ir.Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Execute ``graph`` on ``feeds`` (IR layout, batch first); return every activation by name."""
+    values = {name: checked_feed(graph, name, feeds) for name in graph.inputs}
+    for node in graph.nodes:
+        args = [values[name] if name in values else graph.tensors[name].data for name in node.inputs]
+        values[node.outputs[0]] = OPS[node.op](node.attrs, *args).astype(np.float32, copy=False)
+    return values
+
+
+def checked_feed(graph: ir.Graph, name: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    if name not in feeds:
+        raise CalibrationError(f"no data for model input {name!r}; inputs: {graph.inputs}")
+    array = np.asarray(feeds[name], dtype=np.float32)
+    expected = graph.tensors[name].shape
+    if array.ndim != len(expected) or array.shape[1:] != tuple(expected[1:]):
+        raise CalibrationError(
+            f"input {name!r}: data of shape {array.shape} does not fit the model's [N, "
+            f"{', '.join(map(str, expected[1:]))}] (IR layout, see input_perms)"
+        )
+    return array
+
+
+def clamped(attrs: dict, x: np.ndarray) -> np.ndarray:
+    low, high = attrs.get("act_min", -math.inf), attrs.get("act_max", math.inf)
+    if low == -math.inf and high == math.inf:
+        return x
+    return np.clip(x, low, high)
+
+
+def padded(x: np.ndarray, pads: tuple[int, int, int, int], value: float = 0.0) -> np.ndarray:
+    top, left, bottom, right = pads
+    if not any(pads):
+        return x
+    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=value)
+
+
+def kernel_slices(x: np.ndarray, kernel, strides, dilations):
+    """Yield (kh, kw, view) where view[n, oh, ow, c] = x[n, oh*sh + kh*dh, ow*sw + kw*dw, c]."""
+    (kh_size, kw_size), (sh, sw), (dh, dw) = kernel, strides, dilations
+    out_h = (x.shape[1] - (kh_size - 1) * dh - 1) // sh + 1
+    out_w = (x.shape[2] - (kw_size - 1) * dw - 1) // sw + 1
+    for kh in range(kh_size):
+        for kw in range(kw_size):
+            top, left = kh * dh, kw * dw
+            yield (
+                kh,
+                kw,
+                x[:, top : top + (out_h - 1) * sh + 1 : sh, left : left + (out_w - 1) * sw + 1 : sw, :],
+            )
+
+
+def conv2d(attrs: dict, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    groups = attrs.get("groups", 1)
+    out_channels, kh_size, kw_size, group_in = w.shape
+    xp = padded(x, attrs["pads"])
+    w_grouped = w.reshape(groups, out_channels // groups, kh_size, kw_size, group_in)
+    out = None
+    for kh, kw, view in kernel_slices(xp, (kh_size, kw_size), attrs["strides"], attrs["dilations"]):
+        if groups == 1:
+            term = view @ w[:, kh, kw, :].T
+        else:
+            view = view.reshape(view.shape[:3] + (groups, group_in))
+            term = np.einsum("nhwgi,goi->nhwgo", view, w_grouped[:, :, kh, kw, :]).reshape(
+                view.shape[:3] + (-1,)
+            )
+        out = term if out is None else out + term
+    out = out + b
+    return clamped(attrs, out)
+
+
+def depthwise_conv2d(attrs: dict, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    multiplier = attrs.get("depth_multiplier", 1)
+    xp = padded(x, attrs["pads"])
+    if multiplier > 1:
+        xp = np.repeat(xp, multiplier, axis=3)  # output channel c*m + j reads input channel c
+    out = None
+    for kh, kw, view in kernel_slices(xp, w.shape[1:3], attrs["strides"], attrs["dilations"]):
+        term = view * w[0, kh, kw, :]
+        out = term if out is None else out + term
+    return clamped(attrs, out + b)
+
+
+def fully_connected(attrs: dict, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return clamped(attrs, x @ w.T + b)
+
+
+def add(attrs: dict, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return clamped(attrs, a + b)
+
+
+def mul(attrs: dict, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return clamped(attrs, a * b)
+
+
+def max_pool(attrs: dict, x: np.ndarray) -> np.ndarray:
+    xp = padded(x, attrs["pads"], -np.inf)
+    out = None
+    for _, _, view in kernel_slices(xp, attrs["kernel"], attrs["strides"], (1, 1)):
+        out = view.copy() if out is None else np.maximum(out, view)
+    return clamped(attrs, out)
+
+
+def window_sums(x: np.ndarray, attrs: dict) -> np.ndarray:
+    total = None
+    for _, _, view in kernel_slices(padded(x, attrs["pads"]), attrs["kernel"], attrs["strides"], (1, 1)):
+        total = view.astype(np.float32) if total is None else total + view
+    return total
+
+
+def avg_pool(attrs: dict, x: np.ndarray) -> np.ndarray:
+    """count_include_pad=1 divides by the kernel area; 0 by the number of real input elements."""
+    sums = window_sums(x, attrs)
+    if attrs.get("count_include_pad", 0):
+        counts = np.float32(attrs["kernel"][0] * attrs["kernel"][1])
+    else:
+        counts = window_sums(np.ones((1,) + x.shape[1:3] + (1,), np.float32), attrs)
+    return clamped(attrs, sums / counts)
+
+
+def clip(attrs: dict, x: np.ndarray) -> np.ndarray:
+    return np.clip(x, attrs["act_min"], attrs["act_max"])
+
+
+def leaky_relu(attrs: dict, x: np.ndarray) -> np.ndarray:
+    return np.where(x >= 0, x, x * np.float32(attrs["alpha"]))
+
+
+def sigmoid(attrs: dict, x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for large |x|
+
+
+def tanh(attrs: dict, x: np.ndarray) -> np.ndarray:
+    return np.tanh(x)
+
+
+def softmax(attrs: dict, x: np.ndarray) -> np.ndarray:
+    axis = attrs.get("axis", x.ndim - 1)
+    exp = np.exp(x - x.max(axis=axis, keepdims=True))
+    return exp / exp.sum(axis=axis, keepdims=True)
+
+
+def concat(attrs: dict, *xs: np.ndarray) -> np.ndarray:
+    batch = max(x.shape[0] for x in xs)
+    return np.concatenate([np.broadcast_to(x, (batch,) + x.shape[1:]) for x in xs], axis=attrs["axis"])
+
+
+def reshape(attrs: dict, x: np.ndarray) -> np.ndarray:
+    """The IR shape has batch 1; the batch N of the feeds stays folded into the first axis."""
+    shape = tuple(attrs["shape"])
+    batch = x.size // max(1, math.prod(shape))
+    return x.reshape((shape[0] * batch,) + shape[1:])
+
+
+def transpose(attrs: dict, x: np.ndarray) -> np.ndarray:
+    return x.transpose(attrs["perm"])
+
+
+def pad(attrs: dict, x: np.ndarray) -> np.ndarray:
+    pads = attrs["pads"]
+    rank = x.ndim
+    widths = [(pads[axis], pads[rank + axis]) for axis in range(rank)]
+    return np.pad(x, widths, constant_values=attrs["value"])
+
+
+OPS: dict[str, OpFunction] = {
+    "conv2d": conv2d,
+    "depthwise_conv2d": depthwise_conv2d,
+    "fully_connected": fully_connected,
+    "add": add,
+    "mul": mul,
+    "max_pool": max_pool,
+    "avg_pool": avg_pool,
+    "clip": clip,
+    "leaky_relu": leaky_relu,
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "softmax": softmax,
+    "concat": concat,
+    "reshape": reshape,
+    "transpose": transpose,
+    "pad": pad,
+}

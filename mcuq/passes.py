@@ -1,0 +1,622 @@
+"""Rewrites of the float IR, applied to a fixed point by `optimize`.
+
+Each rewrite is a pure function ``graph -> new graph | None``: it finds the first place where it
+applies, returns a new graph with that one change, or None when it applies nowhere. `optimize`
+runs the first rewrite that applies, then starts again from the top of ``REWRITES``, until none
+applies; so clean-ups listed first (dead code, cancelling transposes) always run before fusions.
+
+Together they turn the loader's literal NCHW translation into an NHWC graph: transposes are pushed
+down through elementwise ops until they cancel, become reshapes or reach a graph input/output;
+per-channel affines (BatchNormalization, Add/Mul by a constant) fold into the preceding conv or
+fully connected layer; Relu/Clip fuse into their producer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mcuq import ir
+
+Rewrite = Callable[[ir.Graph], "ir.Graph | None"]
+
+NCHW_TO_NHWC = (0, 2, 3, 1)
+NHWC_TO_NCHW = (0, 3, 1, 2)
+UNARY_ELEMENTWISE_OPS = frozenset({"clip", "leaky_relu", "sigmoid", "tanh"})
+BINARY_ELEMENTWISE_OPS = frozenset({"add", "mul"})
+CONV_OPS = frozenset({"conv2d", "depthwise_conv2d"})
+AFFINE_FOLD_TARGETS = frozenset({"conv2d", "depthwise_conv2d", "fully_connected"})
+MAX_REWRITES = 100_000
+
+
+def optimize(graph: ir.Graph) -> ir.Graph:
+    """Apply ``REWRITES`` until none applies; return the new graph (the argument is unchanged)."""
+    graph = graph.copy()
+    for _ in range(MAX_REWRITES):
+        for rewrite in REWRITES:
+            result = rewrite(graph)
+            if result is not None:
+                graph = result
+                break
+        else:
+            graph.validate()
+            return graph
+    raise RuntimeError(f"graph rewrites did not reach a fixed point after {MAX_REWRITES} steps")
+
+
+# --------------------------------------------------------------------------------------------
+# Graph queries and edits shared by the rewrites
+
+
+@dataclass(frozen=True)
+class Index:
+    """Producers and consumers of every tensor, built once per rewrite attempt."""
+
+    producers: dict[str, ir.Node]
+    consumers: dict[str, list[ir.Node]]
+    graph_outputs: frozenset[str]
+
+    @staticmethod
+    def of(graph: ir.Graph) -> Index:
+        producers, consumers = {}, {}
+        for node in graph.nodes:
+            for name in node.outputs:
+                producers[name] = node
+            for name in dict.fromkeys(node.inputs):
+                consumers.setdefault(name, []).append(node)
+        return Index(producers, consumers, frozenset(graph.outputs))
+
+    def producer(self, tensor: str, op: str | frozenset[str]) -> ir.Node | None:
+        node = self.producers.get(tensor)
+        ops = {op} if isinstance(op, str) else op
+        return node if node is not None and node.op in ops else None
+
+    def sole_consumer(self, tensor: str) -> ir.Node | None:
+        """The only node reading ``tensor``, if exactly one does and it is not a graph output."""
+        users = self.consumers.get(tensor, [])
+        return users[0] if len(users) == 1 and tensor not in self.graph_outputs else None
+
+
+def nodes_of(graph: ir.Graph, ops: frozenset[str] | str) -> list[ir.Node]:
+    ops = {ops} if isinstance(ops, str) else ops
+    return [node for node in graph.nodes if node.op in ops]
+
+
+def fresh_name(tensors: dict[str, ir.Tensor], hint: str) -> str:
+    name, counter = hint, 1
+    while name in tensors:
+        counter += 1
+        name = f"{hint}_{counter}"
+    return name
+
+
+def add_activation(tensors: dict[str, ir.Tensor], hint: str, shape: tuple[int, ...]) -> str:
+    name = fresh_name(tensors, hint)
+    tensors[name] = ir.Tensor(name, tuple(shape))
+    return name
+
+
+def add_constant(tensors: dict[str, ir.Tensor], hint: str, data: np.ndarray) -> str:
+    name = fresh_name(tensors, hint)
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    tensors[name] = ir.Tensor(name, tuple(data.shape), data)
+    return name
+
+
+def renamed(node: ir.Node, old: str, new: str) -> ir.Node:
+    def swap(names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(new if n == old else n for n in names)
+
+    return node.replace(inputs=swap(node.inputs), outputs=swap(node.outputs))
+
+
+def with_nodes_replaced(
+    graph: ir.Graph,
+    replacements: dict[int, list[ir.Node]],
+    tensors: dict[str, ir.Tensor] | None = None,
+    **changes,
+) -> ir.Graph:
+    """A new graph where each node whose id() is a key is replaced, in place, by the given nodes."""
+    nodes = []
+    for node in graph.nodes:
+        nodes.extend(replacements.get(id(node), [node]))
+    return dataclasses.replace(graph, nodes=nodes, tensors=dict(tensors or graph.tensors), **changes)
+
+
+def bypassed(graph: ir.Graph, node: ir.Node) -> ir.Graph | None:
+    """Remove a node that copies its only input to its only output (same shape)."""
+    source, target = node.inputs[0], node.outputs[0]
+    tensors = dict(graph.tensors)
+    nodes = [n for n in graph.nodes if n is not node]
+    if target not in graph.outputs:
+        del tensors[target]
+        return dataclasses.replace(graph, nodes=[renamed(n, target, source) for n in nodes], tensors=tensors)
+    if source in graph.inputs or source in graph.outputs or graph.tensors[source].is_constant:
+        return None  # the graph output has to be produced by some node
+    tensors[target] = ir.Tensor(target, graph.tensors[source].shape)
+    del tensors[source]
+    return dataclasses.replace(graph, nodes=[renamed(n, source, target) for n in nodes], tensors=tensors)
+
+
+def transposed_shape(shape: tuple[int, ...], perm: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(shape[p] for p in perm)
+
+
+def composed(first: tuple[int, ...], then: tuple[int, ...]) -> tuple[int, ...]:
+    """The perm of ``x.transpose(first).transpose(then)``."""
+    return tuple(first[i] for i in then)
+
+
+def inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.argsort(perm))
+
+
+def shape_of(graph: ir.Graph, tensor: str) -> tuple[int, ...]:
+    return graph.tensors[tensor].shape
+
+
+def activation_range(node: ir.Node) -> tuple[float, float]:
+    return node.attrs.get("act_min", -math.inf), node.attrs.get("act_max", math.inf)
+
+
+# --------------------------------------------------------------------------------------------
+# Dead code and no-ops
+
+
+def remove_dead_nodes(graph: ir.Graph) -> ir.Graph | None:
+    used = set(graph.outputs) | {name for node in graph.nodes for name in node.inputs}
+    live = [node for node in graph.nodes if any(name in used for name in node.outputs)]
+    return None if len(live) == len(graph.nodes) else dataclasses.replace(graph, nodes=live)
+
+
+def remove_unused_tensors(graph: ir.Graph) -> ir.Graph | None:
+    used = set(graph.inputs) | set(graph.outputs)
+    for node in graph.nodes:
+        used.update(node.inputs)
+        used.update(node.outputs)
+    if used >= set(graph.tensors):
+        return None
+    return dataclasses.replace(graph, tensors={k: v for k, v in graph.tensors.items() if k in used})
+
+
+def remove_identity_reshape(graph: ir.Graph) -> ir.Graph | None:
+    """A reshape to the input's own shape (also what Identity and Dropout load as) vanishes."""
+    for node in nodes_of(graph, "reshape"):
+        if shape_of(graph, node.inputs[0]) == shape_of(graph, node.outputs[0]):
+            result = bypassed(graph, node)
+            if result is not None:
+                return result
+    return None
+
+
+def remove_identity_transpose(graph: ir.Graph) -> ir.Graph | None:
+    for node in nodes_of(graph, "transpose"):
+        if tuple(node.attrs["perm"]) == tuple(range(len(node.attrs["perm"]))):
+            result = bypassed(graph, node)
+            if result is not None:
+                return result
+    return None
+
+
+def remove_zero_pad(graph: ir.Graph) -> ir.Graph | None:
+    for node in nodes_of(graph, "pad"):
+        if not any(node.attrs["pads"]):
+            result = bypassed(graph, node)
+            if result is not None:
+                return result
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Transposes and reshapes
+
+
+def merge_consecutive_transposes(graph: ir.Graph) -> ir.Graph | None:
+    index = Index.of(graph)
+    for node in nodes_of(graph, "transpose"):
+        first = index.producer(node.inputs[0], "transpose")
+        if first is not None:
+            perm = composed(first.attrs["perm"], node.attrs["perm"])
+            merged = node.replace(inputs=first.inputs, attrs={**node.attrs, "perm": perm})
+            return with_nodes_replaced(graph, {id(node): [merged]})
+    return None
+
+
+def merge_consecutive_reshapes(graph: ir.Graph) -> ir.Graph | None:
+    index = Index.of(graph)
+    for node in nodes_of(graph, "reshape"):
+        first = index.producer(node.inputs[0], "reshape")
+        if first is not None:
+            return with_nodes_replaced(graph, {id(node): [node.replace(inputs=first.inputs)]})
+    return None
+
+
+def moves_only_unit_dims(shape: tuple[int, ...], perm: tuple[int, ...]) -> bool:
+    """True when the transpose keeps the batch first and the order of all dims larger than 1."""
+    moved = [axis for axis in perm if shape[axis] != 1]
+    return perm[0] == 0 and moved == sorted(moved)
+
+
+def transpose_of_unit_dims_to_reshape(graph: ir.Graph) -> ir.Graph | None:
+    for node in nodes_of(graph, "transpose"):
+        perm = tuple(node.attrs["perm"])
+        if perm != tuple(range(len(perm))) and moves_only_unit_dims(shape_of(graph, node.inputs[0]), perm):
+            shape = shape_of(graph, node.outputs[0])
+            as_reshape = ir.Node("reshape", node.name, node.inputs, node.outputs, {"shape": shape})
+            return with_nodes_replaced(graph, {id(node): [as_reshape]})
+    return None
+
+
+def transpose_after(
+    graph: ir.Graph, op_node: ir.Node, new_inputs: tuple[str, ...], perm: tuple[int, ...], attrs: dict
+) -> ir.Graph:
+    """Replace ``op(transpose(x)...)`` by ``transpose(op'(x...))``: the op reads ``new_inputs``
+    (untransposed) and writes a fresh tensor that a transpose by ``perm`` turns into its output."""
+    tensors = dict(graph.tensors)
+    output = op_node.outputs[0]
+    inner_shape = transposed_shape(shape_of(graph, output), inverse(perm))
+    inner = add_activation(tensors, f"{output}__before_transpose", inner_shape)
+    moved_op = op_node.replace(inputs=new_inputs, outputs=(inner,), attrs=attrs)
+    transpose = ir.Node("transpose", op_node.name, (inner,), (output,), {"perm": tuple(perm)})
+    return with_nodes_replaced(graph, {id(op_node): [moved_op, transpose]}, tensors)
+
+
+def push_transpose_through_unary(graph: ir.Graph) -> ir.Graph | None:
+    index = Index.of(graph)
+    for node in nodes_of(graph, UNARY_ELEMENTWISE_OPS):
+        transpose = index.producer(node.inputs[0], "transpose")
+        if transpose is not None and index.sole_consumer(node.inputs[0]) is node:
+            return transpose_after(graph, node, transpose.inputs, transpose.attrs["perm"], node.attrs)
+    return None
+
+
+def same_transpose_of_all_inputs(
+    index: Index, node: ir.Node
+) -> tuple[tuple[str, ...], tuple[int, ...]] | None:
+    """(untransposed inputs, perm) when every input of ``node`` is a transpose by the same perm."""
+    transposes = [index.producer(name, "transpose") for name in node.inputs]
+    if any(t is None for t in transposes):
+        return None
+    perms = {tuple(t.attrs["perm"]) for t in transposes}
+    if len(perms) != 1:
+        return None
+    return tuple(t.inputs[0] for t in transposes), perms.pop()
+
+
+def push_transpose_through_binary(graph: ir.Graph) -> ir.Graph | None:
+    index = Index.of(graph)
+    for node in nodes_of(graph, BINARY_ELEMENTWISE_OPS):
+        found = same_transpose_of_all_inputs(index, node)
+        if found is not None:
+            return transpose_after(graph, node, found[0], found[1], node.attrs)
+    return None
+
+
+def push_transpose_through_concat(graph: ir.Graph) -> ir.Graph | None:
+    index = Index.of(graph)
+    for node in nodes_of(graph, "concat"):
+        found = same_transpose_of_all_inputs(index, node)
+        if found is not None:
+            inputs, perm = found
+            attrs = {**node.attrs, "axis": perm[node.attrs["axis"]]}
+            return transpose_after(graph, node, inputs, perm, attrs)
+    return None
+
+
+def push_transpose_through_pad(graph: ir.Graph) -> ir.Graph | None:
+    index = Index.of(graph)
+    for node in nodes_of(graph, "pad"):
+        transpose = index.producer(node.inputs[0], "transpose")
+        if transpose is None or index.sole_consumer(node.inputs[0]) is not node:
+            continue
+        perm = tuple(transpose.attrs["perm"])
+        rank = len(perm)
+        pads = list(node.attrs["pads"])
+        remapped = [0] * (2 * rank)
+        for axis, source_axis in enumerate(perm):
+            remapped[source_axis] = pads[axis]
+            remapped[rank + source_axis] = pads[rank + axis]
+        attrs = {**node.attrs, "pads": tuple(remapped)}
+        return transpose_after(graph, node, transpose.inputs, perm, attrs)
+    return None
+
+
+def nhwc_graph_input(graph: ir.Graph) -> ir.Graph | None:
+    """An NCHW graph input read only by transpose(0,2,3,1) becomes an NHWC input."""
+    index = Index.of(graph)
+    for name in graph.inputs:
+        users = index.consumers.get(name, [])
+        if not users or name in graph.outputs:
+            continue
+        if all(u.op == "transpose" and tuple(u.attrs["perm"]) == NCHW_TO_NHWC for u in users):
+            if any(u.outputs[0] in graph.outputs for u in users):
+                continue
+            nodes = [n for n in graph.nodes if not any(n is u for u in users)]
+            for user in users:
+                nodes = [renamed(n, user.outputs[0], name) for n in nodes]
+            tensors = {k: v for k, v in graph.tensors.items() if k not in {u.outputs[0] for u in users}}
+            tensors[name] = ir.Tensor(name, transposed_shape(shape_of(graph, name), NCHW_TO_NHWC))
+            old_perm = graph.input_perms.get(name, tuple(range(4)))
+            input_perms = {**graph.input_perms, name: composed(old_perm, NCHW_TO_NHWC)}
+            return dataclasses.replace(graph, nodes=nodes, tensors=tensors, input_perms=input_perms)
+    return None
+
+
+def pads_after_transpose(pads: tuple[int, ...], perm: tuple[int, ...]) -> tuple[int, ...]:
+    """The pads of ``pad(x).transpose(perm)`` expressed on ``x.transpose(perm)``."""
+    rank = len(perm)
+    return tuple(pads[perm[axis]] for axis in range(rank)) + tuple(
+        pads[rank + perm[axis]] for axis in range(rank)
+    )
+
+
+def pull_input_transpose_above_elementwise(graph: ir.Graph) -> ir.Graph | None:
+    """graph input → pad/unary op → only transpose(0,2,3,1)s: transpose first, so that the input
+    itself becomes NHWC (e.g. ZeroPad2d as a PyTorch model's first layer)."""
+    index = Index.of(graph)
+    for name in graph.inputs:
+        op_node = index.sole_consumer(name)
+        if op_node is None or op_node.op not in UNARY_ELEMENTWISE_OPS | {"pad"}:
+            continue
+        output = op_node.outputs[0]
+        users = index.consumers.get(output, [])
+        if not users or output in graph.outputs:
+            continue
+        if not all(u.op == "transpose" and tuple(u.attrs["perm"]) == NCHW_TO_NHWC for u in users):
+            continue
+        tensors = dict(graph.tensors)
+        moved_input = add_activation(
+            tensors, f"{name}__nhwc", transposed_shape(shape_of(graph, name), NCHW_TO_NHWC)
+        )
+        moved_output = add_activation(
+            tensors, f"{output}__nhwc", transposed_shape(shape_of(graph, output), NCHW_TO_NHWC)
+        )
+        attrs = dict(op_node.attrs)
+        if op_node.op == "pad":
+            attrs["pads"] = pads_after_transpose(attrs["pads"], NCHW_TO_NHWC)
+        replacement = [
+            ir.Node("transpose", op_node.name, (name,), (moved_input,), {"perm": NCHW_TO_NHWC}),
+            op_node.replace(inputs=(moved_input,), outputs=(moved_output,), attrs=attrs),
+        ]
+        graph = with_nodes_replaced(graph, {id(op_node): replacement, **{id(u): [] for u in users}}, tensors)
+        for user in users:
+            graph = dataclasses.replace(
+                graph, nodes=[renamed(n, user.outputs[0], moved_output) for n in graph.nodes]
+            )
+        return graph
+    return None
+
+
+def nhwc_graph_output(graph: ir.Graph) -> ir.Graph | None:
+    """A graph output made by transpose(0,3,1,2) is output in NHWC; output_perms records the perm.
+    Nodes that also read the output get it through a new transpose (which then moves on down)."""
+    index = Index.of(graph)
+    for name in graph.outputs:
+        transpose = index.producer(name, "transpose")
+        if transpose is None or tuple(transpose.attrs["perm"]) != NHWC_TO_NCHW:
+            continue
+        source = transpose.inputs[0]
+        if source in graph.inputs or source in graph.outputs or graph.tensors[source].is_constant:
+            continue
+        users = index.consumers.get(name, [])
+        tensors = {k: v for k, v in graph.tensors.items() if k != source}
+        tensors[name] = ir.Tensor(name, shape_of(graph, source))
+        nchw = add_activation(tensors, f"{name}__nchw", shape_of(graph, name)) if users else ""
+        nodes = []
+        for node in graph.nodes:
+            if node is transpose:
+                if users:
+                    nodes.append(ir.Node("transpose", node.name, (name,), (nchw,), {"perm": NHWC_TO_NCHW}))
+                continue
+            if any(node is user for user in users):
+                node = node.replace(inputs=tuple(nchw if i == name else i for i in node.inputs))
+            nodes.append(renamed(node, source, name))
+        old_perm = graph.output_perms.get(name, tuple(range(4)))
+        output_perms = {**graph.output_perms, name: composed(NHWC_TO_NCHW, old_perm)}
+        return dataclasses.replace(graph, nodes=nodes, tensors=tensors, output_perms=output_perms)
+    return None
+
+
+def columns_in_source_order(
+    weights: np.ndarray, transposed: tuple[int, ...], perm: tuple[int, ...]
+) -> np.ndarray:
+    """FC weights over ``flatten(x.transpose(perm))`` → the same weights over ``flatten(x)``."""
+    per_axis = weights.reshape((weights.shape[0],) + tuple(transposed[1:]))
+    back = inverse(perm)
+    return per_axis.transpose((0,) + tuple(back[axis] for axis in range(1, len(perm)))).reshape(
+        weights.shape[0], -1
+    )
+
+
+def reshape_nhwc_before_fully_connected(graph: ir.Graph) -> ir.Graph | None:
+    """transpose → reshape to [N, K] → fully_connected: reshape the untransposed tensor and permute
+    the weight columns instead (Flatten of an NCHW tensor fed by an NHWC conv)."""
+    index = Index.of(graph)
+    for fc in nodes_of(graph, "fully_connected"):
+        flat = fc.inputs[0]
+        reshape = index.producer(flat, "reshape")
+        if reshape is None or index.sole_consumer(flat) is not fc:
+            continue
+        transpose = index.producer(reshape.inputs[0], "transpose")
+        if transpose is None or index.sole_consumer(reshape.inputs[0]) is not reshape:
+            continue
+        perm = tuple(transpose.attrs["perm"])
+        weights = graph.const(fc.inputs[1])
+        transposed = shape_of(graph, transpose.outputs[0])
+        if (
+            perm[0] != 0
+            or weights is None
+            or len(shape_of(graph, flat)) != 2
+            or transposed[0] != shape_of(graph, flat)[0]
+        ):
+            continue
+        tensors = dict(graph.tensors)
+        permuted = add_constant(
+            tensors, f"{fc.inputs[1]}__nhwc", columns_in_source_order(weights, transposed, perm)
+        )
+        new_reshape = reshape.replace(inputs=transpose.inputs)
+        new_fc = fc.replace(inputs=(flat, permuted, *fc.inputs[2:]))
+        return with_nodes_replaced(graph, {id(reshape): [new_reshape], id(fc): [new_fc]}, tensors)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Folding and fusion
+
+
+def fold_pad_into_conv(graph: ir.Graph) -> ir.Graph | None:
+    """A zero pad of H and W before a conv becomes part of the conv's own padding."""
+    index = Index.of(graph)
+    for conv in nodes_of(graph, CONV_OPS):
+        pad = index.producer(conv.inputs[0], "pad")
+        if pad is None or pad.attrs["value"] != 0.0 or len(pad.attrs["pads"]) != 8:
+            continue
+        p = pad.attrs["pads"]  # begin N,H,W,C then end N,H,W,C
+        if p[0] or p[3] or p[4] or p[7]:
+            continue
+        top, left, bottom, right = conv.attrs["pads"]
+        pads = (top + p[1], left + p[2], bottom + p[5], right + p[6])
+        folded = conv.replace(inputs=(pad.inputs[0], *conv.inputs[1:]), attrs={**conv.attrs, "pads": pads})
+        return with_nodes_replaced(graph, {id(conv): [folded]})
+    return None
+
+
+def is_channel_affine(graph: ir.Graph, node: ir.Node) -> bool:
+    """A 1×1 depthwise conv with multiplier 1: y[..., c] = x[..., c] * w[c] + b[c]."""
+    if node.op != "depthwise_conv2d" or node.attrs.get("depth_multiplier", 1) != 1:
+        return False
+    weights, bias = graph.const(node.inputs[1]), graph.const(node.inputs[2])
+    return (
+        weights is not None
+        and bias is not None
+        and weights.shape[:3] == (1, 1, 1)
+        and tuple(node.attrs["strides"]) == (1, 1)
+        and not any(node.attrs["pads"])
+    )
+
+
+def keeps_last_axis(graph: ir.Graph, reshape: ir.Node) -> bool:
+    before, after = shape_of(graph, reshape.inputs[0]), shape_of(graph, reshape.outputs[0])
+    return before[-1] == after[-1]
+
+
+def affine_source(graph: ir.Graph, index: Index, affine: ir.Node) -> ir.Node | None:
+    """The conv/FC whose output reaches ``affine`` through reshapes that keep the channel axis,
+    every tensor on the way read by nothing else; None if there is none."""
+    tensor = affine.inputs[0]
+    while index.sole_consumer(tensor) is not None:
+        producer = index.producers.get(tensor)
+        if producer is None:
+            return None
+        if producer.op == "reshape" and keeps_last_axis(graph, producer):
+            tensor = producer.inputs[0]
+            continue
+        if producer.op in AFFINE_FOLD_TARGETS and activation_range(producer) == ir.NO_ACTIVATION:
+            return producer
+        return None
+    return None
+
+
+def scaled_weights(op: str, weights: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    if op == "depthwise_conv2d":  # [1, KH, KW, C*m]: output channel on the last axis
+        return weights * scale
+    return weights * scale.reshape((-1,) + (1,) * (weights.ndim - 1))  # OHWI, [O, K]
+
+
+def fold_affine_into_producer(graph: ir.Graph) -> ir.Graph | None:
+    """conv/FC → 1×1 depthwise (BatchNormalization, Add/Mul by a per-channel constant): scale the
+    producer's weights and bias; the depthwise becomes a same-shape reshape that then vanishes."""
+    index = Index.of(graph)
+    for affine in nodes_of(graph, "depthwise_conv2d"):
+        if not is_channel_affine(graph, affine):
+            continue
+        producer = affine_source(graph, index, affine)
+        if (
+            producer is None
+            or graph.const(producer.inputs[1]) is None
+            or graph.const(producer.inputs[2]) is None
+        ):
+            continue
+        scale = graph.const(affine.inputs[1]).reshape(-1)
+        shift = graph.const(affine.inputs[2])
+        tensors = dict(graph.tensors)
+        weights = scaled_weights(producer.op, graph.const(producer.inputs[1]), scale)
+        bias = graph.const(producer.inputs[2]) * scale + shift
+        new_weights = add_constant(tensors, f"{producer.inputs[1]}__folded", weights)
+        new_bias = add_constant(tensors, f"{producer.inputs[2]}__folded", bias)
+        act_min, act_max = activation_range(affine)
+        folded = producer.replace(
+            inputs=(producer.inputs[0], new_weights, new_bias),
+            attrs={**producer.attrs, "act_min": act_min, "act_max": act_max},
+        )
+        out_shape = shape_of(graph, affine.outputs[0])
+        passthrough = ir.Node("reshape", affine.name, affine.inputs[:1], affine.outputs, {"shape": out_shape})
+        return with_nodes_replaced(graph, {id(producer): [folded], id(affine): [passthrough]}, tensors)
+    return None
+
+
+def fuse_clip_into_producer(graph: ir.Graph) -> ir.Graph | None:
+    """Relu/ReLU6/Clip after an op that can clamp its own output: intersect the ranges."""
+    index = Index.of(graph)
+    for clip in nodes_of(graph, "clip"):
+        producer = index.producer(clip.inputs[0], ir.FUSABLE_ACTIVATION_OPS)
+        if producer is None or index.sole_consumer(clip.inputs[0]) is not clip:
+            continue
+        low, high = activation_range(producer)
+        attrs = {
+            **producer.attrs,
+            "act_min": max(low, clip.attrs["act_min"]),
+            "act_max": min(high, clip.attrs["act_max"]),
+        }
+        fused = producer.replace(outputs=clip.outputs, attrs=attrs)
+        tensors = {k: v for k, v in graph.tensors.items() if k != clip.inputs[0]}
+        return with_nodes_replaced(graph, {id(producer): [fused], id(clip): []}, tensors)
+    return None
+
+
+def softmax_over_last_axis(graph: ir.Graph) -> ir.Graph | None:
+    """A softmax over another axis: transpose that axis last, softmax, transpose back."""
+    for node in nodes_of(graph, "softmax"):
+        shape = shape_of(graph, node.inputs[0])
+        axis = node.attrs.get("axis", len(shape) - 1)
+        if axis == len(shape) - 1:
+            continue
+        perm = tuple(a for a in range(len(shape)) if a != axis) + (axis,)
+        tensors = dict(graph.tensors)
+        moved = add_activation(tensors, f"{node.inputs[0]}__axis_last", transposed_shape(shape, perm))
+        result = add_activation(tensors, f"{node.outputs[0]}__axis_last", transposed_shape(shape, perm))
+        nodes = [
+            ir.Node("transpose", node.name, node.inputs, (moved,), {"perm": perm}),
+            node.replace(inputs=(moved,), outputs=(result,), attrs={**node.attrs, "axis": len(shape) - 1}),
+            ir.Node("transpose", node.name, (result,), node.outputs, {"perm": inverse(perm)}),
+        ]
+        return with_nodes_replaced(graph, {id(node): nodes}, tensors)
+    return None
+
+
+REWRITES: list[Rewrite] = [
+    remove_dead_nodes,
+    remove_unused_tensors,
+    remove_identity_reshape,
+    remove_identity_transpose,
+    remove_zero_pad,
+    merge_consecutive_transposes,
+    merge_consecutive_reshapes,
+    nhwc_graph_input,
+    nhwc_graph_output,
+    pull_input_transpose_above_elementwise,
+    transpose_of_unit_dims_to_reshape,
+    push_transpose_through_unary,
+    push_transpose_through_binary,
+    push_transpose_through_concat,
+    push_transpose_through_pad,
+    reshape_nhwc_before_fully_connected,
+    fold_pad_into_conv,
+    fold_affine_into_producer,
+    fuse_clip_into_producer,
+    softmax_over_last_axis,
+]
