@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compile", help="quantize a float ONNX model and write int8 C, verified on the host")
     c.add_argument("model", help="the float ONNX model")
     c.add_argument("--calib", required=True,
-                   help=".npy/.npz with N samples in the model's input layout without the batch dim")
+                   help=".npy or .npz[:KEY] with N samples in the model's input layout without the batch dim")
     c.add_argument("-o", "--output", required=True, help="output folder for the C files and the report")
     c.add_argument("--name", help="name of the files and prefix of every C symbol (default: model file name)")
     c.add_argument("--input-shape", action="append", default=[], metavar="NAME:D0,D1,...",
@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--calib-method", choices=sorted(OBSERVERS), default="minmax",
                    help="how activation ranges are chosen (default: minmax)")
     c.add_argument("--verify-data", help="samples to verify on (default: the calibration data)")
+    c.add_argument("--verify-labels", help="class labels of the verification samples (.npy or .npz[:KEY]): "
+                   "the report then gives float and int8 accuracy")
     c.add_argument("--force", action="store_true", help="overwrite mcuq's files in an existing output folder")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     return parser
@@ -60,6 +62,7 @@ def _progress(quiet: bool):
 
 def run_compile(args: argparse.Namespace) -> int:
     from .compiler import compile as compile_model
+    from .data import load_labels
 
     try:
         shapes = parse_input_shapes(args.input_shape)
@@ -67,7 +70,8 @@ def run_compile(args: argparse.Namespace) -> int:
         raise McuqError(str(exc)) from None
     compiled = compile_model(
         args.model, args.calib, args.output, name=args.name, input_shapes=shapes or None,
-        calib_method=args.calib_method, verify_data=args.verify_data, force=args.force,
+        calib_method=args.calib_method, verify_data=args.verify_data,
+        verify_labels=load_labels(args.verify_labels) if args.verify_labels else None, force=args.force,
         progress=_progress(args.quiet),
     )
     r = compiled.report
@@ -80,6 +84,9 @@ def run_compile(args: argparse.Namespace) -> int:
         agree = "" if m["top1_agreement"] is None else f", top-1 agreement {100 * m['top1_agreement']:.2f} %"
         print(f"vs float ({v['float_reference']}) {m['name']}: SQNR {m['sqnr_db']:.1f} dB, "
               f"max abs error {m['max_abs_error']:.4g}{agree}")
+    if "accuracy" in v:
+        acc = v["accuracy"]
+        print(f"accuracy on the labels: float {100 * acc['float']:.2f} %, int8 {100 * acc['int8']:.2f} %")
     print(f"report: {args.output}/report.md")
     return 0
 

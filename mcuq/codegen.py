@@ -9,7 +9,7 @@ from __future__ import annotations
 import keyword
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import jinja2
@@ -90,7 +90,7 @@ def _runtime_text(path: Path) -> str:
     return INCLUDE_LINE.sub("", path.read_text()).strip() + "\n"
 
 
-@lru_cache(maxsize=None)
+@cache
 def kernel_sources() -> dict[str, Path]:
     """Kernel function name -> the runtime_c source file that defines it."""
     found = {}
@@ -203,7 +203,7 @@ class GeneratedCode:
 
 def generate(model: QModel, plan: ArenaPlan, prefix: str, source_name: str) -> GeneratedCode:
     prefix = c_identifier(prefix)
-    used = sorted({KERNEL_FUNCTION[l.op] for l in model.layers if l.op in KERNEL_FUNCTION})
+    used = sorted({KERNEL_FUNCTION[layer.op] for layer in model.layers if layer.op in KERNEL_FUNCTION})
     sources = kernel_sources()
     missing = [fn for fn in used if fn not in sources]
     if missing:
@@ -222,7 +222,7 @@ def generate(model: QModel, plan: ArenaPlan, prefix: str, source_name: str) -> G
         runtime_types=_runtime_text(include / "mcuq_nn_types.h"),
         runtime_support=_runtime_text(include / "mcuq_nn_support.h"),
         kernels=[dict(function=fn, text=_runtime_text(sources[fn])) for fn in used],
-        uses_memcpy=any(l.op is QOp.COPY for l in model.layers),
+        uses_memcpy=any(layer.op is QOp.COPY for layer in model.layers),
     )
     env = _environment()
     return GeneratedCode(

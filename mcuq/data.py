@@ -1,7 +1,8 @@
 """Calibration and verification data: read it, check it against the model, bring it to the IR layout.
 
-Accepted: a ``.npy`` file (one array of N samples), a ``.npz`` file (one array, or the array named
-after the model input, or ``x``), an ndarray, or any iterable of per-sample arrays. Each sample is in
+Accepted: a ``.npy`` file (one array of N samples), a ``.npz`` file (``FILE.npz:KEY`` picks an array;
+without a key: the only array, or the one named after the model input, or ``x``), an ndarray, or any
+iterable of per-sample arrays. Each sample is in
 the model's own ONNX input layout without the batch dimension, e.g. ``(3, 32, 32)`` for a
 ``[1, 3, 32, 32]`` input; a leading batch dimension of 1 per sample is accepted too.
 """
@@ -24,7 +25,7 @@ def load_samples(source, input_name: str, what: str = "calibration data") -> np.
     if isinstance(source, np.ndarray):
         return source
     if isinstance(source, (str, Path)):
-        return _load_file(Path(source), input_name, what)
+        return _load_file(source, input_name, what)
     if isinstance(source, Iterable):
         samples = [np.asarray(s) for s in source]
         if not samples:
@@ -38,28 +39,57 @@ def load_samples(source, input_name: str, what: str = "calibration data") -> np.
     )
 
 
-def _load_file(path: Path, input_name: str, what: str) -> np.ndarray:
+def split_key(source: str | Path) -> tuple[Path, str | None]:
+    """`data.npz:x_test` -> (data.npz, "x_test"); a plain path -> (path, None)."""
+    text = str(source)
+    path, sep, key = text.rpartition(":")
+    if sep and path.endswith(".npz") and key and "/" not in key:
+        return Path(path), key
+    return Path(text), None
+
+
+def _read_array(path: Path, what: str, keys_wanted: tuple[str, ...], explicit_key: str | None) -> np.ndarray:
     if not path.exists():
         raise CalibrationError(f"{what}: file {str(path)!r} does not exist")
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise CalibrationError(
-            f"{what}: {str(path)!r} is not a readable .npy/.npz file ({exc}); save it with numpy.save"
+            f"{what}: {str(path)!r} is not a readable .npy/.npz file ({exc or 'empty'}); save it with numpy.save"
         ) from None
     if isinstance(loaded, np.ndarray):
         return loaded
     with loaded:
         keys = list(loaded.keys())
-        for key in (input_name, *NPZ_PREFERRED_KEYS):
+        if explicit_key is not None:
+            if explicit_key not in keys:
+                raise CalibrationError(f"{what}: {str(path)!r} has no array {explicit_key!r}; it holds {keys}")
+            return loaded[explicit_key]
+        for key in keys_wanted:
             if key in keys:
                 return loaded[key]
         if len(keys) == 1:
             return loaded[keys[0]]
     raise CalibrationError(
-        f"{what}: {str(path)!r} holds arrays {keys}; name the input array {input_name!r} or 'x', "
-        "or save only one array"
+        f"{what}: {str(path)!r} holds arrays {keys}; pick one as {path}:NAME (e.g. {path}:{keys[0]})"
     )
+
+
+def _load_file(source, input_name: str, what: str) -> np.ndarray:
+    path, key = split_key(source)
+    return _read_array(path, what, (input_name, *NPZ_PREFERRED_KEYS), key)
+
+
+def load_labels(source) -> np.ndarray:
+    """Integer class labels, one per verification sample: an array, or a .npy / .npz[:KEY] file."""
+    if isinstance(source, (str, Path)):
+        path, key = split_key(source)
+        labels = _read_array(path, "labels", ("y", "labels", "y_test"), key)
+    else:
+        labels = np.asarray(source)
+    if labels.dtype.kind not in "iu":
+        raise CalibrationError(f"labels: dtype {labels.dtype} is not an integer class index")
+    return labels.reshape(-1)
 
 
 def prepare_samples(samples: np.ndarray, graph: Graph, onnx_input_shape: tuple[int, ...],

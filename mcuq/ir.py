@@ -7,7 +7,7 @@ Op set (``Node.op``) and attributes. Every 4-D activation tensor is ``[N, H, W, 
 
 | op                 | inputs              | attrs                                                              |
 |--------------------|---------------------|--------------------------------------------------------------------|
-| conv2d             | x, w[O,KH,KW,I/g], b[O] | strides(h,w) dilations(h,w) pads(top,left,bottom,right) groups act_min act_max |
+| conv2d             | x, w[O,KH,KW,I/g], b[O] | strides(h,w) dilations(h,w) pads(t,l,b,r) groups act_min act_max |
 | depthwise_conv2d   | x, w[1,KH,KW,C*m], b[C*m] | strides dilations pads depth_multiplier act_min act_max     |
 | fully_connected    | x[N,K], w[O,K], b[O] | act_min act_max                                                   |
 | add, mul           | a, b (same shape)   | act_min act_max                                                    |
