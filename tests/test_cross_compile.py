@@ -1,0 +1,52 @@
+"""The generated C compiles warning-free for Cortex-M cores (arm-none-eabi-gcc -Wall -Wextra -Werror),
+with the static arena and without it, and two models link into one program."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+import mcuq
+
+ARM_GCC = shutil.which("arm-none-eabi-gcc")
+CORES = {
+    "cortex-m0": ["-mcpu=cortex-m0", "-mfloat-abi=soft"],
+    "cortex-m4": ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
+    "cortex-m55": ["-mcpu=cortex-m55", "-mfloat-abi=hard"],
+}
+pytestmark = pytest.mark.skipif(ARM_GCC is None, reason="arm-none-eabi-gcc not installed (.ci/run installs it)")
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cross")
+    example = REPO / "examples" / "digits"
+    calib = np.load(example / "calib.npy")
+    mcuq.compile(example / "digits_cnn.onnx", calib, out, name="digits_a", force=True)
+    mcuq.compile(example / "digits_cnn.onnx", calib[:50], out, name="digits_b", force=True)
+    return out
+
+
+def _gcc(core, *args):
+    cmd = [ARM_GCC, *CORES[core], "-mthumb", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *map(str, args)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("core", sorted(CORES))
+def test_compiles_for_core(two_models, core, tmp_path):
+    _gcc(core, "-c", two_models / "digits_a.c", "-o", tmp_path / "a.o")
+    _gcc(core, "-DDIGITS_A_NO_STATIC_ARENA", "-c", two_models / "digits_a.c", "-o", tmp_path / "a_ext.o")
+
+
+def test_two_models_link_into_one_program(two_models, tmp_path):
+    main = tmp_path / "main.c"
+    main.write_text(
+        '#include "digits_a.h"\n#include "digits_b.h"\n'
+        "static int8_t in[DIGITS_A_INPUT_SIZE], out_a[DIGITS_A_OUTPUT_SIZE], out_b[DIGITS_B_OUTPUT_SIZE];\n"
+        "int main(void) { return digits_a_invoke(in, out_a) | digits_b_invoke(in, out_b); }\n"
+    )
+    _gcc("cortex-m4", "-I", two_models, main, two_models / "digits_a.c", two_models / "digits_b.c",
+         "--specs=nosys.specs", "-o", tmp_path / "both.elf")
