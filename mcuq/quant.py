@@ -152,22 +152,17 @@ def lower_fully_connected(lower: Lowering, node: Node) -> None:
     lower.emit(node, QOp.FULLY_CONNECTED, qir.FullyConnectedParams(**common), inputs)
 
 
-def lower_add(lower: Lowering, node: Node) -> None:
-    a, b = (lower.tensors[n] for n in node.inputs)
-    out = lower.calibrated(node.outputs[0])
-    act_min, act_max = activation_clamp(node, out)
-    params = fixedpoint.prepare_add(a.scale, a.zero_point, b.scale, b.zero_point,
-                                    out.scale, out.zero_point, act_min, act_max)
-    lower.emit(node, QOp.ADD, params)
+def _binary(op: QOp, prepare) -> Callable[[Lowering, Node], None]:
+    """Add and Mul of two activations: TFLite's Prepare maths turn the three scales into the params."""
 
+    def lower_binary(lower: Lowering, node: Node) -> None:
+        a, b = (lower.tensors[n] for n in node.inputs)
+        out = lower.calibrated(node.outputs[0])
+        act_min, act_max = activation_clamp(node, out)
+        params = prepare(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point, act_min, act_max)
+        lower.emit(node, op, params)
 
-def lower_mul(lower: Lowering, node: Node) -> None:
-    a, b = (lower.tensors[n] for n in node.inputs)
-    out = lower.calibrated(node.outputs[0])
-    act_min, act_max = activation_clamp(node, out)
-    params = fixedpoint.prepare_mul(a.scale, a.zero_point, b.scale, b.zero_point,
-                                    out.scale, out.zero_point, act_min, act_max)
-    lower.emit(node, QOp.MUL, params)
+    return lower_binary
 
 
 def _pool(op: QOp) -> Callable[[Lowering, Node], None]:
@@ -262,8 +257,8 @@ HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
     "conv2d": lower_conv2d,
     "depthwise_conv2d": lower_depthwise_conv2d,
     "fully_connected": lower_fully_connected,
-    "add": lower_add,
-    "mul": lower_mul,
+    "add": _binary(QOp.ADD, fixedpoint.prepare_add),
+    "mul": _binary(QOp.MUL, fixedpoint.prepare_mul),
     "max_pool": _pool(QOp.MAX_POOL),
     "avg_pool": _pool(QOp.AVG_POOL),
     "clip": _lut(_clip_fn),

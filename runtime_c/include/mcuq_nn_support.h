@@ -200,4 +200,20 @@ static inline int mcuq_activation_ok(const mcuq_activation *act)
     return act->min >= -128 && act->max <= 127 && act->min <= act->max;
 }
 
+/* Pooling arguments shared by max and average pooling: positive window and stride, non-negative
+ * padding, a valid clamp, and output dims that match the floor-mode window formula. */
+static inline int mcuq_pool_args_ok(const mcuq_pool_params *params, const mcuq_dims *input_dims,
+                                    const mcuq_dims *output_dims)
+{
+    return params->kernel.h >= 1 && params->kernel.w >= 1 && params->stride.h >= 1 && params->stride.w >= 1 &&
+           params->padding.top >= 0 && params->padding.left >= 0 && params->padding.bottom >= 0 &&
+           params->padding.right >= 0 && mcuq_activation_ok(&params->activation) &&
+           mcuq_dims_size(input_dims) >= 0 && mcuq_dims_size(output_dims) >= 0 &&
+           output_dims->n == input_dims->n && output_dims->c == input_dims->c &&
+           output_dims->h == mcuq_window_out_size(input_dims->h, params->padding.top, params->padding.bottom,
+                                                  params->kernel.h, params->stride.h, 1) &&
+           output_dims->w == mcuq_window_out_size(input_dims->w, params->padding.left, params->padding.right,
+                                                  params->kernel.w, params->stride.w, 1);
+}
+
 #endif /* MCUQ_NN_SUPPORT_H */

@@ -20,14 +20,7 @@ MCUQ_API mcuq_status mcuq_max_pool_s8(const mcuq_pool_params *params,
     {
         return MCUQ_ARG_ERROR;
     }
-    if (params->kernel.h < 1 || params->kernel.w < 1 || params->stride.h < 1 || params->stride.w < 1 ||
-        params->padding.top < 0 || params->padding.left < 0 || params->padding.bottom < 0 ||
-        params->padding.right < 0 || !mcuq_activation_ok(&params->activation) || mcuq_dims_size(input_dims) < 0 ||
-        mcuq_dims_size(output_dims) < 0 || output_dims->n != input_dims->n || output_dims->c != input_dims->c ||
-        output_dims->h != mcuq_window_out_size(input_dims->h, params->padding.top, params->padding.bottom,
-                                               params->kernel.h, params->stride.h, 1) ||
-        output_dims->w != mcuq_window_out_size(input_dims->w, params->padding.left, params->padding.right,
-                                               params->kernel.w, params->stride.w, 1))
+    if (!mcuq_pool_args_ok(params, input_dims, output_dims))
     {
         return MCUQ_ARG_ERROR;
     }
