@@ -1,0 +1,612 @@
+"""ONNX op handlers: one function per ONNX op, registered in ``HANDLERS``, translating one node into
+float IR nodes (`mcuq.ir`) through an `IrBuilder`. ONNX attribute names and defaults are keyword
+arguments, so an attribute a handler does not take is reported as unsupported.
+
+Layout-sensitive ops (Conv, pools, BatchNormalization, per-channel Add/Mul) read NCHW tensors: they
+emit ``transpose(0,2,3,1)`` → NHWC op → ``transpose(0,3,1,2)`` and keep the ONNX tensor names (and
+ONNX layout) on their outputs; `mcuq.passes` removes the transposes that cancel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+
+from mcuq import ir
+from mcuq.errors import ShapeError, UnsupportedOpError
+
+NCHW_TO_NHWC = (0, 2, 3, 1)
+NHWC_TO_NCHW = (0, 3, 1, 2)
+
+Shape = tuple[int, ...]
+
+def node_label(node: onnx.NodeProto) -> str:
+    return node.name or (node.output[0] if node.output else node.op_type)
+
+
+@dataclass
+class IrBuilder:
+    """Collects IR tensors and nodes while handlers translate ONNX nodes one by one."""
+
+    constants: dict[str, np.ndarray]
+    shapes: dict[str, Shape | None]
+    tensors: dict[str, ir.Tensor] = field(default_factory=dict)
+    nodes: list[ir.Node] = field(default_factory=list)
+    taken_names: set[str] = field(default_factory=set)
+
+    def constant(self, name: str) -> np.ndarray | None:
+        return self.constants.get(name) if name else None
+
+    def shape(self, name: str, node: onnx.NodeProto) -> Shape:
+        shape = self.shapes.get(name)
+        if shape is None:
+            raise ShapeError(
+                f"node {node_label(node)!r} ({node.op_type}): the shape of {name!r} is not static after shape "
+                "inference; pass --input-shape NAME:d0,d1,... for the model's dynamic inputs"
+            )
+        return shape
+
+    def fresh_name(self, hint: str) -> str:
+        name, counter = hint, 1
+        while name in self.taken_names or name in self.shapes or name in self.constants:
+            counter += 1
+            name = f"{hint}_{counter}"
+        self.taken_names.add(name)
+        return name
+
+    def add_constant(self, hint: str, array: np.ndarray) -> str:
+        name = self.fresh_name(hint)
+        data = np.ascontiguousarray(array, dtype=np.float32)
+        self.tensors[name] = ir.Tensor(name, tuple(data.shape), data)
+        return name
+
+    def emit(
+        self, op: str, label: str, inputs: tuple[str, ...], shape: Shape, attrs: dict, output: str = ""
+    ) -> str:
+        """Append an IR node with one output (``output`` or a fresh name) and return its name."""
+        output = output or self.fresh_name(f"{label}__{op}")
+        self.taken_names.add(output)
+        for name in inputs:
+            if name not in self.tensors and name in self.constants:
+                data = np.ascontiguousarray(self.constants[name], dtype=np.float32)
+                self.tensors[name] = ir.Tensor(name, tuple(data.shape), data)
+        self.tensors[output] = ir.Tensor(output, tuple(int(d) for d in shape))
+        self.nodes.append(ir.Node(op, label, tuple(inputs), (output,), attrs))
+        return output
+
+    def transpose(self, label: str, x: str, perm: tuple[int, ...], output: str = "") -> str:
+        shape = self.tensors[x].shape
+        return self.emit("transpose", label, (x,), tuple(shape[p] for p in perm), {"perm": perm}, output)
+
+    def reshape(self, label: str, x: str, shape: Shape, output: str = "") -> str:
+        return self.emit("reshape", label, (x,), shape, {"shape": tuple(int(d) for d in shape)}, output)
+
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers shared by handlers
+
+
+def unsupported(node: onnx.NodeProto, detail: str) -> UnsupportedOpError:
+    return UnsupportedOpError(node.op_type, node_label(node), detail)
+
+
+def input_name(node: onnx.NodeProto, index: int) -> str:
+    return node.input[index] if index < len(node.input) else ""
+
+
+def required_constant(b: IrBuilder, node: onnx.NodeProto, index: int, what: str) -> np.ndarray:
+    value = b.constant(input_name(node, index))
+    if value is None:
+        raise unsupported(node, f"{what} (input {index}) must be a constant; mcuq compiles fixed weights")
+    return value
+
+
+def scalar(array: np.ndarray) -> float:
+    return float(np.asarray(array).reshape(-1)[0])
+
+
+def require_rank(b: IrBuilder, node: onnx.NodeProto, name: str, ranks: tuple[int, ...]) -> Shape:
+    shape = b.shape(name, node)
+    if len(shape) not in ranks:
+        raise unsupported(
+            node, f"input of rank {len(shape)}; only rank {' or '.join(map(str, ranks))} is supported"
+        )
+    return shape
+
+
+def require_activation(b: IrBuilder, node: onnx.NodeProto, name: str) -> None:
+    if b.constant(name) is not None:
+        raise unsupported(node, f"input {name!r} is constant where an activation is expected")
+
+
+def require_unused_outputs(node: onnx.NodeProto, first_unused: int, what: str) -> None:
+    if any(node.output[first_unused:]):
+        raise unsupported(node, f"its {what} output is used; only the first output is supported")
+
+
+def nhwc(shape: Shape) -> Shape:
+    return tuple(shape[p] for p in NCHW_TO_NHWC)
+
+
+def explicit_pads(
+    auto_pad: str,
+    spatial: Shape,
+    kernel: Shape,
+    strides: Shape,
+    dilations: Shape,
+    pads: tuple[int, ...] | None,
+) -> tuple[int, int, int, int]:
+    """ONNX pads or auto_pad → (top, left, bottom, right)."""
+    if auto_pad in ("NOTSET", ""):
+        return tuple(int(p) for p in (pads or (0, 0, 0, 0)))
+    if auto_pad == "VALID":
+        return (0, 0, 0, 0)
+    begins, ends = [], []
+    for size, k, s, d in zip(spatial, kernel, strides, dilations):
+        out = -(-size // s)
+        total = max(0, (out - 1) * s + (k - 1) * d + 1 - size)
+        small, large = total // 2, total - total // 2
+        begin, end = (small, large) if auto_pad == "SAME_UPPER" else (large, small)
+        begins.append(begin)
+        ends.append(end)
+    return (begins[0], begins[1], ends[0], ends[1])
+
+
+def ceil_mode_output_size(
+    spatial: Shape, kernel: Shape, strides: Shape, pads: tuple[int, int, int, int]
+) -> Shape:
+    """Output size of ceil-mode pooling as the runtimes compute it: a window that would start in
+    the end padding is dropped."""
+    sizes = []
+    for axis in range(2):
+        span = spatial[axis] + pads[axis] + pads[axis + 2] - kernel[axis]
+        size = -(-span // strides[axis]) + 1
+        if (size - 1) * strides[axis] >= spatial[axis] + pads[axis]:
+            size -= 1
+        sizes.append(size)
+    return tuple(sizes)
+
+
+def ceil_mode_extra_pads(
+    spatial: Shape, out_spatial: Shape, kernel: Shape, strides: Shape, pads: tuple[int, int, int, int]
+) -> tuple[int, int]:
+    """End padding that makes floor-mode pooling produce ONNX's (ceil-mode) output size."""
+    extra = []
+    for axis in range(2):
+        padded = spatial[axis] + pads[axis] + pads[axis + 2]
+        needed = (out_spatial[axis] - 1) * strides[axis] + kernel[axis]
+        extra.append(max(0, needed - padded))
+    return extra[0], extra[1]
+
+
+def per_channel_vector(constant: np.ndarray, shape: Shape) -> np.ndarray | None:
+    """The length-C vector a constant broadcasts to along axis 1 of ``shape``, or None if it varies
+    along any other axis (or would broadcast the activation to a bigger shape)."""
+    if len(shape) < 2:
+        return None
+    try:
+        if tuple(np.broadcast_shapes(constant.shape, shape)) != tuple(shape):
+            return None
+    except ValueError:
+        return None
+    rows = np.moveaxis(np.broadcast_to(constant, shape), 1, -1).reshape(-1, shape[1])
+    if not np.all(rows == rows[0]):
+        return None
+    return rows[0].astype(np.float32)
+
+
+def channel_affine(
+    b: IrBuilder, node: onnx.NodeProto, x: str, scale: np.ndarray, shift: np.ndarray, output: str
+) -> None:
+    """y = x * scale[c] + shift[c] along axis 1, as a 1×1 depthwise_conv2d in NHWC."""
+    label = node_label(node)
+    shape = require_rank(b, node, x, (2, 4))
+    channels = shape[1]
+    attrs = {
+        "strides": (1, 1),
+        "dilations": (1, 1),
+        "pads": (0, 0, 0, 0),
+        "depth_multiplier": 1,
+        "act_min": -math.inf,
+        "act_max": math.inf,
+    }
+    weights = b.add_constant(
+        f"{label}__scale", np.broadcast_to(scale, (channels,)).reshape(1, 1, 1, channels)
+    )
+    bias = b.add_constant(f"{label}__shift", np.broadcast_to(shift, (channels,)))
+    if len(shape) == 4:
+        x_nhwc = b.transpose(label, x, NCHW_TO_NHWC)
+        y = b.emit("depthwise_conv2d", label, (x_nhwc, weights, bias), b.tensors[x_nhwc].shape, attrs)
+        b.transpose(label, y, NHWC_TO_NCHW, output)
+    else:
+        x4 = b.reshape(label, x, (shape[0], 1, 1, channels))
+        y = b.emit("depthwise_conv2d", label, (x4, weights, bias), b.tensors[x4].shape, attrs)
+        b.reshape(label, y, shape, output)
+
+
+def pool(
+    b: IrBuilder,
+    node: onnx.NodeProto,
+    op: str,
+    kernel: Shape,
+    strides: Shape,
+    pads: tuple[int, int, int, int],
+    extra_attrs: dict,
+) -> None:
+    label = node_label(node)
+    x = node.input[0]
+    x_nhwc = b.transpose(label, x, NCHW_TO_NHWC)
+    attrs = {
+        "kernel": tuple(int(k) for k in kernel),
+        "strides": tuple(int(s) for s in strides),
+        "pads": tuple(int(p) for p in pads),
+        **extra_attrs,
+        "act_min": -math.inf,
+        "act_max": math.inf,
+    }
+    y = b.emit(op, label, (x_nhwc,), nhwc(b.shape(node.output[0], node)), attrs)
+    b.transpose(label, y, NHWC_TO_NCHW, node.output[0])
+
+
+def pool_geometry(
+    b: IrBuilder,
+    node: onnx.NodeProto,
+    auto_pad: str,
+    ceil_mode: int,
+    dilations: tuple[int, ...] | None,
+    kernel_shape: tuple[int, ...],
+    pads: tuple[int, ...] | None,
+    strides: tuple[int, ...] | None,
+) -> tuple[Shape, tuple[int, int, int, int], tuple[int, int]]:
+    """(strides, explicit pads, extra end pads from ceil_mode) of a 2-D pool."""
+    shape = require_rank(b, node, node.input[0], (4,))
+    if dilations and any(d != 1 for d in dilations):
+        raise unsupported(node, f"dilations={list(dilations)}; pooling supports dilation 1 only")
+    strides = tuple(strides or (1, 1))
+    pads4 = explicit_pads(auto_pad, shape[2:], kernel_shape, strides, (1, 1), pads)
+    extra = (0, 0)
+    if ceil_mode:
+        out_spatial = b.shape(node.output[0], node)[2:]
+        if out_spatial != ceil_mode_output_size(shape[2:], kernel_shape, strides, pads4):
+            raise unsupported(
+                node,
+                "ceil_mode=1 where the last window starts in the end padding (ONNX shape inference and "
+                "runtimes disagree on the output size); use ceil_mode=0 with explicit pads",
+            )
+        extra = ceil_mode_extra_pads(shape[2:], out_spatial, kernel_shape, strides, pads4)
+    return strides, pads4, extra
+
+
+# --------------------------------------------------------------------------------------------
+# Handlers: one per ONNX op (opset TARGET_OPSET), ONNX attribute names and defaults as keywords
+
+
+def conv(
+    b: IrBuilder,
+    node: onnx.NodeProto,
+    *,
+    auto_pad: str = "NOTSET",
+    dilations: tuple[int, ...] | None = None,
+    group: int = 1,
+    kernel_shape: tuple[int, ...] | None = None,
+    pads: tuple[int, ...] | None = None,
+    strides: tuple[int, ...] | None = None,
+) -> None:
+    label = node_label(node)
+    x = node.input[0]
+    shape = require_rank(b, node, x, (4,))
+    require_activation(b, node, x)
+    w = required_constant(b, node, 1, "the weights")
+    out_channels, _, kh, kw = w.shape
+    bias = b.constant(input_name(node, 2))
+    bias = np.zeros(out_channels, np.float32) if bias is None else bias
+    strides = tuple(strides or (1, 1))
+    dilations = tuple(dilations or (1, 1))
+    attrs = {
+        "strides": strides,
+        "dilations": dilations,
+        "pads": explicit_pads(auto_pad, shape[2:], (kh, kw), strides, dilations, pads),
+        "act_min": -math.inf,
+        "act_max": math.inf,
+    }
+    channels = shape[1]
+    if group == 1 or group != channels:
+        op, weights = "conv2d", w.transpose(0, 2, 3, 1)  # OIHW → OHWI
+        attrs["groups"] = group
+    else:
+        op, weights = "depthwise_conv2d", w.transpose(1, 2, 3, 0)  # [C*m,1,KH,KW] → [1,KH,KW,C*m]
+        attrs["depth_multiplier"] = out_channels // channels
+    x_nhwc = b.transpose(label, x, NCHW_TO_NHWC)
+    inputs = (x_nhwc, b.add_constant(f"{label}__weights", weights), b.add_constant(f"{label}__bias", bias))
+    y = b.emit(op, label, inputs, nhwc(b.shape(node.output[0], node)), attrs)
+    b.transpose(label, y, NHWC_TO_NCHW, node.output[0])
+
+
+def max_pool(
+    b: IrBuilder,
+    node: onnx.NodeProto,
+    *,
+    kernel_shape: tuple[int, ...],
+    auto_pad: str = "NOTSET",
+    ceil_mode: int = 0,
+    dilations: tuple[int, ...] | None = None,
+    pads: tuple[int, ...] | None = None,
+    storage_order: int = 0,
+    strides: tuple[int, ...] | None = None,
+) -> None:
+    require_unused_outputs(node, 1, "Indices")
+    strides, pads4, extra = pool_geometry(
+        b, node, auto_pad, ceil_mode, dilations, kernel_shape, pads, strides
+    )
+    pads4 = (pads4[0], pads4[1], pads4[2] + extra[0], pads4[3] + extra[1])
+    pool(b, node, "max_pool", kernel_shape, strides, pads4, {})
+
+
+def average_pool(
+    b: IrBuilder,
+    node: onnx.NodeProto,
+    *,
+    kernel_shape: tuple[int, ...],
+    auto_pad: str = "NOTSET",
+    ceil_mode: int = 0,
+    count_include_pad: int = 0,
+    dilations: tuple[int, ...] | None = None,
+    pads: tuple[int, ...] | None = None,
+    strides: tuple[int, ...] | None = None,
+) -> None:
+    strides, pads4, extra = pool_geometry(
+        b, node, auto_pad, ceil_mode, dilations, kernel_shape, pads, strides
+    )
+    if any(extra):
+        if count_include_pad and any(pads4):
+            raise unsupported(
+                node,
+                "ceil_mode=1 with count_include_pad=1 and explicit pads; use ceil_mode=0 or count_include_pad=0",
+            )
+        # Windows overhanging the end (ceil_mode) average over their valid part only.
+        count_include_pad = 0
+        pads4 = (pads4[0], pads4[1], pads4[2] + extra[0], pads4[3] + extra[1])
+    pool(b, node, "avg_pool", kernel_shape, strides, pads4, {"count_include_pad": int(count_include_pad)})
+
+
+def global_average_pool(b: IrBuilder, node: onnx.NodeProto) -> None:
+    shape = require_rank(b, node, node.input[0], (4,))
+    pool(b, node, "avg_pool", shape[2:], (1, 1), (0, 0, 0, 0), {"count_include_pad": 0})
+
+
+def batch_normalization(
+    b: IrBuilder,
+    node: onnx.NodeProto,
+    *,
+    epsilon: float = 1e-5,
+    momentum: float = 0.9,
+    training_mode: int = 0,
+) -> None:
+    if training_mode:
+        raise unsupported(node, "training_mode=1; export the model in inference mode")
+    require_unused_outputs(node, 1, "running mean/var")
+    scale = required_constant(b, node, 1, "scale")
+    offset = required_constant(b, node, 2, "B")
+    mean = required_constant(b, node, 3, "input_mean")
+    var = required_constant(b, node, 4, "input_var")
+    factor = scale / np.sqrt(var + epsilon)
+    channel_affine(b, node, node.input[0], factor, offset - mean * factor, node.output[0])
+
+
+def gemm(
+    b: IrBuilder,
+    node: onnx.NodeProto,
+    *,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    transA: int = 0,
+    transB: int = 0,
+) -> None:
+    label = node_label(node)
+    a = node.input[0]
+    require_rank(b, node, a, (2,))
+    require_activation(b, node, a)
+    weights = required_constant(b, node, 1, "B")
+    weights = alpha * (weights if transB else weights.T)  # → [O, K]
+    if transA:
+        a = b.transpose(label, a, (1, 0))
+    out_shape = b.shape(node.output[0], node)
+    c_name = input_name(node, 2)
+    c = b.constant(c_name)
+    bias = np.zeros(weights.shape[0], np.float32)
+    if c is not None:
+        rows = np.broadcast_to(beta * c, out_shape)
+        if not np.all(rows == rows[0]):
+            raise unsupported(node, "C varies along the batch axis; only a bias per output is supported")
+        bias = rows[0]
+    fc_inputs = (a, b.add_constant(f"{label}__weights", weights), b.add_constant(f"{label}__bias", bias))
+    attrs = {"act_min": -math.inf, "act_max": math.inf}
+    if c_name and c is None:  # C is an activation: Y = FC(A) + beta * C
+        if b.shape(c_name, node) != out_shape or beta != 1.0:
+            raise unsupported(node, "an activation C must have the output's shape and beta=1")
+        y = b.emit("fully_connected", label, fc_inputs, out_shape, attrs)
+        b.emit("add", label, (y, c_name), out_shape, dict(attrs), node.output[0])
+        return
+    b.emit("fully_connected", label, fc_inputs, out_shape, attrs, node.output[0])
+
+
+def mat_mul(b: IrBuilder, node: onnx.NodeProto) -> None:
+    label = node_label(node)
+    a = node.input[0]
+    require_rank(b, node, a, (2,))
+    require_activation(b, node, a)
+    weights = required_constant(b, node, 1, "B")
+    if weights.ndim != 2:
+        raise unsupported(node, f"B of rank {weights.ndim}; only a 2-D constant B is supported")
+    inputs = (
+        a,
+        b.add_constant(f"{label}__weights", weights.T),
+        b.add_constant(f"{label}__bias", np.zeros(weights.shape[1], np.float32)),
+    )
+    attrs = {"act_min": -math.inf, "act_max": math.inf}
+    b.emit("fully_connected", label, inputs, b.shape(node.output[0], node), attrs, node.output[0])
+
+
+def elementwise_binary(b: IrBuilder, node: onnx.NodeProto, op: str) -> None:
+    first, second = node.input
+    out_shape = b.shape(node.output[0], node)
+    constants = b.constant(first), b.constant(second)
+    if all(c is None for c in constants):
+        if b.shape(first, node) != b.shape(second, node):
+            raise unsupported(node, "two activations of different shapes (broadcasting between activations)")
+        attrs = {"act_min": -math.inf, "act_max": math.inf}
+        b.emit(op, node_label(node), (first, second), out_shape, attrs, node.output[0])
+        return
+    x, constant = (first, constants[1]) if constants[1] is not None else (second, constants[0])
+    vector = per_channel_vector(constant, out_shape) if b.shape(x, node) == out_shape else None
+    if vector is None:
+        raise unsupported(node, "a constant operand must be a scalar or one value per channel (axis 1)")
+    if op == "mul":
+        channel_affine(b, node, x, vector, np.zeros_like(vector), node.output[0])
+    else:
+        channel_affine(b, node, x, np.ones_like(vector), vector, node.output[0])
+
+
+def add(b: IrBuilder, node: onnx.NodeProto) -> None:
+    elementwise_binary(b, node, "add")
+
+
+def mul(b: IrBuilder, node: onnx.NodeProto) -> None:
+    elementwise_binary(b, node, "mul")
+
+
+def clamp(b: IrBuilder, node: onnx.NodeProto, low: float, high: float) -> None:
+    attrs = {"act_min": float(low), "act_max": float(high)}
+    b.emit("clip", node_label(node), (node.input[0],), b.shape(node.output[0], node), attrs, node.output[0])
+
+
+def relu(b: IrBuilder, node: onnx.NodeProto) -> None:
+    clamp(b, node, 0.0, math.inf)
+
+
+def clip(b: IrBuilder, node: onnx.NodeProto) -> None:
+    bounds = []
+    for index, default in ((1, -math.inf), (2, math.inf)):
+        name = input_name(node, index)
+        if name and b.constant(name) is None:
+            raise unsupported(node, f"input {index} ({name!r}) must be a constant bound")
+        bounds.append(scalar(b.constant(name)) if name else default)
+    clamp(b, node, *bounds)
+
+
+def leaky_relu(b: IrBuilder, node: onnx.NodeProto, *, alpha: float = 0.01) -> None:
+    out = node.output[0]
+    b.emit("leaky_relu", node_label(node), (node.input[0],), b.shape(out, node), {"alpha": float(alpha)}, out)
+
+
+def unary(op: str) -> Callable[[IrBuilder, onnx.NodeProto], None]:
+    def handler(b: IrBuilder, node: onnx.NodeProto) -> None:
+        out = node.output[0]
+        b.emit(op, node_label(node), (node.input[0],), b.shape(out, node), {}, out)
+
+    handler.__name__ = op
+    return handler
+
+
+def softmax(b: IrBuilder, node: onnx.NodeProto, *, axis: int = -1) -> None:
+    out = node.output[0]
+    shape = b.shape(out, node)
+    b.emit("softmax", node_label(node), (node.input[0],), shape, {"axis": axis % len(shape)}, out)
+
+
+def concat(b: IrBuilder, node: onnx.NodeProto, *, axis: int) -> None:
+    out = node.output[0]
+    shape = b.shape(out, node)
+    b.emit("concat", node_label(node), tuple(node.input), shape, {"axis": axis % len(shape)}, out)
+
+
+def transpose(b: IrBuilder, node: onnx.NodeProto, *, perm: tuple[int, ...] | None = None) -> None:
+    rank = len(b.shape(node.input[0], node))
+    perm = tuple(int(p) for p in perm) if perm else tuple(reversed(range(rank)))
+    b.transpose(node_label(node), node.input[0], perm, node.output[0])
+
+
+def to_inferred_shape(b: IrBuilder, node: onnx.NodeProto) -> None:
+    """Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout: a reshape to the inferred shape."""
+    require_activation(b, node, node.input[0])
+    b.reshape(node_label(node), node.input[0], b.shape(node.output[0], node), node.output[0])
+
+
+def reshape(b: IrBuilder, node: onnx.NodeProto, *, allowzero: int = 0) -> None:
+    to_inferred_shape(b, node)
+
+
+def flatten(b: IrBuilder, node: onnx.NodeProto, *, axis: int = 1) -> None:
+    to_inferred_shape(b, node)
+
+
+def identity(b: IrBuilder, node: onnx.NodeProto) -> None:
+    to_inferred_shape(b, node)
+
+
+def dropout(b: IrBuilder, node: onnx.NodeProto, *, seed: int = 0) -> None:
+    require_unused_outputs(node, 1, "mask")
+    training = b.constant(input_name(node, 2))
+    if training is not None and bool(training):
+        raise unsupported(node, "training_mode=true; export the model in inference mode")
+    to_inferred_shape(b, node)
+
+
+def pad(b: IrBuilder, node: onnx.NodeProto, *, mode: str = "constant") -> None:
+    if mode != "constant":
+        raise unsupported(node, f"mode={mode!r}; only constant padding is supported")
+    rank = len(b.shape(node.input[0], node))
+    amounts = required_constant(b, node, 1, "pads").astype(int)
+    value = b.constant(input_name(node, 2))
+    value = 0.0 if value is None or value.size == 0 else scalar(value)
+    axes_name = input_name(node, 3)
+    axes = b.constant(axes_name) if axes_name else np.arange(rank)
+    if axes is None:
+        raise unsupported(node, "axes must be a constant")
+    pads = [0] * (2 * rank)
+    for i, axis in enumerate(int(a) % rank for a in axes):
+        pads[axis], pads[rank + axis] = int(amounts[i]), int(amounts[len(axes) + i])
+    if any(p < 0 for p in pads):
+        raise unsupported(node, "negative pads (cropping)")
+    out = node.output[0]
+    b.emit(
+        "pad",
+        node_label(node),
+        (node.input[0],),
+        b.shape(out, node),
+        {"pads": tuple(pads), "value": value},
+        out,
+    )
+
+
+HANDLERS: dict[str, Callable[..., None]] = {
+    "Add": add,
+    "AveragePool": average_pool,
+    "BatchNormalization": batch_normalization,
+    "Clip": clip,
+    "Concat": concat,
+    "Conv": conv,
+    "Dropout": dropout,
+    "Flatten": flatten,
+    "Gemm": gemm,
+    "GlobalAveragePool": global_average_pool,
+    "Identity": identity,
+    "LeakyRelu": leaky_relu,
+    "MatMul": mat_mul,
+    "MaxPool": max_pool,
+    "Mul": mul,
+    "Pad": pad,
+    "Relu": relu,
+    "Reshape": reshape,
+    "Sigmoid": unary("sigmoid"),
+    "Softmax": softmax,
+    "Squeeze": to_inferred_shape,
+    "Tanh": unary("tanh"),
+    "Transpose": transpose,
+    "Unsqueeze": to_inferred_shape,
+}
