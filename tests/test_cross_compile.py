@@ -1,5 +1,6 @@
-"""The generated C compiles warning-free for Cortex-M cores (arm-none-eabi-gcc -Wall -Wextra -Werror),
-with the static arena and without it, and two models link into one program."""
+"""The generated C and every runtime kernel compile warning-free (-Wall -Wextra -Werror) with
+arm-none-eabi-gcc for Cortex-M cores and with clang, with the static arena and without it, and two
+models link into one program."""
 
 import shutil
 import subprocess
@@ -11,12 +12,16 @@ from conftest import REPO
 import mcuq
 
 ARM_GCC = shutil.which("arm-none-eabi-gcc")
+CLANG = shutil.which("clang")
+KERNEL_SOURCES = sorted((REPO / "runtime_c" / "src").rglob("*.c"))
+STRICT = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 CORES = {
     "cortex-m0": ["-mcpu=cortex-m0", "-mfloat-abi=soft"],
     "cortex-m4": ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
     "cortex-m55": ["-mcpu=cortex-m55", "-mfloat-abi=hard"],
 }
-pytestmark = pytest.mark.skipif(ARM_GCC is None, reason="arm-none-eabi-gcc not installed (.ci/run installs it)")
+needs_arm_gcc = pytest.mark.skipif(ARM_GCC is None, reason="arm-none-eabi-gcc not installed (.ci/run installs it)")
+needs_clang = pytest.mark.skipif(CLANG is None, reason="clang not installed (.ci/run installs it)")
 
 
 @pytest.fixture(scope="module")
@@ -30,17 +35,19 @@ def two_models(tmp_path_factory):
 
 
 def _gcc(core, *args):
-    cmd = [ARM_GCC, *CORES[core], "-mthumb", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *map(str, args)]
+    cmd = [ARM_GCC, *CORES[core], "-mthumb", *STRICT, *map(str, args)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
 
+@needs_arm_gcc
 @pytest.mark.parametrize("core", sorted(CORES))
 def test_compiles_for_core(two_models, core, tmp_path):
     _gcc(core, "-c", two_models / "digits_a.c", "-o", tmp_path / "a.o")
     _gcc(core, "-DDIGITS_A_NO_STATIC_ARENA", "-c", two_models / "digits_a.c", "-o", tmp_path / "a_ext.o")
 
 
+@needs_arm_gcc
 def test_two_models_link_into_one_program(two_models, tmp_path):
     main = tmp_path / "main.c"
     main.write_text(
@@ -50,3 +57,18 @@ def test_two_models_link_into_one_program(two_models, tmp_path):
     )
     _gcc("cortex-m4", "-I", two_models, main, two_models / "digits_a.c", two_models / "digits_b.c",
          "--specs=nosys.specs", "-o", tmp_path / "both.elf")
+
+
+@needs_arm_gcc
+@pytest.mark.parametrize("core", sorted(CORES))
+def test_every_kernel_compiles_for_core(core, tmp_path):
+    for source in KERNEL_SOURCES:
+        _gcc(core, "-I", REPO / "runtime_c" / "include", "-include", "mcuq_nn.h", "-c", source, "-o", tmp_path / "k.o")
+
+
+@needs_clang
+def test_clang_compiles_generated_code_and_kernels(two_models, tmp_path):
+    for source in [two_models / "digits_a.c", *KERNEL_SOURCES]:
+        cmd = [CLANG, *STRICT, "-I", two_models, "-I", REPO / "runtime_c" / "include", "-c", source, "-o", tmp_path / "o.o"]
+        result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+        assert result.returncode == 0, (source, result.stderr)
