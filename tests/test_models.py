@@ -37,9 +37,11 @@ def _accuracy(compiled):
     return compiled.report["verification"]["accuracy"]
 
 
-def test_kws_dscnn(zoo, kws_data, tmp_path):
+@pytest.mark.parametrize("method", ["minmax", "percentile"])
+def test_kws_dscnn(zoo, kws_data, tmp_path, method):
     compiled = mcuq.compile(zoo / "kws_dscnn" / "model.onnx", kws_data["x_calib"], tmp_path / "kws",
-                            verify_data=kws_data["x_test"], verify_labels=kws_data["y_test"])
+                            verify_data=kws_data["x_test"], verify_labels=kws_data["y_test"],
+                            calib_method=method)
     acc = _accuracy(compiled)
     assert abs(acc["float"] - 0.9125) < 1e-9  # ONNX Runtime on the float model, as the zoo states
     assert acc["int8"] >= 0.90, acc
