@@ -9,16 +9,16 @@ from __future__ import annotations
 import keyword
 import re
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 
-import jinja2
 import numpy as np
 
 from . import __version__
 from .plan import ArenaPlan
 from .qir import Layer, QModel, QOp
 from .resources import resource_dir
+from .templating import c_comment_text, template_environment
 
 # The kernel entry point each op calls; the code generator copies the file that defines it.
 KERNEL_FUNCTION = {
@@ -52,38 +52,6 @@ def c_identifier(name: str) -> str:
     if ident in C_KEYWORDS or keyword.iskeyword(ident):
         ident += "_"
     return ident
-
-
-def c_comment_text(text: str) -> str:
-    """Text safe inside a /* */ comment."""
-    return text.replace("*/", "* /").replace("\n", " ")
-
-
-def c_float(value: float) -> str:
-    """A float literal that reads back to the same float32."""
-    text = f"{np.float32(value):.9g}"
-    if "e" not in text and "." not in text:
-        text += ".0"
-    return text + "f"
-
-
-def c_rows(values, per_line: int = 16) -> list[str]:
-    """Array initializer rows of comma-separated integers."""
-    flat = [int(v) for v in np.asarray(values).reshape(-1)]
-    return [", ".join(map(str, flat[i : i + per_line])) for i in range(0, len(flat), per_line)]
-
-
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(c_float=c_float, c_rows=c_rows, c_comment=c_comment_text)
-    return env
 
 
 def _runtime_text(path: Path) -> str:
@@ -224,7 +192,7 @@ def generate(model: QModel, plan: ArenaPlan, prefix: str, source_name: str) -> G
         kernels=[dict(function=fn, text=_runtime_text(sources[fn])) for fn in used],
         uses_memcpy=any(layer.op is QOp.COPY for layer in model.layers),
     )
-    env = _environment()
+    env = template_environment()
     return GeneratedCode(
         c_source=env.get_template("model.c.j2").render(data),
         header=env.get_template("model.h.j2").render(data),

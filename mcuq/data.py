@@ -132,3 +132,21 @@ def to_onnx_layout(samples_ir: np.ndarray, graph: Graph) -> np.ndarray:
     if perm is None:
         return samples_ir
     return samples_ir.transpose(np.argsort(perm))
+
+
+def onnx_input_shape(graph: Graph, name: str) -> tuple[int, ...]:
+    """The input's shape in the ONNX layout (the IR may hold it channels-last)."""
+    ir_shape = graph.tensors[name].shape
+    perm = graph.input_perms.get(name)
+    if perm is None:
+        return tuple(ir_shape)
+    shape = [0] * len(ir_shape)
+    for i, p in enumerate(perm):
+        shape[p] = ir_shape[i]
+    return tuple(shape)
+
+
+def output_to_onnx_layout(y: np.ndarray, graph: Graph, name: str) -> np.ndarray:
+    """An output in the IR layout -> the ONNX layout."""
+    perm = graph.output_perms.get(name)
+    return y if perm is None else y.transpose(perm)

@@ -276,3 +276,14 @@ HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
 def quantize(graph: Graph, ranges: dict[str, tuple[float, float]]) -> qir.QModel:
     """The int8 IR of ``graph`` with activation quantization taken from ``ranges``."""
     return Lowering(graph, ranges).run()
+
+
+def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Float -> int8 exactly as the generated C does it: float32 division, round half away from zero."""
+    scaled = np.clip(np.float32(x) / np.float32(scale), -1000.0, 1000.0).astype(np.float32)
+    rounded = np.where(scaled >= 0, np.floor(scaled + np.float32(0.5)), np.ceil(scaled - np.float32(0.5)))
+    return np.clip(rounded.astype(np.int32) + zero_point, -128, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return ((q.astype(np.int32) - zero_point) * np.float32(scale)).astype(np.float32)

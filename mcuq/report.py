@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from .codegen import _environment
 from .qir import Layer, QModel, QOp
+from .templating import template_environment
 
 
 def layer_macs(layer: Layer, model: QModel) -> int:
@@ -71,15 +71,5 @@ def to_json(report: dict) -> str:
     return json.dumps(clean(report), indent=2) + "\n"
 
 
-def _fmt_db(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, str) or not math.isfinite(value):
-        return "exact" if str(value) == "inf" else str(value)
-    return f"{value:.1f}"
-
-
 def to_markdown(report: dict) -> str:
-    env = _environment()
-    env.filters.setdefault("db", _fmt_db)
-    return env.get_template("report.md.j2").render(report=report)
+    return template_environment().get_template("report.md.j2").render(report=report)

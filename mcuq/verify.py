@@ -6,9 +6,17 @@ SQNR in dB, max abs error, top-1 agreement.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+from . import data, float_exec, golden, quant
+from .host import HostModel
+from .ir import Graph
+from .qir import QModel
+from .reference import float_reference
 
 
 def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
@@ -56,3 +64,77 @@ def lsb_mismatch(golden_out: np.ndarray, c_out: np.ndarray) -> tuple[int, int]:
     """(number of differing elements, largest difference in LSB)."""
     diff = np.abs(golden_out.astype(np.int32) - c_out.astype(np.int32))
     return int(np.count_nonzero(diff)), int(diff.max(initial=0))
+
+
+@dataclass
+class SqnrAccumulator:
+    """SQNR over many samples without keeping them: running sums of signal and noise energy."""
+
+    signal: dict[str, float] = field(default_factory=dict)
+    noise: dict[str, float] = field(default_factory=dict)
+
+    def add(self, name: str, reference: np.ndarray, test: np.ndarray) -> None:
+        ref = reference.astype(np.float64)
+        self.signal[name] = self.signal.get(name, 0.0) + float(np.sum(ref**2))
+        self.noise[name] = self.noise.get(name, 0.0) + float(np.sum((ref - test) ** 2))
+
+    def sqnr_db(self) -> dict[str, float]:
+        out = {}
+        for name, signal in self.signal.items():
+            noise = self.noise[name]
+            out[name] = float("inf") if noise == 0 else float("-inf") if signal == 0 else float(
+                10.0 * np.log10(signal / noise))
+        return out
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def verify_model(model_path: Path, graph: Graph, qmodel: QModel, host: HostModel, samples_ir: np.ndarray,
+                 labels: np.ndarray | None = None, say: Callable[[str], None] = _quiet) -> tuple[dict, dict]:
+    """Run the host-built C and the golden model on every sample (IR layout): C against golden must be
+    exact; the C's outputs against the original ONNX model are measured. Returns the verification
+    summary and each activation's SQNR (golden, dequantized) against the float IR's same tensor."""
+    in_t = qmodel.tensors[qmodel.inputs[0]]
+    out_ts = [qmodel.tensors[n] for n in qmodel.outputs]
+    c_outs: list[list[np.ndarray]] = [[] for _ in out_ts]
+    mismatches, max_lsb = 0, 0
+    layer_sqnr = SqnrAccumulator()
+    float_all = float_exec.run(graph, {in_t.name: samples_ir})
+    quarter = max(1, len(samples_ir) // 4)
+    for i, sample in enumerate(samples_ir):
+        if i and i % quarter == 0:
+            say(f"  {i}/{len(samples_ir)} samples: C and golden model agree so far" if mismatches == 0
+                else f"  {i}/{len(samples_ir)} samples: {mismatches} values differ")
+        q = quant.quantize_input(sample[None], in_t.scale, in_t.zero_point)
+        gold = golden.run_model(qmodel, {in_t.name: q})
+        for k, (t, y) in enumerate(zip(out_ts, host.invoke(q))):
+            n, m = lsb_mismatch(gold[t.name], y)
+            mismatches += n
+            max_lsb = max(max_lsb, m)
+            c_outs[k].append(y)
+        for name, t in qmodel.tensors.items():
+            if name in gold:
+                layer_sqnr.add(name, float_all[name][i : i + 1], quant.dequantize(gold[name], t.scale, t.zero_point))
+
+    float_outs, engine = float_reference(model_path, graph, data.to_onnx_layout(samples_ir, graph))
+    metrics, deq_outs = [], []
+    for k, t in enumerate(out_ts):
+        deq = quant.dequantize(np.concatenate(c_outs[k]), t.scale, t.zero_point)
+        deq = data.output_to_onnx_layout(deq, graph, t.name)
+        deq_outs.append(deq)
+        metrics.append(compare_outputs(t.name, float_outs[k].reshape(deq.shape), deq).to_dict())
+    result = dict(
+        samples=len(samples_ir),
+        float_reference=engine,
+        c_vs_golden=dict(mismatches=mismatches, max_lsb=max_lsb),
+        float_metrics=metrics,
+    )
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1)
+        result["accuracy"] = dict(
+            float=float(np.mean(float_outs[0].reshape(len(labels), -1).argmax(1) == labels)),
+            int8=float(np.mean(deq_outs[0].reshape(len(labels), -1).argmax(1) == labels)),
+        )
+    return result, layer_sqnr.sqnr_db()

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from mcuq.codegen import c_float, c_identifier
+from mcuq.codegen import c_identifier
+from mcuq.templating import c_float
 
 
 @pytest.mark.parametrize(

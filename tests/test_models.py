@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 def _check_c_apis(compiled, sample_onnx):
     """invoke_f32 and a caller-supplied arena of exactly ARENA_SIZE give the same as invoke."""
-    from mcuq.compiler import quantize_input
+    from mcuq.quant import quantize_input
 
     graph = compiled.graph
     t_in = compiled.qmodel.tensors[graph.inputs[0]]

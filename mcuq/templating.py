@@ -1,0 +1,56 @@
+"""The one Jinja2 environment for every template (model C, header, report) and its filters.
+
+Filters only format numbers and text; the C itself is in `templates/`.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import jinja2
+import numpy as np
+
+from .resources import resource_dir
+
+
+def c_comment_text(text: str) -> str:
+    """Text safe inside a /* */ comment."""
+    return text.replace("*/", "* /").replace("\n", " ")
+
+
+def c_float(value: float) -> str:
+    """A float literal that reads back to the same float32."""
+    text = f"{np.float32(value):.9g}"
+    if "e" not in text and "." not in text:
+        text += ".0"
+    return text + "f"
+
+
+def c_rows(values, per_line: int = 16) -> list[str]:
+    """Array initializer rows of comma-separated integers."""
+    flat = [int(v) for v in np.asarray(values).reshape(-1)]
+    return [", ".join(map(str, flat[i : i + per_line])) for i in range(0, len(flat), per_line)]
+
+
+def db_text(value) -> str:
+    """A decibel figure for the report: one decimal, "exact" for a noiseless result."""
+    if value is None:
+        return "–"
+    if isinstance(value, str) or not math.isfinite(value):
+        return "exact" if str(value) == "inf" else str(value)
+    return f"{value:.1f}"
+
+
+@lru_cache(maxsize=1)
+def template_environment() -> jinja2.Environment:
+    """The one Jinja environment for every template (C, header, report); unknown names are errors."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(c_float=c_float, c_rows=c_rows, c_comment=c_comment_text, db=db_text)
+    return env
