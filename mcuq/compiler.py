@@ -67,7 +67,8 @@ class CompiledModel:
         return result[0] if len(result) == 1 else result
 
 
-def _prepare_output_dir(output_dir: Path, files: list[str], force: bool) -> None:
+def _check_output_dir(output_dir: Path, files: list[str], force: bool) -> None:
+    """Refuse, before any work, to write into a folder that holds something unless --force."""
     if output_dir.exists() and not output_dir.is_dir():
         raise OutputExistsError(f"{str(output_dir)!r} exists and is not a folder; choose another -o")
     if output_dir.exists() and any(output_dir.iterdir()) and not force:
@@ -75,7 +76,6 @@ def _prepare_output_dir(output_dir: Path, files: list[str], force: bool) -> None
             f"output folder {str(output_dir)!r} exists and is not empty; pass --force (force=True) to "
             f"overwrite {', '.join(files)} in it (other files are left alone), or choose another -o"
         )
-    output_dir.mkdir(parents=True, exist_ok=True)
 
 
 def compile(  # noqa: A001 - the API's name is the job's name
@@ -104,7 +104,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     prefix = codegen.c_identifier(name or model_path.stem)
     output_dir = Path(output_dir)
     files = [f"{prefix}.c", f"{prefix}.h", "report.md", "report.json"]
-    _prepare_output_dir(output_dir, files, force)
+    _check_output_dir(output_dir, files, force)
     timings = {}
     t0 = time.perf_counter()
 
@@ -121,6 +121,16 @@ def compile(  # noqa: A001 - the API's name is the job's name
     timings["load"] = time.perf_counter() - t0
 
     calib_ir = data.prepare_samples(data.load_samples(calib, in_name), graph, in_shape)
+    if verify_data is not None:
+        verify_ir = data.prepare_samples(data.load_samples(verify_data, in_name, "verification data"),
+                                         graph, in_shape, "verification data")
+        data_label = "verification data"
+    else:
+        verify_ir, data_label = calib_ir, "calibration data"
+    if verify_labels is not None and len(verify_labels) != len(verify_ir):
+        raise CalibrationError(
+            f"verification labels: {len(verify_labels)} labels for {len(verify_ir)} samples"
+        )
     say(f"calibrating on {len(calib_ir)} samples ({calib_method})")
     t = time.perf_counter()
     ranges = calibrate.calibrate(graph, calib_ir, calib_method)
@@ -130,6 +140,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     qmodel = quant.quantize(graph, ranges)
     plan = plan_arena(qmodel)
     code = codegen.generate(qmodel, plan, prefix, model_path.name)
+    output_dir.mkdir(parents=True, exist_ok=True)
     c_path, h_path = output_dir / f"{prefix}.c", output_dir / f"{prefix}.h"
     c_path.write_text(code.c_source)
     h_path.write_text(code.header)
@@ -141,16 +152,6 @@ def compile(  # noqa: A001 - the API's name is the job's name
     host = HostModel(c_path, h_path, prefix, qmodel)
     timings["host_build"] = time.perf_counter() - t
 
-    if verify_data is not None:
-        verify_ir = data.prepare_samples(data.load_samples(verify_data, in_name, "verification data"),
-                                         graph, in_shape, "verification data")
-        data_label = "verification data"
-    else:
-        verify_ir, data_label = calib_ir, "calibration data"
-    if verify_labels is not None and len(verify_labels) != len(verify_ir):
-        raise CalibrationError(
-            f"verification labels: {len(verify_labels)} labels for {len(verify_ir)} samples"
-        )
     say(f"verifying on {len(verify_ir)} samples")
     t = time.perf_counter()
     verification, layer_sqnr = verify.verify_model(model_path, graph, qmodel, host, verify_ir, verify_labels, say)

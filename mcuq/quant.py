@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from . import fixedpoint, qir
-from .errors import UnsupportedOpError
+from .errors import McuqError, UnsupportedOpError
 from .ir import Graph, Node
 from .qir import Layer, QOp, QTensor
 
@@ -101,7 +101,10 @@ class Lowering:
             handler = HANDLERS.get(node.op)
             if handler is None:
                 raise UnsupportedOpError(node.op, node.name, "no int8 lowering", sorted(HANDLERS))
-            handler(self, node)
+            try:
+                handler(self, node)
+            except ValueError as exc:  # a parameter out of the int8/int32 scheme's reach
+                raise McuqError(f"node {node.name!r} ({node.op}) cannot be quantized: {exc}") from None
         return qir.QModel(
             name=self.graph.name,
             tensors=self.tensors,

@@ -93,6 +93,7 @@ def test_calibration_data_of_the_wrong_shape(tmp_path):
     np.save(tmp_path / "c.npy", np.zeros((10, 1, 7, 7), np.float32))
     msg = _error(mcuq("compile", EXAMPLE / "digits_cnn.onnx", "--calib", tmp_path / "c.npy", "-o", tmp_path / "o"))
     assert "(1, 8, 8)" in msg and "(1, 7, 7)" in msg
+    assert not (tmp_path / "o").exists()  # nothing is written when the input is refused
 
 
 def test_calibration_data_with_nan(tmp_path):
