@@ -53,3 +53,37 @@ def test_buffers_with_disjoint_lifetimes_share_memory():
 def test_lifetime_overlap_is_inclusive():
     assert Buffer("a", 4, 0, 2).overlaps_in_time(Buffer("b", 4, 2, 3))
     assert not Buffer("a", 4, 0, 1).overlaps_in_time(Buffer("b", 4, 2, 3))
+
+
+def _chain_model(copy_input_read_later: bool):
+    """x -> lut -> a -> copy -> b -> lut -> y (and, optionally, a is read again at the end)."""
+    import numpy as np
+
+    from mcuq.qir import CopyParams, Layer, LutParams, QModel, QOp, QTensor
+
+    table = LutParams(table=np.arange(-128, 128, dtype=np.int8))
+    tensors = {n: QTensor(n, s, 1.0, 0) for n, s in
+               [("x", (1, 4, 4, 8)), ("a", (1, 4, 4, 8)), ("b", (1, 128)), ("y", (1, 128)), ("z", (1, 4, 4, 8))]}
+    layers = [Layer(QOp.LUT, "l0", ("x",), "a", table), Layer(QOp.COPY, "flatten", ("a",), "b", CopyParams()),
+              Layer(QOp.LUT, "l2", ("b",), "y", table)]
+    outputs = ["y"]
+    if copy_input_read_later:
+        layers.append(Layer(QOp.LUT, "l3", ("a",), "z", table))
+        outputs.append("z")
+    return QModel("m", tensors if copy_input_read_later else {k: v for k, v in tensors.items() if k != "z"},
+                  layers, ["x"], outputs)
+
+
+def test_reshape_shares_the_bytes_of_an_input_that_dies_with_it():
+    from mcuq.plan import plan_arena
+
+    plan = plan_arena(_chain_model(copy_input_read_later=False))
+    assert plan.offsets["a"] == plan.offsets["b"]
+    assert plan.offsets["y"] != plan.offsets["b"]
+
+
+def test_reshape_copies_when_its_input_is_read_later():
+    from mcuq.plan import plan_arena
+
+    plan = plan_arena(_chain_model(copy_input_read_later=True))
+    assert plan.offsets["a"] != plan.offsets["b"]

@@ -3,7 +3,8 @@
 The interface is a list of buffers (`add_buffer(name, size, first_use, last_use)`); a strategy
 returns their offsets. Activations and kernel scratch buffers share the arena. Graph inputs and
 outputs live in the arena too: `invoke` copies the caller's input in and the result out, and the
-float API quantizes straight into the input slot.
+float API quantizes straight into the input slot. A reshape whose input dies with it shares its
+input's bytes (the generated code then does nothing for it).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import golden
-from ..qir import QModel
+from ..qir import QModel, QOp
 from . import greedy
 from .buffers import Buffer, align_up
 
@@ -61,9 +62,26 @@ def lifetimes(model: QModel) -> dict[str, tuple[int, int]]:
     return {name: (first, max(first, last)) for name, (first, last) in spans.items()}
 
 
+def reshape_aliases(model: QModel, spans: dict[str, tuple[int, int]]) -> dict[str, str]:
+    """Copies (reshapes) whose input is read by nothing after them: the output can be the same bytes.
+    Maps each such output to the tensor whose buffer it shares (following chains of copies)."""
+    aliases: dict[str, str] = {}
+    for step, layer in enumerate(model.layers):
+        (source,) = layer.inputs if layer.op is QOp.COPY else (None,)
+        if source is not None and spans[source][1] == step:
+            aliases[layer.output] = aliases.get(source, source)
+    return aliases
+
+
 def plan_arena(model: QModel, strategy: str = "greedy_by_size") -> ArenaPlan:
+    spans = lifetimes(model)
+    aliases = reshape_aliases(model, spans)
+    # A buffer shared by aliases lives from its first tensor's birth to its last tensor's death.
+    merged = {name: list(span) for name, span in spans.items() if name not in aliases}
+    for alias, root in aliases.items():
+        merged[root][1] = max(merged[root][1], spans[alias][1])
     planner = ArenaPlanner()
-    for name, (first, last) in lifetimes(model).items():
+    for name, (first, last) in merged.items():
         planner.add_buffer(name, model.tensors[name].size, first, last)
     scratch_sizes = {}
     for step, layer in enumerate(model.layers):
@@ -73,5 +91,6 @@ def plan_arena(model: QModel, strategy: str = "greedy_by_size") -> ArenaPlan:
             planner.add_buffer(f"__scratch_{step}", size, step, step)
     offsets, size = planner.plan(strategy)
     scratch = {step: (offsets.pop(f"__scratch_{step}"), n) for step, n in scratch_sizes.items()}
+    offsets.update({alias: offsets[root] for alias, root in aliases.items()})
     return ArenaPlan(size=size, offsets=offsets, scratch=scratch, lower_bound=planner.lower_bound(),
                      buffers=planner.buffers)
