@@ -1,4 +1,4 @@
-"""Command line: `mcuq compile MODEL.onnx --calib DATA -o OUTDIR`."""
+"""Command line: `mcuq compile|build|run MODEL.onnx --calib DATA -o OUTDIR [--board B]`, `mcuq boards`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import sys
 import time
 
 from . import __version__
+from .boards import all_boards
 from .calibrate import OBSERVERS
 from .errors import McuqError
+from .firmware.project import DEFAULT_STACK_SIZE, OPT_LEVELS
+from .firmware.qemu import DEFAULT_TIMEOUT_S
 
 
 def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
@@ -28,11 +31,7 @@ def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mcuq", description="ONNX -> verified int8 C for Cortex-M")
-    parser.add_argument("--version", action="version", version=f"mcuq {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("compile", help="quantize a float ONNX model and write int8 C, verified on the host")
+def _add_compile_args(c: argparse.ArgumentParser) -> None:
     c.add_argument("model", help="the float ONNX model")
     c.add_argument("--calib", required=True,
                    help=".npy or .npz[:KEY] with N samples in the model's input layout without the batch dim")
@@ -47,6 +46,40 @@ def build_parser() -> argparse.ArgumentParser:
                    "the report then gives float and int8 accuracy")
     c.add_argument("--force", action="store_true", help="overwrite mcuq's files in an existing output folder")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+
+
+def _add_firmware_args(c: argparse.ArgumentParser, board_required: bool) -> None:
+    c.add_argument("--board", required=board_required,
+                   help="target board (`mcuq boards` lists them)" + ("" if board_required else
+                        ": also build firmware for it, and run it under QEMU when the board is emulated"))
+    c.add_argument("--opt", choices=[level.lstrip("-") for level in OPT_LEVELS], default="O2",
+                   help="firmware optimization level, as gcc's -O (default: O2; Os for size)")
+    c.add_argument("--samples", type=int, default=8,
+                   help="test inputs (the first of --verify-data, else of --calib) built into the firmware "
+                        "and checked against the host build (default: 8)")
+    c.add_argument("--stack-size", type=int, default=DEFAULT_STACK_SIZE,
+                   help=f"bytes of stack the firmware reserves (default: {DEFAULT_STACK_SIZE})")
+    c.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                   help=f"seconds before a QEMU run is stopped as hung (default: {DEFAULT_TIMEOUT_S:g})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mcuq", description="ONNX -> verified int8 C for Cortex-M")
+    parser.add_argument("--version", action="version", version=f"mcuq {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("compile", help="quantize a float ONNX model and write int8 C, verified on the host "
+                       "(and, with --board, on the board or its emulation)")
+    _add_compile_args(c)
+    _add_firmware_args(c, board_required=False)
+    b = sub.add_parser("build", help="compile, then write and build a firmware project for a board and check "
+                       "that it fits")
+    _add_compile_args(b)
+    _add_firmware_args(b, board_required=True)
+    r = sub.add_parser("run", help="build, then run the firmware under QEMU (emulated boards): outputs checked "
+                       "against the host build, instructions per layer")
+    _add_compile_args(r)
+    _add_firmware_args(r, board_required=True)
+    sub.add_parser("boards", help="list the boards mcuq builds for")
     return parser
 
 
@@ -58,6 +91,21 @@ def _progress(quiet: bool):
             print(f"[{time.perf_counter() - start:6.1f}s] {message}", file=sys.stderr, flush=True)
 
     return say
+
+
+def _firmware_options(args: argparse.Namespace):
+    from .boards import get_board
+    from .firmware import FirmwareOptions
+
+    if not args.board:
+        return None
+    board = get_board(args.board)
+    if args.command == "run" and not board.emulated:
+        emulated = ", ".join(b.name for b in all_boards() if b.emulated)
+        raise McuqError(f"board {board.name} is not emulated by QEMU, so it cannot run here; `mcuq build` builds and "
+                        f"size-checks it. Emulated boards: {emulated}")
+    return FirmwareOptions(board, run=args.command != "build", samples=args.samples, opt=f"-{args.opt}",
+                           stack_size=args.stack_size, timeout_s=args.timeout)
 
 
 def run_compile(args: argparse.Namespace) -> int:
@@ -72,7 +120,7 @@ def run_compile(args: argparse.Namespace) -> int:
         args.model, args.calib, args.output, name=args.name, input_shapes=shapes or None,
         calib_method=args.calib_method, verify_data=args.verify_data,
         verify_labels=load_labels(args.verify_labels) if args.verify_labels else None, force=args.force,
-        progress=_progress(args.quiet),
+        firmware_options=_firmware_options(args), progress=_progress(args.quiet),
     )
     r = compiled.report
     v = r["verification"]
@@ -87,16 +135,53 @@ def run_compile(args: argparse.Namespace) -> int:
     if "accuracy" in v:
         acc = v["accuracy"]
         print(f"accuracy on the labels: float {100 * acc['float']:.2f} %, int8 {100 * acc['int8']:.2f} %")
+    if "firmware" in r:
+        print_firmware(r)
     print(f"report: {args.output}/report.md")
     return 0
+
+
+def print_firmware(report: dict) -> None:
+    fw = report["firmware"]
+    print(f"firmware {fw['elf']} for {fw['board']} ({fw['cpu']}, {fw['opt']}):")
+    flash_share, ram_share = 100 * fw["flash_bytes"] / fw["flash_limit"], 100 * fw["ram_bytes"] / fw["ram_limit"]
+    print(f"  flash {fw['flash_bytes']:,} of {fw['flash_limit']:,} B ({flash_share:.1f} %, "
+          f"{fw['test_data_bytes']:,} B of it test data)")
+    print(f"  RAM   {fw['ram_bytes']:,} of {fw['ram_limit']:,} B ({ram_share:.1f} %: "
+          f"arena {report['totals']['arena_bytes']:,} B, stack {fw['stack_reserved']:,} B reserved)")
+    if "run" not in fw:
+        return
+    run = fw["run"]
+    print(f"  QEMU run on {run['samples']} samples: outputs equal the host build's, bit for bit; "
+          f"stack used {run['stack_used_bytes']:,} B")
+    print(f"  {'#':>3}  {'op':<16} {'MACs':>12} {'instructions':>13} {'MACs/insn':>9}")
+    for row, layer in zip(run["layers"], report["layers"]):
+        mpi = f"{row['macs_per_instruction']:.3f}" if row["macs_per_instruction"] else "-"
+        print(f"  {row['index']:>3}  {layer['op']:<16} {layer['macs']:>12,} {row['instructions']:>13,} {mpi:>9}")
+    mpi = f"{run['macs_per_instruction']:.3f}" if run["macs_per_instruction"] else "-"
+    print(f"  {'':>3}  {'total':<16} {report['totals']['macs']:>12,} {run['total_instructions']:>13,} {mpi:>9}"
+          f"   (QEMU -icount, exact to {run['instructions_per_tick']:g} instructions per layer)")
+
+
+def run_boards() -> int:
+    print(f"{'board':<18} {'core':<5} {'FPU':<12} {'DSP':<4} {'MVE':<4} {'clock':>8} {'flash':>9} {'RAM':>9}  QEMU")
+    for b in all_boards():
+        print(f"{b.name:<18} {b.core:<5} {b.fpu:<12} {'yes' if b.dsp else 'no':<4} {'yes' if b.mve else 'no':<4} "
+              f"{b.clock_hz / 1e6:>5g} MHz {_kib(b.flash.length):>9} {_kib(b.ram.length):>9}  "
+              f"{b.qemu_machine or '- (build and size only)'}")
+    return 0
+
+
+def _kib(n: int) -> str:
+    return f"{n // 1024} KiB" if n % 1024 == 0 else f"{n:,} B"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "compile":
-            return run_compile(args)
+        if args.command == "boards":
+            return run_boards()
+        return run_compile(args)
     except McuqError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    return 2

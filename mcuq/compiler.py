@@ -1,5 +1,6 @@
 """The whole job, stage after stage: load -> optimize -> calibrate -> quantize -> plan -> emit ->
-host build -> verify -> report. `compile()` is the Python API; the CLI is a thin layer over it."""
+host build -> verify -> report [-> firmware build -> QEMU run -> check against the host build].
+`compile()` is the Python API; the CLI is a thin layer over it."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, calibrate, codegen, data, passes, quant, report, verify
+from . import __version__, calibrate, codegen, data, firmware, passes, quant, report, verify
 from .errors import CalibrationError, McuqError, ModelError, OutputExistsError, VerificationError
+from .firmware.check import run_summary, size_summary
 from .frontend.onnx_loader import load_onnx
 from .host import HostModel
 from .ir import Graph
@@ -37,6 +39,8 @@ class CompiledModel:
     h_path: Path
     report: dict
     host: HostModel = field(repr=False)
+    firmware_build: firmware.FirmwareBuild | None = None
+    firmware_run: firmware.FirmwareRun | None = None
 
     @property
     def arena_size(self) -> int:
@@ -89,6 +93,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     verify_data=None,
     verify_labels: np.ndarray | None = None,
     force: bool = False,
+    firmware_options: firmware.FirmwareOptions | None = None,
     progress: Progress | None = None,
 ) -> CompiledModel:
     """Compile a float ONNX model into int8 C, build it on the host and verify it.
@@ -96,6 +101,10 @@ def compile(  # noqa: A001 - the API's name is the job's name
     ``calib``/``verify_data``: a .npy/.npz path, an array (N, ...) in the ONNX input layout without
     the batch dimension, or an iterable of such samples. Raises McuqError subclasses on bad input and
     VerificationError (after writing the files and the report) when the C differs from the golden model.
+
+    ``firmware_options``: also write a firmware project for that board into the output folder, build it
+    with arm-none-eabi-gcc (DoesNotFitError when it does not fit) and, with ``run`` on an emulated board,
+    run it under QEMU on the first verification samples; its outputs must equal the host build's.
     """
     say = progress or _quiet
     model_path = Path(model)
@@ -104,6 +113,9 @@ def compile(  # noqa: A001 - the API's name is the job's name
     prefix = codegen.c_identifier(name or model_path.stem)
     output_dir = Path(output_dir)
     files = [f"{prefix}.c", f"{prefix}.h", "report.md", "report.json"]
+    if firmware_options is not None:
+        files += firmware.project_file_names(firmware_options.board.name) + ["build/"]
+        firmware.require_tools(firmware_options.run and firmware_options.board.emulated)
     _check_output_dir(output_dir, files, force)
     timings = {}
     t0 = time.perf_counter()
@@ -176,8 +188,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
         layers=rows,
         seconds=timings,
     )
-    (output_dir / "report.json").write_text(report.to_json(summary))
-    (output_dir / "report.md").write_text(report.to_markdown(summary))
+    _write_reports(output_dir, summary)
     say(f"wrote {output_dir / 'report.md'}")
 
     compiled = CompiledModel(prefix, graph, qmodel, plan, c_path, h_path, summary, host)
@@ -187,7 +198,46 @@ def compile(  # noqa: A001 - the API's name is the job's name
             f"the generated C differs from the golden model in {mism['mismatches']} values (up to "
             f"{mism['max_lsb']} LSB); this is a bug in mcuq: please report it with {output_dir}/report.json"
         )
+    if firmware_options is not None:
+        _firmware_stage(compiled, firmware_options, verify_ir, output_dir, say)
     return compiled
+
+
+def _write_reports(output_dir: Path, summary: dict) -> None:
+    (output_dir / "report.json").write_text(report.to_json(summary))
+    (output_dir / "report.md").write_text(report.to_markdown(summary))
+
+
+def _firmware_stage(compiled: CompiledModel, options: firmware.FirmwareOptions, samples_ir: np.ndarray,
+                    output_dir: Path, say: Progress) -> None:
+    """Write and build the firmware; run it on an emulated board; its outputs must equal the host build's."""
+    board = options.board
+    t_in = compiled.qmodel.tensors[compiled.qmodel.inputs[0]]
+    samples = []
+    for sample in samples_ir[: options.samples]:
+        q = quant.quantize_input(sample[None], t_in.scale, t_in.zero_point)
+        samples.append(firmware.TestSample(q.reshape(-1), tuple(y.reshape(-1) for y in compiled.run_int8(q))))
+    project = firmware.write_project(output_dir, compiled.name, board, samples, opt=options.opt,
+                                     stack_size=options.stack_size)
+    say(f"building the firmware for {board.name} ({board.cpu}, {options.opt})")
+    totals = compiled.report["totals"]
+    build = firmware.build_firmware(project, extra_cflags=options.extra_cflags, arena_bytes=totals["arena_bytes"],
+                                    weight_bytes=totals["weight_bytes"])
+    compiled.firmware_build = build
+    section = dict(board=board.name, cpu=board.cpu, opt=options.opt, elf=str(project.elf), **size_summary(build))
+    compiled.report["firmware"] = section
+    if options.run and board.emulated:
+        say(f"running {len(samples)} samples under QEMU ({board.qemu_machine})")
+        run = firmware.run_firmware(project, timeout_s=options.timeout_s)
+        compiled.firmware_run = run
+        section["run"] = run_summary(run, samples, [r["macs"] for r in compiled.report["layers"]])
+    _write_reports(output_dir, compiled.report)
+    problems = section.get("run", {}).get("mismatches")
+    if problems:
+        raise VerificationError(
+            f"the firmware on {board.name} computed different outputs than the host build of the same C: "
+            + "; ".join(problems[:5]) + f". This is a bug in mcuq: please report it with {output_dir}"
+        )
 
 
 def _tensor_summary(qmodel: QModel, name: str) -> dict:

@@ -1,0 +1,61 @@
+"""From a firmware build and run to the report: sizes against the board's limits, outputs against the
+host build, and instructions per layer."""
+
+from __future__ import annotations
+
+from .project import TestSample
+from .qemu import FirmwareRun
+from .toolchain import FirmwareBuild
+
+
+def output_mismatches(run: FirmwareRun, samples: list[TestSample]) -> list[str]:
+    """One line per (sample, output) whose bytes differ from the host build's."""
+    problems = []
+    for s, sample in enumerate(samples):
+        for o, expected in enumerate(sample.expected):
+            got = run.outputs[s][o] if s < len(run.outputs) and o < len(run.outputs[s]) else None
+            if got is None or got.shape != expected.shape:
+                problems.append(f"sample {s} output {o}: {0 if got is None else got.size} bytes printed, "
+                                f"{expected.size} expected")
+                continue
+            diff = got.astype(int) - expected.astype(int)
+            if diff.any():
+                problems.append(f"sample {s} output {o}: {int((diff != 0).sum())} values differ, up to "
+                                f"{int(abs(diff).max())} LSB")
+    return problems
+
+
+def size_summary(build: FirmwareBuild) -> dict:
+    board = build.project.board
+    return dict(
+        flash_bytes=build.flash_bytes,
+        flash_limit=board.flash.length,
+        ram_bytes=build.ram_bytes,
+        ram_limit=board.ram.length,
+        test_data_bytes=build.project.test_data_bytes,
+        stack_reserved=build.project.stack_size,
+        sections={k: v for k, v in build.sections.items() if not k.startswith((".debug", ".comment", ".ARM.attr"))},
+    )
+
+
+def run_summary(run: FirmwareRun, samples: list[TestSample], layer_macs: list[int]) -> dict:
+    """Per-layer instructions of the first sample; totals of every sample (they differ only where a kernel's
+    work depends on the data)."""
+    per_layer = run.layer_instructions(0)
+    totals = [run.total_instructions(s) for s in range(len(samples))]
+    macs = sum(layer_macs)
+    return dict(
+        samples=len(samples),
+        mismatches=output_mismatches(run, samples),
+        exit_status=run.exit_status,
+        ns_per_tick=run.ns_per_tick,
+        instructions_per_tick=run.ns_per_tick,  # icount shift=0: one instruction per ns
+        layers=[
+            dict(index=i, ticks=t, instructions=n, macs_per_instruction=(m / n if n and m else None))
+            for i, (t, n, m) in enumerate(zip(run.layer_ticks[0], per_layer, layer_macs))
+        ],
+        total_instructions=totals[0],
+        total_instructions_per_sample=totals,
+        macs_per_instruction=macs / totals[0] if totals[0] else None,
+        stack_used_bytes=run.stack_bytes,
+    )
