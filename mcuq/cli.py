@@ -32,16 +32,18 @@ def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
 
 
 def _add_compile_args(c: argparse.ArgumentParser) -> None:
-    c.add_argument("model", help="the float ONNX model")
-    c.add_argument("--calib", required=True,
-                   help=".npy or .npz[:KEY] with N samples in the model's input layout without the batch dim")
+    c.add_argument("model", help="the float ONNX model, or a pre-quantized one (QuantizeLinear/DequantizeLinear)")
+    c.add_argument("--calib",
+                   help=".npy or .npz[:KEY] with N samples in the model's input layout without the batch dim "
+                   "(int8 samples for an int8 model input); needed unless the model is pre-quantized (QDQ)")
     c.add_argument("-o", "--output", required=True, help="output folder for the C files and the report")
     c.add_argument("--name", help="name of the files and prefix of every C symbol (default: model file name)")
     c.add_argument("--input-shape", action="append", default=[], metavar="NAME:D0,D1,...",
                    help="fix the dynamic dims of an input (batch defaults to 1); repeat per input")
     c.add_argument("--calib-method", choices=sorted(OBSERVERS), default="minmax",
                    help="how activation ranges are chosen (default: minmax)")
-    c.add_argument("--verify-data", help="samples to verify on (default: the calibration data)")
+    c.add_argument("--verify-data", help="samples to verify on (default: the calibration data; for a "
+                   "pre-quantized model without either, random int8 inputs)")
     c.add_argument("--verify-labels", help="class labels of the verification samples (.npy or .npz[:KEY]): "
                    "the report then gives float and int8 accuracy")
     c.add_argument("--force", action="store_true", help="overwrite mcuq's files in an existing output folder")
@@ -67,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcuq", description="ONNX -> verified int8 C for Cortex-M")
     parser.add_argument("--version", action="version", version=f"mcuq {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("compile", help="quantize a float ONNX model and write int8 C, verified on the host "
+    c = sub.add_parser("compile", help="quantize an ONNX model and write int8 C, verified on the host "
                        "(and, with --board, on the board or its emulation)")
     _add_compile_args(c)
     _add_firmware_args(c, board_required=False)
@@ -128,6 +130,9 @@ def run_compile(args: argparse.Namespace) -> int:
     print(f"layers {len(r['layers'])}, MACs {r['totals']['macs']:,}, weights {r['totals']['weight_bytes']:,} B, "
           f"arena {r['totals']['arena_bytes']:,} B")
     print(f"C vs golden on {v['samples']} samples: bit-exact")
+    for m in v.get("int8_vs_reference", []):
+        print(f"int8 vs {v['float_reference']} on the model file, {m['name']}: {m['mismatches']} of "
+              f"{m['total']} values differ, max {m['max_lsb']} LSB")
     for m in v["float_metrics"]:
         agree = "" if m["top1_agreement"] is None else f", top-1 agreement {100 * m['top1_agreement']:.2f} %"
         print(f"vs float ({v['float_reference']}) {m['name']}: SQNR {m['sqnr_db']:.1f} dB, "

@@ -14,6 +14,7 @@ import numpy as np
 from . import __version__, calibrate, codegen, data, firmware, passes, quant, report, verify
 from .errors import CalibrationError, McuqError, ModelError, OutputExistsError, VerificationError
 from .firmware.check import run_summary, size_summary
+from .fixed_quant import take_fixed_quant
 from .frontend.onnx_loader import load_onnx
 from .host import HostModel
 from .ir import Graph
@@ -55,8 +56,10 @@ class CompiledModel:
         return self.host.invoke(x_int8_ir)
 
     def run(self, x: np.ndarray) -> list[np.ndarray] | np.ndarray:
-        """Float samples in the ONNX input layout, (N, ...) or one sample -> float outputs in the ONNX
-        output layout, computed by the generated C (quantize, int8 inference, dequantize)."""
+        """Samples in the ONNX input layout and type, (N, ...) or one sample -> outputs in the ONNX
+        output layout and type, computed by the generated C. Float in and out for a float model
+        (quantize, int8 inference, dequantize); a pre-quantized model whose file has int8 inputs or
+        outputs takes and gives those int8 values as they are."""
         name = self.graph.inputs[0]
         samples = data.prepare_samples(np.asarray(x), self.graph, data.onnx_input_shape(self.graph, name),
                                        what="input")
@@ -65,8 +68,8 @@ class CompiledModel:
         for sample in samples:
             q = quant.quantize_input(sample[None], t_in.scale, t_in.zero_point)
             for i, (y, t) in enumerate(zip(self.host.invoke(q), t_outs)):
-                real = quant.dequantize(y, t.scale, t.zero_point)
-                outs[i].append(data.output_to_onnx_layout(real, self.graph, t.name))
+                value = y if t.name in self.graph.io_quant else quant.dequantize(y, t.scale, t.zero_point)
+                outs[i].append(data.output_to_onnx_layout(value, self.graph, t.name))
         result = [np.concatenate(o) for o in outs]
         return result[0] if len(result) == 1 else result
 
@@ -96,11 +99,14 @@ def compile(  # noqa: A001 - the API's name is the job's name
     firmware_options: firmware.FirmwareOptions | None = None,
     progress: Progress | None = None,
 ) -> CompiledModel:
-    """Compile a float ONNX model into int8 C, build it on the host and verify it.
+    """Compile an ONNX model into int8 C, build it on the host and verify it.
 
     ``calib``/``verify_data``: a .npy/.npz path, an array (N, ...) in the ONNX input layout without
-    the batch dimension, or an iterable of such samples. Raises McuqError subclasses on bad input and
-    VerificationError (after writing the files and the report) when the C differs from the golden model.
+    the batch dimension, or an iterable of such samples; for an int8 model input (a pre-quantized
+    model), int8 samples. ``calib`` may be None for a pre-quantized (QDQ) model that fixes every
+    activation's quantization; without ``verify_data`` either, the C is verified on random inputs.
+    Raises McuqError subclasses on bad input and VerificationError (after writing the files and the
+    report) when the C differs from the golden model.
 
     ``firmware_options``: also write a firmware project for that board into the output folder, build it
     with arm-none-eabi-gcc (DoesNotFitError when it does not fit) and, with ``run`` on an emulated board,
@@ -121,7 +127,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     t0 = time.perf_counter()
 
     say(f"loading {model_path.name}")
-    graph = passes.optimize(load_onnx(model_path, input_shapes))
+    graph, fixed = take_fixed_quant(passes.optimize(load_onnx(model_path, input_shapes)))
     graph.name = prefix
     if len(graph.inputs) != 1:
         raise McuqError(
@@ -132,24 +138,32 @@ def compile(  # noqa: A001 - the API's name is the job's name
     in_shape = data.onnx_input_shape(graph, in_name)
     timings["load"] = time.perf_counter() - t0
 
-    calib_ir = data.prepare_samples(data.load_samples(calib, in_name), graph, in_shape)
+    calib_ir = None if calib is None else data.prepare_samples(data.load_samples(calib, in_name), graph, in_shape)
     if verify_data is not None:
         verify_ir = data.prepare_samples(data.load_samples(verify_data, in_name, "verification data"),
                                          graph, in_shape, "verification data")
         data_label = "verification data"
-    else:
+    elif calib_ir is not None:
         verify_ir, data_label = calib_ir, "calibration data"
-    if verify_labels is not None and len(verify_labels) != len(verify_ir):
+    else:
+        verify_ir, data_label = None, f"{data.RANDOM_SAMPLES} random inputs (no data given)"
+    if verify_labels is not None and (verify_ir is None or len(verify_labels) != len(verify_ir)):
         raise CalibrationError(
-            f"verification labels: {len(verify_labels)} labels for {len(verify_ir)} samples"
+            f"verification labels: {len(verify_labels)} labels for "
+            f"{'no' if verify_ir is None else len(verify_ir)} samples; pass --verify-data with them"
         )
-    say(f"calibrating on {len(calib_ir)} samples ({calib_method})")
+    ranges = {}
     t = time.perf_counter()
-    ranges = calibrate.calibrate(graph, calib_ir, calib_method)
+    if calib_ir is not None:
+        say(f"calibrating on {len(calib_ir)} samples ({calib_method})")
+        ranges = calibrate.calibrate(graph, calib_ir, calib_method)
     timings["calibrate"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    qmodel = quant.quantize(graph, ranges)
+    qmodel = quant.quantize(graph, ranges, fixed)
+    if verify_ir is None:
+        t_in = qmodel.tensors[in_name]
+        verify_ir = data.random_samples(graph, t_in.scale, t_in.zero_point)
     plan = plan_arena(qmodel)
     code = codegen.generate(qmodel, plan, prefix, model_path.name)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -183,7 +197,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
             arena_bytes=plan.size,
             arena_lower_bound=plan.lower_bound,
         ),
-        calibration=dict(method=calib_method, samples=len(calib_ir)),
+        calibration=_calibration_summary(qmodel, fixed, calib_method, calib_ir),
         verification=verification,
         layers=rows,
         seconds=timings,
@@ -238,6 +252,13 @@ def _firmware_stage(compiled: CompiledModel, options: firmware.FirmwareOptions, 
             f"the firmware on {board.name} computed different outputs than the host build of the same C: "
             + "; ".join(problems[:5]) + f". This is a bug in mcuq: please report it with {output_dir}"
         )
+
+
+def _calibration_summary(qmodel: QModel, fixed: dict, method: str, calib_ir: np.ndarray | None) -> dict:
+    """Where the activations' quantization came from: the model file (QDQ) or calibration."""
+    from_file = sum(1 for name in qmodel.tensors if name in fixed)
+    return dict(method=method if calib_ir is not None else "none", samples=0 if calib_ir is None else len(calib_ir),
+                fixed_by_model=from_file, calibrated=len(qmodel.tensors) - from_file if calib_ir is not None else 0)
 
 
 def _tensor_summary(qmodel: QModel, name: str) -> dict:

@@ -19,6 +19,9 @@ from .ir import Graph
 
 NPZ_PREFERRED_KEYS = ("x", "x_calib", "calib", "inputs", "data")
 
+#: Verification samples drawn when a pre-quantized model is compiled without any data.
+RANDOM_SAMPLES = 64
+
 
 def load_samples(source, input_name: str, what: str = "calibration data") -> np.ndarray:
     """Read ``source`` into one float array of samples (N, ...) without checking shapes yet."""
@@ -112,6 +115,8 @@ def prepare_samples(samples: np.ndarray, graph: Graph, onnx_input_shape: tuple[i
         )
     if samples.shape[0] == 0:
         raise CalibrationError(f"{what}: no samples")
+    if input_name in graph.io_quant:
+        samples = dequantized_int8_samples(samples, graph.io_quant[input_name], input_name, what)
     samples = samples.astype(np.float32)
     bad = ~np.isfinite(samples)
     if bad.any():
@@ -124,6 +129,27 @@ def prepare_samples(samples: np.ndarray, graph: Graph, onnx_input_shape: tuple[i
     if perm is not None:
         batched = batched.transpose(perm)
     return np.ascontiguousarray(batched)
+
+
+def dequantized_int8_samples(samples: np.ndarray, quant: tuple[float, int], input_name: str, what: str) -> np.ndarray:
+    """Samples for an input the model file types as int8: int8 values in, their real values out
+    (the IR computes on real values; quantizing them again gives back the very same int8)."""
+    if samples.dtype.kind not in "iu" or samples.min() < -128 or samples.max() > 127:
+        raise CalibrationError(
+            f"{what}: input {input_name!r} of this pre-quantized model is int8 (scale {quant[0]:.6g}, zero point "
+            f"{quant[1]}); pass int8 samples (got {samples.dtype}, values {samples.min()}..{samples.max()})"
+        )
+    scale, zero_point = quant
+    return (samples.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+
+
+def random_samples(graph: Graph, scale: float, zero_point: int, count: int = RANDOM_SAMPLES,
+                   seed: int = 0) -> np.ndarray:
+    """Random inputs on the input's int8 grid, as real values in the IR layout: verification data for a
+    pre-quantized model compiled without any (exercises every int8 input value)."""
+    shape = graph.tensors[graph.inputs[0]].shape
+    q = np.random.default_rng(seed).integers(-128, 128, size=(count, *shape[1:]))
+    return ((q - zero_point) * np.float32(scale)).astype(np.float32)
 
 
 def to_onnx_layout(samples_ir: np.ndarray, graph: Graph) -> np.ndarray:

@@ -39,7 +39,7 @@ SOFTMAX_ACCUM_BITS = 12
 # --------------------------------------------------------------------------------------------------
 
 
-def _tflite_round(x: float) -> int:
+def tflite_round(x: float) -> int:
     """``TfLiteRound`` (std::round): half away from zero, on the exact double value."""
     a = abs(x)
     r = math.floor(a)
@@ -63,7 +63,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if real == 0.0:
         return 0, 0
     q, shift = math.frexp(real)
-    q_fixed = _tflite_round(q * (1 << 31))
+    q_fixed = tflite_round(q * (1 << 31))
     if abs(q_fixed) == 1 << 31:
         q_fixed //= 2
         shift += 1

@@ -182,6 +182,13 @@ def pad(attrs: dict, x: np.ndarray) -> np.ndarray:
     return np.pad(x, widths, constant_values=attrs["value"])
 
 
+def fake_quant(attrs: dict, x: np.ndarray) -> np.ndarray:
+    """QuantizeLinear then DequantizeLinear (int8, round half to even), as ONNX Runtime runs the pair."""
+    scale, zero_point = np.float32(attrs["scale"]), attrs["zero_point"]
+    q = np.clip(np.round(x / scale) + zero_point, -128, 127)
+    return ((q - zero_point) * scale).astype(np.float32)
+
+
 OPS: dict[str, OpFunction] = {
     "conv2d": conv2d,
     "depthwise_conv2d": depthwise_conv2d,
@@ -199,4 +206,5 @@ OPS: dict[str, OpFunction] = {
     "reshape": reshape,
     "transpose": transpose,
     "pad": pad,
+    "fake_quant": fake_quant,
 }

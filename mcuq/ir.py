@@ -20,6 +20,14 @@ Op set (``Node.op``) and attributes. Every 4-D activation tensor is ``[N, H, W, 
 | reshape            | x                   | shape (tuple of ints, fully known)                                 |
 | transpose          | x                   | perm                                                               |
 | pad                | x                   | pads (begin_0..begin_{r-1}, end_0..end_{r-1}), value (float)      |
+| fake_quant         | x                   | scale, zero_point (int8): y = (clip(round(x/scale)+zp) - zp)*scale |
+
+``fake_quant`` carries a quantization the model file fixes (a QuantizeLinear/DequantizeLinear pair);
+`mcuq.fixed_quant` takes these nodes out of the optimized graph before lowering. A conv2d,
+depthwise_conv2d or fully_connected whose weights the file stores as integers has the attrs
+``weight_scales`` (float32 [O], one per output channel, so ``round(w / weight_scales)`` gives the
+stored int8 weights in any layout) and, for an int32 bias, ``bias_values`` (int [O]) and
+``bias_scales`` (float32 [O]).
 
 ``act_min``/``act_max`` are the clamp of a fused activation in real units (``-inf``/``inf`` when none).
 Constant inputs (weights, biases) are tensors with ``data`` set; activations have ``data is None``.
@@ -51,6 +59,7 @@ FLOAT_OPS = frozenset(
         "reshape",
         "transpose",
         "pad",
+        "fake_quant",
     }
 )
 
@@ -101,6 +110,7 @@ class Graph:
     outputs: list[str]
     input_perms: dict[str, tuple[int, ...]] = field(default_factory=dict)
     output_perms: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    io_quant: dict[str, tuple[float, int]] = field(default_factory=dict)
     name: str = "model"
 
     def consumers(self, tensor: str) -> list[Node]:
@@ -124,6 +134,7 @@ class Graph:
             outputs=list(self.outputs),
             input_perms=dict(self.input_perms),
             output_perms=dict(self.output_perms),
+            io_quant=dict(self.io_quant),
             name=self.name,
         )
 

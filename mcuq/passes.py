@@ -26,7 +26,8 @@ Rewrite = Callable[[ir.Graph], "ir.Graph | None"]
 
 NCHW_TO_NHWC = (0, 2, 3, 1)
 NHWC_TO_NCHW = (0, 3, 1, 2)
-UNARY_ELEMENTWISE_OPS = frozenset({"clip", "leaky_relu", "sigmoid", "tanh"})
+# fake_quant (a quantization the model file fixes) is elementwise too: transposes move through it.
+UNARY_ELEMENTWISE_OPS = frozenset({"clip", "leaky_relu", "sigmoid", "tanh", "fake_quant"})
 BINARY_ELEMENTWISE_OPS = frozenset({"add", "mul"})
 CONV_OPS = frozenset({"conv2d", "depthwise_conv2d"})
 AFFINE_FOLD_TARGETS = frozenset({"conv2d", "depthwise_conv2d", "fully_connected"})
@@ -537,6 +538,7 @@ def fold_affine_into_producer(graph: ir.Graph) -> ir.Graph | None:
         producer = affine_source(graph, index, affine)
         if (
             producer is None
+            or "weight_scales" in producer.attrs  # stored int8 weights of a pre-quantized model stay as they are
             or graph.const(producer.inputs[1]) is None
             or graph.const(producer.inputs[2]) is None
         ):

@@ -1,8 +1,12 @@
-"""Lowering: float IR + calibrated ranges -> int8 IR, following the numerics contract.
+"""Lowering: float IR + activation quantization -> int8 IR, following the numerics contract.
 
 Activations: int8, asymmetric per tensor, real 0.0 exactly representable. Weights: int8 symmetric
 per output channel in [-127, 127]. Bias: int32 at scale s_in * s_w[c]. Requantization multipliers
 and the op-specific "Prepare" maths come from `fixedpoint`, which mirrors TFLite.
+
+An activation's (scale, zero point) is the one the model file fixes (``fixed``, from a pre-quantized
+QDQ model, see `mcuq.fixed_quant`) or else the one its calibrated range gives. Layers whose weights
+the file stores as integers keep those integers and the file's int32 bias.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from . import fixedpoint, qir
-from .errors import McuqError, UnsupportedOpError
+from .errors import CalibrationError, McuqError, UnsupportedOpError
 from .ir import Graph, Node
 from .qir import Layer, QOp, QTensor
 
@@ -37,9 +41,12 @@ def activation_qparams(lo: float, hi: float) -> tuple[float, int]:
 
 
 def quantize_value(real: float, scale: float, zero_point: int) -> int:
+    """A real constant (clamp bound, pad value) on the int8 grid as TFLite quantizes one
+    (``CalculateActivationRangeQuantized``): float32 division, then round half away from zero."""
     if math.isinf(real):
         return INT8_MAX if real > 0 else INT8_MIN
-    return int(np.clip(round(real / scale) + zero_point, INT8_MIN, INT8_MAX))
+    scaled = float(np.float32(real) / np.float32(scale))
+    return int(np.clip(fixedpoint.tflite_round(scaled) + zero_point, INT8_MIN, INT8_MAX))
 
 
 def activation_clamp(node: Node, out: QTensor) -> tuple[int, int]:
@@ -66,37 +73,91 @@ def quantize_bias(b: np.ndarray, input_scale: float, weight_scales: np.ndarray) 
     return np.clip(q, -(2**31), 2**31 - 1).astype(np.int32)
 
 
+def stored_weights(w: np.ndarray, scales: np.ndarray, channel_axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """The int8 weights a pre-quantized model stores, back from their dequantized float values: w is
+    float32(q * s[c]) with |q| <= 128, so w / s[c] lies within 1e-4 of the integer q."""
+    scales = np.asarray(scales, dtype=np.float32).astype(np.float64)
+    shape = [1] * w.ndim
+    shape[channel_axis] = -1
+    exact = w.astype(np.float64) / scales.reshape(shape)
+    q = np.round(exact)
+    if np.max(np.abs(exact - q), initial=0.0) > 1e-3 or q.min(initial=0) < INT8_MIN or q.max(initial=0) > INT8_MAX:
+        raise ValueError("its stored int8 weights were changed on the way (they are off their int8 grid)")
+    return q.astype(np.int8), scales
+
+
+def stored_bias(values: np.ndarray, scales: np.ndarray, input_scale: float, weight_scales: np.ndarray) -> np.ndarray:
+    """The int32 bias a pre-quantized model stores. TFLite's kernels take it as if its scale were
+    s_in * s_w[c]; where the file says otherwise, it is requantized to that scale."""
+    values = np.asarray(values, dtype=np.int64)
+    scales = np.asarray(scales, dtype=np.float32).astype(np.float64)
+    expected = float(np.float32(input_scale)) * weight_scales
+    if np.allclose(scales, expected, rtol=1e-5, atol=0.0):
+        return values.astype(np.int32)
+    return quantize_bias(values * scales, float(np.float32(input_scale)), weight_scales)
+
+
 class Lowering:
     """Walks the float graph once, assigning each activation its quantization and each node its layer."""
 
-    def __init__(self, graph: Graph, ranges: dict[str, tuple[float, float]]):
+    def __init__(self, graph: Graph, ranges: dict[str, tuple[float, float]],
+                 fixed: dict[str, tuple[float, int]] | None = None):
         self.graph = graph
         self.ranges = ranges
+        self.fixed = {name: (float(np.float32(s)), int(zp)) for name, (s, zp) in (fixed or {}).items()}
         self.tensors: dict[str, QTensor] = {}
         self.layers: list[Layer] = []
+        self.pending: list[Layer] = []  # requantizing tables that follow the next emitted layer
 
     # -- tensors ------------------------------------------------------------------------------
-    def calibrated(self, name: str) -> QTensor:
-        scale, zp = activation_qparams(*self.ranges[name])
-        return self.define(name, scale, zp)
+    def activation(self, name: str, node: Node | None = None) -> QTensor:
+        """The model file's quantization of ``name`` where it fixes one, else its calibrated range's."""
+        if name in self.fixed:
+            return self.define(name, *self.fixed[name])
+        if name not in self.ranges:
+            where = f"the output of node {node.name!r} ({node.op})" if node else "the model input"
+            raise CalibrationError(
+                f"tensor {name!r} ({where}) has no quantization: the model fixes none (no QuantizeLinear) "
+                "and no calibration data was given; pass calibration data (--calib) or quantize it in the model"
+            )
+        return self.define(name, *activation_qparams(*self.ranges[name]))
 
-    def define(self, name: str, scale: float, zero_point: int) -> QTensor:
+    def define(self, name: str, scale: float, zero_point: int, shape: tuple[int, ...] | None = None) -> QTensor:
         # Scales are float32, as in TFLite and in the generated header.
-        t = QTensor(name, tuple(self.graph.tensors[name].shape), float(np.float32(scale)), int(zero_point))
+        shape = tuple(self.graph.tensors[name].shape) if shape is None else shape
+        t = QTensor(name, shape, float(np.float32(scale)), int(zero_point))
         self.tensors[name] = t
         return t
 
+    def kernel_output(self, node: Node, scale: float, zero_point: int) -> QTensor:
+        """The output of a kernel that dictates its output quantization (pooling, reshape, transpose and
+        pad keep the input's, softmax has 1/256). Where the model file fixes another one, the kernel
+        writes a tensor of its own and a requantizing table into the file's quantization follows."""
+        name = node.outputs[0]
+        wanted = self.fixed.get(name)
+        if wanted is None or wanted == (float(np.float32(scale)), int(zero_point)):
+            return self.define(name, scale, zero_point)
+        shape = tuple(self.graph.tensors[name].shape)
+        inner = self.define(f"{name}__{node.op}", scale, zero_point, shape)
+        out = self.define(name, *wanted)
+        table = requantize_table(inner, out)
+        self.pending.append(Layer(QOp.LUT, f"{node.name} (requantize)", (inner.name,), name, qir.LutParams(table)))
+        return inner
+
     def same_as_input(self, node: Node) -> QTensor:
         src = self.tensors[node.inputs[0]]
-        return self.define(node.outputs[0], src.scale, src.zero_point)
+        return self.kernel_output(node, src.scale, src.zero_point)
 
-    def emit(self, node: Node, op: QOp, params, inputs: tuple[str, ...] | None = None) -> None:
-        self.layers.append(Layer(op, node.name, tuple(inputs or node.inputs), node.outputs[0], params))
+    def emit(self, node: Node, op: QOp, params, inputs: tuple[str, ...] | None = None,
+             output: str | None = None) -> None:
+        self.layers.append(Layer(op, node.name, tuple(inputs or node.inputs), output or node.outputs[0], params))
+        self.layers.extend(self.pending)
+        self.pending = []
 
     # -- the walk -----------------------------------------------------------------------------
     def run(self) -> qir.QModel:
         for name in self.graph.inputs:
-            self.calibrated(name)
+            self.activation(name)
         for node in self.graph.nodes:
             handler = HANDLERS.get(node.op)
             if handler is None:
@@ -116,16 +177,28 @@ class Lowering:
         )
 
 
+def requantize_table(x: QTensor, out: QTensor) -> np.ndarray:
+    """int8 in x's quantization -> the same real value in out's, as a 256-entry table."""
+    real = (np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.float64) - x.zero_point) * x.scale
+    return np.clip(np.round(real / out.scale) + out.zero_point, INT8_MIN, INT8_MAX).astype(np.int8)
+
+
 def _weighted(lower: Lowering, node: Node, channel_axis: int):
     """Shared part of conv, depthwise conv and fully connected: quantized weights, bias, multipliers."""
     x = lower.tensors[node.inputs[0]]
-    out = lower.calibrated(node.outputs[0])
+    out = lower.activation(node.outputs[0], node)
     w = lower.graph.const(node.inputs[1])
     b = lower.graph.const(node.inputs[2]) if len(node.inputs) > 2 else None
-    wq, w_scales = quantize_weights_per_channel(w, channel_axis)
+    if "weight_scales" in node.attrs:
+        wq, w_scales = stored_weights(w, node.attrs["weight_scales"], channel_axis)
+    else:
+        wq, w_scales = quantize_weights_per_channel(w, channel_axis)
     if b is None:
         b = np.zeros(w.shape[channel_axis], dtype=np.float32)
-    bias = quantize_bias(b, x.scale, w_scales)
+    if "bias_values" in node.attrs:
+        bias = stored_bias(node.attrs["bias_values"], node.attrs["bias_scales"], x.scale, w_scales)
+    else:
+        bias = quantize_bias(b, x.scale, w_scales)
     mult, shift = fixedpoint.conv_multipliers(x.scale, w_scales, out.scale)
     act_min, act_max = activation_clamp(node, out)
     common = dict(weights=wq, bias=bias, multiplier=mult, shift=shift, input_offset=-x.zero_point,
@@ -160,7 +233,7 @@ def _binary(op: QOp, prepare) -> Callable[[Lowering, Node], None]:
 
     def lower_binary(lower: Lowering, node: Node) -> None:
         a, b = (lower.tensors[n] for n in node.inputs)
-        out = lower.calibrated(node.outputs[0])
+        out = lower.activation(node.outputs[0], node)
         act_min, act_max = activation_clamp(node, out)
         params = prepare(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point, act_min, act_max)
         lower.emit(node, op, params)
@@ -177,7 +250,7 @@ def _pool(op: QOp) -> Callable[[Lowering, Node], None]:
                                 padding=tuple(a["pads"]), act_min=act_min, act_max=act_max,
                                 count_include_pad=bool(a.get("count_include_pad", False)),
                                 pad_value=out.zero_point)
-        lower.emit(node, op, params)
+        lower.emit(node, op, params, output=out.name)
 
     return lower_pool
 
@@ -189,8 +262,8 @@ def _lut(real_fn: Callable[[np.ndarray], np.ndarray],
 
     def lower_lut(lower: Lowering, node: Node) -> None:
         x = lower.tensors[node.inputs[0]]
-        if fixed_quant is None:
-            out = lower.calibrated(node.outputs[0])
+        if fixed_quant is None or node.outputs[0] in lower.fixed:  # a table serves any output quantization
+            out = lower.activation(node.outputs[0], node)
         else:
             out = lower.define(node.outputs[0], *fixed_quant)
         q_in = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.float64)
@@ -219,12 +292,12 @@ def _tanh_fn(v, node):
 
 def lower_softmax(lower: Lowering, node: Node) -> None:
     x = lower.tensors[node.inputs[0]]
-    lower.define(node.outputs[0], *SOFTMAX_QUANT)
-    lower.emit(node, QOp.SOFTMAX, fixedpoint.prepare_softmax(x.scale))
+    out = lower.kernel_output(node, *SOFTMAX_QUANT)
+    lower.emit(node, QOp.SOFTMAX, fixedpoint.prepare_softmax(x.scale), output=out.name)
 
 
 def lower_concat(lower: Lowering, node: Node) -> None:
-    out = lower.calibrated(node.outputs[0])
+    out = lower.activation(node.outputs[0], node)
     offsets, mults, shifts = [], [], []
     for name in node.inputs:
         x = lower.tensors[name]
@@ -241,19 +314,19 @@ def lower_concat(lower: Lowering, node: Node) -> None:
 
 
 def lower_transpose(lower: Lowering, node: Node) -> None:
-    lower.same_as_input(node)
-    lower.emit(node, QOp.TRANSPOSE, qir.TransposeParams(perm=tuple(node.attrs["perm"])))
+    out = lower.same_as_input(node)
+    lower.emit(node, QOp.TRANSPOSE, qir.TransposeParams(perm=tuple(node.attrs["perm"])), output=out.name)
 
 
 def lower_pad(lower: Lowering, node: Node) -> None:
     out = lower.same_as_input(node)
     value = quantize_value(float(node.attrs.get("value", 0.0)), out.scale, out.zero_point)
-    lower.emit(node, QOp.PAD, qir.PadParams(pads=tuple(node.attrs["pads"]), pad_value=value))
+    lower.emit(node, QOp.PAD, qir.PadParams(pads=tuple(node.attrs["pads"]), pad_value=value), output=out.name)
 
 
 def lower_reshape(lower: Lowering, node: Node) -> None:
-    lower.same_as_input(node)
-    lower.emit(node, QOp.COPY, qir.CopyParams())
+    out = lower.same_as_input(node)
+    lower.emit(node, QOp.COPY, qir.CopyParams(), output=out.name)
 
 
 HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
@@ -276,9 +349,11 @@ HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
 }
 
 
-def quantize(graph: Graph, ranges: dict[str, tuple[float, float]]) -> qir.QModel:
-    """The int8 IR of ``graph`` with activation quantization taken from ``ranges``."""
-    return Lowering(graph, ranges).run()
+def quantize(graph: Graph, ranges: dict[str, tuple[float, float]],
+             fixed: dict[str, tuple[float, int]] | None = None) -> qir.QModel:
+    """The int8 IR of ``graph``: activation quantization from ``fixed`` (the model file's) where
+    given, else from the calibrated ``ranges``."""
+    return Lowering(graph, ranges, fixed).run()
 
 
 def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

@@ -1,5 +1,9 @@
 """The float reference: the original ONNX model run by ONNX Runtime, or by `onnx.reference` where
-ONNX Runtime is absent or cannot load the model. Never mcuq's own float executor."""
+ONNX Runtime is absent or cannot load the model. Never mcuq's own float executor.
+
+A pre-quantized (QDQ) model is run as it is, its int8 inputs fed with the int8 values that the
+generated C gets; its int8 outputs come back as int8 and are dequantized here with the file's
+scale and zero point (``reference_outputs`` keeps them for an LSB comparison)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import numpy as np
 
 from .data import onnx_input_shape
 from .ir import Graph
+from .quant import dequantize, quantize_input
 
 
 def _float_runner(model_path: Path):
@@ -38,15 +43,32 @@ def _float_runner(model_path: Path):
     return (lambda x: evaluator.run(None, {name: x})), f"onnx.reference ({reason})"
 
 
-def float_reference(model_path: Path, graph: Graph, samples_onnx: np.ndarray) -> tuple[list[np.ndarray], str]:
-    """Outputs of the original ONNX model on each sample (ONNX layout)."""
-    in_shape = onnx_input_shape(graph, graph.inputs[0])
+def reference_outputs(model_path: Path, graph: Graph, samples_onnx: np.ndarray) -> tuple[list[np.ndarray], str]:
+    """Outputs of the original ONNX model on each sample (real-valued, ONNX layout), as the model
+    file types them: float32, or int8 for the outputs of a pre-quantized model."""
+    name = graph.inputs[0]
+    in_shape = onnx_input_shape(graph, name)
     run, engine = _float_runner(model_path)
     outs = None
     for sample in samples_onnx:
-        ys = run(sample.reshape(in_shape).astype(np.float32))
+        x = sample.reshape(in_shape).astype(np.float32)
+        if name in graph.io_quant:
+            x = quantize_input(x, *graph.io_quant[name])
+        ys = run(x)
         if outs is None:
             outs = [[] for _ in ys]
         for i, y in enumerate(ys):
-            outs[i].append(np.asarray(y, dtype=np.float32))
+            outs[i].append(np.asarray(y))
     return [np.concatenate(o) for o in outs], engine
+
+
+def float_reference(model_path: Path, graph: Graph, samples_onnx: np.ndarray) -> tuple[list[np.ndarray], str]:
+    """Outputs of the original ONNX model on each sample (ONNX layout), real values as float32."""
+    outs, engine = reference_outputs(model_path, graph, samples_onnx)
+    return real_outputs(graph, outs), engine
+
+
+def real_outputs(graph: Graph, outs: list[np.ndarray]) -> list[np.ndarray]:
+    """Reference outputs as real values: int8 outputs of a pre-quantized model dequantized."""
+    return [dequantize(y, *graph.io_quant[name]) if name in graph.io_quant else y.astype(np.float32)
+            for name, y in zip(graph.outputs, outs)]

@@ -127,3 +127,23 @@ def test_force_leaves_other_files_alone(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (out / "notes.txt").read_text() == "keep me"
     assert (out / "digits_cnn.c").is_file()
+
+
+def test_pre_quantized_model_needs_no_calibration_data(tmp_path):
+    from qdq_models import int8_io_dense_model
+
+    model, _ = int8_io_dense_model()
+    onnx.save(model, tmp_path / "qdq.onnx")
+    result = mcuq("compile", tmp_path / "qdq.onnx", "-o", tmp_path / "out", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "64 samples: bit-exact" in result.stdout
+    assert "int8 vs ONNX Runtime" in result.stdout and "max" in result.stdout
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["verification"]["data"] == "64 random inputs (no data given)"
+    assert report["inputs"][0]["zero_point"] == -5  # the file's int8 input quantization
+
+
+def test_float_model_without_calibration_data(tmp_path):
+    msg = _error(mcuq("compile", EXAMPLE / "digits_cnn.onnx", "-o", tmp_path / "o"))
+    assert "no quantization" in msg and "--calib" in msg
+    assert not (tmp_path / "o").exists()

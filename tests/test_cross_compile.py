@@ -72,3 +72,22 @@ def test_clang_compiles_generated_code_and_kernels(two_models, tmp_path):
         cmd = [CLANG, *STRICT, "-I", two_models, "-I", REPO / "runtime_c" / "include", "-c", source, "-o", tmp_path / "o.o"]
         result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
         assert result.returncode == 0, (source, result.stderr)
+
+
+@needs_arm_gcc
+def test_pre_quantized_model_compiles_for_cortex_m0(tmp_path):
+    """A QDQ model's C (stored weights, requantizing tables, int8 IO) passes the same strict build."""
+    import onnx
+    from qdq_models import QdqBuilder, int8_io_dense_model
+
+    model, _ = int8_io_dense_model()
+    onnx.save(model, tmp_path / "dense.onnx")
+    mcuq.compile(tmp_path / "dense.onnx", None, tmp_path / "out", name="dense")
+    b = QdqBuilder()  # a softmax whose output quantization is not TFLite's: softmax, then a table
+    b.node("Softmax", [b.fake_quant("x", 0.1, 0, "x_dq")], "p")
+    b.fake_quant("p", 1 / 255, -128, "y")
+    onnx.save(b.model_xy([1, 10], [1, 10]), tmp_path / "soft.onnx")
+    compiled = mcuq.compile(tmp_path / "soft.onnx", None, tmp_path / "out", name="soft", force=True)
+    assert [layer.op.value for layer in compiled.qmodel.layers] == ["softmax", "lut"]
+    for name in ("dense", "soft"):
+        _gcc("cortex-m0", "-c", tmp_path / "out" / f"{name}.c", "-o", tmp_path / f"{name}.o")

@@ -51,3 +51,13 @@ def test_bias_scale_is_input_scale_times_weight_scale():
     q = quantize_bias(b, 0.1, np.array([0.01, 0.02]))
     assert q.dtype == np.int32
     assert list(q) == [500, -625]
+
+
+def test_clamp_bounds_round_as_tflite():
+    """TFLite quantizes a fused activation's bounds with a float32 division and round half away
+    from zero (``Quantize`` in ``CalculateActivationRangeQuantized``), not half to even."""
+    from mcuq.quant import quantize_value
+
+    assert quantize_value(0.25, 0.5, 0) == 1  # 0.5 -> 1 (Python's round would give 0)
+    assert quantize_value(-0.25, 0.5, 0) == -1
+    assert quantize_value(6.0, 0.04, -128) == 22

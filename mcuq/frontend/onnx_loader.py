@@ -7,6 +7,8 @@ Stages, each a small function from one ONNX model to the next:
 3. convert to ``TARGET_OPSET`` with ``onnx.version_converter`` (this also rewrites opset < 13
    Softmax into Flatten → Softmax → Reshape), so every handler below is written for one opset;
 4. make the input shapes static (batch → 1, other dynamic dims from ``input_shapes``);
+   Before that, a pre-quantized (QDQ) model is brought to its canonical float form by
+   `mcuq.frontend.qdq`, which keeps the file's scales, zero points, int8 weights and int32 biases;
 5. infer shapes (``onnx.shape_inference``) and fold constant subgraphs with
    ``onnx.reference.ReferenceEvaluator``, repeating until nothing more folds;
 6. translate each remaining node with the handler registered for its op in ``HANDLERS``
@@ -31,6 +33,7 @@ from onnx.reference import ReferenceEvaluator
 
 from mcuq import ir
 from mcuq.errors import ModelError, ShapeError, UnsupportedOpError
+from mcuq.frontend import qdq
 from mcuq.frontend.onnx_ops import HANDLERS, IrBuilder, Shape, node_label
 
 TARGET_OPSET = 21
@@ -56,10 +59,11 @@ def load_onnx(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None 
     model = read_model(path)
     model = without_initializer_inputs(model)
     model = sorted_topologically(model)
-    model = converted_to_opset(model, TARGET_OPSET)
+    quantized = qdq.canonicalize(model)
+    model = converted_to_opset(quantized.model, TARGET_OPSET)
     model = with_static_input_shapes(model, input_shapes or {})
     nodes, constants, shapes = fold_constants(model)
-    return to_ir(model.graph, nodes, constants, shapes, name=path.stem)
+    return to_ir(model.graph, nodes, constants, shapes, name=path.stem, quantized=quantized)
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,9 +171,8 @@ def check_float_input(value: onnx.ValueInfoProto) -> None:
     if elem_type != onnx.TensorProto.FLOAT:
         type_name = onnx.TensorProto.DataType.Name(elem_type)
         raise ModelError(
-            f"input {value.name!r} has type {type_name}; mcuq compiles float models with float32 inputs "
-            "(a model that is already quantized, e.g. QuantizeLinear/DequantizeLinear, cannot be imported yet): "
-            "pass the float model and calibration data"
+            f"input {value.name!r} has type {type_name}; mcuq compiles models with float32 inputs, or int8 "
+            "inputs that a DequantizeLinear reads (pre-quantized QDQ models)"
         )
 
 
@@ -314,8 +317,10 @@ def to_ir(
     constants: dict[str, np.ndarray],
     shapes: dict[str, Shape | None],
     name: str,
+    quantized: qdq.QdqModel | None = None,
 ) -> ir.Graph:
-    builder = IrBuilder(constants, shapes)
+    fixed = quantized.constants if quantized else {}
+    builder = IrBuilder(constants, shapes, fixed_constants={k: v for k, v in fixed.items() if k in constants})
     inputs = [value.name for value in graph.input]
     for input_name in inputs:
         builder.tensors[input_name] = ir.Tensor(input_name, shapes[input_name])
@@ -336,6 +341,7 @@ def to_ir(
         outputs=outputs,
         input_perms={n: tuple(range(len(shapes[n]))) for n in inputs},
         output_perms={n: tuple(range(len(builder.tensors[n].shape))) for n in outputs},
+        io_quant={n: (q.scale, q.zero_point) for n, q in (quantized.io_quant if quantized else {}).items()},
         name=name,
     )
 

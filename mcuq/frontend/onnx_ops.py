@@ -18,6 +18,7 @@ import onnx
 
 from mcuq import ir
 from mcuq.errors import ShapeError, UnsupportedOpError
+from mcuq.frontend.qdq import ConstQuant
 
 NCHW_TO_NHWC = (0, 2, 3, 1)
 NHWC_TO_NCHW = (0, 3, 1, 2)
@@ -37,6 +38,7 @@ class IrBuilder:
     tensors: dict[str, ir.Tensor] = field(default_factory=dict)
     nodes: list[ir.Node] = field(default_factory=list)
     taken_names: set[str] = field(default_factory=set)
+    fixed_constants: dict[str, ConstQuant] = field(default_factory=dict)  # integers of a QDQ model
 
     def constant(self, name: str) -> np.ndarray | None:
         return self.constants.get(name) if name else None
@@ -117,6 +119,28 @@ def require_rank(b: IrBuilder, node: onnx.NodeProto, name: str, ranks: tuple[int
             node, f"input of rank {len(shape)}; only rank {' or '.join(map(str, ranks))} is supported"
         )
     return shape
+
+
+def fixed_quant_attrs(
+    b: IrBuilder, node: onnx.NodeProto, weight_index: int, out_axis: int, bias_index: int | None, gain: float = 1.0
+) -> dict:
+    """The IR attrs that carry a pre-quantized layer's stored weights and bias (see `mcuq.ir`): per output
+    channel weight scales (times ``gain`` when the handler scales the weights) and the int32 bias."""
+    weights = b.fixed_constants.get(input_name(node, weight_index))
+    if weights is None:
+        return {}
+    out_channels = weights.values.shape[out_axis]
+    if weights.axis is not None and weights.axis != out_axis:
+        raise unsupported(
+            node, f"weights quantized per channel along axis {weights.axis}, not the output channels "
+            f"(axis {out_axis}); quantize weights per output channel or per tensor"
+        )
+    attrs = {"weight_scales": np.broadcast_to(weights.scales * np.float32(gain), (out_channels,)).astype(np.float32)}
+    bias = b.fixed_constants.get(input_name(node, bias_index)) if bias_index is not None else None
+    if bias is not None and bias.values.dtype == np.int32 and bias.values.shape == (out_channels,):
+        attrs["bias_values"] = bias.values.astype(np.int64)
+        attrs["bias_scales"] = np.broadcast_to(bias.scales, (out_channels,)).astype(np.float32)
+    return attrs
 
 
 def require_activation(b: IrBuilder, node: onnx.NodeProto, name: str) -> None:
@@ -313,6 +337,7 @@ def conv(
         "pads": explicit_pads(auto_pad, shape[2:], (kh, kw), strides, dilations, pads),
         "act_min": -math.inf,
         "act_max": math.inf,
+        **fixed_quant_attrs(b, node, 1, 0, 2),
     }
     channels = shape[1]
     if group == 1 or group != channels:
@@ -426,13 +451,14 @@ def gemm(
         bias = rows[0]
     fc_inputs = (a, b.add_constant(f"{label}__weights", weights), b.add_constant(f"{label}__bias", bias))
     attrs = {"act_min": -math.inf, "act_max": math.inf}
+    fixed = fixed_quant_attrs(b, node, 1, 0 if transB else 1, 2 if beta == 1.0 else None, gain=alpha)
     if c_name and c is None:  # C is an activation: Y = FC(A) + beta * C
         if b.shape(c_name, node) != out_shape or beta != 1.0:
             raise unsupported(node, "an activation C must have the output's shape and beta=1")
         y = b.emit("fully_connected", label, fc_inputs, out_shape, attrs)
         b.emit("add", label, (y, c_name), out_shape, dict(attrs), node.output[0])
         return
-    b.emit("fully_connected", label, fc_inputs, out_shape, attrs, node.output[0])
+    b.emit("fully_connected", label, fc_inputs, out_shape, {**attrs, **fixed}, node.output[0])
 
 
 def mat_mul(b: IrBuilder, node: onnx.NodeProto) -> None:
@@ -448,7 +474,7 @@ def mat_mul(b: IrBuilder, node: onnx.NodeProto) -> None:
         b.add_constant(f"{label}__weights", weights.T),
         b.add_constant(f"{label}__bias", np.zeros(weights.shape[1], np.float32)),
     )
-    attrs = {"act_min": -math.inf, "act_max": math.inf}
+    attrs = {"act_min": -math.inf, "act_max": math.inf, **fixed_quant_attrs(b, node, 1, 1, None)}
     b.emit("fully_connected", label, inputs, b.shape(node.output[0], node), attrs, node.output[0])
 
 
@@ -584,6 +610,28 @@ def pad(b: IrBuilder, node: onnx.NodeProto, *, mode: str = "constant") -> None:
     )
 
 
+def quantize_linear(
+    b: IrBuilder, node: onnx.NodeProto, *, axis: int = 1, block_size: int = 0, output_dtype: int = 0,
+    saturate: int = 1,
+) -> None:
+    """In the canonical QDQ form (`mcuq.frontend.qdq`) every QuantizeLinear left is the first half of a
+    per-tensor fake quantization of an activation: an IR ``fake_quant`` node."""
+    require_activation(b, node, node.input[0])
+    scale = required_constant(b, node, 1, "y_scale")
+    zero_point = required_constant(b, node, 2, "y_zero_point")
+    if scale.size != 1 or block_size:
+        raise unsupported(node, "per-channel or blocked quantization of an activation")
+    offset = -128 if zero_point.dtype == np.uint8 else 0  # the same grid in the int8 domain
+    attrs = {"scale": float(np.float32(scalar(scale))), "zero_point": int(scalar(zero_point)) + offset}
+    out = node.output[0]
+    b.emit("fake_quant", node_label(node), (node.input[0],), b.shape(out, node), attrs, out)
+
+
+def dequantize_linear(b: IrBuilder, node: onnx.NodeProto, *, axis: int = 1, block_size: int = 0) -> None:
+    """The second half of a fake quantization (its QuantizeLinear already holds the parameters)."""
+    to_inferred_shape(b, node)
+
+
 HANDLERS: dict[str, Callable[..., None]] = {
     "Add": add,
     "AveragePool": average_pool,
@@ -591,6 +639,7 @@ HANDLERS: dict[str, Callable[..., None]] = {
     "Clip": clip,
     "Concat": concat,
     "Conv": conv,
+    "DequantizeLinear": dequantize_linear,
     "Dropout": dropout,
     "Flatten": flatten,
     "Gemm": gemm,
@@ -601,6 +650,7 @@ HANDLERS: dict[str, Callable[..., None]] = {
     "MaxPool": max_pool,
     "Mul": mul,
     "Pad": pad,
+    "QuantizeLinear": quantize_linear,
     "Relu": relu,
     "Reshape": reshape,
     "Sigmoid": unary("sigmoid"),
