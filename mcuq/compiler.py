@@ -15,7 +15,7 @@ from .errors import CalibrationError, McuqError, ModelError, OutputExistsError, 
 from .frontend.onnx_loader import load_onnx
 from .host import HostModel
 from .ir import Graph
-from .plan import ArenaPlan, plan_arena
+from .plan import ArenaPlan, best_schedule, plan_arena
 from .qir import QModel
 
 Progress = Callable[[str], None]
@@ -137,7 +137,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     timings["calibrate"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    qmodel = quant.quantize(graph, ranges)
+    qmodel = best_schedule(quant.quantize(graph, ranges))
     plan = plan_arena(qmodel)
     code = codegen.generate(qmodel, plan, prefix, model_path.name)
     output_dir.mkdir(parents=True, exist_ok=True)
