@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, calibrate, codegen, data, passes, quant, report, verify
+from . import __version__, calibrate, codegen, data, memory_svg, passes, quant, report, verify
 from .errors import CalibrationError, McuqError, ModelError, OutputExistsError, VerificationError
 from .frontend.onnx_loader import load_onnx
 from .host import HostModel
@@ -103,7 +103,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
         raise ModelError(f"model file {str(model_path)!r} does not exist")
     prefix = codegen.c_identifier(name or model_path.stem)
     output_dir = Path(output_dir)
-    files = [f"{prefix}.c", f"{prefix}.h", "report.md", "report.json"]
+    files = [f"{prefix}.c", f"{prefix}.h", "report.md", "report.json", "memory.svg"]
     _check_output_dir(output_dir, files, force)
     timings = {}
     t0 = time.perf_counter()
@@ -171,6 +171,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
             arena_bytes=plan.size,
             arena_lower_bound=plan.lower_bound,
         ),
+        memory=report.memory_section(qmodel, plan),
         calibration=dict(method=calib_method, samples=len(calib_ir)),
         verification=verification,
         layers=rows,
@@ -178,6 +179,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     )
     (output_dir / "report.json").write_text(report.to_json(summary))
     (output_dir / "report.md").write_text(report.to_markdown(summary))
+    (output_dir / "memory.svg").write_text(memory_svg.render(summary["memory"], prefix))
     say(f"wrote {output_dir / 'report.md'}")
 
     compiled = CompiledModel(prefix, graph, qmodel, plan, c_path, h_path, summary, host)

@@ -5,8 +5,9 @@ a layer may write over its input), `planner` is the buffer-placement interface a
 first-fit strategy in several orders.
 """
 
-from .arena import ALIGNMENT, ArenaPlan, inplace_layers, lifetimes, plan_arena
+from .arena import ALIGNMENT, ArenaPlan, inplace_layers, lifetimes, plan_arena, scratch_name
 from .planner import ArenaPlanner
 from .schedule import best_schedule
 
-__all__ = ["ALIGNMENT", "ArenaPlan", "ArenaPlanner", "best_schedule", "inplace_layers", "lifetimes", "plan_arena"]
+__all__ = ["ALIGNMENT", "ArenaPlan", "ArenaPlanner", "best_schedule", "inplace_layers", "lifetimes", "plan_arena",
+           "scratch_name"]

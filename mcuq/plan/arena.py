@@ -29,7 +29,7 @@ class ArenaPlan:
     offsets: dict[str, int]  # activation tensor -> byte offset
     scratch: dict[int, tuple[int, int]]  # layer index -> (offset, bytes), only layers that need scratch
     lower_bound: int  # the most bytes alive at one step: no placement of these buffers is smaller
-    buffers: list[Buffer] = field(default_factory=list)  # tensors and scratch ("__scratch_<layer>")
+    buffers: list[Buffer] = field(default_factory=list)  # tensors and scratch (`scratch_name`)
     buffer_offsets: dict[str, int] = field(default_factory=dict)
     inplace: dict[str, tuple[str, int]] = field(default_factory=dict)  # output -> (input, shift)
     strategy: str = ""
@@ -63,6 +63,11 @@ def inplace_layers(model: QModel, spans: dict[str, tuple[int, int]], mode: str) 
     return anchors
 
 
+def scratch_name(step: int) -> str:
+    """The planner's name for the scratch buffer of the layer at `step`."""
+    return f"__scratch_{step}"
+
+
 def _planner(model: QModel, anchors: dict[str, tuple[str, int]]) -> tuple[ArenaPlanner, dict[int, int]]:
     spans = lifetimes(model)
     planner = ArenaPlanner(ALIGNMENT)
@@ -74,7 +79,7 @@ def _planner(model: QModel, anchors: dict[str, tuple[str, int]]) -> tuple[ArenaP
         size = golden.scratch_bytes(layer, model.tensors)
         if size > 0:
             scratch_sizes[step] = size
-            planner.add_buffer(f"__scratch_{step}", size, step, step)
+            planner.add_buffer(scratch_name(step), size, step, step)
     return planner, scratch_sizes
 
 
@@ -93,7 +98,7 @@ def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
                 best = ArenaPlan(
                     size=size,
                     offsets={name: offsets[name] for name in spans},
-                    scratch={step: (offsets[f"__scratch_{step}"], n) for step, n in scratch_sizes.items()},
+                    scratch={step: (offsets[scratch_name(step)], n) for step, n in scratch_sizes.items()},
                     lower_bound=bound,
                     buffers=list(planner.buffers),
                     buffer_offsets=offsets,

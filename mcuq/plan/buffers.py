@@ -52,12 +52,17 @@ class Group:
 
     def live_bytes(self, step: int) -> int:
         """Bytes the group occupies at one step: the union of its members alive then."""
-        intervals = sorted((rel, rel + b.size) for b, rel in self.members if b.alive_at(step))
-        total, reach = 0, 0
-        for start, end in intervals:
-            total += max(0, end - max(start, reach))
-            reach = max(reach, end)
-        return total
+        return union_length([(rel, rel + b.size) for b, rel in self.members if b.alive_at(step)])
+
+
+def union_length(intervals: list[tuple[int, int]]) -> int:
+    """Bytes covered by a set of [start, end) intervals (overlaps counted once)."""
+    total, reach = 0, None
+    for start, end in sorted(intervals):
+        reach = start if reach is None else max(reach, start)
+        total += max(0, end - reach)
+        reach = max(reach, end)
+    return total
 
 
 def make_groups(buffers: list[Buffer], anchors: dict[str, tuple[str, int]]) -> list[Group]:
