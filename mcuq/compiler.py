@@ -145,7 +145,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     c_path.write_text(code.c_source)
     h_path.write_text(code.header)
     timings["quantize_and_emit"] = time.perf_counter() - t
-    say(f"wrote {c_path} and {h_path} (arena {plan.size} B)")
+    say(f"wrote {c_path} and {h_path} (arena {plan.size:,} B, lower bound {plan.lower_bound:,} B)")
 
     t = time.perf_counter()
     say("building the C on the host")
