@@ -93,6 +93,7 @@ class LayerView:
     output: dict
     params: object
     scratch: tuple[int, int] | None
+    inplace: dict | None  # input (name, 1-based number) and shift (bytes) when the output is written over it
     extra: dict
 
 
@@ -144,6 +145,13 @@ def _extra(layer: Layer, model: QModel, plan: ArenaPlan) -> dict:
     return {}
 
 
+def _inplace_view(plan: ArenaPlan, layer: Layer) -> dict | None:
+    if layer.output not in plan.inplace:
+        return None
+    source, shift = plan.inplace[layer.output]
+    return dict(input=source, number=layer.inputs.index(source) + 1, shift=shift)
+
+
 def layer_views(model: QModel, plan: ArenaPlan) -> list[LayerView]:
     views = []
     for i, layer in enumerate(model.layers):
@@ -157,6 +165,7 @@ def layer_views(model: QModel, plan: ArenaPlan) -> list[LayerView]:
             output=_tensor_view(model, plan, layer.output),
             params=layer.params,
             scratch=plan.scratch.get(i),
+            inplace=_inplace_view(plan, layer),
             extra=_extra(layer, model, plan),
         ))
     return views

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, calibrate, codegen, data, firmware, passes, quant, report, verify
+from . import __version__, calibrate, codegen, data, firmware, memory_svg, passes, quant, report, verify
 from .errors import CalibrationError, McuqError, ModelError, OutputExistsError, VerificationError
 from .firmware.check import run_summary, size_summary
 from .fixed_quant import take_fixed_quant
 from .frontend.onnx_loader import load_onnx
 from .host import HostModel
 from .ir import Graph
-from .plan import ArenaPlan, plan_arena
+from .plan import ArenaPlan, best_schedule, plan_arena
 from .qir import QModel
 
 Progress = Callable[[str], None]
@@ -118,7 +118,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
         raise ModelError(f"model file {str(model_path)!r} does not exist")
     prefix = codegen.c_identifier(name or model_path.stem)
     output_dir = Path(output_dir)
-    files = [f"{prefix}.c", f"{prefix}.h", "report.md", "report.json"]
+    files = [f"{prefix}.c", f"{prefix}.h", "report.md", "report.json", "memory.svg"]
     if firmware_options is not None:
         files += firmware.project_file_names(firmware_options.board.name) + ["build/"]
         firmware.require_tools(firmware_options.run and firmware_options.board.emulated)
@@ -160,7 +160,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     timings["calibrate"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    qmodel = quant.quantize(graph, ranges, fixed)
+    qmodel = best_schedule(quant.quantize(graph, ranges, fixed))
     if verify_ir is None:
         t_in = qmodel.tensors[in_name]
         verify_ir = data.random_samples(graph, t_in.scale, t_in.zero_point)
@@ -171,7 +171,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     c_path.write_text(code.c_source)
     h_path.write_text(code.header)
     timings["quantize_and_emit"] = time.perf_counter() - t
-    say(f"wrote {c_path} and {h_path} (arena {plan.size} B)")
+    say(f"wrote {c_path} and {h_path} (arena {plan.size:,} B, lower bound {plan.lower_bound:,} B)")
 
     t = time.perf_counter()
     say("building the C on the host")
@@ -197,12 +197,14 @@ def compile(  # noqa: A001 - the API's name is the job's name
             arena_bytes=plan.size,
             arena_lower_bound=plan.lower_bound,
         ),
+        memory=report.memory_section(qmodel, plan),
         calibration=_calibration_summary(qmodel, fixed, calib_method, calib_ir),
         verification=verification,
         layers=rows,
         seconds=timings,
     )
     _write_reports(output_dir, summary)
+    (output_dir / "memory.svg").write_text(memory_svg.render(summary["memory"], prefix))
     say(f"wrote {output_dir / 'report.md'}")
 
     compiled = CompiledModel(prefix, graph, qmodel, plan, c_path, h_path, summary, host)

@@ -53,18 +53,18 @@ class HostModel:
         self.ffi.cdef(
             f"int {prefix}_invoke({ins}, {outs});\n"
             f"int {prefix}_invoke_f32({fins}, {fouts});\n"
-            f"int {prefix}_invoke_with_arena(void *arena, {ins}, {outs});\n"
+            f"int {prefix}_invoke_with_arena(void *arena, size_t arena_size, {ins}, {outs});\n"
         )
         self.lib = self.ffi.dlopen(str(lib_path))
 
-    def _call(self, fn, dtype, inputs: list[np.ndarray], arena: np.ndarray | None = None) -> list[np.ndarray]:
+    def _call(self, fn, dtype, inputs: list[np.ndarray], arena: tuple | None = None) -> list[np.ndarray]:
         ctype = "int8_t *" if dtype == np.int8 else "float *"
         ins = [np.ascontiguousarray(x, dtype=dtype) for x in inputs]
         outs = [np.zeros(self.model.tensors[n].shape, dtype=dtype) for n in self.model.outputs]
         args = [self.ffi.cast(ctype, self.ffi.from_buffer(x)) for x in ins]
         args += [self.ffi.cast(ctype, self.ffi.from_buffer(y)) for y in outs]
         if arena is not None:
-            args.insert(0, self.ffi.from_buffer(arena))
+            args[0:0] = [self.ffi.from_buffer(arena[0]), arena[1]]
         status = fn(*args)
         if status != 0:
             raise RuntimeError(f"{self.prefix}_invoke returned status {status}")
@@ -77,8 +77,13 @@ class HostModel:
     def invoke_f32(self, *inputs: np.ndarray) -> list[np.ndarray]:
         return self._call(self.lib.__getattr__(f"{self.prefix}_invoke_f32"), np.float32, list(inputs))
 
-    def invoke_with_arena(self, arena: np.ndarray, *inputs: np.ndarray) -> list[np.ndarray]:
-        return self._call(self.lib.__getattr__(f"{self.prefix}_invoke_with_arena"), np.int8, list(inputs), arena)
+    def invoke_with_arena(self, arena: np.ndarray, *inputs: np.ndarray, arena_size: int | None = None
+                          ) -> list[np.ndarray]:
+        """Run in the caller's `arena` (an int8 array); `arena_size` (default: its length) is the size
+        the C is told. Raises RuntimeError with the status the C returns, e.g. for a too small arena."""
+        size = arena.nbytes if arena_size is None else arena_size
+        fn = self.lib.__getattr__(f"{self.prefix}_invoke_with_arena")
+        return self._call(fn, np.int8, list(inputs), (arena, size))
 
     def close(self) -> None:
         self._tmp.cleanup()

@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 
+from .plan import ArenaPlan, scratch_name
+from .plan.buffers import union_length
 from .qir import Layer, QModel, QOp
 from .templating import template_environment
 
@@ -58,6 +60,40 @@ def layer_rows(model: QModel, layer_sqnr: dict[str, float]) -> list[dict]:
             sqnr_db=layer_sqnr.get(layer.output),
         ))
     return rows
+
+
+def _buffer_entry(model: QModel, plan: ArenaPlan, name: str, producer: dict[str, int]) -> dict:
+    if name in model.inputs:
+        kind, label = "input", "input"
+    else:
+        step = producer[name]
+        kind = "output" if name in model.outputs else "activation"
+        label = f"L{step} {model.layers[step].op.value}"
+    source, shift = plan.inplace.get(name, (None, 0))
+    return dict(name=name, label=label, kind=kind, inplace_of=source, shift=shift)
+
+
+def memory_section(model: QModel, plan: ArenaPlan) -> dict:
+    """The arena plan as data: every buffer's offset, size and lifetime (steps -1 .. layers: the
+    input copy, each layer, the output copy) and the bytes alive at each step."""
+    producer = {layer.output: i for i, layer in enumerate(model.layers)}
+    scratch_steps = {scratch_name(step): step for step in plan.scratch}
+    buffers = []
+    for b in plan.buffers:
+        if b.name in scratch_steps:
+            step = scratch_steps[b.name]
+            entry = dict(name=f"scratch of layer {step}", label=f"L{step} scratch", kind="scratch",
+                         inplace_of=None, shift=0)
+        else:
+            entry = _buffer_entry(model, plan, b.name, producer)
+        buffers.append(dict(entry, offset=plan.buffer_offsets[b.name], size=b.size, first_use=b.first_use,
+                            last_use=b.last_use))
+    live = []
+    for step in range(-1, len(model.layers) + 1):
+        live.append(union_length([(x["offset"], x["offset"] + x["size"]) for x in buffers
+                                  if x["first_use"] <= step <= x["last_use"]]))
+    return dict(arena_bytes=plan.size, lower_bound=plan.lower_bound, strategy=plan.strategy,
+                steps=len(model.layers), inplace_layers=len(plan.inplace), buffers=buffers, live_bytes=live)
 
 
 def to_json(report: dict) -> str:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from mcuq import fixedpoint as fp
 from mcuq import golden, qir
+from mcuq.plan import inplace
 from mcuq.qir import QOp
 
 
@@ -61,12 +62,34 @@ def _pad4(values, fill):
     return [fill] * (4 - len(values)) + list(values)
 
 
-def run_c(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
-    """Run one layer through its C kernel; asserts MCUQ_OK and returns the int8 output."""
+def _io_buffers(inputs, out_shape, inplace):
+    """The input arrays and the output array a kernel gets. With ``inplace = (k, shift)`` input k and
+    the output are views of one buffer of random bytes, the output starting ``shift`` bytes after the
+    input's start, as the arena planner lays out a layer that runs in place."""
+    ins = [np.ascontiguousarray(x, dtype=np.int8) for x in inputs]
+    if inplace is None:
+        return ins, np.zeros(out_shape, dtype=np.int8)
+    k, shift = inplace
+    out_size = math.prod(out_shape)
+    start = -min(0, shift)
+    buf = _random_i8(np.random.default_rng(out_size), max(ins[k].size, shift + out_size) + start)
+    view = buf[start : start + ins[k].size].reshape(ins[k].shape)
+    view[...] = ins[k]
+    ins[k] = view
+    return ins, buf[start + shift : start + shift + out_size].reshape(out_shape)
+
+
+def run_c(
+    layer: qir.Layer,
+    inputs: list[np.ndarray],
+    tensors: dict[str, qir.QTensor],
+    inplace: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Run one layer through its C kernel; asserts MCUQ_OK and returns the int8 output. ``inplace``:
+    (input index, shift) to make the output overlap that input (see ``_io_buffers``)."""
     ffi, lib = load()
     out_shape = tensors[layer.output].shape
-    out = np.zeros(out_shape, dtype=np.int8)
-    ins = [np.ascontiguousarray(x, dtype=np.int8) for x in inputs]
+    ins, out = _io_buffers(inputs, out_shape, inplace)
     keep = []  # cffi objects that must outlive the call
     p = layer.params
 
@@ -244,17 +267,27 @@ def run_c(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTe
     else:
         raise AssertionError(f"no C kernel for {layer.op}")
     assert status == lib.MCUQ_OK
-    return out
+    return out.copy()
 
 
-def check(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
-    want = golden.run_layer(layer, inputs, tensors)
-    got = run_c(layer, inputs, tensors)
+def _assert_same(want: np.ndarray, got: np.ndarray, what: str) -> None:
     assert want.dtype == np.int8 and want.shape == got.shape
     bad = np.flatnonzero(want != got)
     assert bad.size == 0, (
-        f"{bad.size} of {want.size} differ, first at {bad[0]}: golden {want.flat[bad[0]]} C {got.flat[bad[0]]}"
+        f"{what}: {bad.size} of {want.size} differ, first at {bad[0]}: golden {want.flat[bad[0]]} "
+        f"C {got.flat[bad[0]]}"
     )
+
+
+def check(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    """The C kernel equals the golden model, with separate buffers and, where the planner may run the
+    layer in place, with the output written over its input at the largest shift it allows."""
+    want = golden.run_layer(layer, inputs, tensors)
+    _assert_same(want, run_c(layer, inputs, tensors), "separate buffers")
+    shift = inplace.max_shift(layer, tensors)
+    if shift is not None:
+        for k in range(len(inputs) if layer.op in (QOp.ADD, QOp.MUL) else 1):
+            _assert_same(want, run_c(layer, inputs, tensors, (k, shift)), f"in place over input {k}, shift {shift}")
     return want
 
 
@@ -364,6 +397,73 @@ def test_depthwise_conv(window, c_in, ch_mult, zp_in, zp_out, act, seed):
     )
     layer, tensors = _layer(QOp.DEPTHWISE_CONV, params, [(1, h, w, c_in)], (1, oh, ow, c_out))
     check(layer, [_random_i8(rng, (1, h, w, c_in))], tensors)
+
+
+def _same_3x3(rng, h, w, c, op):
+    """A 3x3 stride-1 "same" conv or depthwise conv with C channels in and out, and its input."""
+    mult, shift = _channel_requant(rng, c, 9 * (c if op is QOp.CONV else 1))
+    common = dict(bias=rng.integers(-(2**14), 2**14, size=c).astype(np.int32), multiplier=mult, shift=shift,
+                  input_offset=3, output_offset=-5, stride=(1, 1), dilation=(1, 1), padding=(1, 1, 1, 1),
+                  act_min=-128, act_max=127)
+    if op is QOp.CONV:
+        params = qir.ConvParams(weights=rng.integers(-127, 128, size=(c, 3, 3, c)).astype(np.int8), **common)
+    else:
+        params = qir.DepthwiseConvParams(weights=rng.integers(-127, 128, size=(1, 3, 3, c)).astype(np.int8),
+                                         **common)
+    layer, tensors = _layer(op, params, [(1, h, w, c)], (1, h, w, c))
+    return layer, tensors, _random_i8(rng, (1, h, w, c))
+
+
+@pytest.mark.parametrize("op", [QOp.CONV, QOp.DEPTHWISE_CONV])
+def test_inplace_3x3_conv_runs_one_row_and_one_pixel_ahead(op):
+    h, w, c = 6, 7, 8
+    layer, tensors, x = _same_3x3(np.random.default_rng(7), h, w, c, op)
+    shift = inplace.max_shift(layer, tensors)
+    assert shift == -(w + 1) * c
+    want = check(layer, [x], tensors)  # bit-exact at that shift (and with separate buffers)
+    # One byte less room: the kernel overwrites an input byte it still has to read.
+    assert not np.array_equal(run_c(layer, [x], tensors, (0, shift + 1)), want)
+
+
+def test_inplace_shifts_of_pointwise_and_strided_convs():
+    rng = np.random.default_rng(3)
+
+    def conv(in_shape, c_out, k, stride, pad):
+        c_in = in_shape[3]
+        mult, shift = _channel_requant(rng, c_out, k * k * c_in)
+        params = qir.ConvParams(weights=rng.integers(-127, 128, size=(c_out, k, k, c_in)).astype(np.int8),
+                                bias=np.zeros(c_out, np.int32), multiplier=mult, shift=shift, input_offset=0,
+                                output_offset=0, stride=(stride, stride), dilation=(1, 1), padding=pad,
+                                act_min=-128, act_max=127)
+        n, h, w, _ = in_shape
+        oh, ow = _out(h, pad[0], pad[2], k, stride, 1), _out(w, pad[1], pad[3], k, stride, 1)
+        return _layer(QOp.CONV, params, [in_shape], (n, oh, ow, c_out))
+
+    # A 1x1 conv copies its pixel into scratch before writing it: fully in place.
+    assert inplace.max_shift(*conv((1, 5, 5, 16), 16, 1, 1, (0, 0, 0, 0))) == 0
+    # ResNet-8's stride-2 shortcut, 16 -> 32 channels, half the bytes: inside its input.
+    layer, tensors = conv((1, 32, 32, 16), 32, 1, 2, (0, 0, 0, 0))
+    assert inplace.max_shift(layer, tensors) == 0
+    assert inplace.inplace_shift(layer, tensors, 0, 4) == 0
+    check(layer, [_random_i8(rng, (1, 32, 32, 16))], tensors)
+    # Twice the channels at stride 1: the output must start far enough before the input.
+    layer, tensors = conv((1, 4, 4, 2), 4, 1, 1, (0, 0, 0, 0))
+    # Pixel 14 ends at byte 15*4 + d and pixel 15 reads from byte 15*2: d <= -30.
+    assert inplace.max_shift(layer, tensors) == -30
+    assert inplace.inplace_shift(layer, tensors, 0, 4) == -32  # rounded down to the alignment
+    check(layer, [_random_i8(rng, (1, 4, 4, 2))], tensors)
+
+
+def test_no_inplace_where_it_saves_nothing():
+    rng = np.random.default_rng(5)
+    params = qir.FullyConnectedParams(weights=_random_i8(rng, (4, 8)), bias=np.zeros(4, np.int32),
+                                      multiplier=np.full(4, 1 << 30, np.int32), shift=np.zeros(4, np.int32),
+                                      input_offset=0, output_offset=0, act_min=-128, act_max=127)
+    layer, tensors = _layer(QOp.FULLY_CONNECTED, params, [(1, 8)], (1, 4))
+    assert inplace.max_shift(layer, tensors) is None
+    lut, lut_tensors = _layer(QOp.LUT, qir.LutParams(table=_random_i8(rng, 256)), [(1, 9)], (1, 9))
+    assert inplace.inplace_shift(lut, lut_tensors, 0, 4) == 0
+    assert inplace.inplace_shift(lut, lut_tensors, 1, 4) is None  # a LUT has one input
 
 
 @cfg(100)

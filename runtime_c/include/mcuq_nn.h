@@ -3,13 +3,24 @@
  *
  * The code generator does not copy this file: it copies mcuq_nn_types.h, mcuq_nn_support.h and the
  * definitions of the kernels a model uses, so no prototype is left without a body.
+ *
+ * In-place execution: every kernel writes its output front to back (batch, row, pixel, channel), and
+ * the kernels marked "in place" below may have their output overlap their input, provided the output
+ * starts far enough before the input that no write reaches an input byte still to be read. The
+ * largest allowed start, relative to the input, is computed by mcuq/plan/inplace.py from the loop
+ * order documented here (e.g. -(W + 1) * C for a 3x3 stride-1 "same" convolution with C channels in
+ * and out); the kernel tests run each kernel at exactly that overlap. Faster variants (DSP, MVE) must
+ * keep the same order of reads and writes, or mcuq/plan/inplace.py must learn theirs.
  */
 #ifndef MCUQ_NN_H
 #define MCUQ_NN_H
 
 #include "mcuq_nn_types.h"
 
-/* ---- Convolution ---- */
+/* ---- Convolution ----
+ * In place: each output pixel's window is copied into the scratch buffer (for one group at a time)
+ * before that pixel's output channels of the group are written. Depthwise: output channel oc of a
+ * pixel is written right after the window of its input channel is read. */
 MCUQ_API int32_t mcuq_convolve_s8_get_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims);
 MCUQ_API mcuq_status mcuq_convolve_s8(const mcuq_context *ctx,
                                       const mcuq_conv_params *params,
@@ -45,7 +56,7 @@ MCUQ_API mcuq_status mcuq_fully_connected_s8(const mcuq_fc_params *params,
                                              const mcuq_dims *output_dims,
                                              int8_t *output);
 
-/* ---- Elementwise ---- */
+/* ---- Elementwise: in place (output == input1 or input2, or starting before them) ---- */
 MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
                                              const int8_t *input1,
                                              const int8_t *input2,
@@ -61,7 +72,7 @@ MCUQ_API mcuq_status mcuq_elementwise_mul_s8(const mcuq_mul_params *params,
 /* out[i] = table[in[i] + 128]; in-place (output == input) allowed. */
 MCUQ_API mcuq_status mcuq_lut_s8(const int8_t *table, const int8_t *input, int8_t *output, int32_t size);
 
-/* ---- Pooling ---- */
+/* ---- Pooling: in place like depthwise convolution (channel c of a pixel after its window) ---- */
 MCUQ_API mcuq_status mcuq_max_pool_s8(const mcuq_pool_params *params,
                                       const mcuq_dims *input_dims,
                                       const int8_t *input,
@@ -74,7 +85,7 @@ MCUQ_API mcuq_status mcuq_avg_pool_s8(const mcuq_pool_params *params,
                                       const mcuq_dims *output_dims,
                                       int8_t *output);
 
-/* ---- Softmax over rows of row_size elements ---- */
+/* ---- Softmax over rows of row_size elements; in place (each element written after its last read) ---- */
 MCUQ_API mcuq_status mcuq_softmax_s8(const mcuq_softmax_params *params,
                                      const int8_t *input,
                                      int32_t num_rows,

@@ -1,0 +1,108 @@
+"""Arena planning for a model: tensor lifetimes and in-place layers -> offsets in one arena.
+
+Activations and kernel scratch buffers share the arena. Graph inputs and outputs live in it too:
+`invoke` copies the caller's input in and the result out, and the float API quantizes straight into
+the input slot. A layer whose input dies with it may write its output over that input at a shift its
+kernel allows (`inplace.py`); a reshape is then the same bytes and costs no code at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import golden
+from ..qir import QModel, QOp
+from . import greedy
+from .buffers import Buffer
+from .inplace import inplace_shift
+from .planner import ArenaPlanner
+
+ALIGNMENT = 4  # int32 scratch and word-wise loads need 4-byte alignment
+# "all": every layer that can runs in place; "reshapes": only reshapes share their input's bytes.
+# The planner tries both: tying buffers together can, rarely, pack worse.
+INPLACE_MODES = ("all", "reshapes")
+
+
+@dataclass
+class ArenaPlan:
+    size: int
+    offsets: dict[str, int]  # activation tensor -> byte offset
+    scratch: dict[int, tuple[int, int]]  # layer index -> (offset, bytes), only layers that need scratch
+    lower_bound: int  # the most bytes alive at one step: no placement of these buffers is smaller
+    buffers: list[Buffer] = field(default_factory=list)  # tensors and scratch (`scratch_name`)
+    buffer_offsets: dict[str, int] = field(default_factory=dict)
+    inplace: dict[str, tuple[str, int]] = field(default_factory=dict)  # output -> (input, shift)
+    strategy: str = ""
+
+
+def lifetimes(model: QModel) -> dict[str, tuple[int, int]]:
+    """First and last layer index at which each activation is alive. Graph inputs are alive from
+    step -1 (copied in before the first layer), graph outputs until one past the last layer (copied out)."""
+    last_step = len(model.layers)
+    spans: dict[str, list[int]] = {name: [-1, -1] for name in model.inputs}
+    for step, layer in enumerate(model.layers):
+        spans.setdefault(layer.output, [step, step])
+        for name in layer.inputs:
+            spans[name][1] = step
+    for name in model.outputs:
+        spans[name][1] = last_step
+    return {name: (first, max(first, last)) for name, (first, last) in spans.items()}
+
+
+def inplace_layers(model: QModel, spans: dict[str, tuple[int, int]], mode: str) -> dict[str, tuple[str, int]]:
+    """Outputs written over an input that dies at the same layer: output -> (input, shift)."""
+    anchors: dict[str, tuple[str, int]] = {}
+    for step, layer in enumerate(model.layers):
+        if mode == "reshapes" and layer.op is not QOp.COPY:
+            continue
+        for k, name in enumerate(layer.inputs):
+            shift = inplace_shift(layer, model.tensors, k, ALIGNMENT) if spans[name][1] == step else None
+            if shift is not None:
+                anchors[layer.output] = (name, shift)
+                break
+    return anchors
+
+
+def scratch_name(step: int) -> str:
+    """The planner's name for the scratch buffer of the layer at `step`."""
+    return f"__scratch_{step}"
+
+
+def _planner(model: QModel, anchors: dict[str, tuple[str, int]]) -> tuple[ArenaPlanner, dict[int, int]]:
+    spans = lifetimes(model)
+    planner = ArenaPlanner(ALIGNMENT)
+    for name, (first, last) in spans.items():
+        anchor, shift = anchors.get(name, (None, 0))
+        planner.add_buffer(name, model.tensors[name].size, first, last, anchor=anchor, shift=shift)
+    scratch_sizes = {}
+    for step, layer in enumerate(model.layers):
+        size = golden.scratch_bytes(layer, model.tensors)
+        if size > 0:
+            scratch_sizes[step] = size
+            planner.add_buffer(scratch_name(step), size, step, step)
+    return planner, scratch_sizes
+
+
+def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
+               orders: tuple[str, ...] = tuple(greedy.ORDERS)) -> ArenaPlan:
+    """The smallest arena over the in-place modes and placement orders tried (the first on ties)."""
+    spans = lifetimes(model)
+    best = None
+    for mode in modes:
+        anchors = inplace_layers(model, spans, mode)
+        planner, scratch_sizes = _planner(model, anchors)
+        bound = planner.lower_bound()
+        for order in orders:
+            offsets, size = planner.plan(order)
+            if best is None or size < best.size:
+                best = ArenaPlan(
+                    size=size,
+                    offsets={name: offsets[name] for name in spans},
+                    scratch={step: (offsets[scratch_name(step)], n) for step, n in scratch_sizes.items()},
+                    lower_bound=bound,
+                    buffers=list(planner.buffers),
+                    buffer_offsets=offsets,
+                    inplace=anchors,
+                    strategy=f"in place: {mode}, order: {order}",
+                )
+    return best
