@@ -1,4 +1,4 @@
-"""Firmware under QEMU: the bundled example on every emulated core and KWS DS-CNN on M3/M4/M7/M33/M55 give
+"""Firmware under QEMU: the bundled example and KWS DS-CNN on every emulated core (M0/M3/M4/M7/M33/M55) give
 exactly the host build's outputs, with instruction counts identical across runs; every real board builds
 KWS; a model too big for the board, a hung firmware and a faulting one are clear errors.
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"not installed: {MISSING}
 EXAMPLE = REPO / "examples" / "digits"
 EMULATED = [b.name for b in all_boards() if b.emulated]
 REAL = [b.name for b in all_boards() if not b.emulated]
-KWS_BOARDS = ["mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547"]
+KWS_BOARDS = ["microbit", "mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547"]
 
 
 def _samples(compiled, samples_onnx):
