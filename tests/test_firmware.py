@@ -115,6 +115,18 @@ def test_kws_runs_bit_exact(kws_compiled, kws_data, board, tmp_path):
     assert run.total_instructions(0) > 2_656_768 / 2  # at most 2 MACs per instruction on these cores
 
 
+@pytest.mark.slow
+def test_resnet8_runs_bit_exact_in_its_in_place_arena(zoo, tmp_path):
+    """ResNet-8's arena overlaps inputs and outputs of most layers; on the M55 it must still give exactly
+    the host build's outputs."""
+    images = np.random.default_rng(1).uniform(0, 255, (8, 3, 32, 32)).astype(np.float32)
+    compiled = mcuq.compile(zoo / "resnet8_cifar10" / "model.onnx", images, tmp_path / "r8", name="resnet8")
+    samples = _samples(compiled, images[:2])
+    _, run = _build_and_run(compiled, "mps3-an547", tmp_path / "fw", samples)
+    _assert_equal_to_host(run, samples)
+    assert run.total_instructions(0) > 12_501_632 / 4  # MVE can at best do a few MACs per instruction
+
+
 @pytest.fixture(scope="module")
 def kws_compiled(zoo, kws_data, tmp_path_factory):
     return mcuq.compile(zoo / "kws_dscnn" / "model.onnx", kws_data["x_calib"][:50], tmp_path_factory.mktemp("kws"),
