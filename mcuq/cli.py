@@ -135,10 +135,23 @@ def run_compile(args: argparse.Namespace) -> int:
     if "accuracy" in v:
         acc = v["accuracy"]
         print(f"accuracy on the labels: float {100 * acc['float']:.2f} %, int8 {100 * acc['int8']:.2f} %")
+    print_offenders(r)
     if "firmware" in r:
         print_firmware(r)
     print(f"report: {args.output}/report.md")
     return 0
+
+
+def print_offenders(report: dict) -> None:
+    """The diagnosis's short answer: which layers add the most quantization noise, and what would help."""
+    offenders = report.get("diagnosis", {}).get("offenders", [])
+    if offenders:
+        print("where the error comes from (report.md has every layer):")
+    for o in offenders:
+        print(f"  L{o['index']} {o['name']} ({o['op']}): adds noise at {o['added_sqnr_db']:.1f} dB "
+              f"(own SQNR {o['own_sqnr_db']:.1f} dB)")
+        for hint in o["hints"]:
+            print(f"      {hint}")
 
 
 def print_firmware(report: dict) -> None:

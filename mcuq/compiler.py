@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, calibrate, codegen, data, firmware, passes, quant, report, verify
+from . import __version__, calibrate, codegen, data, diagnose, firmware, passes, quant, report, verify
 from .errors import CalibrationError, McuqError, ModelError, OutputExistsError, VerificationError
 from .firmware.check import run_summary, size_summary
 from .frontend.onnx_loader import load_onnx
@@ -170,6 +170,11 @@ def compile(  # noqa: A001 - the API's name is the job's name
     verification["data"] = data_label
     timings["verify"] = time.perf_counter() - t
 
+    say("diagnosing each layer's own quantization error")
+    t = time.perf_counter()
+    diagnosis = diagnose.diagnose(graph, qmodel, ranges, verify_ir, layer_sqnr, calib_method)
+    timings["diagnose"] = time.perf_counter() - t
+
     rows = report.layer_rows(qmodel, layer_sqnr)
     summary = dict(
         name=prefix,
@@ -186,6 +191,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
         calibration=dict(method=calib_method, samples=len(calib_ir)),
         verification=verification,
         layers=rows,
+        diagnosis=diagnosis,
         seconds=timings,
     )
     _write_reports(output_dir, summary)

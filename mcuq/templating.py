@@ -42,6 +42,22 @@ def db_text(value) -> str:
     return f"{value:.1f}"
 
 
+def range_text(value) -> str:
+    """A [lo, hi] range for the report, or a dash when unknown."""
+    if value is None:
+        return "–"
+    return f"[{value[0]:.3g}, {value[1]:.3g}]"
+
+
+def share_text(value: float) -> str:
+    """A share as a percentage: "0" when none, "<0.01 %" when tiny."""
+    if not value:
+        return "0"
+    if value < 1e-4:
+        return "<0.01 %"
+    return f"{100 * value:.2g} %"
+
+
 @lru_cache(maxsize=1)
 def template_environment() -> jinja2.Environment:
     """The one Jinja environment for every template (C, header, report); unknown names are errors."""
@@ -52,5 +68,6 @@ def template_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(c_float=c_float, c_rows=c_rows, c_comment=c_comment_text, db=db_text)
+    env.filters.update(c_float=c_float, c_rows=c_rows, c_comment=c_comment_text, db=db_text,
+                       range_text=range_text, share=share_text)
     return env

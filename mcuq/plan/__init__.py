@@ -82,7 +82,7 @@ def plan_arena(model: QModel, strategy: str = "greedy_by_size") -> ArenaPlan:
         merged[root][1] = max(merged[root][1], spans[alias][1])
     planner = ArenaPlanner()
     for name, (first, last) in merged.items():
-        planner.add_buffer(name, model.tensors[name].size, first, last)
+        planner.add_buffer(name, model.tensors[name].nbytes, first, last)
     scratch_sizes = {}
     for step, layer in enumerate(model.layers):
         size = golden.scratch_bytes(layer, model.tensors)
