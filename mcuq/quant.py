@@ -7,15 +7,16 @@ and the op-specific "Prepare" maths come from `fixedpoint`, which mirrors TFLite
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
 import numpy as np
 
-from . import fixedpoint, qir
+from . import fixedpoint, precision, qir
 from .errors import McuqError, UnsupportedOpError
 from .ir import Graph, Node
-from .qir import Layer, QOp, QTensor
+from .qir import DTYPE_RANGE, Layer, QOp, QTensor
 
 INT8_MIN, INT8_MAX = -128, 127
 
@@ -25,9 +26,13 @@ SIGMOID_QUANT = (1.0 / 256.0, -128)
 TANH_QUANT = (1.0 / 128.0, 0)
 
 
-def activation_qparams(lo: float, hi: float) -> tuple[float, int]:
-    """Scale and zero point for a real range, widened to contain 0.0, as TFLite's ChooseQuantizationParams."""
+def activation_qparams(lo: float, hi: float, dtype: str = "int8") -> tuple[float, int]:
+    """Scale and zero point for a real range, widened to contain 0.0, as TFLite's ChooseQuantizationParams;
+    int16 is symmetric (zero point 0, scale max|x| / 32767) as in TFLite's 16x8 scheme."""
     lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if dtype == "int16":
+        absmax = max(-lo, hi)
+        return (absmax / DTYPE_RANGE["int16"][1], 0) if absmax > 1e-12 else (1.0, 0)
     if hi - lo < 1e-12:
         return 1.0, 0  # an all-zero tensor: any scale represents it exactly
     scale = (hi - lo) / (INT8_MAX - INT8_MIN)
@@ -36,18 +41,19 @@ def activation_qparams(lo: float, hi: float) -> tuple[float, int]:
     return float(scale), zero_point
 
 
-def quantize_value(real: float, scale: float, zero_point: int) -> int:
+def quantize_value(real: float, scale: float, zero_point: int, dtype: str = "int8") -> int:
+    q_min, q_max = DTYPE_RANGE[dtype]
     if math.isinf(real):
-        return INT8_MAX if real > 0 else INT8_MIN
-    return int(np.clip(round(real / scale) + zero_point, INT8_MIN, INT8_MAX))
+        return q_max if real > 0 else q_min
+    return int(np.clip(round(real / scale) + zero_point, q_min, q_max))
 
 
 def activation_clamp(node: Node, out: QTensor) -> tuple[int, int]:
-    """The fused activation's range in the output's int8 domain."""
+    """The fused activation's range in the output's integer domain."""
     lo = node.attrs.get("act_min", -math.inf)
     hi = node.attrs.get("act_max", math.inf)
-    return (max(INT8_MIN, quantize_value(lo, out.scale, out.zero_point)),
-            min(INT8_MAX, quantize_value(hi, out.scale, out.zero_point)))
+    return (quantize_value(lo, out.scale, out.zero_point, out.dtype),
+            quantize_value(hi, out.scale, out.zero_point, out.dtype))
 
 
 def quantize_weights_per_channel(w: np.ndarray, channel_axis: int) -> tuple[np.ndarray, np.ndarray]:
@@ -61,34 +67,61 @@ def quantize_weights_per_channel(w: np.ndarray, channel_axis: int) -> tuple[np.n
     return q, scales
 
 
-def quantize_bias(b: np.ndarray, input_scale: float, weight_scales: np.ndarray) -> np.ndarray:
+def quantize_bias(b: np.ndarray, input_scale: float, weight_scales: np.ndarray, dtype: str = "int8") -> np.ndarray:
+    """int32 bias for int8 activations; int64 for int16 ones (16x8), held below 2^47 in magnitude as
+    the 64-bit requantization requires."""
     q = np.round(b.astype(np.float64) / (input_scale * weight_scales))
+    if dtype == "int16":
+        limit = fixedpoint.S16_ACC_LIMIT - 1
+        return np.clip(q, -limit, limit).astype(np.int64)
     return np.clip(q, -(2**31), 2**31 - 1).astype(np.int32)
 
 
 class Lowering:
     """Walks the float graph once, assigning each activation its quantization and each node its layer."""
 
-    def __init__(self, graph: Graph, ranges: dict[str, tuple[float, float]]):
+    def __init__(self, graph: Graph, ranges: dict[str, tuple[float, float]], int16_nodes: frozenset[str] = frozenset()):
         self.graph = graph
         self.ranges = ranges
+        self.int16_nodes = int16_nodes
+        self.dtype = "int8"  # activation dtype of the node being lowered
         self.tensors: dict[str, QTensor] = {}
         self.layers: list[Layer] = []
+        self.float_names: dict[str, str] = {}  # precision-boundary tensor -> the float tensor it holds
 
     # -- tensors ------------------------------------------------------------------------------
-    def calibrated(self, name: str) -> QTensor:
-        scale, zp = activation_qparams(*self.ranges[name])
-        return self.define(name, scale, zp)
+    def calibrated(self, name: str, dtype: str | None = None) -> QTensor:
+        dtype = dtype or self.dtype
+        scale, zp = activation_qparams(*self.ranges[self.float_names.get(name, name)], dtype)
+        return self.define(name, scale, zp, dtype)
 
-    def define(self, name: str, scale: float, zero_point: int) -> QTensor:
+    def define(self, name: str, scale: float, zero_point: int, dtype: str = "int8") -> QTensor:
         # Scales are float32, as in TFLite and in the generated header.
-        t = QTensor(name, tuple(self.graph.tensors[name].shape), float(np.float32(scale)), int(zero_point))
+        shape = tuple(self.graph.tensors[self.float_names.get(name, name)].shape)
+        t = QTensor(name, shape, float(np.float32(scale)), int(zero_point), dtype)
         self.tensors[name] = t
         return t
 
     def same_as_input(self, node: Node) -> QTensor:
         src = self.tensors[node.inputs[0]]
-        return self.define(node.outputs[0], src.scale, src.zero_point)
+        return self.define(node.outputs[0], src.scale, src.zero_point, src.dtype)
+
+    def as_dtype(self, name: str, dtype: str) -> str:
+        """``name`` in ``dtype``: itself, or its conversion at a precision boundary (made once, then reused)."""
+        src = self.tensors[name]
+        if src.dtype == dtype:
+            return name
+        float_name = self.float_names.get(name, name)
+        converted = precision.boundary_name(float_name, dtype)
+        if converted in self.tensors:
+            return converted
+        self.float_names[converted] = float_name
+        out = self.calibrated(converted, dtype)
+        mult, shift = fixedpoint.quantize_multiplier(src.scale / out.scale)
+        params = qir.RequantizeParams(input_offset=-src.zero_point, output_offset=out.zero_point,
+                                      multiplier=mult, shift=shift)
+        self.layers.append(Layer(QOp.REQUANTIZE, converted, (name,), converted, params))
+        return converted
 
     def emit(self, node: Node, op: QOp, params, inputs: tuple[str, ...] | None = None) -> None:
         self.layers.append(Layer(op, node.name, tuple(inputs or node.inputs), node.outputs[0], params))
@@ -96,24 +129,40 @@ class Lowering:
     # -- the walk -----------------------------------------------------------------------------
     def run(self) -> qir.QModel:
         for name in self.graph.inputs:
-            self.calibrated(name)
+            self.calibrated(name, "int8")
         for node in self.graph.nodes:
             handler = HANDLERS.get(node.op)
             if handler is None:
                 raise UnsupportedOpError(node.op, node.name, "no int8 lowering", sorted(HANDLERS))
+            first = self.tensors[node.inputs[0]].dtype if node.inputs[0] in self.tensors else "int8"
+            self.dtype = precision.node_dtype(node, self.int16_nodes, first)
             try:
-                handler(self, node)
-            except ValueError as exc:  # a parameter out of the int8/int32 scheme's reach
-                raise McuqError(f"node {node.name!r} ({node.op}) cannot be quantized: {exc}") from None
+                handler(self, self._boundaries(node))
+            except ValueError as exc:  # a parameter out of the int8/int32 (int16/int64) scheme's reach
+                raise McuqError(f"node {node.name!r} ({node.op}) cannot be quantized in {self.dtype}: {exc}") from None
+        self.dtype = "int8"  # the model's outputs stay int8: the C API does not change
+        outputs = [self.as_dtype(name, "int8") for name in self.graph.outputs]
         return qir.QModel(
             name=self.graph.name,
             tensors=self.tensors,
             layers=self.layers,
             inputs=list(self.graph.inputs),
-            outputs=list(self.graph.outputs),
+            outputs=outputs,
             input_perms=dict(self.graph.input_perms),
             output_perms=dict(self.graph.output_perms),
+            float_names=dict(self.float_names),
         )
+
+    def _boundaries(self, node: Node) -> Node:
+        """``node`` reading its activation inputs in the current dtype (converted where they differ);
+        an int16 graph output is written under another name so that its int8 form keeps the name."""
+        inputs = tuple(self.as_dtype(n, self.dtype) if n in self.tensors else n for n in node.inputs)
+        outputs = node.outputs
+        if self.dtype == "int16" and node.outputs[0] in self.graph.outputs:
+            renamed = precision.boundary_name(node.outputs[0], "int16")
+            self.float_names[renamed] = node.outputs[0]
+            outputs = (renamed,)
+        return node.replace(inputs=inputs, outputs=outputs)
 
 
 def _weighted(lower: Lowering, node: Node, channel_axis: int):
@@ -125,8 +174,12 @@ def _weighted(lower: Lowering, node: Node, channel_axis: int):
     wq, w_scales = quantize_weights_per_channel(w, channel_axis)
     if b is None:
         b = np.zeros(w.shape[channel_axis], dtype=np.float32)
-    bias = quantize_bias(b, x.scale, w_scales)
+    bias = quantize_bias(b, x.scale, w_scales, out.dtype)
     mult, shift = fixedpoint.conv_multipliers(x.scale, w_scales, out.scale)
+    lo, hi = fixedpoint.S16_SHIFT_RANGE
+    if out.dtype == "int16" and (shift.min() < lo or shift.max() > hi):
+        raise ValueError(f"a requantization shift in [{shift.min()}, {shift.max()}] is outside the 16x8 "
+                         f"kernels' [{lo}, {hi}] (weights and scales too far apart)")
     act_min, act_max = activation_clamp(node, out)
     common = dict(weights=wq, bias=bias, multiplier=mult, shift=shift, input_offset=-x.zero_point,
                   output_offset=out.zero_point, act_min=act_min, act_max=act_max)
@@ -155,14 +208,16 @@ def lower_fully_connected(lower: Lowering, node: Node) -> None:
     lower.emit(node, QOp.FULLY_CONNECTED, qir.FullyConnectedParams(**common), inputs)
 
 
-def _binary(op: QOp, prepare) -> Callable[[Lowering, Node], None]:
-    """Add and Mul of two activations: TFLite's Prepare maths turn the three scales into the params."""
+def _binary(op: QOp, prepare, prepare_s16=None) -> Callable[[Lowering, Node], None]:
+    """Add and Mul of two activations: TFLite's Prepare maths turn the three scales into the params
+    (``prepare_s16`` for int16 activations)."""
 
     def lower_binary(lower: Lowering, node: Node) -> None:
         a, b = (lower.tensors[n] for n in node.inputs)
         out = lower.calibrated(node.outputs[0])
         act_min, act_max = activation_clamp(node, out)
-        params = prepare(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point, act_min, act_max)
+        fn = prepare_s16 if out.dtype == "int16" else prepare
+        params = fn(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point, act_min, act_max)
         lower.emit(node, op, params)
 
     return lower_binary
@@ -260,7 +315,8 @@ HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
     "conv2d": lower_conv2d,
     "depthwise_conv2d": lower_depthwise_conv2d,
     "fully_connected": lower_fully_connected,
-    "add": _binary(QOp.ADD, fixedpoint.prepare_add),
+    "add": _binary(QOp.ADD, fixedpoint.prepare_add,
+                   functools.partial(fixedpoint.prepare_add, left_shift=fixedpoint.ADD_LEFT_SHIFT_S16)),
     "mul": _binary(QOp.MUL, fixedpoint.prepare_mul),
     "max_pool": _pool(QOp.MAX_POOL),
     "avg_pool": _pool(QOp.AVG_POOL),
@@ -276,9 +332,10 @@ HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
 }
 
 
-def quantize(graph: Graph, ranges: dict[str, tuple[float, float]]) -> qir.QModel:
-    """The int8 IR of ``graph`` with activation quantization taken from ``ranges``."""
-    return Lowering(graph, ranges).run()
+def quantize(graph: Graph, ranges: dict[str, tuple[float, float]], int16_nodes=()) -> qir.QModel:
+    """The integer IR of ``graph`` with activation quantization taken from ``ranges``; the nodes named in
+    ``int16_nodes`` run with int16 activations (see `precision`)."""
+    return Lowering(graph, ranges, precision.resolve(graph, int16_nodes)).run()
 
 
 def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

@@ -82,6 +82,32 @@ static inline int32_t mcuq_requantize(int32_t val, int32_t multiplier, int32_t s
                                        right_shift);
 }
 
+/* arm_nn_requantize_s64 with REDUCE_MULTIPLIER, the requantization of CMSIS-NN's 16x8 kernels (TFLite's
+ * 64-bit MultiplyByQuantizedMultiplier): the Q31 multiplier rounded to Q15 (saturating at 0x7FFF),
+ * val * that >> (14 - shift) truncated to int32 (wrapping), then one more right shift that rounds half
+ * up. Needs |val| < 2^47 and shift in [-31, 7] (mcuq_s16_shifts_ok); the final +1 is done in 64 bits so
+ * that it cannot overflow. */
+static inline int32_t mcuq_requantize_s64(int64_t val, int32_t multiplier, int32_t shift)
+{
+    const int32_t reduced = multiplier < 0x7FFF0000 ? (multiplier + (1 << 15)) >> 16 : 0x7FFF;
+    const int32_t truncated = (int32_t)(uint32_t)(uint64_t)((val * (int64_t)reduced) >> (14 - shift));
+    return (int32_t)(((int64_t)truncated + 1) >> 1);
+}
+
+/* Every per-channel shift within what mcuq_requantize_s64 takes. */
+static inline int mcuq_s16_shifts_ok(const int32_t *shift, int32_t channels)
+{
+    int32_t i;
+    for (i = 0; i < channels; i++)
+    {
+        if (shift[i] < -31 || shift[i] > 7)
+        {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* ---- gemmlowp fixed-point functions used by softmax ---- */
 
 /* x * 2^exponent, saturating (gemmlowp SaturatingRoundingMultiplyByPOT); exponent in [1, 30]. */
@@ -200,20 +226,67 @@ static inline int mcuq_activation_ok(const mcuq_activation *act)
     return act->min >= -128 && act->max <= 127 && act->min <= act->max;
 }
 
-/* Pooling arguments shared by max and average pooling: positive window and stride, non-negative
- * padding, a valid clamp, and output dims that match the floor-mode window formula. */
-static inline int mcuq_pool_args_ok(const mcuq_pool_params *params, const mcuq_dims *input_dims,
-                                    const mcuq_dims *output_dims)
+/* Activation clamp within int16 and ordered. */
+static inline int mcuq_activation_s16_ok(const mcuq_activation *act)
+{
+    return act->min >= -32768 && act->max <= 32767 && act->min <= act->max;
+}
+
+/* A convolution window: positive stride and dilation, non-negative padding, valid dims, and output H, W
+ * that match the floor-mode window formula for a kernel of kernel_h x kernel_w. */
+static inline int mcuq_conv_window_ok(const mcuq_tile *stride, const mcuq_tile *dilation, const mcuq_padding *padding,
+                                      const mcuq_dims *input_dims, int32_t kernel_h, int32_t kernel_w,
+                                      const mcuq_dims *output_dims)
+{
+    return stride->h >= 1 && stride->w >= 1 && dilation->h >= 1 && dilation->w >= 1 && padding->top >= 0 &&
+           padding->left >= 0 && padding->bottom >= 0 && padding->right >= 0 && mcuq_dims_size(input_dims) >= 0 &&
+           mcuq_dims_size(output_dims) >= 0 && output_dims->n == input_dims->n &&
+           output_dims->h == mcuq_window_out_size(input_dims->h, padding->top, padding->bottom, kernel_h, stride->h,
+                                                  dilation->h) &&
+           output_dims->w == mcuq_window_out_size(input_dims->w, padding->left, padding->right, kernel_w, stride->w,
+                                                  dilation->w);
+}
+
+/* First kernel tap k in [0, kernel) with base + k * dilation >= 0, and one past the last tap with
+ * base + k * dilation < size (a window clipped to the input, so that inner loops test no bounds). */
+static inline void mcuq_window_tap_range(int32_t base, int32_t dilation, int32_t kernel, int32_t size,
+                                         int32_t *first, int32_t *end)
+{
+    int32_t k0 = 0;
+    int32_t k1 = kernel;
+    if (base < 0)
+    {
+        k0 = (-base + dilation - 1) / dilation;
+    }
+    if (base + (kernel - 1) * dilation >= size)
+    {
+        k1 = size - base <= 0 ? 0 : (size - base + dilation - 1) / dilation;
+    }
+    *first = k0;
+    *end = k1 < k0 ? k0 : k1;
+}
+
+/* Pooling geometry shared by max and average pooling of both widths: positive window and stride,
+ * non-negative padding, and output dims that match the floor-mode window formula (the clamp is checked
+ * by the caller, against its own width). */
+static inline int mcuq_pool_geometry_ok(const mcuq_pool_params *params, const mcuq_dims *input_dims,
+                                        const mcuq_dims *output_dims)
 {
     return params->kernel.h >= 1 && params->kernel.w >= 1 && params->stride.h >= 1 && params->stride.w >= 1 &&
            params->padding.top >= 0 && params->padding.left >= 0 && params->padding.bottom >= 0 &&
-           params->padding.right >= 0 && mcuq_activation_ok(&params->activation) &&
-           mcuq_dims_size(input_dims) >= 0 && mcuq_dims_size(output_dims) >= 0 &&
+           params->padding.right >= 0 && mcuq_dims_size(input_dims) >= 0 && mcuq_dims_size(output_dims) >= 0 &&
            output_dims->n == input_dims->n && output_dims->c == input_dims->c &&
            output_dims->h == mcuq_window_out_size(input_dims->h, params->padding.top, params->padding.bottom,
                                                   params->kernel.h, params->stride.h, 1) &&
            output_dims->w == mcuq_window_out_size(input_dims->w, params->padding.left, params->padding.right,
                                                   params->kernel.w, params->stride.w, 1);
+}
+
+/* Pooling arguments of the int8 kernels: the geometry and an int8 clamp. */
+static inline int mcuq_pool_args_ok(const mcuq_pool_params *params, const mcuq_dims *input_dims,
+                                    const mcuq_dims *output_dims)
+{
+    return mcuq_activation_ok(&params->activation) && mcuq_pool_geometry_ok(params, input_dims, output_dims);
 }
 
 #endif /* MCUQ_NN_SUPPORT_H */
