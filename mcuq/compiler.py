@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, calibrate, codegen, data, diagnose, firmware, passes, quant, report, verify
+from . import __version__, auto_precision, calibrate, codegen, data, diagnose, firmware, passes, quant, report, verify
 from .errors import CalibrationError, McuqError, ModelError, OutputExistsError, VerificationError
 from .firmware.check import run_summary, size_summary
 from .frontend.onnx_loader import load_onnx
@@ -90,6 +90,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     name: str | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
     calib_method: str = "minmax",
+    int16_layers=(),
     verify_data=None,
     verify_labels: np.ndarray | None = None,
     force: bool = False,
@@ -101,6 +102,10 @@ def compile(  # noqa: A001 - the API's name is the job's name
     ``calib``/``verify_data``: a .npy/.npz path, an array (N, ...) in the ONNX input layout without
     the batch dimension, or an iterable of such samples. Raises McuqError subclasses on bad input and
     VerificationError (after writing the files and the report) when the C differs from the golden model.
+
+    ``int16_layers``: node names (an iterable or a comma-separated string) to run with int16
+    activations and int8 weights (TFLite's 16x8 scheme), or ``"auto"`` / ``"auto:DB"`` to choose them
+    from the diagnosis of the int8 model on the calibration data (see `auto_precision`).
 
     ``firmware_options``: also write a firmware project for that board into the output folder, build it
     with arm-none-eabi-gcc (DoesNotFitError when it does not fit) and, with ``run`` on an emulated board,
@@ -148,8 +153,14 @@ def compile(  # noqa: A001 - the API's name is the job's name
     ranges = calibrate.calibrate(graph, calib_ir, calib_method)
     timings["calibrate"] = time.perf_counter() - t
 
+    int16_names, threshold = auto_precision.parse(int16_layers)
+    chosen = [dict(name=n, reason="asked for") for n in int16_names]
+    if threshold is not None:
+        say(f"choosing int16 layers: those adding noise below {threshold:g} dB on the calibration data")
+        int16_names, chosen = auto_precision.choose(graph, ranges, calib_ir, calib_method, threshold)
+
     t = time.perf_counter()
-    qmodel = quant.quantize(graph, ranges)
+    qmodel = quant.quantize(graph, ranges, int16_names)
     plan = plan_arena(qmodel)
     code = codegen.generate(qmodel, plan, prefix, model_path.name)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -189,6 +200,8 @@ def compile(  # noqa: A001 - the API's name is the job's name
             arena_lower_bound=plan.lower_bound,
         ),
         calibration=dict(method=calib_method, samples=len(calib_ir)),
+        precision=dict(auto_threshold_db=threshold, int16_layers=chosen,
+                       boundaries=sum(layer.op.value == "requantize" for layer in qmodel.layers)),
         verification=verification,
         layers=rows,
         diagnosis=diagnosis,

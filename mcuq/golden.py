@@ -398,7 +398,7 @@ def run_model(model: qir.QModel, feeds: dict[str, np.ndarray]) -> dict[str, np.n
 
 def scratch_bytes(layer: qir.Layer, tensors: dict[str, qir.QTensor]) -> int:
     """Scratch buffer bytes of a layer's C kernel, as its ``*_get_buffer_size`` returns."""
-    if layer.op is qir.QOp.CONV:
+    if layer.op is qir.QOp.CONV and tensors[layer.output].dtype == "int8":  # mcuq_convolve_s16 needs none
         # mcuq_convolve_s8: one output pixel's receptive field for one group, as int16.
         _, kh, kw, cg = np.shape(layer.params.weights)
         return 2 * kh * kw * cg

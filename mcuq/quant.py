@@ -108,20 +108,24 @@ class Lowering:
 
     def as_dtype(self, name: str, dtype: str) -> str:
         """``name`` in ``dtype``: itself, or its conversion at a precision boundary (made once, then reused)."""
-        src = self.tensors[name]
-        if src.dtype == dtype:
+        if self.tensors[name].dtype == dtype:
             return name
         float_name = self.float_names.get(name, name)
         converted = precision.boundary_name(float_name, dtype)
-        if converted in self.tensors:
-            return converted
-        self.float_names[converted] = float_name
-        out = self.calibrated(converted, dtype)
+        if converted not in self.tensors:
+            self.float_names[converted] = float_name
+            self.requantize(name, converted, dtype)
+        return converted
+
+    def requantize(self, source: str, target: str, dtype: str) -> None:
+        """Emit the requantize layer that writes ``source`` into the new tensor ``target`` of ``dtype``."""
+        src = self.tensors[source]
+        out = self.calibrated(target, dtype)
         mult, shift = fixedpoint.quantize_multiplier(src.scale / out.scale)
         params = qir.RequantizeParams(input_offset=-src.zero_point, output_offset=out.zero_point,
                                       multiplier=mult, shift=shift)
-        self.layers.append(Layer(QOp.REQUANTIZE, converted, (name,), converted, params))
-        return converted
+        name = precision.boundary_name(self.float_names.get(target, target), dtype)  # "y@int8", also for "y"
+        self.layers.append(Layer(QOp.REQUANTIZE, name, (source,), target, params))
 
     def emit(self, node: Node, op: QOp, params, inputs: tuple[str, ...] | None = None) -> None:
         self.layers.append(Layer(op, node.name, tuple(inputs or node.inputs), node.outputs[0], params))
@@ -140,14 +144,15 @@ class Lowering:
                 handler(self, self._boundaries(node))
             except ValueError as exc:  # a parameter out of the int8/int32 (int16/int64) scheme's reach
                 raise McuqError(f"node {node.name!r} ({node.op}) cannot be quantized in {self.dtype}: {exc}") from None
-        self.dtype = "int8"  # the model's outputs stay int8: the C API does not change
-        outputs = [self.as_dtype(name, "int8") for name in self.graph.outputs]
+        for name in self.graph.outputs:  # the model's outputs stay int8: the C API does not change
+            if name not in self.tensors:  # written in int16 under another name (see _boundaries)
+                self.requantize(precision.boundary_name(name, "int16"), name, "int8")
         return qir.QModel(
             name=self.graph.name,
             tensors=self.tensors,
             layers=self.layers,
             inputs=list(self.graph.inputs),
-            outputs=outputs,
+            outputs=list(self.graph.outputs),
             input_perms=dict(self.graph.input_perms),
             output_perms=dict(self.graph.output_perms),
             float_names=dict(self.float_names),

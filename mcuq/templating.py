@@ -27,10 +27,10 @@ def c_float(value: float) -> str:
     return text + "f"
 
 
-def c_rows(values, per_line: int = 16) -> list[str]:
-    """Array initializer rows of comma-separated integers."""
-    flat = [int(v) for v in np.asarray(values).reshape(-1)]
-    return [", ".join(map(str, flat[i : i + per_line])) for i in range(0, len(flat), per_line)]
+def c_rows(values, per_line: int = 16, suffix: str = "") -> list[str]:
+    """Array initializer rows of comma-separated integers (``suffix`` "LL" for int64 values)."""
+    flat = [f"{int(v)}{suffix}" for v in np.asarray(values).reshape(-1)]
+    return [", ".join(flat[i : i + per_line]) for i in range(0, len(flat), per_line)]
 
 
 def db_text(value) -> str:

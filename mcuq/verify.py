@@ -116,7 +116,8 @@ def verify_model(model_path: Path, graph: Graph, qmodel: QModel, host: HostModel
             c_outs[k].append(y)
         for name, t in qmodel.tensors.items():
             if name in gold:
-                layer_sqnr.add(name, float_all[name][i : i + 1], quant.dequantize(gold[name], t.scale, t.zero_point))
+                reference = float_all[qmodel.float_name(name)][i : i + 1]
+                layer_sqnr.add(name, reference, quant.dequantize(gold[name], t.scale, t.zero_point))
 
     float_outs, engine = float_reference(model_path, graph, data.to_onnx_layout(samples_ir, graph))
     metrics, deq_outs = [], []
