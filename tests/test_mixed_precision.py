@@ -141,3 +141,13 @@ def test_kws_auto_int16(zoo, kws_data, tmp_path):
     # All int8 on the same 300 samples gives 26.7 dB (measured); auto must be well above it.
     assert _output_sqnr(compiled) > 32, _output_sqnr(compiled)
     assert compiled.report["verification"]["accuracy"]["int8"] >= 0.90
+
+
+def test_cli_int16_error_names_the_op(tmp_path):
+    from test_cli import mcuq as run_cli
+
+    result = run_cli("compile", DIGITS / "digits_cnn.onnx", "--calib", DIGITS / "calib.npy", "-o", tmp_path / "o",
+                     "--int16", "conv1,softmax", "-q")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "'softmax' is a softmax, which has no int16 kernel" in result.stderr
+    assert not (tmp_path / "o").exists()  # checked before anything is written
