@@ -7,6 +7,7 @@ import sys
 import time
 
 from . import __version__
+from .auto_precision import DEFAULT_THRESHOLD_DB
 from .boards import all_boards
 from .calibrate import OBSERVERS
 from .errors import McuqError
@@ -42,6 +43,10 @@ def _add_compile_args(c: argparse.ArgumentParser) -> None:
                    help="fix the dynamic dims of an input (batch defaults to 1); repeat per input")
     c.add_argument("--calib-method", choices=sorted(OBSERVERS), default="minmax",
                    help="how activation ranges are chosen (default: minmax)")
+    c.add_argument("--int16", metavar="LAYER[,LAYER...]|auto[:DB]",
+                   help="run these layers with int16 activations and int8 weights (TFLite 16x8; conv, depthwise, "
+                        "fully connected, add, max/avg pool), or `auto`: the layers that add noise below DB dB "
+                        f"(default {DEFAULT_THRESHOLD_DB:g}) on the calibration data, and their readers")
     c.add_argument("--verify-data", help="samples to verify on (default: the calibration data; for a "
                    "pre-quantized model without either, random int8 inputs)")
     c.add_argument("--verify-labels", help="class labels of the verification samples (.npy or .npz[:KEY]): "
@@ -120,7 +125,7 @@ def run_compile(args: argparse.Namespace) -> int:
         raise McuqError(str(exc)) from None
     compiled = compile_model(
         args.model, args.calib, args.output, name=args.name, input_shapes=shapes or None,
-        calib_method=args.calib_method, verify_data=args.verify_data,
+        calib_method=args.calib_method, int16_layers=args.int16, verify_data=args.verify_data,
         verify_labels=load_labels(args.verify_labels) if args.verify_labels else None, force=args.force,
         firmware_options=_firmware_options(args), progress=_progress(args.quiet),
     )
@@ -129,6 +134,10 @@ def run_compile(args: argparse.Namespace) -> int:
     print(f"{compiled.c_path}  {compiled.h_path}")
     print(f"layers {len(r['layers'])}, MACs {r['totals']['macs']:,}, weights {r['totals']['weight_bytes']:,} B, "
           f"arena {r['totals']['arena_bytes']:,} B")
+    int16 = r["precision"]["int16_layers"]
+    if int16:
+        print(f"int16 activations in {len(int16)} layers ({r['precision']['boundaries']} int8/int16 boundaries): "
+              + ", ".join(entry["name"] for entry in int16))
     print(f"C vs golden on {v['samples']} samples: bit-exact")
     for m in v.get("int8_vs_reference", []):
         print(f"int8 vs {v['float_reference']} on the model file, {m['name']}: {m['mismatches']} of "
@@ -140,10 +149,23 @@ def run_compile(args: argparse.Namespace) -> int:
     if "accuracy" in v:
         acc = v["accuracy"]
         print(f"accuracy on the labels: float {100 * acc['float']:.2f} %, int8 {100 * acc['int8']:.2f} %")
+    print_offenders(r)
     if "firmware" in r:
         print_firmware(r)
     print(f"report: {args.output}/report.md")
     return 0
+
+
+def print_offenders(report: dict) -> None:
+    """The diagnosis's short answer: which layers add the most quantization noise, and what would help."""
+    offenders = report.get("diagnosis", {}).get("offenders", [])
+    if offenders:
+        print("where the error comes from (report.md has every layer):")
+    for o in offenders:
+        print(f"  L{o['index']} {o['name']} ({o['op']}): adds noise at {o['added_sqnr_db']:.1f} dB "
+              f"(own SQNR {o['own_sqnr_db']:.1f} dB)")
+        for hint in o["hints"]:
+            print(f"      {hint}")
 
 
 def print_firmware(report: dict) -> None:

@@ -36,6 +36,29 @@ KERNEL_FUNCTION = {
     QOp.PAD: "mcuq_pad_s8",
 }
 
+# Layers with int16 outputs call the 16x8 kernel of their op; requantize layers one per direction.
+KERNEL_FUNCTION_S16 = {
+    QOp.CONV: "mcuq_convolve_s16",
+    QOp.DEPTHWISE_CONV: "mcuq_depthwise_conv_s16",
+    QOp.FULLY_CONNECTED: "mcuq_fully_connected_s16",
+    QOp.ADD: "mcuq_elementwise_add_s16",
+    QOp.MAX_POOL: "mcuq_max_pool_s16",
+    QOp.AVG_POOL: "mcuq_avg_pool_s16",
+}
+REQUANTIZE_FUNCTION = {"int16": "mcuq_requantize_s8_s16", "int8": "mcuq_requantize_s16_s8"}
+ALL_KERNELS = (*KERNEL_FUNCTION.values(), *KERNEL_FUNCTION_S16.values(), *REQUANTIZE_FUNCTION.values())
+
+
+def kernel_function(layer: Layer, model: QModel) -> str | None:
+    """The runtime kernel a layer calls (None for a copy), by op and output dtype."""
+    dtype = model.tensors[layer.output].dtype
+    if layer.op is QOp.REQUANTIZE:
+        return REQUANTIZE_FUNCTION[dtype]
+    if dtype == "int16":
+        return KERNEL_FUNCTION_S16.get(layer.op)
+    return KERNEL_FUNCTION.get(layer.op)
+
+
 C_KEYWORDS = frozenset(
     "auto break case char const continue default do double else enum extern float for goto if inline int "
     "long register restrict return short signed sizeof static struct switch typedef union unsigned void "
@@ -64,7 +87,7 @@ def kernel_sources() -> dict[str, Path]:
     found = {}
     for path in sorted((resource_dir("runtime_c") / "src").rglob("*.c")):
         text = path.read_text()
-        for fn in KERNEL_FUNCTION.values():
+        for fn in ALL_KERNELS:
             if re.search(rf"^MCUQ_API\s+[\w ]+\b{fn}\s*\(", text, re.MULTILINE):
                 found[fn] = path
     return found
@@ -86,6 +109,7 @@ class LayerView:
 
     index: int
     op: str
+    dtype: str  # of the output: "int8", or "int16" for the 16x8 kernels
     kernel: str | None
     name: str
     summary: str
@@ -99,14 +123,16 @@ class LayerView:
 
 def _tensor_view(model: QModel, plan: ArenaPlan, name: str) -> dict:
     t = model.tensors[name]
-    return dict(name=name, offset=plan.offsets[name], size=t.size, shape=list(t.shape), dims=_dims4(t.shape),
-                scale=t.scale, zero_point=t.zero_point)
+    return dict(name=name, offset=plan.offsets[name], size=t.size, nbytes=t.nbytes, shape=list(t.shape),
+                dims=_dims4(t.shape), scale=t.scale, zero_point=t.zero_point, dtype=t.dtype,
+                ctype="int16_t" if t.dtype == "int16" else "int8_t")
 
 
 def _layer_summary(layer: Layer, model: QModel) -> str:
     ins = ", ".join(f"{list(model.tensors[n].shape)}" for n in layer.inputs)
     out = model.tensors[layer.output]
-    return (f"{layer.op.value} '{layer.name}': {ins} -> {list(out.shape)}, "
+    precision = "" if out.dtype == "int8" and layer.op is not QOp.REQUANTIZE else f" ({out.dtype} output)"
+    return (f"{layer.op.value}{precision} '{layer.name}': {ins} -> {list(out.shape)}, "
             f"out scale {out.scale:.6g} zp {out.zero_point}")
 
 
@@ -158,7 +184,8 @@ def layer_views(model: QModel, plan: ArenaPlan) -> list[LayerView]:
         views.append(LayerView(
             index=i,
             op=layer.op.value,
-            kernel=KERNEL_FUNCTION.get(layer.op),
+            dtype=model.tensors[layer.output].dtype,
+            kernel=kernel_function(layer, model),
             name=layer.name,
             summary=_layer_summary(layer, model),
             inputs=[_tensor_view(model, plan, n) for n in layer.inputs],
@@ -180,7 +207,7 @@ class GeneratedCode:
 
 def generate(model: QModel, plan: ArenaPlan, prefix: str, source_name: str) -> GeneratedCode:
     prefix = c_identifier(prefix)
-    used = sorted({KERNEL_FUNCTION[layer.op] for layer in model.layers if layer.op in KERNEL_FUNCTION})
+    used = sorted({fn for fn in (kernel_function(layer, model) for layer in model.layers) if fn})
     sources = kernel_sources()
     missing = [fn for fn in used if fn not in sources]
     if missing:

@@ -11,7 +11,20 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, calibrate, codegen, data, firmware, memory_svg, passes, quant, report, verify
+from . import (
+    __version__,
+    auto_precision,
+    calibrate,
+    codegen,
+    data,
+    diagnose,
+    firmware,
+    memory_svg,
+    passes,
+    quant,
+    report,
+    verify,
+)
 from .errors import CalibrationError, McuqError, ModelError, OutputExistsError, VerificationError
 from .firmware.check import run_summary, size_summary
 from .fixed_quant import take_fixed_quant
@@ -93,6 +106,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     name: str | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
     calib_method: str = "minmax",
+    int16_layers=(),
     verify_data=None,
     verify_labels: np.ndarray | None = None,
     force: bool = False,
@@ -107,6 +121,10 @@ def compile(  # noqa: A001 - the API's name is the job's name
     activation's quantization; without ``verify_data`` either, the C is verified on random inputs.
     Raises McuqError subclasses on bad input and VerificationError (after writing the files and the
     report) when the C differs from the golden model.
+
+    ``int16_layers``: node names (an iterable or a comma-separated string) to run with int16
+    activations and int8 weights (TFLite's 16x8 scheme), or ``"auto"`` / ``"auto:DB"`` to choose them
+    from the diagnosis of the int8 model on the calibration data (see `auto_precision`).
 
     ``firmware_options``: also write a firmware project for that board into the output folder, build it
     with arm-none-eabi-gcc (DoesNotFitError when it does not fit) and, with ``run`` on an emulated board,
@@ -159,8 +177,16 @@ def compile(  # noqa: A001 - the API's name is the job's name
         ranges = calibrate.calibrate(graph, calib_ir, calib_method)
     timings["calibrate"] = time.perf_counter() - t
 
+    int16_names, threshold = auto_precision.parse(int16_layers)
+    chosen = [dict(name=n, reason="asked for") for n in int16_names]
+    if threshold is not None:
+        if calib_ir is None:
+            raise CalibrationError("--int16 auto chooses layers from the calibration data: pass --calib too")
+        say(f"choosing int16 layers: those adding noise below {threshold:g} dB on the calibration data")
+        int16_names, chosen = auto_precision.choose(graph, ranges, calib_ir, calib_method, threshold)
+
     t = time.perf_counter()
-    qmodel = best_schedule(quant.quantize(graph, ranges, fixed))
+    qmodel = best_schedule(quant.quantize(graph, ranges, fixed, int16_names))
     if verify_ir is None:
         t_in = qmodel.tensors[in_name]
         verify_ir = data.random_samples(graph, t_in.scale, t_in.zero_point)
@@ -184,6 +210,11 @@ def compile(  # noqa: A001 - the API's name is the job's name
     verification["data"] = data_label
     timings["verify"] = time.perf_counter() - t
 
+    say("diagnosing each layer's own quantization error")
+    t = time.perf_counter()
+    diagnosis = diagnose.diagnose(graph, qmodel, ranges, verify_ir, layer_sqnr, calib_method)
+    timings["diagnose"] = time.perf_counter() - t
+
     rows = report.layer_rows(qmodel, layer_sqnr)
     summary = dict(
         name=prefix,
@@ -199,8 +230,11 @@ def compile(  # noqa: A001 - the API's name is the job's name
         ),
         memory=report.memory_section(qmodel, plan),
         calibration=_calibration_summary(qmodel, fixed, calib_method, calib_ir),
+        precision=dict(auto_threshold_db=threshold, int16_layers=chosen,
+                       boundaries=sum(layer.op.value == "requantize" for layer in qmodel.layers)),
         verification=verification,
         layers=rows,
+        diagnosis=diagnosis,
         seconds=timings,
     )
     _write_reports(output_dir, summary)

@@ -27,6 +27,14 @@ INT32_MAX = (1 << 31) - 1
 #: that rescaling both to the larger input scale loses no precision.
 ADD_LEFT_SHIFT = 20
 
+#: TFLite's left shift for int16 Add (``left_shift = 15`` when the output is int16).
+ADD_LEFT_SHIFT_S16 = 15
+
+#: The 16x8 requantization (``arm_nn_requantize_s64``) takes shifts in [-31, 7] and accumulators
+#: (with bias) below 2^47 in magnitude.
+S16_SHIFT_RANGE = (-31, 7)
+S16_ACC_LIMIT = 1 << 47
+
 #: Integer bits of the scaled input difference in int8 softmax (TFLM's ``kScaledDiffIntegerBits``).
 SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5
 
@@ -115,16 +123,19 @@ def _check_act(act_min: int, act_max: int) -> None:
 
 
 def prepare_add(
-    s1: float, zp1: int, s2: float, zp2: int, s_out: float, zp_out: int, act_min: int, act_max: int
+    s1: float, zp1: int, s2: float, zp2: int, s_out: float, zp_out: int, act_min: int, act_max: int,
+    left_shift: int = ADD_LEFT_SHIFT,
 ) -> qir.AddParams:
-    """TFLite Micro int8 Add Prepare (``CalculateOpDataAdd``)."""
-    _check_act(act_min, act_max)
+    """TFLite Micro Add Prepare (``CalculateOpDataAdd``): int8 with ``left_shift`` 20; the int16
+    (16x8) form passes `ADD_LEFT_SHIFT_S16` and checks its clamp itself."""
+    if left_shift == ADD_LEFT_SHIFT:
+        _check_act(act_min, act_max)
     s1, s2, s_out = _f32(s1), _f32(s2), _f32(s_out)
     twice_max_input_scale = 2.0 * max(s1, s2)
     m1, sh1 = _smaller_than_one_exp(s1 / twice_max_input_scale, "add input 1")
     m2, sh2 = _smaller_than_one_exp(s2 / twice_max_input_scale, "add input 2")
     mo, sho = _smaller_than_one_exp(
-        twice_max_input_scale / ((1 << ADD_LEFT_SHIFT) * s_out),
+        twice_max_input_scale / ((1 << left_shift) * s_out),
         "add output (output scale too small next to the input scales)",
     )
     return qir.AddParams(
@@ -134,7 +145,7 @@ def prepare_add(
         input2_offset=-int(zp2),
         input2_multiplier=m2,
         input2_shift=sh2,
-        left_shift=ADD_LEFT_SHIFT,
+        left_shift=left_shift,
         output_offset=int(zp_out),
         output_multiplier=mo,
         output_shift=sho,
@@ -225,6 +236,23 @@ def requantize(val, multiplier, shift) -> np.ndarray:
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
     return rounding_divide_by_pot(doubling_high_mult_no_sat(_wrap32(val << left), multiplier), right)
+
+
+def reduce_multiplier(multiplier) -> np.ndarray:
+    """CMSIS-NN's ``REDUCE_MULTIPLIER``: a Q31 multiplier rounded to Q15 (half up), saturating at
+    0x7FFF, for the 64-bit requantization of the int16 kernels."""
+    m = _i64(multiplier)
+    return np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
+
+
+def requantize_s64(val, multiplier, shift) -> np.ndarray:
+    """``arm_nn_requantize_s64`` with ``REDUCE_MULTIPLIER`` (the int16 conv, depthwise and fully
+    connected kernels, as TFLite's 64-bit ``MultiplyByQuantizedMultiplier``): val * reduced
+    multiplier, shifted right by (14 - shift) and truncated to int32 (wrapping as the C does), then a
+    last right shift by one that rounds half up. ``val``: |val| < 2^47; ``shift`` in [-31, 7]."""
+    val, multiplier, shift = np.broadcast_arrays(_i64(val), _i64(multiplier), _i64(shift))
+    truncated = _wrap32((val * reduce_multiplier(multiplier)) >> (14 - shift))
+    return (truncated + 1) >> 1
 
 
 def mult_by_power_of_two(x, exponent: int) -> np.ndarray:

@@ -100,7 +100,9 @@ def _requant_out(acc: np.ndarray, mult, shift, out_offset: int, act_min: int, ac
 # --------------------------------------------------------------------------------------------------
 
 
-def _conv(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+def conv_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    """Conv2D up to requantization: bias + sum of (input + input_offset) * weight, int64 [N,OH,OW,C_out].
+    Shared by the int8 kernel and the int16 one (input offset 0, int64 bias)."""
     p: qir.ConvParams = layer.params
     in_shape = tensors[layer.inputs[0]].shape
     out_shape = tensors[layer.output].shape
@@ -121,12 +123,18 @@ def _conv(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTe
         cols = win[..., gi * cg : (gi + 1) * cg].reshape(n * oh * ow, kh * kw * cg)
         wg = w[gi * og : (gi + 1) * og].reshape(og, kh * kw * cg)
         acc[..., gi * og : (gi + 1) * og] = (cols @ wg.T).reshape(n, oh, ow, og)
-    acc += np.asarray(p.bias, dtype=np.int64)
+    return acc + np.asarray(p.bias, dtype=np.int64)
+
+
+def _conv(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.ConvParams = layer.params
+    acc = conv_accumulator(layer, inputs, tensors)
     _check_acc(acc, layer.name)
     return _requant_out(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
 
 
-def _depthwise(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+def depthwise_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    """Depthwise conv up to requantization (int64 [N,OH,OW,C_out]); shared by the int8 and int16 kernels."""
     p: qir.DepthwiseConvParams = layer.params
     in_shape = tensors[layer.inputs[0]].shape
     out_shape = tensors[layer.output].shape
@@ -140,14 +148,18 @@ def _depthwise(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qi
     _check_window(layer.name, in_shape[1:3], (oh, ow), (kh, kw), p.stride, p.dilation, p.padding)
     win = _windows(x + p.input_offset, (oh, ow), (kh, kw), p.stride, p.dilation, p.padding, 0)
     win = np.repeat(win, p.ch_mult, axis=-1)  # output channel c*ch_mult + m reads input channel c
-    acc = np.einsum("nhwijc,ijc->nhwc", win, w[0]) + np.asarray(p.bias, dtype=np.int64)
+    return np.einsum("nhwijc,ijc->nhwc", win, w[0]) + np.asarray(p.bias, dtype=np.int64)
+
+
+def _depthwise(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.DepthwiseConvParams = layer.params
+    acc = depthwise_accumulator(layer, inputs, tensors)
     _check_acc(acc, layer.name)
     return _requant_out(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
 
 
-def _fully_connected(
-    layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]
-) -> np.ndarray:
+def fc_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    """Fully connected up to requantization (int64 [rows, O]); shared by the int8 and int16 kernels."""
     p: qir.FullyConnectedParams = layer.params
     w = np.asarray(p.weights, dtype=np.int64)
     o, k = w.shape
@@ -158,10 +170,17 @@ def _fully_connected(
     out_shape = tensors[layer.output].shape
     if int(np.prod(out_shape)) != x.shape[0] * o:
         raise ValueError(f"{layer.name}: output shape {out_shape} is not [{x.shape[0]}, {o}]")
-    acc = (x + p.input_offset) @ w.T + np.asarray(p.bias, dtype=np.int64)
+    return (x + p.input_offset) @ w.T + np.asarray(p.bias, dtype=np.int64)
+
+
+def _fully_connected(
+    layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]
+) -> np.ndarray:
+    p: qir.FullyConnectedParams = layer.params
+    acc = fc_accumulator(layer, inputs, tensors)
     _check_acc(acc, layer.name)
     out = _requant_out(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
-    return out.reshape(out_shape)
+    return out.reshape(tensors[layer.output].shape)
 
 
 def _binary_inputs(layer: qir.Layer, inputs: list[np.ndarray], tensors) -> tuple[np.ndarray, np.ndarray]:
@@ -205,10 +224,15 @@ def _pool_setup(layer: qir.Layer, inputs: list[np.ndarray], tensors):
     return p, x, out_shape, count
 
 
+# Pooling and copies are the same for int8 and int16 tensors: they return values in the clamp's range,
+# which run_layer casts to the output's dtype.
+
+
 def _max_pool(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
     p, x, out_shape, _ = _pool_setup(layer, inputs, tensors)
-    win = _windows(x, out_shape[1:3], p.kernel, p.stride, (1, 1), p.padding, -128)
-    return _to_int8(np.clip(win.max(axis=(3, 4)), p.act_min, p.act_max))
+    lowest = qir.DTYPE_RANGE[tensors[layer.inputs[0]].dtype][0]  # padding never wins
+    win = _windows(x, out_shape[1:3], p.kernel, p.stride, (1, 1), p.padding, lowest)
+    return np.clip(win.max(axis=(3, 4)), p.act_min, p.act_max)
 
 
 def _avg_pool(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
@@ -222,7 +246,7 @@ def _avg_pool(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir
     # arm_avgpool_s8: sum > 0 ? (sum + count/2) / count : (sum - count/2) / count (C division).
     half = count // 2
     avg = np.where(total > 0, _trunc_div(total + half, count), _trunc_div(total - half, count))
-    return _to_int8(np.clip(avg, p.act_min, p.act_max))
+    return np.clip(avg, p.act_min, p.act_max)
 
 
 def _softmax(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
@@ -311,7 +335,9 @@ def _pad(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTen
 
 
 def _copy(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
-    return _to_int8(_as_shape(inputs[0], tensors[layer.output].shape, layer.name))
+    if tensors[layer.inputs[0]].dtype != tensors[layer.output].dtype:
+        raise ValueError(f"{layer.name}: a copy cannot change the dtype")
+    return _as_shape(inputs[0], tensors[layer.output].shape, layer.name)
 
 
 _OPS: dict[qir.QOp, Callable[[qir.Layer, list[np.ndarray], dict[str, qir.QTensor]], np.ndarray]] = {
@@ -336,10 +362,21 @@ _OPS: dict[qir.QOp, Callable[[qir.Layer, list[np.ndarray], dict[str, qir.QTensor
 # --------------------------------------------------------------------------------------------------
 
 
+def _op(layer: qir.Layer, tensors: dict[str, qir.QTensor]):
+    if tensors[layer.output].dtype == "int8" and layer.op is not qir.QOp.REQUANTIZE:
+        return _OPS[layer.op]
+    from mcuq import golden16  # the int16 ops build on this module's accumulators
+
+    if layer.op not in golden16.OPS:
+        raise ValueError(f"{layer.name}: no int16 form of {layer.op.value}")
+    return golden16.OPS[layer.op]
+
+
 def run_layer(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
-    """Execute one layer; returns an int8 array of ``tensors[layer.output].shape``."""
-    out = _OPS[layer.op](layer, list(inputs), tensors)
-    return np.asarray(out, dtype=np.int8).reshape(tensors[layer.output].shape)
+    """Execute one layer; returns an array of ``tensors[layer.output].shape`` in its dtype."""
+    out_t = tensors[layer.output]
+    out = _op(layer, tensors)(layer, list(inputs), tensors)
+    return np.asarray(out).astype(qir.DTYPE_NUMPY[out_t.dtype]).reshape(out_t.shape)
 
 
 def run_model(model: qir.QModel, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -350,8 +387,9 @@ def run_model(model: qir.QModel, feeds: dict[str, np.ndarray]) -> dict[str, np.n
         if name not in feeds:
             raise ValueError(f"no feed for model input {name!r}")
         x = np.asarray(feeds[name])
-        if x.dtype != np.int8:
-            raise ValueError(f"feed {name!r} is {x.dtype}, not int8")
+        want = qir.DTYPE_NUMPY[model.tensors[name].dtype]
+        if x.dtype != want:
+            raise ValueError(f"feed {name!r} is {x.dtype}, not {np.dtype(want).name}")
         values[name] = _as_shape(x, model.tensors[name].shape, f"feed {name!r}")
     for layer in model.layers:
         values[layer.output] = run_layer(layer, [values[n] for n in layer.inputs], model.tensors)
@@ -360,7 +398,7 @@ def run_model(model: qir.QModel, feeds: dict[str, np.ndarray]) -> dict[str, np.n
 
 def scratch_bytes(layer: qir.Layer, tensors: dict[str, qir.QTensor]) -> int:
     """Scratch buffer bytes of a layer's C kernel, as its ``*_get_buffer_size`` returns."""
-    if layer.op is qir.QOp.CONV:
+    if layer.op is qir.QOp.CONV and tensors[layer.output].dtype == "int8":  # mcuq_convolve_s16 needs none
         # mcuq_convolve_s8: one output pixel's receptive field for one group, as int16.
         _, kh, kw, cg = np.shape(layer.params.weights)
         return 2 * kh * kw * cg

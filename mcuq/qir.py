@@ -5,6 +5,11 @@ clamps and buffer sizes are plain numbers, so the golden model and the C kernels
 Conventions follow CMSIS-NN: activations NHWC int8; ``*_offset`` of an input is ``-zero_point``, of an
 output ``+zero_point``; ``multiplier``/``shift`` as TFLite's QuantizeMultiplier (Q31, shift > 0 means a
 left shift); ``act_min``/``act_max`` are int8 clamps applied after the output offset.
+
+Mixed precision (TFLite's 16x8 scheme, as CMSIS-NN's ``*_s16`` kernels): a tensor whose ``dtype`` is
+``int16`` is symmetric (zero point 0, range [-32768, 32767]); the layer that produces it runs the s16
+kernel of its op, with the same params types: int8 weights, an int64 bias, zero offsets, int16
+clamps. Conversions between int8 and int16 tensors are explicit REQUANTIZE layers.
 """
 
 from __future__ import annotations
@@ -29,6 +34,12 @@ class QOp(enum.Enum):
     TRANSPOSE = "transpose"  # mcuq_transpose_s8
     PAD = "pad"  # mcuq_pad_s8
     COPY = "copy"  # memcpy (a reshape that cannot be an alias)
+    REQUANTIZE = "requantize"  # mcuq_requantize_s8_s16 / mcuq_requantize_s16_s8: a precision boundary
+
+
+#: Integer range of each activation dtype.
+DTYPE_RANGE = {"int8": (-128, 127), "int16": (-32768, 32767)}
+DTYPE_NUMPY = {"int8": np.int8, "int16": np.int16}
 
 
 @dataclass(frozen=True)
@@ -37,10 +48,16 @@ class QTensor:
     shape: tuple[int, ...]
     scale: float
     zero_point: int
+    dtype: str = "int8"  # "int8" or "int16" (symmetric, zero point 0)
 
     @property
     def size(self) -> int:
+        """Elements."""
         return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(DTYPE_NUMPY[self.dtype]).itemsize
 
 
 @dataclass(frozen=True)
@@ -189,6 +206,18 @@ class CopyParams:
 
 
 @dataclass(frozen=True)
+class RequantizeParams:
+    """A precision boundary, as TFLite's Quantize op between int8 and int16 tensors (``Requantize``):
+    out = clamp(requantize(in + input_offset, multiplier, shift) + output_offset) to the output
+    dtype's range. ``multiplier``/``shift`` from QuantizeMultiplier(s_in / s_out)."""
+
+    input_offset: int
+    output_offset: int
+    multiplier: int
+    shift: int
+
+
+@dataclass(frozen=True)
 class Layer:
     op: QOp
     name: str  # the float IR node it lowers (for comments and the report)
@@ -208,3 +237,9 @@ class QModel:
     outputs: list[str]
     input_perms: dict[str, tuple[int, ...]] = field(default_factory=dict)
     output_perms: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: Tensors that are another precision of a float IR tensor (precision boundaries) -> that tensor.
+    float_names: dict[str, str] = field(default_factory=dict)
+
+    def float_name(self, name: str) -> str:
+        """The float IR tensor that ``name`` approximates."""
+        return self.float_names.get(name, name)

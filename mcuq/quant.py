@@ -11,15 +11,16 @@ the file stores as integers keep those integers and the file's int32 bias.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
 import numpy as np
 
-from . import fixedpoint, qir
+from . import fixedpoint, precision, qir
 from .errors import CalibrationError, McuqError, UnsupportedOpError
 from .ir import Graph, Node
-from .qir import Layer, QOp, QTensor
+from .qir import DTYPE_RANGE, Layer, QOp, QTensor
 
 INT8_MIN, INT8_MAX = -128, 127
 
@@ -29,9 +30,13 @@ SIGMOID_QUANT = (1.0 / 256.0, -128)
 TANH_QUANT = (1.0 / 128.0, 0)
 
 
-def activation_qparams(lo: float, hi: float) -> tuple[float, int]:
-    """Scale and zero point for a real range, widened to contain 0.0, as TFLite's ChooseQuantizationParams."""
+def activation_qparams(lo: float, hi: float, dtype: str = "int8") -> tuple[float, int]:
+    """Scale and zero point for a real range, widened to contain 0.0, as TFLite's ChooseQuantizationParams;
+    int16 is symmetric (zero point 0, scale max|x| / 32767) as in TFLite's 16x8 scheme."""
     lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if dtype == "int16":
+        absmax = max(-lo, hi)
+        return (absmax / DTYPE_RANGE["int16"][1], 0) if absmax > 1e-12 else (1.0, 0)
     if hi - lo < 1e-12:
         return 1.0, 0  # an all-zero tensor: any scale represents it exactly
     scale = (hi - lo) / (INT8_MAX - INT8_MIN)
@@ -40,21 +45,22 @@ def activation_qparams(lo: float, hi: float) -> tuple[float, int]:
     return float(scale), zero_point
 
 
-def quantize_value(real: float, scale: float, zero_point: int) -> int:
-    """A real constant (clamp bound, pad value) on the int8 grid as TFLite quantizes one
+def quantize_value(real: float, scale: float, zero_point: int, dtype: str = "int8") -> int:
+    """A real constant (clamp bound, pad value) on the integer grid as TFLite quantizes one
     (``CalculateActivationRangeQuantized``): float32 division, then round half away from zero."""
+    q_min, q_max = DTYPE_RANGE[dtype]
     if math.isinf(real):
-        return INT8_MAX if real > 0 else INT8_MIN
+        return q_max if real > 0 else q_min
     scaled = float(np.float32(real) / np.float32(scale))
-    return int(np.clip(fixedpoint.tflite_round(scaled) + zero_point, INT8_MIN, INT8_MAX))
+    return int(np.clip(fixedpoint.tflite_round(scaled) + zero_point, q_min, q_max))
 
 
 def activation_clamp(node: Node, out: QTensor) -> tuple[int, int]:
-    """The fused activation's range in the output's int8 domain."""
+    """The fused activation's range in the output's integer domain."""
     lo = node.attrs.get("act_min", -math.inf)
     hi = node.attrs.get("act_max", math.inf)
-    return (max(INT8_MIN, quantize_value(lo, out.scale, out.zero_point)),
-            min(INT8_MAX, quantize_value(hi, out.scale, out.zero_point)))
+    return (quantize_value(lo, out.scale, out.zero_point, out.dtype),
+            quantize_value(hi, out.scale, out.zero_point, out.dtype))
 
 
 def quantize_weights_per_channel(w: np.ndarray, channel_axis: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,8 +74,13 @@ def quantize_weights_per_channel(w: np.ndarray, channel_axis: int) -> tuple[np.n
     return q, scales
 
 
-def quantize_bias(b: np.ndarray, input_scale: float, weight_scales: np.ndarray) -> np.ndarray:
+def quantize_bias(b: np.ndarray, input_scale: float, weight_scales: np.ndarray, dtype: str = "int8") -> np.ndarray:
+    """int32 bias for int8 activations; int64 for int16 ones (16x8), held below 2^47 in magnitude as
+    the 64-bit requantization requires."""
     q = np.round(b.astype(np.float64) / (input_scale * weight_scales))
+    if dtype == "int16":
+        limit = fixedpoint.S16_ACC_LIMIT - 1
+        return np.clip(q, -limit, limit).astype(np.int64)
     return np.clip(q, -(2**31), 2**31 - 1).astype(np.int32)
 
 
@@ -101,44 +112,51 @@ class Lowering:
     """Walks the float graph once, assigning each activation its quantization and each node its layer."""
 
     def __init__(self, graph: Graph, ranges: dict[str, tuple[float, float]],
-                 fixed: dict[str, tuple[float, int]] | None = None):
+                 fixed: dict[str, tuple[float, int]] | None = None, int16_nodes: frozenset[str] = frozenset()):
         self.graph = graph
         self.ranges = ranges
         self.fixed = {name: (float(np.float32(s)), int(zp)) for name, (s, zp) in (fixed or {}).items()}
+        self.int16_nodes = int16_nodes
+        self.dtype = "int8"  # activation dtype of the node being lowered
         self.tensors: dict[str, QTensor] = {}
         self.layers: list[Layer] = []
         self.pending: list[Layer] = []  # requantizing tables that follow the next emitted layer
+        self.float_names: dict[str, str] = {}  # precision-boundary tensor -> the float tensor it holds
 
     # -- tensors ------------------------------------------------------------------------------
-    def activation(self, name: str, node: Node | None = None) -> QTensor:
-        """The model file's quantization of ``name`` where it fixes one, else its calibrated range's."""
-        if name in self.fixed:
+    def activation(self, name: str, node: Node | None = None, dtype: str | None = None) -> QTensor:
+        """The model file's quantization of ``name`` where it fixes one (int8), else its calibrated range's
+        in ``dtype`` (default: the dtype of the node being lowered)."""
+        dtype = dtype or self.dtype
+        if name in self.fixed and dtype == "int8":
             return self.define(name, *self.fixed[name])
-        if name not in self.ranges:
+        float_name = self.float_names.get(name, name)
+        if float_name not in self.ranges:
             where = f"the output of node {node.name!r} ({node.op})" if node else "the model input"
             raise CalibrationError(
                 f"tensor {name!r} ({where}) has no quantization: the model fixes none (no QuantizeLinear) "
                 "and no calibration data was given; pass calibration data (--calib) or quantize it in the model"
             )
-        return self.define(name, *activation_qparams(*self.ranges[name]))
+        return self.define(name, *activation_qparams(*self.ranges[float_name], dtype), dtype)
 
-    def define(self, name: str, scale: float, zero_point: int, shape: tuple[int, ...] | None = None) -> QTensor:
+    def define(self, name: str, scale: float, zero_point: int, dtype: str = "int8",
+               shape: tuple[int, ...] | None = None) -> QTensor:
         # Scales are float32, as in TFLite and in the generated header.
-        shape = tuple(self.graph.tensors[name].shape) if shape is None else shape
-        t = QTensor(name, shape, float(np.float32(scale)), int(zero_point))
+        shape = tuple(self.graph.tensors[self.float_names.get(name, name)].shape) if shape is None else shape
+        t = QTensor(name, shape, float(np.float32(scale)), int(zero_point), dtype)
         self.tensors[name] = t
         return t
 
-    def kernel_output(self, node: Node, scale: float, zero_point: int) -> QTensor:
+    def kernel_output(self, node: Node, scale: float, zero_point: int, dtype: str = "int8") -> QTensor:
         """The output of a kernel that dictates its output quantization (pooling, reshape, transpose and
         pad keep the input's, softmax has 1/256). Where the model file fixes another one, the kernel
         writes a tensor of its own and a requantizing table into the file's quantization follows."""
         name = node.outputs[0]
         wanted = self.fixed.get(name)
-        if wanted is None or wanted == (float(np.float32(scale)), int(zero_point)):
-            return self.define(name, scale, zero_point)
+        if wanted is None or dtype != "int8" or wanted == (float(np.float32(scale)), int(zero_point)):
+            return self.define(name, scale, zero_point, dtype)
         shape = tuple(self.graph.tensors[name].shape)
-        inner = self.define(f"{name}__{node.op}", scale, zero_point, shape)
+        inner = self.define(f"{name}__{node.op}", scale, zero_point, shape=shape)
         out = self.define(name, *wanted)
         table = requantize_table(inner, out)
         self.pending.append(Layer(QOp.LUT, f"{node.name} (requantize)", (inner.name,), name, qir.LutParams(table)))
@@ -146,7 +164,28 @@ class Lowering:
 
     def same_as_input(self, node: Node) -> QTensor:
         src = self.tensors[node.inputs[0]]
-        return self.kernel_output(node, src.scale, src.zero_point)
+        return self.kernel_output(node, src.scale, src.zero_point, src.dtype)
+
+    def as_dtype(self, name: str, dtype: str) -> str:
+        """``name`` in ``dtype``: itself, or its conversion at a precision boundary (made once, then reused)."""
+        if self.tensors[name].dtype == dtype:
+            return name
+        float_name = self.float_names.get(name, name)
+        converted = precision.boundary_name(float_name, dtype)
+        if converted not in self.tensors:
+            self.float_names[converted] = float_name
+            self.requantize(name, converted, dtype)
+        return converted
+
+    def requantize(self, source: str, target: str, dtype: str) -> None:
+        """Emit the requantize layer that writes ``source`` into the new tensor ``target`` of ``dtype``."""
+        src = self.tensors[source]
+        out = self.activation(target, dtype=dtype)
+        mult, shift = fixedpoint.quantize_multiplier(src.scale / out.scale)
+        params = qir.RequantizeParams(input_offset=-src.zero_point, output_offset=out.zero_point,
+                                      multiplier=mult, shift=shift)
+        name = precision.boundary_name(self.float_names.get(target, target), dtype)  # "y@int8", also for "y"
+        self.layers.append(Layer(QOp.REQUANTIZE, name, (source,), target, params))
 
     def emit(self, node: Node, op: QOp, params, inputs: tuple[str, ...] | None = None,
              output: str | None = None) -> None:
@@ -157,15 +196,20 @@ class Lowering:
     # -- the walk -----------------------------------------------------------------------------
     def run(self) -> qir.QModel:
         for name in self.graph.inputs:
-            self.activation(name)
+            self.activation(name, dtype="int8")
         for node in self.graph.nodes:
             handler = HANDLERS.get(node.op)
             if handler is None:
                 raise UnsupportedOpError(node.op, node.name, "no int8 lowering", sorted(HANDLERS))
+            first = self.tensors[node.inputs[0]].dtype if node.inputs[0] in self.tensors else "int8"
+            self.dtype = precision.node_dtype(node, self.int16_nodes, first)
             try:
-                handler(self, node)
-            except ValueError as exc:  # a parameter out of the int8/int32 scheme's reach
-                raise McuqError(f"node {node.name!r} ({node.op}) cannot be quantized: {exc}") from None
+                handler(self, self._boundaries(node))
+            except ValueError as exc:  # a parameter out of the int8/int32 (int16/int64) scheme's reach
+                raise McuqError(f"node {node.name!r} ({node.op}) cannot be quantized in {self.dtype}: {exc}") from None
+        for name in self.graph.outputs:  # the model's outputs stay int8: the C API does not change
+            if name not in self.tensors:  # written in int16 under another name (see _boundaries)
+                self.requantize(precision.boundary_name(name, "int16"), name, "int8")
         return qir.QModel(
             name=self.graph.name,
             tensors=self.tensors,
@@ -174,7 +218,19 @@ class Lowering:
             outputs=list(self.graph.outputs),
             input_perms=dict(self.graph.input_perms),
             output_perms=dict(self.graph.output_perms),
+            float_names=dict(self.float_names),
         )
+
+    def _boundaries(self, node: Node) -> Node:
+        """``node`` reading its activation inputs in the current dtype (converted where they differ);
+        an int16 graph output is written under another name so that its int8 form keeps the name."""
+        inputs = tuple(self.as_dtype(n, self.dtype) if n in self.tensors else n for n in node.inputs)
+        outputs = node.outputs
+        if self.dtype == "int16" and node.outputs[0] in self.graph.outputs:
+            renamed = precision.boundary_name(node.outputs[0], "int16")
+            self.float_names[renamed] = node.outputs[0]
+            outputs = (renamed,)
+        return node.replace(inputs=inputs, outputs=outputs)
 
 
 def requantize_table(x: QTensor, out: QTensor) -> np.ndarray:
@@ -198,8 +254,12 @@ def _weighted(lower: Lowering, node: Node, channel_axis: int):
     if "bias_values" in node.attrs:
         bias = stored_bias(node.attrs["bias_values"], node.attrs["bias_scales"], x.scale, w_scales)
     else:
-        bias = quantize_bias(b, x.scale, w_scales)
+        bias = quantize_bias(b, x.scale, w_scales, out.dtype)
     mult, shift = fixedpoint.conv_multipliers(x.scale, w_scales, out.scale)
+    lo, hi = fixedpoint.S16_SHIFT_RANGE
+    if out.dtype == "int16" and (shift.min() < lo or shift.max() > hi):
+        raise ValueError(f"a requantization shift in [{shift.min()}, {shift.max()}] is outside the 16x8 "
+                         f"kernels' [{lo}, {hi}] (weights and scales too far apart)")
     act_min, act_max = activation_clamp(node, out)
     common = dict(weights=wq, bias=bias, multiplier=mult, shift=shift, input_offset=-x.zero_point,
                   output_offset=out.zero_point, act_min=act_min, act_max=act_max)
@@ -228,14 +288,16 @@ def lower_fully_connected(lower: Lowering, node: Node) -> None:
     lower.emit(node, QOp.FULLY_CONNECTED, qir.FullyConnectedParams(**common), inputs)
 
 
-def _binary(op: QOp, prepare) -> Callable[[Lowering, Node], None]:
-    """Add and Mul of two activations: TFLite's Prepare maths turn the three scales into the params."""
+def _binary(op: QOp, prepare, prepare_s16=None) -> Callable[[Lowering, Node], None]:
+    """Add and Mul of two activations: TFLite's Prepare maths turn the three scales into the params
+    (``prepare_s16`` for int16 activations)."""
 
     def lower_binary(lower: Lowering, node: Node) -> None:
         a, b = (lower.tensors[n] for n in node.inputs)
         out = lower.activation(node.outputs[0], node)
         act_min, act_max = activation_clamp(node, out)
-        params = prepare(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point, act_min, act_max)
+        fn = prepare_s16 if out.dtype == "int16" else prepare
+        params = fn(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point, act_min, act_max)
         lower.emit(node, op, params)
 
     return lower_binary
@@ -333,7 +395,8 @@ HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
     "conv2d": lower_conv2d,
     "depthwise_conv2d": lower_depthwise_conv2d,
     "fully_connected": lower_fully_connected,
-    "add": _binary(QOp.ADD, fixedpoint.prepare_add),
+    "add": _binary(QOp.ADD, fixedpoint.prepare_add,
+                   functools.partial(fixedpoint.prepare_add, left_shift=fixedpoint.ADD_LEFT_SHIFT_S16)),
     "mul": _binary(QOp.MUL, fixedpoint.prepare_mul),
     "max_pool": _pool(QOp.MAX_POOL),
     "avg_pool": _pool(QOp.AVG_POOL),
@@ -350,10 +413,11 @@ HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
 
 
 def quantize(graph: Graph, ranges: dict[str, tuple[float, float]],
-             fixed: dict[str, tuple[float, int]] | None = None) -> qir.QModel:
-    """The int8 IR of ``graph``: activation quantization from ``fixed`` (the model file's) where
-    given, else from the calibrated ``ranges``."""
-    return Lowering(graph, ranges, fixed).run()
+             fixed: dict[str, tuple[float, int]] | None = None, int16_nodes=()) -> qir.QModel:
+    """The integer IR of ``graph``: activation quantization from ``fixed`` (the model file's) where
+    given, else from the calibrated ``ranges``; the nodes named in ``int16_nodes`` run with int16
+    activations (see `precision`)."""
+    return Lowering(graph, ranges, fixed, precision.resolve(graph, int16_nodes)).run()
 
 
 def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

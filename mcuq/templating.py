@@ -27,10 +27,10 @@ def c_float(value: float) -> str:
     return text + "f"
 
 
-def c_rows(values, per_line: int = 16) -> list[str]:
-    """Array initializer rows of comma-separated integers."""
-    flat = [int(v) for v in np.asarray(values).reshape(-1)]
-    return [", ".join(map(str, flat[i : i + per_line])) for i in range(0, len(flat), per_line)]
+def c_rows(values, per_line: int = 16, suffix: str = "") -> list[str]:
+    """Array initializer rows of comma-separated integers (``suffix`` "LL" for int64 values)."""
+    flat = [f"{int(v)}{suffix}" for v in np.asarray(values).reshape(-1)]
+    return [", ".join(flat[i : i + per_line]) for i in range(0, len(flat), per_line)]
 
 
 def db_text(value) -> str:
@@ -40,6 +40,22 @@ def db_text(value) -> str:
     if isinstance(value, str) or not math.isfinite(value):
         return "exact" if str(value) == "inf" else str(value)
     return f"{value:.1f}"
+
+
+def range_text(value) -> str:
+    """A [lo, hi] range for the report, or a dash when unknown."""
+    if value is None:
+        return "–"
+    return f"[{value[0]:.3g}, {value[1]:.3g}]"
+
+
+def share_text(value: float) -> str:
+    """A share as a percentage: "0" when none, "<0.01 %" when tiny."""
+    if not value:
+        return "0"
+    if value < 1e-4:
+        return "<0.01 %"
+    return f"{100 * value:.2g} %"
 
 
 @lru_cache(maxsize=1)
@@ -52,5 +68,6 @@ def template_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(c_float=c_float, c_rows=c_rows, c_comment=c_comment_text, db=db_text)
+    env.filters.update(c_float=c_float, c_rows=c_rows, c_comment=c_comment_text, db=db_text,
+                       range_text=range_text, share=share_text)
     return env

@@ -115,8 +115,10 @@ def verify_model(model_path: Path, graph: Graph, qmodel: QModel, host: HostModel
             max_lsb = max(max_lsb, m)
             c_outs[k].append(y)
         for name, t in qmodel.tensors.items():
-            if name in gold and name in float_all:  # not the inputs of requantizing tables
-                layer_sqnr.add(name, float_all[name][i : i + 1], quant.dequantize(gold[name], t.scale, t.zero_point))
+            float_name = qmodel.float_name(name)
+            if name in gold and float_name in float_all:  # not the inputs of requantizing tables
+                real = quant.dequantize(gold[name], t.scale, t.zero_point)
+                layer_sqnr.add(name, float_all[float_name][i : i + 1], real)
 
     raw_outs, engine = reference_outputs(model_path, graph, data.to_onnx_layout(samples_ir, graph))
     float_outs = real_outputs(graph, raw_outs)

@@ -30,7 +30,9 @@ def two_models(tmp_path_factory):
     example = REPO / "examples" / "digits"
     calib = np.load(example / "calib.npy")
     mcuq.compile(example / "digits_cnn.onnx", calib, out, name="digits_a", force=True)
-    mcuq.compile(example / "digits_cnn.onnx", calib[:50], out, name="digits_b", force=True)
+    # The second model runs every layer that has an int16 form with int16 activations (16x8 kernels).
+    mcuq.compile(example / "digits_cnn.onnx", calib[:50], out, name="digits_b", force=True,
+                 int16_layers="conv1,pool1,conv2,pool2,fc")
     return out
 
 
@@ -45,6 +47,7 @@ def _gcc(core, *args):
 def test_compiles_for_core(two_models, core, tmp_path):
     _gcc(core, "-c", two_models / "digits_a.c", "-o", tmp_path / "a.o")
     _gcc(core, "-DDIGITS_A_NO_STATIC_ARENA", "-c", two_models / "digits_a.c", "-o", tmp_path / "a_ext.o")
+    _gcc(core, "-c", two_models / "digits_b.c", "-o", tmp_path / "b.o")
 
 
 @needs_arm_gcc
@@ -68,7 +71,7 @@ def test_every_kernel_compiles_for_core(core, tmp_path):
 
 @needs_clang
 def test_clang_compiles_generated_code_and_kernels(two_models, tmp_path):
-    for source in [two_models / "digits_a.c", *KERNEL_SOURCES]:
+    for source in [two_models / "digits_a.c", two_models / "digits_b.c", *KERNEL_SOURCES]:
         cmd = [CLANG, *STRICT, "-I", two_models, "-I", REPO / "runtime_c" / "include", "-c", source, "-o", tmp_path / "o.o"]
         result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
         assert result.returncode == 0, (source, result.stderr)

@@ -73,7 +73,7 @@ def _planner(model: QModel, anchors: dict[str, tuple[str, int]]) -> tuple[ArenaP
     planner = ArenaPlanner(ALIGNMENT)
     for name, (first, last) in spans.items():
         anchor, shift = anchors.get(name, (None, 0))
-        planner.add_buffer(name, model.tensors[name].size, first, last, anchor=anchor, shift=shift)
+        planner.add_buffer(name, model.tensors[name].nbytes, first, last, anchor=anchor, shift=shift)
     scratch_sizes = {}
     for step, layer in enumerate(model.layers):
         size = golden.scratch_bytes(layer, model.tensors)

@@ -102,6 +102,8 @@ def max_shift(layer: Layer, tensors: dict[str, QTensor]) -> int | None:
     """The largest shift d (output start minus the start of the layer's first input) at which the
     kernel computes the right output while writing over that input; None if the kernel cannot run
     in place. For ADD and MUL the input is the first one; the other input must not overlap."""
+    if any(tensors[name].dtype != "int8" for name in (*layer.inputs, layer.output)):
+        return None  # the byte arithmetic here counts one byte per element: int16 layers run out of place
     if layer.op in _ELEMENTWISE:
         return 0
     if layer.op in _WINDOWED:

@@ -99,4 +99,67 @@ MCUQ_API mcuq_status mcuq_transpose_s8(const mcuq_transpose_params *params, cons
 
 MCUQ_API mcuq_status mcuq_pad_s8(const mcuq_pad_params *params, const int8_t *input, int8_t *output);
 
+/* ---- int16 activations, int8 weights (16x8); see mcuq_nn_types.h ---- */
+/* The int16 kernels need no scratch: direct loops over the clipped window, int64 accumulators. */
+MCUQ_API mcuq_status mcuq_convolve_s16(const mcuq_conv_params *params,
+                                       const mcuq_per_channel_quant *quant,
+                                       const mcuq_dims *input_dims,
+                                       const int16_t *input,
+                                       const mcuq_dims *filter_dims,
+                                       const int8_t *filter,
+                                       const int64_t *bias,
+                                       const mcuq_dims *output_dims,
+                                       int16_t *output);
+
+MCUQ_API mcuq_status mcuq_depthwise_conv_s16(const mcuq_dw_conv_params *params,
+                                             const mcuq_per_channel_quant *quant,
+                                             const mcuq_dims *input_dims,
+                                             const int16_t *input,
+                                             const mcuq_dims *filter_dims,
+                                             const int8_t *filter,
+                                             const int64_t *bias,
+                                             const mcuq_dims *output_dims,
+                                             int16_t *output);
+
+/* Dims as mcuq_fully_connected_s8. */
+MCUQ_API mcuq_status mcuq_fully_connected_s16(const mcuq_fc_params *params,
+                                              const mcuq_per_channel_quant *quant,
+                                              const mcuq_dims *input_dims,
+                                              const int16_t *input,
+                                              const mcuq_dims *filter_dims,
+                                              const int8_t *filter,
+                                              const int64_t *bias,
+                                              const mcuq_dims *output_dims,
+                                              int16_t *output);
+
+/* left_shift must be 15 and the offsets 0. In-place allowed. */
+MCUQ_API mcuq_status mcuq_elementwise_add_s16(const mcuq_add_params *params,
+                                              const int16_t *input1,
+                                              const int16_t *input2,
+                                              int16_t *output,
+                                              int32_t size);
+
+MCUQ_API mcuq_status mcuq_max_pool_s16(const mcuq_pool_params *params,
+                                       const mcuq_dims *input_dims,
+                                       const int16_t *input,
+                                       const mcuq_dims *output_dims,
+                                       int16_t *output);
+
+MCUQ_API mcuq_status mcuq_avg_pool_s16(const mcuq_pool_params *params,
+                                       const mcuq_dims *input_dims,
+                                       const int16_t *input,
+                                       const mcuq_dims *output_dims,
+                                       int16_t *output);
+
+/* ---- Precision boundaries ---- */
+MCUQ_API mcuq_status mcuq_requantize_s8_s16(const mcuq_requantize_params *params,
+                                            const int8_t *input,
+                                            int16_t *output,
+                                            int32_t size);
+
+MCUQ_API mcuq_status mcuq_requantize_s16_s8(const mcuq_requantize_params *params,
+                                            const int16_t *input,
+                                            int8_t *output,
+                                            int32_t size);
+
 #endif /* MCUQ_NN_H */

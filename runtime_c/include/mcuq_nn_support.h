@@ -7,6 +7,8 @@
  *   - doubling high multiply: (a * b + 2^30) >> 31, i.e. round half up;
  *   - divide by 2^n: round half away from zero;
  *   - requantize: the left part of the shift first, then the two roundings above.
+ * Every helper is MCUQ_MAYBE_UNUSED: the generated file copies them all, and clang warns about an unused
+ * static inline function in a .c file.
  * Where the C code could overflow a signed int (left shifts of negative or large values) it works
  * in uint32_t and converts back, which gives the two's-complement wrap that mcuq/golden.py models
  * instead of undefined behaviour.
@@ -19,21 +21,21 @@
 #define MCUQ_Q31_MIN ((int32_t)(-2147483647 - 1))
 #define MCUQ_Q31_MAX ((int32_t)2147483647)
 
-static inline int32_t mcuq_max_s32(int32_t a, int32_t b) { return a > b ? a : b; }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_max_s32(int32_t a, int32_t b) { return a > b ? a : b; }
 
-static inline int32_t mcuq_min_s32(int32_t a, int32_t b) { return a < b ? a : b; }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_min_s32(int32_t a, int32_t b) { return a < b ? a : b; }
 
-static inline int32_t mcuq_clamp_s32(int32_t x, int32_t lo, int32_t hi)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_clamp_s32(int32_t x, int32_t lo, int32_t hi)
 {
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
 /* x * 2^n for n in [0, 31], wrapping modulo 2^32 like the int32 arithmetic of CMSIS-NN. */
-static inline int32_t mcuq_shl_wrap_s32(int32_t x, int32_t n) { return (int32_t)((uint32_t)x << n); }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_shl_wrap_s32(int32_t x, int32_t n) { return (int32_t)((uint32_t)x << n); }
 
 /* Doubling high multiply without saturation (arm_nn_doubling_high_mult_no_sat): round half up.
  * Exact for all inputs except a == b == INT32_MIN, which requantization never produces. */
-static inline int32_t mcuq_doubling_high_mult_no_sat(int32_t a, int32_t b)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_doubling_high_mult_no_sat(int32_t a, int32_t b)
 {
     /* >> of a negative value is implementation-defined in C99; every compiler mcuq supports (gcc,
      * clang, armclang, IAR) shifts arithmetically, as CMSIS-NN also assumes. */
@@ -42,7 +44,7 @@ static inline int32_t mcuq_doubling_high_mult_no_sat(int32_t a, int32_t b)
 
 /* Saturating rounding doubling high multiply (gemmlowp SaturatingRoundingDoublingHighMul, Arm VQRDMULH,
  * arm_nn_doubling_high_mult): used by the fixed-point exp and reciprocal of softmax. */
-static inline int32_t mcuq_sat_doubling_high_mult(int32_t a, int32_t b)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sat_doubling_high_mult(int32_t a, int32_t b)
 {
     if (a == MCUQ_Q31_MIN && b == MCUQ_Q31_MIN)
     {
@@ -56,7 +58,7 @@ static inline int32_t mcuq_sat_doubling_high_mult(int32_t a, int32_t b)
 }
 
 /* x / 2^exponent rounded half away from zero (arm_nn_divide_by_power_of_two); exponent in [0, 31]. */
-static inline int32_t mcuq_rounding_divide_by_pot(int32_t x, int32_t exponent)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_rounding_divide_by_pot(int32_t x, int32_t exponent)
 {
     const int32_t mask = (int32_t)((((uint32_t)1) << exponent) - 1u);
     const int32_t remainder = x & mask;
@@ -74,7 +76,7 @@ static inline int32_t mcuq_rounding_divide_by_pot(int32_t x, int32_t exponent)
 }
 
 /* arm_nn_requantize, default (double rounding) path: val * multiplier * 2^(shift - 31), rounded. */
-static inline int32_t mcuq_requantize(int32_t val, int32_t multiplier, int32_t shift)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_requantize(int32_t val, int32_t multiplier, int32_t shift)
 {
     const int32_t left_shift = shift > 0 ? shift : 0;
     const int32_t right_shift = shift > 0 ? 0 : -shift;
@@ -82,10 +84,36 @@ static inline int32_t mcuq_requantize(int32_t val, int32_t multiplier, int32_t s
                                        right_shift);
 }
 
+/* arm_nn_requantize_s64 with REDUCE_MULTIPLIER, the requantization of CMSIS-NN's 16x8 kernels (TFLite's
+ * 64-bit MultiplyByQuantizedMultiplier): the Q31 multiplier rounded to Q15 (saturating at 0x7FFF),
+ * val * that >> (14 - shift) truncated to int32 (wrapping), then one more right shift that rounds half
+ * up. Needs |val| < 2^47 and shift in [-31, 7] (mcuq_s16_shifts_ok); the final +1 is done in 64 bits so
+ * that it cannot overflow. */
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_requantize_s64(int64_t val, int32_t multiplier, int32_t shift)
+{
+    const int32_t reduced = multiplier < 0x7FFF0000 ? (multiplier + (1 << 15)) >> 16 : 0x7FFF;
+    const int32_t truncated = (int32_t)(uint32_t)(uint64_t)((val * (int64_t)reduced) >> (14 - shift));
+    return (int32_t)(((int64_t)truncated + 1) >> 1);
+}
+
+/* Every per-channel shift within what mcuq_requantize_s64 takes. */
+static inline MCUQ_MAYBE_UNUSED int mcuq_s16_shifts_ok(const int32_t *shift, int32_t channels)
+{
+    int32_t i;
+    for (i = 0; i < channels; i++)
+    {
+        if (shift[i] < -31 || shift[i] > 7)
+        {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* ---- gemmlowp fixed-point functions used by softmax ---- */
 
 /* x * 2^exponent, saturating (gemmlowp SaturatingRoundingMultiplyByPOT); exponent in [1, 30]. */
-static inline int32_t mcuq_sat_mult_by_pot(int32_t x, int32_t exponent)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sat_mult_by_pot(int32_t x, int32_t exponent)
 {
     const int32_t threshold = (int32_t)((1u << (31 - exponent)) - 1u);
     if (x > threshold)
@@ -101,7 +129,7 @@ static inline int32_t mcuq_sat_mult_by_pot(int32_t x, int32_t exponent)
 
 /* exp(x) for x <= 0 given in Q5.26, result in Q0.31 (gemmlowp exp_on_negative_values): exp on
  * [-1/4, 0) by a Taylor polynomial around -1/8, times exp(-2^k / 4) for each set bit k of the rest. */
-static inline int32_t mcuq_exp_on_negative_values(int32_t val)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_exp_on_negative_values(int32_t val)
 {
     static const int32_t barrel[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
     const int32_t exp_minus_one_eighth = 1895147668;
@@ -128,7 +156,7 @@ static inline int32_t mcuq_exp_on_negative_values(int32_t val)
 
 /* 1 / (1 + x) for x in [0, 1) in Q0.31, result in Q0.31 (gemmlowp one_over_one_plus_x_for_x_in_0_1):
  * three Newton-Raphson steps from 48/17 - 32/17 * d, d = (1 + x) / 2 in Q2.29 arithmetic. */
-static inline int32_t mcuq_one_over_one_plus_x_for_x_in_0_1(int32_t val)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_one_over_one_plus_x_for_x_in_0_1(int32_t val)
 {
     const int64_t sum = (int64_t)val + (int64_t)MCUQ_Q31_MAX;
     const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
@@ -145,7 +173,7 @@ static inline int32_t mcuq_one_over_one_plus_x_for_x_in_0_1(int32_t val)
 }
 
 /* Number of leading zero bits of x (32 for 0). */
-static inline int32_t mcuq_clz_u32(uint32_t x)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_clz_u32(uint32_t x)
 {
 #if defined(__GNUC__) || defined(__clang__)
     return x == 0u ? 32 : (int32_t)__builtin_clz(x);
@@ -165,7 +193,7 @@ static inline int32_t mcuq_clz_u32(uint32_t x)
 }
 
 /* Product of the dims of an NHWC tensor, or -1 if one is negative or the product overflows int32. */
-static inline int32_t mcuq_dims_size(const mcuq_dims *d)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_dims_size(const mcuq_dims *d)
 {
     const int32_t f[4] = {d->n, d->h, d->w, d->c};
     int64_t size = 1;
@@ -187,7 +215,7 @@ static inline int32_t mcuq_dims_size(const mcuq_dims *d)
 
 /* Output extent of a sliding window (floor mode): what the caller's output dims must equal; 0 when
  * the window does not fit the padded input at all. */
-static inline int32_t mcuq_window_out_size(int32_t in, int32_t pad_before, int32_t pad_after, int32_t kernel,
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_window_out_size(int32_t in, int32_t pad_before, int32_t pad_after, int32_t kernel,
                                            int32_t stride, int32_t dilation)
 {
     const int32_t room = in + pad_before + pad_after - dilation * (kernel - 1) - 1;
@@ -195,25 +223,72 @@ static inline int32_t mcuq_window_out_size(int32_t in, int32_t pad_before, int32
 }
 
 /* Activation clamp within int8 and ordered. */
-static inline int mcuq_activation_ok(const mcuq_activation *act)
+static inline MCUQ_MAYBE_UNUSED int mcuq_activation_ok(const mcuq_activation *act)
 {
     return act->min >= -128 && act->max <= 127 && act->min <= act->max;
 }
 
-/* Pooling arguments shared by max and average pooling: positive window and stride, non-negative
- * padding, a valid clamp, and output dims that match the floor-mode window formula. */
-static inline int mcuq_pool_args_ok(const mcuq_pool_params *params, const mcuq_dims *input_dims,
-                                    const mcuq_dims *output_dims)
+/* Activation clamp within int16 and ordered. */
+static inline MCUQ_MAYBE_UNUSED int mcuq_activation_s16_ok(const mcuq_activation *act)
+{
+    return act->min >= -32768 && act->max <= 32767 && act->min <= act->max;
+}
+
+/* A convolution window: positive stride and dilation, non-negative padding, valid dims, and output H, W
+ * that match the floor-mode window formula for a kernel of kernel_h x kernel_w. */
+static inline MCUQ_MAYBE_UNUSED int mcuq_conv_window_ok(const mcuq_tile *stride, const mcuq_tile *dilation, const mcuq_padding *padding,
+                                      const mcuq_dims *input_dims, int32_t kernel_h, int32_t kernel_w,
+                                      const mcuq_dims *output_dims)
+{
+    return stride->h >= 1 && stride->w >= 1 && dilation->h >= 1 && dilation->w >= 1 && padding->top >= 0 &&
+           padding->left >= 0 && padding->bottom >= 0 && padding->right >= 0 && mcuq_dims_size(input_dims) >= 0 &&
+           mcuq_dims_size(output_dims) >= 0 && output_dims->n == input_dims->n &&
+           output_dims->h == mcuq_window_out_size(input_dims->h, padding->top, padding->bottom, kernel_h, stride->h,
+                                                  dilation->h) &&
+           output_dims->w == mcuq_window_out_size(input_dims->w, padding->left, padding->right, kernel_w, stride->w,
+                                                  dilation->w);
+}
+
+/* First kernel tap k in [0, kernel) with base + k * dilation >= 0, and one past the last tap with
+ * base + k * dilation < size (a window clipped to the input, so that inner loops test no bounds). */
+static inline MCUQ_MAYBE_UNUSED void mcuq_window_tap_range(int32_t base, int32_t dilation, int32_t kernel, int32_t size,
+                                         int32_t *first, int32_t *end)
+{
+    int32_t k0 = 0;
+    int32_t k1 = kernel;
+    if (base < 0)
+    {
+        k0 = (-base + dilation - 1) / dilation;
+    }
+    if (base + (kernel - 1) * dilation >= size)
+    {
+        k1 = size - base <= 0 ? 0 : (size - base + dilation - 1) / dilation;
+    }
+    *first = k0;
+    *end = k1 < k0 ? k0 : k1;
+}
+
+/* Pooling geometry shared by max and average pooling of both widths: positive window and stride,
+ * non-negative padding, and output dims that match the floor-mode window formula (the clamp is checked
+ * by the caller, against its own width). */
+static inline MCUQ_MAYBE_UNUSED int mcuq_pool_geometry_ok(const mcuq_pool_params *params, const mcuq_dims *input_dims,
+                                        const mcuq_dims *output_dims)
 {
     return params->kernel.h >= 1 && params->kernel.w >= 1 && params->stride.h >= 1 && params->stride.w >= 1 &&
            params->padding.top >= 0 && params->padding.left >= 0 && params->padding.bottom >= 0 &&
-           params->padding.right >= 0 && mcuq_activation_ok(&params->activation) &&
-           mcuq_dims_size(input_dims) >= 0 && mcuq_dims_size(output_dims) >= 0 &&
+           params->padding.right >= 0 && mcuq_dims_size(input_dims) >= 0 && mcuq_dims_size(output_dims) >= 0 &&
            output_dims->n == input_dims->n && output_dims->c == input_dims->c &&
            output_dims->h == mcuq_window_out_size(input_dims->h, params->padding.top, params->padding.bottom,
                                                   params->kernel.h, params->stride.h, 1) &&
            output_dims->w == mcuq_window_out_size(input_dims->w, params->padding.left, params->padding.right,
                                                   params->kernel.w, params->stride.w, 1);
+}
+
+/* Pooling arguments of the int8 kernels: the geometry and an int8 clamp. */
+static inline MCUQ_MAYBE_UNUSED int mcuq_pool_args_ok(const mcuq_pool_params *params, const mcuq_dims *input_dims,
+                                    const mcuq_dims *output_dims)
+{
+    return mcuq_activation_ok(&params->activation) && mcuq_pool_geometry_ok(params, input_dims, output_dims);
 }
 
 #endif /* MCUQ_NN_SUPPORT_H */

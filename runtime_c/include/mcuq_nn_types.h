@@ -8,6 +8,11 @@
  * CMSIS-NN's default (double rounding) arm_nn_requantize. act_min/act_max clamp the int8 output.
  * All buffers are owned by the caller; kernels keep no state between calls.
  *
+ * int16 (16x8) kernels, *_s16: TFLite's 16x8 scheme as CMSIS-NN's s16 kernels: int16 activations
+ * ([N, H, W, C], symmetric, zero point 0, so every offset in their params must be 0), int8 weights in
+ * the same layouts, an int64 bias (|bias + sum| < 2^47), per-channel shifts in [-31, 7] applied by
+ * mcuq_requantize_s64, activation clamps within int16. They take the same params structs as int8.
+ *
  * Every kernel returns MCUQ_OK, or MCUQ_ARG_ERROR when its arguments are inconsistent.
  *
  * The code generator copies this header and the kernels a model uses into one .c file; it defines
@@ -123,6 +128,14 @@ typedef struct {
     int32_t input_left_shift;
     int32_t diff_min;
 } mcuq_softmax_params;
+
+/* A precision boundary between an int8 and an int16 tensor (TFLite's Requantize):
+ * out = clamp(requantize(in + input_offset, quant) + output_offset) to the output type's range. */
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    mcuq_per_tensor_quant quant;
+} mcuq_requantize_params;
 
 /* Concatenation seen as [outer, axis, inner]: each input is copied (and requantized) into its slice. */
 typedef struct {

@@ -37,9 +37,7 @@ static int mcuq_convolve_s8_args_ok(const mcuq_context *ctx,
                                     const mcuq_dims *output_dims)
 {
     const int32_t groups = params->groups;
-    if (groups < 1 || params->stride.h < 1 || params->stride.w < 1 || params->dilation.h < 1 ||
-        params->dilation.w < 1 || params->padding.top < 0 || params->padding.left < 0 || params->padding.bottom < 0 ||
-        params->padding.right < 0 || !mcuq_activation_ok(&params->activation))
+    if (groups < 1 || !mcuq_activation_ok(&params->activation))
     {
         return 0;
     }
@@ -48,19 +46,10 @@ static int mcuq_convolve_s8_args_ok(const mcuq_context *ctx,
     {
         return 0;
     }
-    if (mcuq_dims_size(input_dims) < 0 || mcuq_dims_size(filter_dims) < 0 || mcuq_dims_size(output_dims) < 0)
-    {
-        return 0;
-    }
-    if (filter_dims->c < 1 || input_dims->c != filter_dims->c * groups || output_dims->c != filter_dims->n ||
-        filter_dims->n % groups != 0 || output_dims->n != input_dims->n)
-    {
-        return 0;
-    }
-    if (output_dims->h != mcuq_window_out_size(input_dims->h, params->padding.top, params->padding.bottom,
-                                               filter_dims->h, params->stride.h, params->dilation.h) ||
-        output_dims->w != mcuq_window_out_size(input_dims->w, params->padding.left, params->padding.right,
-                                               filter_dims->w, params->stride.w, params->dilation.w))
+    if (mcuq_dims_size(filter_dims) < 0 || filter_dims->c < 1 || input_dims->c != filter_dims->c * groups ||
+        output_dims->c != filter_dims->n || filter_dims->n % groups != 0 ||
+        !mcuq_conv_window_ok(&params->stride, &params->dilation, &params->padding, input_dims, filter_dims->h,
+                             filter_dims->w, output_dims))
     {
         return 0;
     }

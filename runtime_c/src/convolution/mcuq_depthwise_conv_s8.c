@@ -21,25 +21,6 @@ MCUQ_API int32_t mcuq_depthwise_conv_s8_get_buffer_size(const mcuq_dims *input_d
     return 0;
 }
 
-/* First kernel tap k in [0, kernel) with base + k * dilation >= 0, and one past the last tap with
- * base + k * dilation < size. */
-static void mcuq_depthwise_conv_s8_tap_range(int32_t base, int32_t dilation, int32_t kernel, int32_t size,
-                                             int32_t *first, int32_t *end)
-{
-    int32_t k0 = 0;
-    int32_t k1 = kernel;
-    if (base < 0)
-    {
-        k0 = (-base + dilation - 1) / dilation;
-    }
-    if (base + (kernel - 1) * dilation >= size)
-    {
-        k1 = size - base <= 0 ? 0 : (size - base + dilation - 1) / dilation;
-    }
-    *first = k0;
-    *end = k1 < k0 ? k0 : k1;
-}
-
 MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
                                             const mcuq_dw_conv_params *params,
                                             const mcuq_per_channel_quant *quant,
@@ -59,19 +40,10 @@ MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
     {
         return MCUQ_ARG_ERROR;
     }
-    if (params->ch_mult < 1 || params->stride.h < 1 || params->stride.w < 1 || params->dilation.h < 1 ||
-        params->dilation.w < 1 || params->padding.top < 0 || params->padding.left < 0 || params->padding.bottom < 0 ||
-        params->padding.right < 0 || !mcuq_activation_ok(&params->activation))
-    {
-        return MCUQ_ARG_ERROR;
-    }
-    if (mcuq_dims_size(input_dims) < 0 || mcuq_dims_size(filter_dims) < 0 || mcuq_dims_size(output_dims) < 0 ||
+    if (params->ch_mult < 1 || !mcuq_activation_ok(&params->activation) || mcuq_dims_size(filter_dims) < 0 ||
         output_dims->c != input_dims->c * params->ch_mult || filter_dims->c != output_dims->c ||
-        output_dims->n != input_dims->n ||
-        output_dims->h != mcuq_window_out_size(input_dims->h, params->padding.top, params->padding.bottom,
-                                               filter_dims->h, params->stride.h, params->dilation.h) ||
-        output_dims->w != mcuq_window_out_size(input_dims->w, params->padding.left, params->padding.right,
-                                               filter_dims->w, params->stride.w, params->dilation.w))
+        !mcuq_conv_window_ok(&params->stride, &params->dilation, &params->padding, input_dims, filter_dims->h,
+                             filter_dims->w, output_dims))
     {
         return MCUQ_ARG_ERROR;
     }
@@ -89,13 +61,13 @@ MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
             {
                 const int32_t base_y = out_y * params->stride.h - params->padding.top;
                 int32_t ky0, ky1;
-                mcuq_depthwise_conv_s8_tap_range(base_y, params->dilation.h, filter_dims->h, in_h, &ky0, &ky1);
+                mcuq_window_tap_range(base_y, params->dilation.h, filter_dims->h, in_h, &ky0, &ky1);
                 for (out_x = 0; out_x < output_dims->w; out_x++)
                 {
                     const int32_t base_x = out_x * params->stride.w - params->padding.left;
                     int8_t *out_pixel = output + (((size_t)batch * output_dims->h + out_y) * output_dims->w + out_x) * out_c;
                     int32_t kx0, kx1;
-                    mcuq_depthwise_conv_s8_tap_range(base_x, params->dilation.w, k_w, in_w, &kx0, &kx1);
+                    mcuq_window_tap_range(base_x, params->dilation.w, k_w, in_w, &kx0, &kx1);
 
                     for (c = 0; c < in_c; c++)
                     {

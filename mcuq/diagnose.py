@@ -1,0 +1,262 @@
+"""Per-layer diagnosis: where the quantization error of a model comes from.
+
+For every layer of the integer model, on the verification data:
+
+- own SQNR: the layer alone. Its inputs are the float model's values of the same tensors, quantized at
+  the layer's input quantization; the golden model runs the layer; its output, dequantized, is compared
+  with the float layer's output. This isolates what the layer's own quantization (input and output
+  grids, weights, bias, clamps) costs, free of the error that earlier layers pass on.
+- input SQNR: the float inputs against their quantized values alone (the grid the layer is fed), and
+  from it the SQNR of the noise the layer adds on top (own noise minus input noise, as powers). A layer
+  fed a coarse grid has a low own SQNR without being at fault; the added SQNR ranks the blame.
+- cumulative SQNR: the whole integer model up to this layer (measured by `verify`).
+- activation ranges: the calibrated range, the range the output's quantization can represent, the
+  range the float model reaches, and the share of float values outside the representable range by more
+  than half a step (clipped values).
+- weight ranges: per output channel max |w|, summarized (min, median, max, the widest channel).
+
+Then the layers that lose most by their own quantization are named first, each with what would help.
+Everything here is a measurement for the report: nothing in it changes the generated code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from . import float_exec, golden
+from .ir import Graph
+from .qir import DTYPE_NUMPY, DTYPE_RANGE, Layer, QModel, QOp, QTensor
+from .verify import SqnrAccumulator
+
+CHUNK = 64  # samples per batched golden run: bounds the memory of the window arrays
+MAX_SAMPLES = 256  # the first samples of the verification data are enough for these statistics
+
+#: Ops whose output quantization is their input's and that compute nothing new: they add no error of
+#: their own (their own SQNR is their input's rounding), so they are never named as offenders.
+PASS_THROUGH = frozenset({QOp.MAX_POOL, QOp.TRANSPOSE, QOp.PAD, QOp.COPY, QOp.REQUANTIZE})
+
+#: Ops with an int16 (16x8) form; see `quant16`.
+INT16_OPS = frozenset({QOp.CONV, QOp.DEPTHWISE_CONV, QOp.FULLY_CONNECTED, QOp.ADD, QOp.MAX_POOL, QOp.AVG_POOL})
+
+WEIGHT_CHANNEL_AXIS = {QOp.CONV: 0, QOp.DEPTHWISE_CONV: 3, QOp.FULLY_CONNECTED: 0}
+
+OFFENDERS = 3
+CLIPPED_HINT = 1e-3  # a clipped share above this is worth a hint (0.1 %)
+OUTLIER_HINT = 4.0  # max |x| this many times the 99.9th percentile: the range is set by rare outliers
+SPREAD_HINT = 20.0  # widest channel's max |w| this many times the median channel's
+
+
+# --------------------------------------------------------------------------------------------------
+# small pure functions
+# --------------------------------------------------------------------------------------------------
+
+
+def quantize_real(x: np.ndarray, t: QTensor) -> np.ndarray:
+    """Float values onto ``t``'s integer grid (round half away from zero, saturate to its dtype)."""
+    scaled = np.asarray(x, dtype=np.float64) / t.scale
+    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) + t.zero_point
+    lo, hi = DTYPE_RANGE[t.dtype]
+    return np.clip(rounded, lo, hi).astype(DTYPE_NUMPY[t.dtype])
+
+
+def dequantize(q: np.ndarray, t: QTensor) -> np.ndarray:
+    return (q.astype(np.float64) - t.zero_point) * t.scale
+
+
+def representable_range(t: QTensor) -> tuple[float, float]:
+    lo, hi = DTYPE_RANGE[t.dtype]
+    return (lo - t.zero_point) * t.scale, (hi - t.zero_point) * t.scale
+
+
+def clipped_count(values: np.ndarray, t: QTensor) -> int:
+    """Values that fall outside ``t``'s grid by more than half a step (they saturate)."""
+    lo, hi = representable_range(t)
+    half = 0.5 * t.scale
+    return int(np.count_nonzero((values < lo - half) | (values > hi + half)))
+
+
+def weight_summary(w: np.ndarray, channel_axis: int) -> dict:
+    """Per output channel max |w|: smallest, median, largest, and which channel is widest."""
+    per_channel = np.abs(np.moveaxis(np.asarray(w, dtype=np.float64), channel_axis, 0))
+    absmax = per_channel.reshape(per_channel.shape[0], -1).max(axis=1)
+    median = float(np.median(absmax))
+    widest = int(np.argmax(absmax))
+    return dict(
+        min=float(np.min(w)),
+        max=float(np.max(w)),
+        channels=int(absmax.size),
+        channel_absmax_min=float(absmax.min()),
+        channel_absmax_median=median,
+        channel_absmax_max=float(absmax[widest]),
+        widest_channel=widest,
+        spread=float(absmax[widest] / median) if median > 0 else math.inf,
+    )
+
+
+def added_sqnr_db(own_db: float, input_db: float) -> float | None:
+    """SQNR of the noise a layer adds to what its quantized input brings: noise powers (relative to
+    the signal) subtract. An approximation: it takes the input noise to pass through at the same
+    relative power, so a layer that averages noise away (pooling, a wide dot product) can come out
+    cleaner than its input: then None (nothing measurable added)."""
+    own_noise = 10.0 ** (-own_db / 10.0) if math.isfinite(own_db) else 0.0
+    input_noise = 10.0 ** (-input_db / 10.0) if math.isfinite(input_db) else 0.0
+    added = own_noise - input_noise
+    return -10.0 * math.log10(added) if added > 0 else None
+
+
+def batched_tensors(tensors: dict[str, QTensor], n: int) -> dict[str, QTensor]:
+    """The same tensors with a batch of ``n`` (IR shapes have batch 1 first)."""
+    return {name: dataclasses.replace(t, shape=(n,) + tuple(t.shape[1:])) for name, t in tensors.items()}
+
+
+def batchable(model: QModel) -> bool:
+    """Whether every layer can run on a batch stacked on the first axis."""
+    if any(not t.shape or t.shape[0] != 1 for t in model.tensors.values()):
+        return False
+    return all(layer.op is not QOp.TRANSPOSE or layer.params.perm[0] == 0 for layer in model.layers)
+
+
+# --------------------------------------------------------------------------------------------------
+# statistics gathered over the data
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _TensorStats:
+    """Float-side statistics of one layer output over all samples."""
+
+    lo: float = math.inf
+    hi: float = -math.inf
+    count: int = 0
+    clipped: int = 0
+    p999_sum: float = 0.0  # 99.9th percentile of |x|, averaged over chunks weighted by size
+    absmax: float = 0.0
+
+    def add(self, values: np.ndarray, t: QTensor) -> None:
+        flat = values.reshape(-1)
+        if flat.size == 0:
+            return
+        self.lo = min(self.lo, float(flat.min()))
+        self.hi = max(self.hi, float(flat.max()))
+        mag = np.abs(flat)
+        self.absmax = max(self.absmax, float(mag.max()))
+        self.p999_sum += float(np.percentile(mag, 99.9)) * flat.size
+        self.count += flat.size
+        self.clipped += clipped_count(flat, t)
+
+    def outlier_ratio(self) -> float:
+        p999 = self.p999_sum / self.count if self.count else 0.0
+        return self.absmax / p999 if p999 > 0 else 1.0
+
+
+def _float_name(model: QModel, name: str) -> str:
+    return model.float_name(name)
+
+
+def _own_pass(graph: Graph, model: QModel, samples_ir: np.ndarray):
+    """Run every layer alone on quantized float inputs; gather own SQNR and output statistics."""
+    own, fed = SqnrAccumulator(), SqnrAccumulator()
+    stats = {layer.output: _TensorStats() for layer in model.layers}
+    chunk = CHUNK if batchable(model) else 1
+    in_name = graph.inputs[0]
+    for start in range(0, len(samples_ir), chunk):
+        batch = samples_ir[start : start + chunk]
+        values = float_exec.run(graph, {in_name: batch})
+        tensors = batched_tensors(model.tensors, len(batch)) if chunk > 1 else model.tensors
+        for layer in model.layers:
+            ins = []
+            for name in layer.inputs:
+                real = values[_float_name(model, name)]
+                ins.append(quantize_real(real, model.tensors[name]))
+                fed.add(layer.output, real, dequantize(ins[-1], model.tensors[name]))
+            out = golden.run_layer(layer, ins, tensors)
+            reference = values[_float_name(model, layer.output)]
+            own.add(layer.output, reference, dequantize(out, model.tensors[layer.output]))
+            stats[layer.output].add(reference, model.tensors[layer.output])
+    return own.sqnr_db(), fed.sqnr_db(), stats
+
+
+# --------------------------------------------------------------------------------------------------
+# rows and blame
+# --------------------------------------------------------------------------------------------------
+
+
+def _weights(graph: Graph, layer: Layer) -> dict | None:
+    axis = WEIGHT_CHANNEL_AXIS.get(layer.op)
+    node = next((n for n in graph.nodes if n.name == layer.name), None)
+    if axis is None or node is None or len(node.inputs) < 2:
+        return None
+    w = graph.const(node.inputs[1])
+    return None if w is None else weight_summary(w, axis)
+
+
+def layer_row(graph: Graph, model: QModel, layer: Layer, index: int, ranges: dict, own_db: float,
+              input_db: float, cumulative_db: float | None, stats: _TensorStats) -> dict:
+    out = model.tensors[layer.output]
+    calibrated = ranges.get(_float_name(model, layer.output))
+    return dict(
+        index=index,
+        name=layer.name,
+        op=layer.op.value,
+        dtype=out.dtype,
+        own_sqnr_db=own_db,
+        input_sqnr_db=input_db,
+        added_sqnr_db=added_sqnr_db(own_db, input_db),
+        sqnr_db=cumulative_db,
+        calibrated_range=None if calibrated is None else [float(calibrated[0]), float(calibrated[1])],
+        representable_range=list(representable_range(out)),
+        observed_range=[stats.lo, stats.hi] if stats.count else None,
+        clipped_share=stats.clipped / stats.count if stats.count else 0.0,
+        outlier_ratio=stats.outlier_ratio(),
+        weights=_weights(graph, layer),
+    )
+
+
+def hints(row: dict, calib_method: str) -> list[str]:
+    """What would help a layer that loses much by its own quantization, most specific first."""
+    out = []
+    share = row["clipped_share"]
+    if share > CLIPPED_HINT:
+        lo, hi = row["observed_range"]
+        if calib_method == "minmax":
+            out.append(f"output range clipped on {100 * share:.2g} % of values (float reaches [{lo:.3g}, {hi:.3g}]) "
+                       "→ calibrate on more representative samples")
+        else:
+            out.append(f"output range clipped on {100 * share:.2g} % of values by --calib-method {calib_method} "
+                       "→ try --calib-method minmax")
+    elif row["outlier_ratio"] > OUTLIER_HINT:
+        out.append(f"output range set by rare outliers (max |x| is {row['outlier_ratio']:.0f}× the 99.9th "
+                   "percentile) → try --calib-method percentile")
+    w = row["weights"]
+    if w is not None and w["spread"] > SPREAD_HINT:
+        out.append(f"weights of channel {w['widest_channel']} span {w['spread']:.0f}× the median channel "
+                   "→ per-channel already; consider cross-layer equalization")
+    if row["op"] in {op.value for op in INT16_OPS} and row["dtype"] == "int8":
+        out.append(f"int16 activations for this layer: --int16 {row['name']}")
+    return out
+
+
+def offenders(rows: list[dict], calib_method: str, count: int = OFFENDERS) -> list[dict]:
+    """The layers that add the most noise of their own (lowest added SQNR; never pass-through ops),
+    worst first, with hints."""
+    skip = {op.value for op in PASS_THROUGH}
+    candidates = [r for r in rows if r["op"] not in skip and r["added_sqnr_db"] is not None]
+    worst = sorted(candidates, key=lambda r: r["added_sqnr_db"])[:count]
+    return [dict(index=r["index"], name=r["name"], op=r["op"], own_sqnr_db=r["own_sqnr_db"],
+                 input_sqnr_db=r["input_sqnr_db"], added_sqnr_db=r["added_sqnr_db"],
+                 clipped_share=r["clipped_share"], hints=hints(r, calib_method)) for r in worst]
+
+
+def diagnose(graph: Graph, model: QModel, ranges: dict[str, tuple[float, float]], samples_ir: np.ndarray,
+             cumulative_sqnr: dict[str, float], calib_method: str) -> dict:
+    """The per-layer diagnosis of ``model`` on the first `MAX_SAMPLES` of ``samples_ir`` (IR layout):
+    rows and offenders."""
+    samples_ir = samples_ir[:MAX_SAMPLES]
+    own, fed, stats = _own_pass(graph, model, samples_ir)
+    rows = [layer_row(graph, model, layer, i, ranges, own[layer.output], fed[layer.output],
+                      cumulative_sqnr.get(layer.output), stats[layer.output])
+            for i, layer in enumerate(model.layers)]
+    return dict(samples=len(samples_ir), layers=rows, offenders=offenders(rows, calib_method))

@@ -1,0 +1,53 @@
+"""Mixed precision: which float IR nodes run with int16 activations (TFLite's 16x8 scheme), checked
+before lowering.
+
+A node "in int16" reads int16 inputs and writes an int16 output (symmetric, zero point 0) with the
+s16 kernel of its op; its weights stay int8 (per channel) and its bias becomes int64. Where an int8
+tensor feeds an int16 node, or the other way round, the lowering inserts a requantize layer. The model's
+input and outputs stay int8, so the C API does not change: an int16 node that produces a graph output
+is followed by a requantize to int8, and a first layer in int16 reads the int8 input converted.
+
+Ops with an int16 form: conv, depthwise conv, fully connected, add, max and average pooling. A reshape
+takes the precision of its input (it only moves bytes). Asking for int16 on any other op is an error
+that names the op, rather than a silent int8 fallback: the user asked for precision that would not be
+delivered. `--int16 auto` only considers ops with an int16 form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .errors import McuqError
+from .ir import Graph, Node
+
+INT16_OPS = frozenset({"conv2d", "depthwise_conv2d", "fully_connected", "add", "max_pool", "avg_pool"})
+FOLLOWS_INPUT = frozenset({"reshape"})  # no arithmetic: keeps its input's precision
+
+
+def boundary_name(tensor: str, dtype: str) -> str:
+    """The name of ``tensor`` converted to ``dtype`` at a precision boundary."""
+    return f"{tensor}@{dtype}"
+
+
+def resolve(graph: Graph, requested: Iterable[str]) -> frozenset[str]:
+    """The node names to run in int16, checked: each must name a node whose op has an int16 form."""
+    names = [n for n in requested if n]
+    by_name = {node.name: node for node in graph.nodes}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        listing = ", ".join(node.name for node in graph.nodes if node.op in INT16_OPS)
+        raise McuqError(f"--int16: no layer named {', '.join(map(repr, unknown))}; layers with an int16 form: "
+                        f"{listing or 'none'} (names as in report.md)")
+    unsupported = [by_name[n] for n in names if by_name[n].op not in INT16_OPS]
+    if unsupported:
+        node = unsupported[0]
+        raise McuqError(f"--int16: layer {node.name!r} is a {node.op}, which has no int16 kernel; int16 covers "
+                        f"{', '.join(sorted(INT16_OPS))} (reshapes follow their input); keep it int8")
+    return frozenset(names)
+
+
+def node_dtype(node: Node, int16_nodes: frozenset[str], input_dtype: str) -> str:
+    """The activation dtype ``node`` runs in: int16 when chosen, its input's for a reshape, else int8."""
+    if node.op in FOLLOWS_INPUT:
+        return input_dtype
+    return "int16" if node.name in int16_nodes else "int8"
