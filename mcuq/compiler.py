@@ -186,7 +186,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
         int16_names, chosen = auto_precision.choose(graph, ranges, calib_ir, calib_method, threshold)
 
     t = time.perf_counter()
-    qmodel = best_schedule(quant.quantize(graph, ranges, fixed, int16_names))
+    qmodel = best_schedule(quant.quantize(graph, ranges, fixed, int16_nodes=int16_names))
     if verify_ir is None:
         t_in = qmodel.tensors[in_name]
         verify_ir = data.random_samples(graph, t_in.scale, t_in.zero_point)

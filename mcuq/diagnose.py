@@ -96,11 +96,13 @@ def weight_summary(w: np.ndarray, channel_axis: int) -> dict:
     )
 
 
-def added_sqnr_db(own_db: float, input_db: float) -> float | None:
+def added_sqnr_db(own_db: float | None, input_db: float | None) -> float | None:
     """SQNR of the noise a layer adds to what its quantized input brings: noise powers (relative to
     the signal) subtract. An approximation: it takes the input noise to pass through at the same
     relative power, so a layer that averages noise away (pooling, a wide dot product) can come out
-    cleaner than its input: then None (nothing measurable added)."""
+    cleaner than its input: then None (nothing measurable added), as when either is unknown."""
+    if own_db is None or input_db is None:
+        return None
     own_noise = 10.0 ** (-own_db / 10.0) if math.isfinite(own_db) else 0.0
     input_noise = 10.0 ** (-input_db / 10.0) if math.isfinite(input_db) else 0.0
     added = own_noise - input_noise
@@ -167,6 +169,8 @@ def _own_pass(graph: Graph, model: QModel, samples_ir: np.ndarray):
         values = float_exec.run(graph, {in_name: batch})
         tensors = batched_tensors(model.tensors, len(batch)) if chunk > 1 else model.tensors
         for layer in model.layers:
+            if any(_float_name(model, n) not in values for n in (*layer.inputs, layer.output)):
+                continue  # a requantizing table after a kernel (QDQ models): no float tensor to compare with
             ins = []
             for name in layer.inputs:
                 real = values[_float_name(model, name)]
@@ -256,7 +260,7 @@ def diagnose(graph: Graph, model: QModel, ranges: dict[str, tuple[float, float]]
     rows and offenders."""
     samples_ir = samples_ir[:MAX_SAMPLES]
     own, fed, stats = _own_pass(graph, model, samples_ir)
-    rows = [layer_row(graph, model, layer, i, ranges, own[layer.output], fed[layer.output],
+    rows = [layer_row(graph, model, layer, i, ranges, own.get(layer.output), fed.get(layer.output),
                       cumulative_sqnr.get(layer.output), stats[layer.output])
             for i, layer in enumerate(model.layers)]
     return dict(samples=len(samples_ir), layers=rows, offenders=offenders(rows, calib_method))

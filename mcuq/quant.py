@@ -413,7 +413,7 @@ HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
 
 
 def quantize(graph: Graph, ranges: dict[str, tuple[float, float]],
-             fixed: dict[str, tuple[float, int]] | None = None, int16_nodes=()) -> qir.QModel:
+             fixed: dict[str, tuple[float, int]] | None = None, *, int16_nodes=()) -> qir.QModel:
     """The integer IR of ``graph``: activation quantization from ``fixed`` (the model file's) where
     given, else from the calibrated ``ranges``; the nodes named in ``int16_nodes`` run with int16
     activations (see `precision`)."""

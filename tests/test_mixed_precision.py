@@ -30,14 +30,14 @@ def digits_graph():
 def test_int16_request_is_checked(digits_graph):
     graph, ranges = digits_graph
     with pytest.raises(McuqError, match=r"'softmax' is a softmax, which has no int16 kernel"):
-        quant.quantize(graph, ranges, ["conv1", "softmax"])
+        quant.quantize(graph, ranges, int16_nodes=["conv1", "softmax"])
     with pytest.raises(McuqError, match=r"no layer named 'nope'.*conv1, pool1"):
-        quant.quantize(graph, ranges, ["nope"])
+        quant.quantize(graph, ranges, int16_nodes=["nope"])
 
 
 def test_boundaries_are_requantize_layers(digits_graph):
     graph, ranges = digits_graph
-    model = quant.quantize(graph, ranges, ["conv2"])
+    model = quant.quantize(graph, ranges, int16_nodes=["conv2"])
     ops = [(layer.op.value, model.tensors[layer.output].dtype) for layer in model.layers]
     assert ops == [("conv", "int8"), ("max_pool", "int8"), ("requantize", "int16"), ("conv", "int16"),
                    ("requantize", "int8"), ("max_pool", "int8"), ("copy", "int8"), ("fully_connected", "int8"),
@@ -56,7 +56,7 @@ def test_int16_graph_output_keeps_its_name_in_int8(digits_graph):
     head = graph.copy()
     head.nodes = head.nodes[:-1]  # end at the fully connected layer: its output is the graph output
     head.outputs = ["logits"]
-    model = quant.quantize(head, ranges, ["fc"])
+    model = quant.quantize(head, ranges, int16_nodes=["fc"])
     assert model.outputs == ["logits"] and model.tensors["logits"].dtype == "int8"
     assert model.layers[-1].op.value == "requantize"
     assert model.tensors[model.layers[-2].output].dtype == "int16"
