@@ -97,6 +97,18 @@ def test_example_runs_bit_exact_on_every_emulated_core(digits, digits_samples, b
     assert 0 < build.flash_bytes <= get_board(board).flash.length
 
 
+@pytest.mark.parametrize("board", ["microbit", "mps3-an547"])
+def test_int16_layers_run_bit_exact(digits_samples, board, tmp_path):
+    """int16 activations (64-bit accumulators, requantize layers at the boundaries) on M0 and M55."""
+    mixed = mcuq.compile(EXAMPLE / "digits_cnn.onnx", EXAMPLE / "calib.npy", tmp_path / "mixed",
+                         int16_layers=("conv2", "pool2"))
+    assert any(t.dtype == "int16" for t in mixed.qmodel.tensors.values())
+    with np.load(EXAMPLE / "test.npz") as d:
+        samples = _samples(mixed, d["x"][:3])
+    _, run = _build_and_run(mixed, board, tmp_path / "fw", samples)
+    _assert_equal_to_host(run, samples)
+
+
 def test_size_optimized_firmware_gives_the_same_outputs(digits, digits_samples, tmp_path):
     build_o2, run_o2 = _build_and_run(digits, "mps2-an386", tmp_path / "o2", digits_samples[:2])
     build_os, run_os = _build_and_run(digits, "mps2-an386", tmp_path / "os", digits_samples[:2], opt="-Os")
