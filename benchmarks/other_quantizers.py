@@ -45,39 +45,76 @@ class _Reader:
         return next(self.feeds, None)
 
 
-def ort_prepared_model(path: Path, folder: Path) -> tuple[Path, str | None]:
-    """The model as ORT's quantizer can take it: converted to opset 13 when older (with a note saying
-    so), saved with its weights inline (the external-data MNIST model included)."""
+def topologically_sorted(graph: onnx.GraphProto) -> bool:
+    known = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    for node in graph.node:
+        if not set(node.input) <= known:
+            return False
+        known.update(node.output)
+    return True
+
+
+def sort_nodes(graph: onnx.GraphProto) -> None:
+    """Reorder the nodes so that each comes after the producers of its inputs (in place)."""
+    known = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if set(n.input) <= known]
+        if not ready:
+            raise ValueError("the ONNX graph has a cycle or reads a tensor nothing produces")
+        for node in ready:
+            known.update(node.output)
+        ordered += ready
+        pending = [n for n in pending if not any(n is r for r in ready)]
+    copies = [onnx.NodeProto() for _ in ordered]
+    for copy, node in zip(copies, ordered):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
+def ort_prepared_model(path: Path, folder: Path) -> tuple[Path, list[str]]:
+    """The model as ORT's quantizer can take it: nodes in topological order, opset 13 or newer, weights
+    inline (the external-data MNIST model included); with a note for each change made."""
     model = onnx.load(str(path))
-    note = None
+    notes = []
+    if not topologically_sorted(model.graph):
+        sort_nodes(model.graph)
+        notes.append("For ORT the model's nodes were put in topological order first: unsorted, "
+                     "`quantize_static` fails (\"Only an existing tensor can be modified\").")
     opset = onnx_opset(model)
     if opset < ORT_MIN_OPSET:
         model = onnx.version_converter.convert_version(model, ORT_MIN_OPSET)
-        note = f"opset {opset} converted to {ORT_MIN_OPSET} with onnx.version_converter"
+        notes.append(
+            f"For ORT the model was converted from opset {opset} to {ORT_MIN_OPSET} with onnx.version_converter "
+            "first. Without it (seen on the opset-9 MNIST model) `quantize_static` rewrites the opset to 11 "
+            "with a warning, and ONNX Runtime then refuses to load the per-channel QDQ model it wrote "
+            "(\"Unrecognized attribute: axis for operator DequantizeLinear\")."
+        )
     out = folder / "float.onnx"
     onnx.save(model, str(out))
-    return out, note
+    return out, notes
 
 
-def ort_quantize(path: Path, calib: np.ndarray, method: str, folder: Path) -> tuple[Path, str | None]:
+def ort_quantize(path: Path, calib: np.ndarray, method: str, folder: Path) -> tuple[Path, list[str]]:
     """QDQ, int8 activations and weights, weights per channel, calibrated on ``calib`` with ORT's
-    ``method`` (MinMax, Entropy, Percentile). Returns the QDQ model's path and a conversion note."""
+    ``method`` (MinMax, Entropy, Percentile). Returns the QDQ model's path and notes on what was changed."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    prepared, note = ort_prepared_model(path, folder)
+    prepared, notes = ort_prepared_model(path, folder)
     session = ort_session(prepared)
     name = session.get_inputs()[0].name
     out = folder / f"qdq_{method}.onnx"
     quantize_static(str(prepared), str(out), _Reader(name, calib), quant_format=QuantFormat.QDQ,
                     per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod[method])
-    return out, note
+    return out, notes
 
 
-def ort_outputs(path: Path, calib: np.ndarray, test: np.ndarray, method: str) -> tuple[np.ndarray, str | None]:
+def ort_outputs(path: Path, calib: np.ndarray, test: np.ndarray, method: str) -> tuple[np.ndarray, list[str]]:
     with tempfile.TemporaryDirectory() as tmp:
-        qdq, note = ort_quantize(path, calib, method, Path(tmp))
-        return run_onnx(qdq, test), note
+        qdq, notes = ort_quantize(path, calib, method, Path(tmp))
+        return run_onnx(qdq, test), notes
 
 
 def tflite_outputs(path: Path, test_onnx: np.ndarray, nchw_input: bool) -> np.ndarray:

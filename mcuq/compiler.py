@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, calibrate, codegen, data, firmware, passes, quant, report, verify
+from . import __version__, codegen, data, firmware, passes, ptq, quant, report, verify
 from .errors import CalibrationError, McuqError, ModelError, OutputExistsError, VerificationError
 from .firmware.check import run_summary, size_summary
 from .frontend.onnx_loader import load_onnx
@@ -89,7 +89,9 @@ def compile(  # noqa: A001 - the API's name is the job's name
     *,
     name: str | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
-    calib_method: str = "minmax",
+    calib_method: str = ptq.DEFAULT_METHOD,
+    bias_correction: bool = ptq.DEFAULT_BIAS_CORRECTION,
+    equalization: bool = ptq.DEFAULT_EQUALIZATION,
     verify_data=None,
     verify_labels: np.ndarray | None = None,
     force: bool = False,
@@ -101,6 +103,9 @@ def compile(  # noqa: A001 - the API's name is the job's name
     ``calib``/``verify_data``: a .npy/.npz path, an array (N, ...) in the ONNX input layout without
     the batch dimension, or an iterable of such samples. Raises McuqError subclasses on bad input and
     VerificationError (after writing the files and the report) when the C differs from the golden model.
+
+    ``calib_method``: minmax, percentile, mse, entropy or auto (per tensor, see `auto_calib`);
+    ``bias_correction``, ``equalization``: the optional float-IR steps of `ptq`.
 
     ``firmware_options``: also write a firmware project for that board into the output folder, build it
     with arm-none-eabi-gcc (DoesNotFitError when it does not fit) and, with ``run`` on an emulated board,
@@ -143,13 +148,13 @@ def compile(  # noqa: A001 - the API's name is the job's name
         raise CalibrationError(
             f"verification labels: {len(verify_labels)} labels for {len(verify_ir)} samples"
         )
-    say(f"calibrating on {len(calib_ir)} samples ({calib_method})")
     t = time.perf_counter()
-    ranges = calibrate.calibrate(graph, calib_ir, calib_method)
+    prepared = ptq.prepare(graph, calib_ir, calib_method, bias_correction, equalization, say)
+    graph = prepared.reference
     timings["calibrate"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    qmodel = quant.quantize(graph, ranges)
+    qmodel = quant.quantize(prepared.graph, prepared.ranges)
     plan = plan_arena(qmodel)
     code = codegen.generate(qmodel, plan, prefix, model_path.name)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -183,7 +188,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
             arena_bytes=plan.size,
             arena_lower_bound=plan.lower_bound,
         ),
-        calibration=dict(method=calib_method, samples=len(calib_ir)),
+        calibration=prepared.summary,
         verification=verification,
         layers=rows,
         seconds=timings,

@@ -74,12 +74,19 @@ def _chain_graph():
     return Graph(t, nodes, ["x"], ["s"])
 
 
-def test_probe_follows_value_moving_ops_to_the_first_computing_one():
+def test_probe_next_follows_value_moving_ops_to_the_first_computing_one():
     graph = _chain_graph()
-    p = probe(graph, "c")
+    p = probe(graph, "c", "next")
     assert [n.name for n in p.nodes] == ["pool", "flat", "fc"] and p.measured == ("f",)
-    assert probe(graph, "f").measured == ("s",)
-    assert probe(graph, "x").measured == ("c",)
+    assert probe(graph, "f", "next").measured == ("s",)
+    assert probe(graph, "x", "next").measured == ("c",)
+
+
+def test_probe_output_runs_everything_downstream_and_measures_the_model_output():
+    graph = _chain_graph()
+    p = probe(graph, "x", "output")
+    assert [n.name for n in p.nodes] == ["conv", "pool", "flat", "fc", "sm"] and p.measured == ("s",)
+    assert probe(graph, "s", "output").measured == ("s",)  # an output nothing reads: itself
 
 
 def test_auto_chooses_only_for_tensors_whose_range_is_used():

@@ -1,0 +1,54 @@
+"""The float-IR steps of post-training quantization, in order: cross-layer equalization (optional),
+calibration (activation ranges), bias correction (optional). The lowering then takes the corrected
+graph and the ranges; verification compares each layer with the graph before bias correction (after
+equalization, whose intermediate tensors are rescaled per channel but whose outputs are the model's).
+
+Defaults, measured on the shared models (benchmarks/quant_quality.py, README "Quantization quality"):
+bias correction off, cross-layer equalization off, calibration ``auto``. See the README for the
+numbers behind each choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import bias_correction, calibrate, equalize
+from .ir import Graph
+
+DEFAULT_METHOD = "auto"
+DEFAULT_BIAS_CORRECTION = False
+DEFAULT_EQUALIZATION = False
+
+
+@dataclass
+class Prepared:
+    reference: Graph  # the float graph the int8 model stands for, layer by layer
+    graph: Graph  # what the lowering quantizes (biases corrected when asked)
+    ranges: dict[str, tuple[float, float]]
+    summary: dict = field(default_factory=dict)  # for the report
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def prepare(graph: Graph, samples: np.ndarray, method: str = DEFAULT_METHOD,
+            bias_correct: bool = DEFAULT_BIAS_CORRECTION, equalization: bool = DEFAULT_EQUALIZATION,
+            say: Callable[[str], None] = _quiet) -> Prepared:
+    summary = dict(method=method, samples=len(samples), bias_correction=bias_correct, equalization=equalization)
+    if equalization:
+        result = equalize.equalize(graph)
+        graph = result.graph
+        summary.update(equalized_pairs=[list(p) for p in result.pairs], equalization_skipped=result.skipped)
+        say(f"cross-layer equalization: {len(result.pairs)} layer pairs balanced"
+            + (f", {len(result.skipped)} left alone ({result.skipped[0]}...)" if result.skipped else ""))
+    say(f"calibrating on {len(samples)} samples ({method})")
+    ranges = calibrate.calibrate(graph, samples, method)
+    corrected = graph
+    if bias_correct:
+        say("correcting biases for the weights' int8 rounding")
+        corrected = bias_correction.correct_biases(graph, samples)
+    return Prepared(graph, corrected, ranges, summary)
