@@ -5,6 +5,8 @@ float outputs on the test samples, in the ONNX output layout, so that one set of
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import tempfile
 from pathlib import Path
 
@@ -105,9 +107,10 @@ def ort_quantize(path: Path, calib: np.ndarray, method: str, folder: Path) -> tu
     session = ort_session(prepared)
     name = session.get_inputs()[0].name
     out = folder / f"qdq_{method}.onnx"
-    quantize_static(str(prepared), str(out), _Reader(name, calib), quant_format=QuantFormat.QDQ,
-                    per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod[method])
+    with contextlib.redirect_stdout(sys.stderr):  # its histogram calibrators print progress
+        quantize_static(str(prepared), str(out), _Reader(name, calib), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod[method])
     return out, notes
 
 
