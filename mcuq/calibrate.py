@@ -2,19 +2,24 @@
 
 An observer sees batches of one tensor's values and returns a (min, max) range. ``minmax`` takes the
 extremes; ``percentile`` clips outliers at a percentile of |x| (more resolution for the bulk of the
-values at the cost of clipping a few).
+values at the cost of clipping a few); ``mse`` and ``entropy`` keep a histogram and search the
+clipping range with the least quantization error or KL divergence (`range_search`). ``auto``
+(`auto_calib`) picks one of these per tensor by the error each causes downstream.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from . import float_exec
 from .errors import CalibrationError
+from .histogram import Histogram
 from .ir import Graph
+from .range_search import entropy_range, mse_range
 
 BATCH = 64
 
@@ -53,27 +58,58 @@ class PercentileObserver:
         return float(np.average(self.lows, weights=w)), float(np.average(self.highs, weights=w))
 
 
+@dataclass
+class HistogramObserver:
+    """A histogram of the values; ``search`` turns it into a clipping range."""
+
+    search: Callable[[Histogram], tuple[float, float]]
+    hist: Histogram = field(default_factory=Histogram)
+
+    def observe(self, values: np.ndarray) -> None:
+        self.hist.observe(values)
+
+    def range(self) -> tuple[float, float]:
+        return self.search(self.hist)
+
+
 OBSERVERS: dict[str, Callable[[], object]] = {
     "minmax": MinMaxObserver,
     "percentile": PercentileObserver,
+    "mse": partial(HistogramObserver, mse_range),
+    "entropy": partial(HistogramObserver, entropy_range),
 }
+METHODS = tuple(sorted([*OBSERVERS, "auto"]))
+
+Progress = Callable[[int, int], None]
+
+
+def batches(graph: Graph, samples: np.ndarray, progress: Progress | None = None):
+    """Every activation of the float graph, BATCH samples at a time."""
+    for start in range(0, len(samples), BATCH):
+        yield float_exec.run(graph, {graph.inputs[0]: samples[start : start + BATCH]})
+        if progress:
+            progress(min(start + BATCH, len(samples)), len(samples))
+
+
+def observe(graph: Graph, samples: np.ndarray, make_observer: Callable[[], object],
+            progress: Progress | None = None) -> dict[str, object]:
+    """One observer per graph input and node output, fed with all of ``samples``."""
+    names = list(graph.inputs) + [out for node in graph.nodes for out in node.outputs]
+    observers = {name: make_observer() for name in names}
+    for values in batches(graph, samples, progress):
+        for name, observer in observers.items():
+            observer.observe(values[name])
+    return observers
 
 
 def calibrate(graph: Graph, samples: np.ndarray, method: str = "minmax",
-              progress: Callable[[int, int], None] | None = None) -> dict[str, tuple[float, float]]:
+              progress: Progress | None = None) -> dict[str, tuple[float, float]]:
     """Ranges of the graph input and of every node output, observed over ``samples`` (IR layout)."""
+    if method == "auto":
+        from .auto_calib import calibrate_auto  # it builds on this module
+
+        return calibrate_auto(graph, samples, progress).ranges
     if method not in OBSERVERS:
-        raise CalibrationError(
-            f"unknown calibration method {method!r}; choose one of {', '.join(sorted(OBSERVERS))}"
-        )
-    names = list(graph.inputs) + [out for node in graph.nodes for out in node.outputs]
-    observers = {name: OBSERVERS[method]() for name in names}
-    input_name = graph.inputs[0]
-    for start in range(0, len(samples), BATCH):
-        batch = samples[start : start + BATCH]
-        values = float_exec.run(graph, {input_name: batch})
-        for name, observer in observers.items():
-            observer.observe(values[name])
-        if progress:
-            progress(min(start + BATCH, len(samples)), len(samples))
+        raise CalibrationError(f"unknown calibration method {method!r}; choose one of {', '.join(METHODS)}")
+    observers = observe(graph, samples, OBSERVERS[method], progress)
     return {name: observer.range() for name, observer in observers.items()}

@@ -9,10 +9,11 @@ import time
 from . import __version__
 from .auto_precision import DEFAULT_THRESHOLD_DB
 from .boards import all_boards
-from .calibrate import OBSERVERS
+from .calibrate import METHODS
 from .errors import McuqError
 from .firmware.project import DEFAULT_STACK_SIZE, OPT_LEVELS
 from .firmware.qemu import DEFAULT_TIMEOUT_S
+from .ptq import DEFAULT_BIAS_CORRECTION, DEFAULT_EQUALIZATION, DEFAULT_METHOD
 
 
 def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
@@ -41,8 +42,16 @@ def _add_compile_args(c: argparse.ArgumentParser) -> None:
     c.add_argument("--name", help="name of the files and prefix of every C symbol (default: model file name)")
     c.add_argument("--input-shape", action="append", default=[], metavar="NAME:D0,D1,...",
                    help="fix the dynamic dims of an input (batch defaults to 1); repeat per input")
-    c.add_argument("--calib-method", choices=sorted(OBSERVERS), default="minmax",
-                   help="how activation ranges are chosen (default: minmax)")
+    c.add_argument("--calib-method", choices=METHODS, default=DEFAULT_METHOD,
+                   help="how activation ranges are chosen: minmax, percentile, mse (least quantization error), "
+                        "entropy (least KL divergence), auto (per tensor, the one with the least error in the next "
+                        f"layer's output) (default: {DEFAULT_METHOD})")
+    c.add_argument("--bias-correction", action=argparse.BooleanOptionalAction, default=DEFAULT_BIAS_CORRECTION,
+                   help="correct each layer's bias for the mean shift its int8 weights cause, measured on the "
+                        "calibration data")
+    c.add_argument("--equalize", action=argparse.BooleanOptionalAction, default=DEFAULT_EQUALIZATION,
+                   help="cross-layer equalization: balance per-channel weight ranges of consecutive conv/depthwise "
+                        "layers joined by ReLU or nothing (exact in float; ReLU6 pairs are left alone)")
     c.add_argument("--int16", metavar="LAYER[,LAYER...]|auto[:DB]",
                    help="run these layers with int16 activations and int8 weights (TFLite 16x8; conv, depthwise, "
                         "fully connected, add, max/avg pool), or `auto`: the layers that add noise below DB dB "
@@ -125,7 +134,8 @@ def run_compile(args: argparse.Namespace) -> int:
         raise McuqError(str(exc)) from None
     compiled = compile_model(
         args.model, args.calib, args.output, name=args.name, input_shapes=shapes or None,
-        calib_method=args.calib_method, int16_layers=args.int16, verify_data=args.verify_data,
+        calib_method=args.calib_method, bias_correction=args.bias_correction, equalization=args.equalize,
+        int16_layers=args.int16, verify_data=args.verify_data,
         verify_labels=load_labels(args.verify_labels) if args.verify_labels else None, force=args.force,
         firmware_options=_firmware_options(args), progress=_progress(args.quiet),
     )

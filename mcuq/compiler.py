@@ -14,13 +14,13 @@ import numpy as np
 from . import (
     __version__,
     auto_precision,
-    calibrate,
     codegen,
     data,
     diagnose,
     firmware,
     memory_svg,
     passes,
+    ptq,
     quant,
     report,
     verify,
@@ -105,7 +105,9 @@ def compile(  # noqa: A001 - the API's name is the job's name
     *,
     name: str | None = None,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
-    calib_method: str = "minmax",
+    calib_method: str = ptq.DEFAULT_METHOD,
+    bias_correction: bool = ptq.DEFAULT_BIAS_CORRECTION,
+    equalization: bool = ptq.DEFAULT_EQUALIZATION,
     int16_layers=(),
     verify_data=None,
     verify_labels: np.ndarray | None = None,
@@ -125,6 +127,9 @@ def compile(  # noqa: A001 - the API's name is the job's name
     ``int16_layers``: node names (an iterable or a comma-separated string) to run with int16
     activations and int8 weights (TFLite's 16x8 scheme), or ``"auto"`` / ``"auto:DB"`` to choose them
     from the diagnosis of the int8 model on the calibration data (see `auto_precision`).
+
+    ``calib_method``: minmax, percentile, mse, entropy or auto (per tensor, see `auto_calib`);
+    ``bias_correction``, ``equalization``: the optional float-IR steps of `ptq`.
 
     ``firmware_options``: also write a firmware project for that board into the output folder, build it
     with arm-none-eabi-gcc (DoesNotFitError when it does not fit) and, with ``run`` on an emulated board,
@@ -170,11 +175,13 @@ def compile(  # noqa: A001 - the API's name is the job's name
             f"verification labels: {len(verify_labels)} labels for "
             f"{'no' if verify_ir is None else len(verify_ir)} samples; pass --verify-data with them"
         )
-    ranges = {}
+    ranges, quant_graph, ptq_summary = {}, graph, {}
     t = time.perf_counter()
     if calib_ir is not None:
-        say(f"calibrating on {len(calib_ir)} samples ({calib_method})")
-        ranges = calibrate.calibrate(graph, calib_ir, calib_method)
+        # A pre-quantized model keeps the weights and biases its file stores: no equalization or correction.
+        prepared = ptq.prepare(graph, calib_ir, calib_method, bias_correction and not fixed,
+                               equalization and not fixed, say)
+        graph, quant_graph, ranges, ptq_summary = prepared.reference, prepared.graph, prepared.ranges, prepared.summary
     timings["calibrate"] = time.perf_counter() - t
 
     int16_names, threshold = auto_precision.parse(int16_layers)
@@ -183,10 +190,10 @@ def compile(  # noqa: A001 - the API's name is the job's name
         if calib_ir is None:
             raise CalibrationError("--int16 auto chooses layers from the calibration data: pass --calib too")
         say(f"choosing int16 layers: those adding noise below {threshold:g} dB on the calibration data")
-        int16_names, chosen = auto_precision.choose(graph, ranges, calib_ir, calib_method, threshold)
+        int16_names, chosen = auto_precision.choose(quant_graph, ranges, calib_ir, calib_method, threshold)
 
     t = time.perf_counter()
-    qmodel = best_schedule(quant.quantize(graph, ranges, fixed, int16_nodes=int16_names))
+    qmodel = best_schedule(quant.quantize(quant_graph, ranges, fixed, int16_nodes=int16_names))
     if verify_ir is None:
         t_in = qmodel.tensors[in_name]
         verify_ir = data.random_samples(graph, t_in.scale, t_in.zero_point)
@@ -229,7 +236,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
             arena_lower_bound=plan.lower_bound,
         ),
         memory=report.memory_section(qmodel, plan),
-        calibration=_calibration_summary(qmodel, fixed, calib_method, calib_ir),
+        calibration={**_calibration_summary(qmodel, fixed, calib_method, calib_ir), **ptq_summary},
         precision=dict(auto_threshold_db=threshold, int16_layers=chosen,
                        boundaries=sum(layer.op.value == "requantize" for layer in qmodel.layers)),
         verification=verification,

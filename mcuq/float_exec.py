@@ -21,7 +21,12 @@ OpFunction = Callable[..., np.ndarray]
 def run(graph: ir.Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Execute ``graph`` on ``feeds`` (IR layout, batch first); return every activation by name."""
     values = {name: checked_feed(graph, name, feeds) for name in graph.inputs}
-    for node in graph.nodes:
+    return run_nodes(graph, graph.nodes, values)
+
+
+def run_nodes(graph: ir.Graph, nodes: list[ir.Node], values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Execute ``nodes`` in order, reading and adding activations to ``values`` (returned)."""
+    for node in nodes:
         args = [values[name] if name in values else graph.tensors[name].data for name in node.inputs]
         values[node.outputs[0]] = OPS[node.op](node.attrs, *args).astype(np.float32, copy=False)
     return values

@@ -40,5 +40,5 @@ def test_calibrate_observes_inputs_and_every_node_output():
 
 
 def test_unknown_method_is_a_clear_error():
-    with pytest.raises(CalibrationError, match="minmax, percentile"):
+    with pytest.raises(CalibrationError, match="auto, entropy, minmax, mse, percentile"):
         calibrate(_relu_graph(), np.zeros((1, 4), np.float32), "kl")

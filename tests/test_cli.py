@@ -53,6 +53,17 @@ def test_compile_bundled_example(tmp_path):
         assert (out / f).read_bytes() == (tmp_path / "again" / f).read_bytes()
 
 
+def test_quantization_options_reach_the_report(tmp_path):
+    out = tmp_path / "out"
+    result = mcuq("compile", EXAMPLE / "digits_cnn.onnx", "--calib", EXAMPLE / "calib.npy", "-o", out, "-q",
+                  "--calib-method", "mse", "--bias-correction", "--equalize")
+    assert result.returncode == 0, result.stderr
+    calibration = json.loads((out / "report.json").read_text())["calibration"]
+    assert calibration["method"] == "mse" and calibration["bias_correction"] and calibration["equalization"]
+    assert calibration["equalized_pairs"] == []  # conv -> max pool -> conv: no pair to balance
+    assert "bias correction on; cross-layer equalization on (0 layer pairs)" in (out / "report.md").read_text()
+
+
 def _error(result):
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr

@@ -37,14 +37,16 @@ def _accuracy(compiled):
     return compiled.report["verification"]["accuracy"]
 
 
-@pytest.mark.parametrize("method", ["minmax", "percentile"])
-def test_kws_dscnn(zoo, kws_data, tmp_path, method):
+# The TFLite converter's int8 KWS model reaches 89.88 % on x_test; min-max calibration 91.00 %; the
+# default (auto calibration) must lose at most a quarter point against the float model's 91.25 %.
+@pytest.mark.parametrize("method, least", [("minmax", 0.90), ("auto", 0.91)])
+def test_kws_dscnn(zoo, kws_data, tmp_path, method, least):
     compiled = mcuq.compile(zoo / "kws_dscnn" / "model.onnx", kws_data["x_calib"], tmp_path / "kws",
                             verify_data=kws_data["x_test"], verify_labels=kws_data["y_test"],
                             calib_method=method)
     acc = _accuracy(compiled)
     assert abs(acc["float"] - 0.9125) < 1e-9  # ONNX Runtime on the float model, as the zoo states
-    assert acc["int8"] >= 0.90, acc
+    assert acc["int8"] >= least, acc
     assert compiled.report["verification"]["c_vs_golden"]["mismatches"] == 0
     # TFLite Micro needs 24,272 B; depthwise and pointwise convs in place keep about one tensor alive.
     assert compiled.arena_size <= 14_563 and compiled.plan.lower_bound <= compiled.arena_size
@@ -65,7 +67,7 @@ def test_mnist(zoo, mnist_data, model_file, tmp_path):
     compiled = mcuq.compile(zoo / "mnist" / model_file, x[:200], tmp_path / "mnist",
                             verify_data=x[200:2000], verify_labels=labels[200:2000])
     acc = _accuracy(compiled)
-    assert acc["int8"] >= acc["float"] - 0.010, acc
+    assert acc["int8"] >= acc["float"] - 0.003, acc  # the defaults lose at most 0.3 points
     _check_c_apis(compiled, x[300])
 
 

@@ -1,0 +1,91 @@
+"""A streaming histogram of one tensor's values, for the range searches in `range_search`.
+
+Bins are anchored at zero and have a power-of-two width: bin ``k`` holds ``[k*w, (k+1)*w)``. When a
+batch reaches beyond the bins held so far, bins are appended; when there are more than ``max_bins``,
+pairs of neighbours merge (``k -> k // 2``, width doubles). Both edits are exact, so the histogram of
+all batches does not depend on how the samples were split into batches, unlike histograms whose range
+is fixed by the first batch and re-binned by interpolation.
+
+Exact zeros are counted apart (``zeros``): the int8 scheme always represents 0.0 exactly, so they add
+no error whatever the range, and ReLU outputs hold many of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Bins over the first batch's span: at least TARGET_BINS (far finer than the 255 int8 steps, so that
+# a bin's centre stands for its values), at most MAX_BINS before neighbours merge.
+TARGET_BINS = 8192
+MAX_BINS = 16384
+
+
+@dataclass
+class Histogram:
+    max_bins: int = MAX_BINS
+    width: float = 0.0
+    first: int = 0  # index k of counts[0]
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    zeros: int = 0
+    lo: float = math.inf  # exact extremes of the values seen
+    hi: float = -math.inf
+
+    def observe(self, values: np.ndarray) -> None:
+        flat = np.asarray(values, dtype=np.float64).reshape(-1)
+        nonzero = flat[flat != 0]
+        self.zeros += flat.size - nonzero.size
+        if flat.size:
+            self.lo, self.hi = min(self.lo, float(flat.min())), max(self.hi, float(flat.max()))
+        if not nonzero.size:
+            return
+        if self.width == 0.0:
+            span = max(self.hi, 0.0) - min(self.lo, 0.0)
+            self.width = 2.0 ** math.floor(math.log2(span / TARGET_BINS))
+        k = np.floor(nonzero / self.width).astype(np.int64)
+        self._cover(int(k.min()), int(k.max()))
+        while len(self.counts) > self.max_bins:
+            self._coarsen()
+            k = k // 2
+        self.counts += np.bincount(k - self.first, minlength=len(self.counts))
+
+    def _cover(self, k_min: int, k_max: int) -> None:
+        """Append empty bins so that indices k_min..k_max exist."""
+        if not len(self.counts):
+            self.first, self.counts = k_min, np.zeros(k_max - k_min + 1, np.int64)
+            return
+        last = self.first + len(self.counts) - 1
+        before, after = max(0, self.first - k_min), max(0, k_max - last)
+        self.counts = np.concatenate([np.zeros(before, np.int64), self.counts, np.zeros(after, np.int64)])
+        self.first -= before
+
+    def _coarsen(self) -> None:
+        """Merge bins pairwise: bin k goes to k // 2 (floor division keeps the zero anchor)."""
+        new_first = self.first // 2
+        index = (np.arange(len(self.counts)) + self.first) // 2 - new_first
+        self.counts = np.bincount(index, weights=self.counts, minlength=int(index[-1]) + 1).astype(np.int64)
+        self.first, self.width = new_first, self.width * 2
+
+    @property
+    def centers(self) -> np.ndarray:
+        """Each bin's middle, kept inside the values seen (the outermost bins reach past them)."""
+        return np.clip((np.arange(len(self.counts)) + self.first + 0.5) * self.width, self.lo, self.hi)
+
+    def coarsened(self, max_bins: int) -> Histogram:
+        """A copy with neighbours merged until at most ``max_bins`` bins remain."""
+        copy = dataclasses.replace(self, counts=self.counts.copy(), max_bins=max_bins)
+        while len(copy.counts) > max_bins:
+            copy._coarsen()
+        return copy
+
+    def support(self) -> tuple[np.ndarray, np.ndarray]:
+        """Centres and counts of the non-empty bins (the searches need no others)."""
+        full = self.counts > 0
+        return self.centers[full], self.counts[full]
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum()) + self.zeros
