@@ -44,7 +44,9 @@ def compiled(tmp_path_factory):
     out = tmp_path_factory.mktemp("arena")
     onnx.save(_residual_dscnn(), out / "m.onnx")
     samples = np.random.default_rng(2).normal(0, 1, size=(40, 3, 10, 12)).astype(np.float32)
-    return mcuq.compile(out / "m.onnx", samples, out / "c", name="resdw")
+    # Plain min-max ranges: the test is about where bytes live, not about the calibration.
+    return mcuq.compile(out / "m.onnx", samples, out / "c", name="resdw", calib_method="minmax",
+                        bias_correction=False)
 
 
 def _sample(compiled, seed=0):
@@ -67,17 +69,21 @@ def test_poisoned_arena_of_exactly_arena_size(compiled):
 
 
 def _mismatches(compiled, plan, tmp_path) -> int:
-    """Values in which the C generated for `plan` differs from the golden model, in a poisoned arena."""
+    """Values in which the C generated for `plan` differs from the golden model, in a poisoned arena,
+    over a few inputs (one input can hide a corruption: a softmax output saturates)."""
     code = codegen.generate(compiled.qmodel, plan, "broken", "m.onnx")
     tmp_path.mkdir()
     (tmp_path / "broken.c").write_text(code.c_source)
     (tmp_path / "broken.h").write_text(code.header)
     host = HostModel(tmp_path / "broken.c", tmp_path / "broken.h", "broken", compiled.qmodel)
-    model, q = compiled.qmodel, _sample(compiled)
-    want = golden.run_model(model, {model.inputs[0]: q})[model.outputs[0]]
-    arena = np.random.default_rng(1).integers(-128, 128, size=plan.size + 64).astype(np.int8)
-    (got,) = host.invoke_with_arena(arena, q)
-    return int(np.count_nonzero(got != want))
+    model, mismatches = compiled.qmodel, 0
+    for seed in range(4):
+        q = _sample(compiled, seed)
+        want = golden.run_model(model, {model.inputs[0]: q})[model.outputs[0]]
+        arena = np.random.default_rng(1).integers(-128, 128, size=plan.size + 64).astype(np.int8)
+        (got,) = host.invoke_with_arena(arena, q)
+        mismatches += int(np.count_nonzero(got != want))
+    return mismatches
 
 
 def test_a_plan_that_overlaps_live_data_is_caught(compiled, tmp_path):
