@@ -194,6 +194,14 @@ static inline int32_t mcuq_window_out_size(int32_t in, int32_t pad_before, int32
     return room < 0 ? 0 : room / stride + 1;
 }
 
+/* Elementwise extent: non-negative, rows not overlapping, and rows * output_row_stride within int32.
+ * (Marked unused: clang warns about an unused static inline function in the generated .c file.) */
+static inline MCUQ_MAYBE_UNUSED int mcuq_elementwise_dims_ok(const mcuq_elementwise_dims *dims)
+{
+    return dims->rows >= 0 && dims->row_size >= 0 && dims->output_row_stride >= dims->row_size &&
+           (int64_t)dims->rows * dims->output_row_stride <= MCUQ_Q31_MAX;
+}
+
 /* Activation clamp within int8 and ordered. */
 static inline int mcuq_activation_ok(const mcuq_activation *act)
 {
@@ -210,6 +218,7 @@ static inline int mcuq_pool_args_ok(const mcuq_pool_params *params, const mcuq_d
            params->padding.right >= 0 && mcuq_activation_ok(&params->activation) &&
            mcuq_dims_size(input_dims) >= 0 && mcuq_dims_size(output_dims) >= 0 &&
            output_dims->n == input_dims->n && output_dims->c == input_dims->c &&
+           params->output_pixel_stride >= output_dims->c &&
            output_dims->h == mcuq_window_out_size(input_dims->h, params->padding.top, params->padding.bottom,
                                                   params->kernel.h, params->stride.h, 1) &&
            output_dims->w == mcuq_window_out_size(input_dims->w, params->padding.left, params->padding.right,

@@ -67,7 +67,7 @@ MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
     }
     if (mcuq_dims_size(input_dims) < 0 || mcuq_dims_size(filter_dims) < 0 || mcuq_dims_size(output_dims) < 0 ||
         output_dims->c != input_dims->c * params->ch_mult || filter_dims->c != output_dims->c ||
-        output_dims->n != input_dims->n ||
+        output_dims->n != input_dims->n || params->output_pixel_stride < output_dims->c ||
         output_dims->h != mcuq_window_out_size(input_dims->h, params->padding.top, params->padding.bottom,
                                                filter_dims->h, params->stride.h, params->dilation.h) ||
         output_dims->w != mcuq_window_out_size(input_dims->w, params->padding.left, params->padding.right,
@@ -80,6 +80,7 @@ MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
         const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
         const int32_t k_w = filter_dims->w;
         const int32_t out_c = output_dims->c;
+        const int32_t out_stride = params->output_pixel_stride;
         const int32_t ch_mult = params->ch_mult;
 
         for (batch = 0; batch < input_dims->n; batch++)
@@ -93,7 +94,8 @@ MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
                 for (out_x = 0; out_x < output_dims->w; out_x++)
                 {
                     const int32_t base_x = out_x * params->stride.w - params->padding.left;
-                    int8_t *out_pixel = output + (((size_t)batch * output_dims->h + out_y) * output_dims->w + out_x) * out_c;
+                    int8_t *out_pixel =
+                        output + (((size_t)batch * output_dims->h + out_y) * output_dims->w + out_x) * out_stride;
                     int32_t kx0, kx1;
                     mcuq_depthwise_conv_s8_tap_range(base_x, params->dilation.w, k_w, in_w, &kx0, &kx1);
 
