@@ -5,12 +5,15 @@ bytes; the copy is gone from the C and the arena is smaller than with copies."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 from arena_checks import check_poisoned_arena
 from onnx import helper
+from test_arena import _mismatches
 from test_ops_end_to_end import conv, make_model
 
 import mcuq
@@ -121,6 +124,8 @@ def test_copies_are_gone_and_the_arena_shrank(model):
         assert kept == []
         assert "mcuq_concat_s8" not in source  # neither a call nor the kernel
     assert source.count("No copy for the Concat") == len(cat.inputs) - len(kept)
+    assert compiled.report["memory"]["concat_slices"] == len(plan.slices)
+    assert "straight into their slice of a Concat's output" in (compiled.c_path.parent / "report.md").read_text()
     # The same layers with the copies: a bigger arena.
     with_copies = plan_arena(qmodel, slice_modes=(False,))
     assert plan.size < with_copies.size
@@ -142,6 +147,20 @@ def test_producers_write_slices_and_never_run_in_place(model):
     assert buffer.first_use == first < lifetimes(qmodel)[cat.output][0]
     assert buffer.size >= out.size
     assert not {b.name for b in plan.buffers} & set(plan.slices)
+
+
+def test_a_plan_that_ignores_the_early_writes_is_caught(model, tmp_path):
+    """The Concat's output must be alive from its first slice on: placed over the input of the first
+    slice's producer (alive at that step, free again by the Concat's own step), the C goes wrong."""
+    _, compiled, *_ = model
+    plan, qmodel = compiled.plan, compiled.qmodel
+    cat = _concat(compiled)
+    steps = {layer.output: i for i, layer in enumerate(qmodel.layers)}
+    target = qmodel.layers[min(steps[n] for n in plan.slices)].inputs[0]
+    delta = plan.offsets[target] - plan.offsets[cat.output]
+    moved = {n: plan.offsets[n] + delta for n in (cat.output, *plan.slices)}
+    size = max(plan.size, moved[cat.output] + qmodel.tensors[cat.output].size)
+    assert _mismatches(compiled, dataclasses.replace(plan, offsets={**plan.offsets, **moved}, size=size), tmp_path / "c") > 0
 
 
 def test_concat_inputs_share_the_output_quantization(model):
