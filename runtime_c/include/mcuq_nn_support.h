@@ -1,6 +1,7 @@
 /*
  * mcuq integer runtime: fixed-point helpers shared by the kernels. Static inline only, so that a
- * helper a model does not use costs nothing and draws no warning.
+ * helper a model does not use costs nothing; marked unused, as clang warns about an unused static
+ * inline function defined in the .c file itself (the generated file copies this header in).
  *
  * Rounding follows CMSIS-NN's default path (no CMSIS_NN_USE_SINGLE_ROUNDING), which is the
  * gemmlowp/TFLite reference rounding:
@@ -19,21 +20,21 @@
 #define MCUQ_Q31_MIN ((int32_t)(-2147483647 - 1))
 #define MCUQ_Q31_MAX ((int32_t)2147483647)
 
-static inline int32_t mcuq_max_s32(int32_t a, int32_t b) { return a > b ? a : b; }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_max_s32(int32_t a, int32_t b) { return a > b ? a : b; }
 
-static inline int32_t mcuq_min_s32(int32_t a, int32_t b) { return a < b ? a : b; }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_min_s32(int32_t a, int32_t b) { return a < b ? a : b; }
 
-static inline int32_t mcuq_clamp_s32(int32_t x, int32_t lo, int32_t hi)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_clamp_s32(int32_t x, int32_t lo, int32_t hi)
 {
     return x < lo ? lo : (x > hi ? hi : x);
 }
 
 /* x * 2^n for n in [0, 31], wrapping modulo 2^32 like the int32 arithmetic of CMSIS-NN. */
-static inline int32_t mcuq_shl_wrap_s32(int32_t x, int32_t n) { return (int32_t)((uint32_t)x << n); }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_shl_wrap_s32(int32_t x, int32_t n) { return (int32_t)((uint32_t)x << n); }
 
 /* Doubling high multiply without saturation (arm_nn_doubling_high_mult_no_sat): round half up.
  * Exact for all inputs except a == b == INT32_MIN, which requantization never produces. */
-static inline int32_t mcuq_doubling_high_mult_no_sat(int32_t a, int32_t b)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_doubling_high_mult_no_sat(int32_t a, int32_t b)
 {
     /* >> of a negative value is implementation-defined in C99; every compiler mcuq supports (gcc,
      * clang, armclang, IAR) shifts arithmetically, as CMSIS-NN also assumes. */
@@ -42,7 +43,7 @@ static inline int32_t mcuq_doubling_high_mult_no_sat(int32_t a, int32_t b)
 
 /* Saturating rounding doubling high multiply (gemmlowp SaturatingRoundingDoublingHighMul, Arm VQRDMULH,
  * arm_nn_doubling_high_mult): used by the fixed-point exp and reciprocal of softmax. */
-static inline int32_t mcuq_sat_doubling_high_mult(int32_t a, int32_t b)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sat_doubling_high_mult(int32_t a, int32_t b)
 {
     if (a == MCUQ_Q31_MIN && b == MCUQ_Q31_MIN)
     {
@@ -56,7 +57,7 @@ static inline int32_t mcuq_sat_doubling_high_mult(int32_t a, int32_t b)
 }
 
 /* x / 2^exponent rounded half away from zero (arm_nn_divide_by_power_of_two); exponent in [0, 31]. */
-static inline int32_t mcuq_rounding_divide_by_pot(int32_t x, int32_t exponent)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_rounding_divide_by_pot(int32_t x, int32_t exponent)
 {
     const int32_t mask = (int32_t)((((uint32_t)1) << exponent) - 1u);
     const int32_t remainder = x & mask;
@@ -74,7 +75,7 @@ static inline int32_t mcuq_rounding_divide_by_pot(int32_t x, int32_t exponent)
 }
 
 /* arm_nn_requantize, default (double rounding) path: val * multiplier * 2^(shift - 31), rounded. */
-static inline int32_t mcuq_requantize(int32_t val, int32_t multiplier, int32_t shift)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_requantize(int32_t val, int32_t multiplier, int32_t shift)
 {
     const int32_t left_shift = shift > 0 ? shift : 0;
     const int32_t right_shift = shift > 0 ? 0 : -shift;
@@ -85,7 +86,7 @@ static inline int32_t mcuq_requantize(int32_t val, int32_t multiplier, int32_t s
 /* ---- gemmlowp fixed-point functions used by softmax ---- */
 
 /* x * 2^exponent, saturating (gemmlowp SaturatingRoundingMultiplyByPOT); exponent in [1, 30]. */
-static inline int32_t mcuq_sat_mult_by_pot(int32_t x, int32_t exponent)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sat_mult_by_pot(int32_t x, int32_t exponent)
 {
     const int32_t threshold = (int32_t)((1u << (31 - exponent)) - 1u);
     if (x > threshold)
@@ -101,7 +102,7 @@ static inline int32_t mcuq_sat_mult_by_pot(int32_t x, int32_t exponent)
 
 /* exp(x) for x <= 0 given in Q5.26, result in Q0.31 (gemmlowp exp_on_negative_values): exp on
  * [-1/4, 0) by a Taylor polynomial around -1/8, times exp(-2^k / 4) for each set bit k of the rest. */
-static inline int32_t mcuq_exp_on_negative_values(int32_t val)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_exp_on_negative_values(int32_t val)
 {
     static const int32_t barrel[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
     const int32_t exp_minus_one_eighth = 1895147668;
@@ -128,7 +129,7 @@ static inline int32_t mcuq_exp_on_negative_values(int32_t val)
 
 /* 1 / (1 + x) for x in [0, 1) in Q0.31, result in Q0.31 (gemmlowp one_over_one_plus_x_for_x_in_0_1):
  * three Newton-Raphson steps from 48/17 - 32/17 * d, d = (1 + x) / 2 in Q2.29 arithmetic. */
-static inline int32_t mcuq_one_over_one_plus_x_for_x_in_0_1(int32_t val)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_one_over_one_plus_x_for_x_in_0_1(int32_t val)
 {
     const int64_t sum = (int64_t)val + (int64_t)MCUQ_Q31_MAX;
     const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
@@ -145,7 +146,7 @@ static inline int32_t mcuq_one_over_one_plus_x_for_x_in_0_1(int32_t val)
 }
 
 /* Number of leading zero bits of x (32 for 0). */
-static inline int32_t mcuq_clz_u32(uint32_t x)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_clz_u32(uint32_t x)
 {
 #if defined(__GNUC__) || defined(__clang__)
     return x == 0u ? 32 : (int32_t)__builtin_clz(x);
@@ -165,7 +166,7 @@ static inline int32_t mcuq_clz_u32(uint32_t x)
 }
 
 /* Product of the dims of an NHWC tensor, or -1 if one is negative or the product overflows int32. */
-static inline int32_t mcuq_dims_size(const mcuq_dims *d)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_dims_size(const mcuq_dims *d)
 {
     const int32_t f[4] = {d->n, d->h, d->w, d->c};
     int64_t size = 1;
@@ -187,15 +188,14 @@ static inline int32_t mcuq_dims_size(const mcuq_dims *d)
 
 /* Output extent of a sliding window (floor mode): what the caller's output dims must equal; 0 when
  * the window does not fit the padded input at all. */
-static inline int32_t mcuq_window_out_size(int32_t in, int32_t pad_before, int32_t pad_after, int32_t kernel,
-                                           int32_t stride, int32_t dilation)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_window_out_size(int32_t in, int32_t pad_before, int32_t pad_after,
+                                                             int32_t kernel, int32_t stride, int32_t dilation)
 {
     const int32_t room = in + pad_before + pad_after - dilation * (kernel - 1) - 1;
     return room < 0 ? 0 : room / stride + 1;
 }
 
-/* Elementwise extent: non-negative, rows not overlapping, and rows * output_row_stride within int32.
- * (Marked unused: clang warns about an unused static inline function in the generated .c file.) */
+/* Elementwise extent: non-negative, rows not overlapping, and rows * output_row_stride within int32. */
 static inline MCUQ_MAYBE_UNUSED int mcuq_elementwise_dims_ok(const mcuq_elementwise_dims *dims)
 {
     return dims->rows >= 0 && dims->row_size >= 0 && dims->output_row_stride >= dims->row_size &&
@@ -203,15 +203,16 @@ static inline MCUQ_MAYBE_UNUSED int mcuq_elementwise_dims_ok(const mcuq_elementw
 }
 
 /* Activation clamp within int8 and ordered. */
-static inline int mcuq_activation_ok(const mcuq_activation *act)
+static inline MCUQ_MAYBE_UNUSED int mcuq_activation_ok(const mcuq_activation *act)
 {
     return act->min >= -128 && act->max <= 127 && act->min <= act->max;
 }
 
 /* Pooling arguments shared by max and average pooling: positive window and stride, non-negative
  * padding, a valid clamp, and output dims that match the floor-mode window formula. */
-static inline int mcuq_pool_args_ok(const mcuq_pool_params *params, const mcuq_dims *input_dims,
-                                    const mcuq_dims *output_dims)
+static inline MCUQ_MAYBE_UNUSED int mcuq_pool_args_ok(const mcuq_pool_params *params,
+                                                      const mcuq_dims *input_dims,
+                                                      const mcuq_dims *output_dims)
 {
     return params->kernel.h >= 1 && params->kernel.w >= 1 && params->stride.h >= 1 && params->stride.w >= 1 &&
            params->padding.top >= 0 && params->padding.left >= 0 && params->padding.bottom >= 0 &&
