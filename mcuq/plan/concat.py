@@ -18,6 +18,8 @@ Reshapes (their output usually is their input's bytes already) and nested Concat
 
 A layer that writes a slice never runs in place over its own input (`arena.inplace_layers`): its
 output is part of a tensor that is alive from the first slice's producer to the Concat's last reader.
+A slice may start at any byte (a channel offset): only its producer sees that pointer, and every
+kernel stores its int8 output byte by byte; the Concat's output itself stays aligned.
 Placement is a memory matter: the golden model still runs the Concat; the C leaves out its copies.
 """
 
