@@ -118,6 +118,7 @@ class LayerView:
     params: object
     scratch: tuple[int, int] | None
     inplace: dict | None  # input (name, 1-based number) and shift (bytes) when the output is written over it
+    write: dict  # how the output is written: pixel stride, elementwise rows, and the Concat it is a slice of
     extra: dict
 
 
@@ -149,18 +150,22 @@ def _extra(layer: Layer, model: QModel, plan: ArenaPlan) -> dict:
     if layer.op is QOp.SOFTMAX:
         return dict(rows=out.size // out.shape[-1], row_size=out.shape[-1])
     if layer.op is QOp.CONCAT:
-        axis = p.axis
+        axis = p.axis % len(out.shape)
         outer = int(np.prod(out.shape[:axis], dtype=np.int64))
         inner = int(np.prod(out.shape[axis + 1 :], dtype=np.int64))
-        parts, start = [], 0
+        producer = {other.output: i for i, other in enumerate(model.layers)}
+        parts, written, start = [], [], 0
         for i, name in enumerate(layer.inputs):
             extent = model.tensors[name].shape[axis]
-            parts.append(dict(input=_tensor_view(model, plan, name), outer=outer, inner=inner,
-                              axis_offset=start, axis_size=extent, out_axis_size=out.shape[axis],
-                              input_offset=p.input_offsets[i], multiplier=p.multipliers[i],
-                              shift=p.shifts[i]))
+            if name in plan.slices:  # its producer wrote it in place: nothing to copy
+                written.append(dict(number=i + 1, name=name, layer=producer[name]))
+            else:
+                parts.append(dict(input=_tensor_view(model, plan, name), outer=outer, inner=inner,
+                                  axis_offset=start, axis_size=extent, out_axis_size=out.shape[axis],
+                                  input_offset=p.input_offsets[i], multiplier=p.multipliers[i],
+                                  shift=p.shifts[i]))
             start += extent
-        return dict(parts=parts)
+        return dict(parts=parts, written=written)
     if layer.op is QOp.TRANSPOSE:
         return dict(dims=_dims4(model.tensors[layer.inputs[0]].shape), perm=_perm4(p.perm))
     if layer.op is QOp.PAD:
@@ -169,6 +174,20 @@ def _extra(layer: Layer, model: QModel, plan: ArenaPlan) -> dict:
         return dict(dims=_dims4(model.tensors[layer.inputs[0]].shape),
                     before=[0] * (4 - rank) + before, after=[0] * (4 - rank) + after)
     return {}
+
+
+def _write_view(model: QModel, plan: ArenaPlan, layer: Layer) -> dict:
+    """The output's pixel stride (bytes between pixels, for conv, depthwise and pooling) and, for the
+    elementwise kernels, its rows: one dense row, or one row per pixel when writing a channel slice."""
+    out = model.tensors[layer.output]
+    piece = plan.slices.get(layer.output)
+    if piece is None or not piece.strided:
+        return dict(pixel_stride=_dims4(out.shape)[3], rows=1, row_size=out.size, row_stride=out.size,
+                    slice_of=piece.concat if piece else None, first=piece.offset if piece else 0,
+                    last=piece.offset + out.size - 1 if piece else 0, strided=False)
+    return dict(pixel_stride=piece.pixel_stride, rows=out.size // piece.channels, row_size=piece.channels,
+                row_stride=piece.pixel_stride, slice_of=piece.concat, first=piece.offset,
+                last=piece.offset + piece.channels - 1, strided=True)
 
 
 def _inplace_view(plan: ArenaPlan, layer: Layer) -> dict | None:
@@ -193,6 +212,7 @@ def layer_views(model: QModel, plan: ArenaPlan) -> list[LayerView]:
             params=layer.params,
             scratch=plan.scratch.get(i),
             inplace=_inplace_view(plan, layer),
+            write=_write_view(model, plan, layer),
             extra=_extra(layer, model, plan),
         ))
     return views
@@ -205,9 +225,17 @@ class GeneratedCode:
     prefix: str
 
 
+def _calls_kernel(layer: Layer, plan: ArenaPlan) -> bool:
+    """A Concat whose inputs were all written in place by their producers calls nothing."""
+    if layer.op is QOp.CONCAT:
+        return not all(name in plan.slices for name in layer.inputs)
+    return True  # the rest call a kernel unless `kernel_function` has none for them (copies)
+
+
 def generate(model: QModel, plan: ArenaPlan, prefix: str, source_name: str) -> GeneratedCode:
     prefix = c_identifier(prefix)
-    used = sorted({fn for fn in (kernel_function(layer, model) for layer in model.layers) if fn})
+    used = sorted({fn for layer in model.layers
+                   if _calls_kernel(layer, plan) and (fn := kernel_function(layer, model))})
     sources = kernel_sources()
     missing = [fn for fn in used if fn not in sources]
     if missing:

@@ -5,8 +5,9 @@ per output channel in [-127, 127]. Bias: int32 at scale s_in * s_w[c]. Requantiz
 and the op-specific "Prepare" maths come from `fixedpoint`, which mirrors TFLite.
 
 An activation's (scale, zero point) is the one the model file fixes (``fixed``, from a pre-quantized
-QDQ model, see `mcuq.fixed_quant`) or else the one its calibrated range gives. Layers whose weights
-the file stores as integers keep those integers and the file's int32 bias.
+QDQ model, see `mcuq.fixed_quant`), else the one a Concat shares with it (TFLite's rule, see
+`shared_concat_quantization`), else the one its calibrated range gives. Layers whose weights the file
+stores as integers keep those integers and the file's int32 bias.
 """
 
 from __future__ import annotations
@@ -43,6 +44,54 @@ def activation_qparams(lo: float, hi: float, dtype: str = "int8") -> tuple[float
     zero_point_from_min = INT8_MIN - lo / scale
     zero_point = int(np.clip(round(zero_point_from_min), INT8_MIN, INT8_MAX))
     return float(scale), zero_point
+
+
+# Ops whose kernels requantize (or look up) into any output quantization they are given.
+FREE_OUTPUT_OPS = frozenset({"conv2d", "depthwise_conv2d", "fully_connected", "add", "mul", "clip", "leaky_relu"})
+# Ops whose output keeps their input's quantization.
+SAME_AS_INPUT_OPS = frozenset({"max_pool", "avg_pool", "reshape", "transpose", "pad"})
+
+
+def _free_source(graph: Graph, name: str, fixed: dict) -> str | None:
+    """The tensor whose quantization decides ``name``'s and that may take any: ``name`` itself when a
+    free op produces it, else the free source of a pooling/reshape/transpose/pad chain leading to it.
+    None when some tensor on the way is a model input or output, fixed by the file, or read by
+    another layer too (its quantization is not this Concat's alone to choose)."""
+    while True:
+        node = graph.producer(name)
+        if (node is None or name in graph.outputs or name in fixed or len(graph.consumers(name)) != 1
+                or list(graph.consumers(name)[0].inputs).count(name) != 1):
+            return None
+        if node.op in FREE_OUTPUT_OPS:
+            return name
+        if node.op not in SAME_AS_INPUT_OPS:
+            return None
+        name = node.inputs[0]
+
+
+def shared_concat_quantization(graph: Graph, ranges: dict[str, tuple[float, float]],
+                               fixed: dict[str, tuple[float, int]]) -> dict[str, tuple[float, int]]:
+    """TFLite's int8 spec requires a Concatenation's inputs and output to share one scale and zero
+    point; then the Concat is a plain copy, and mcuq's planner can drop even that by letting each
+    input's producer write into its slice of the output. Here, for each Concat whose output the file
+    does not fix: the inputs whose quantization is free to choose (`_free_source`) take the output's,
+    and the output's range is widened to cover their sources' ranges (a pooling chain's source may
+    reach further than the pooled tensor). Other inputs keep their own quantization and the Concat
+    requantizes them. The price is resolution: a narrow input gets the scale of the widest."""
+    shared: dict[str, tuple[float, int]] = {}
+    for node in graph.nodes:
+        out = node.outputs[0]
+        if node.op != "concat" or out in fixed or out not in ranges:
+            continue
+        sources = [src for name in dict.fromkeys(node.inputs)
+                   if (src := _free_source(graph, name, fixed)) is not None and src in ranges]
+        if not sources:
+            continue
+        lo = min([ranges[out][0]] + [ranges[src][0] for src in sources])
+        hi = max([ranges[out][1]] + [ranges[src][1] for src in sources])
+        q = activation_qparams(lo, hi)
+        shared.update({name: q for name in (out, *sources)})
+    return shared
 
 
 def quantize_value(real: float, scale: float, zero_point: int, dtype: str = "int8") -> int:
@@ -118,6 +167,7 @@ class Lowering:
         self.fixed = {name: (float(np.float32(s)), int(zp)) for name, (s, zp) in (fixed or {}).items()}
         self.int16_nodes = int16_nodes
         self.dtype = "int8"  # activation dtype of the node being lowered
+        self.shared = shared_concat_quantization(graph, ranges, self.fixed)
         self.tensors: dict[str, QTensor] = {}
         self.layers: list[Layer] = []
         self.pending: list[Layer] = []  # requantizing tables that follow the next emitted layer
@@ -125,11 +175,14 @@ class Lowering:
 
     # -- tensors ------------------------------------------------------------------------------
     def activation(self, name: str, node: Node | None = None, dtype: str | None = None) -> QTensor:
-        """The model file's quantization of ``name`` where it fixes one (int8), else its calibrated range's
-        in ``dtype`` (default: the dtype of the node being lowered)."""
+        """The model file's quantization of ``name`` where it fixes one (int8), else the one a Concat shares
+        with it (int8), else its calibrated range's in ``dtype`` (default: the dtype of the node being
+        lowered)."""
         dtype = dtype or self.dtype
         if name in self.fixed and dtype == "int8":
             return self.define(name, *self.fixed[name])
+        if name in self.shared and dtype == "int8":
+            return self.define(name, *self.shared[name])
         float_name = self.float_names.get(name, name)
         if float_name not in self.ranges:
             where = f"the output of node {node.name!r} ({node.op})" if node else "the model input"

@@ -93,7 +93,8 @@ def memory_section(model: QModel, plan: ArenaPlan) -> dict:
         live.append(union_length([(x["offset"], x["offset"] + x["size"]) for x in buffers
                                   if x["first_use"] <= step <= x["last_use"]]))
     return dict(arena_bytes=plan.size, lower_bound=plan.lower_bound, strategy=plan.strategy,
-                steps=len(model.layers), inplace_layers=len(plan.inplace), buffers=buffers, live_bytes=live)
+                steps=len(model.layers), inplace_layers=len(plan.inplace), concat_slices=len(plan.slices),
+                buffers=buffers, live_bytes=live)
 
 
 def to_json(report: dict) -> str:

@@ -94,3 +94,26 @@ def test_pre_quantized_model_compiles_for_cortex_m0(tmp_path):
     assert [layer.op.value for layer in compiled.qmodel.layers] == ["softmax", "lut"]
     for name in ("dense", "soft"):
         _gcc("cortex-m0", "-c", tmp_path / "out" / f"{name}.c", "-o", tmp_path / f"{name}.o")
+
+
+@pytest.fixture(scope="module")
+def concat_models(tmp_path_factory):
+    """Models whose producers write Concat slices with pixel strides; without softmax (and "partial"
+    without pooling), so clang sees the support helpers they leave unused."""
+    from test_concat import compile_model
+
+    return [compile_model(name, tmp_path_factory.mktemp(name))[0].c_path for name in ("inception", "partial")]
+
+
+@needs_clang
+def test_clang_compiles_concat_slices(concat_models, tmp_path):
+    for source in concat_models:
+        cmd = [CLANG, *STRICT, "-I", source.parent, "-c", source, "-o", tmp_path / "o.o"]
+        result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+        assert result.returncode == 0, (source, result.stderr)
+
+
+@needs_arm_gcc
+def test_concat_slices_compile_for_cortex_m0(concat_models, tmp_path):
+    for source in concat_models:
+        _gcc("cortex-m0", "-c", source, "-o", tmp_path / "o.o")

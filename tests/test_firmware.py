@@ -117,6 +117,21 @@ def test_size_optimized_firmware_gives_the_same_outputs(digits, digits_samples, 
     assert run_o2.ns_per_tick == 40.0  # 25 MHz SysTick, 1 ns per instruction
 
 
+def test_concat_without_copies_runs_bit_exact_on_m4(tmp_path):
+    """Six producers writing their channel slices of a Concat (pixel strides) under QEMU on a Cortex-M4."""
+    from test_concat import compile_model
+
+    compiled, _, samples = compile_model("inception", tmp_path)
+    assert "mcuq_concat_s8" not in compiled.c_path.read_text()
+    data = _samples(compiled, samples[:3])
+    _, run = _build_and_run(compiled, "mps2-an386", tmp_path / "fw", data)
+    _assert_equal_to_host(run, data)
+    # The concat layer does no work: a few hook instructions next to the convolutions' thousands.
+    concat = next(i for i, layer in enumerate(compiled.qmodel.layers) if layer.op.value == "concat")
+    per_layer = run.layer_instructions(0)
+    assert per_layer[concat] < 100 < 10_000 < max(per_layer)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("board", KWS_BOARDS)
 def test_kws_runs_bit_exact(kws_compiled, kws_data, board, tmp_path):

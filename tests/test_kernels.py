@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from mcuq import fixedpoint as fp
 from mcuq import golden, qir
 from mcuq.plan import inplace
+from mcuq.plan.concat import CHANNEL_SLICE_OPS
 from mcuq.qir import QOp
 
 
@@ -29,6 +30,8 @@ def cfg(examples: int) -> settings:
 
 zero_points = st.integers(-128, 127)
 seeds = st.integers(0, 2**32 - 1)
+# Elementwise tensors as [pixels, channels]: a channel slice writes one row per pixel.
+pixel_rows = st.tuples(st.integers(1, 24), st.integers(1, 12))
 
 
 @st.composite
@@ -79,17 +82,39 @@ def _io_buffers(inputs, out_shape, inplace):
     return ins, buf[start + shift : start + shift + out_size].reshape(out_shape)
 
 
+def _slice_buffer(out_shape, first: int, stride: int):
+    """A buffer of random bytes laid out as pixels of ``stride`` channels, as a Concat's output, and
+    the flat view that starts at channel ``first`` of its first pixel: where a producer writing its
+    channel slice gets its output pointer."""
+    pixels = math.prod(out_shape[:-1])
+    buf = _random_i8(np.random.default_rng(stride * pixels + first), (pixels, stride))
+    return buf, buf.reshape(-1)[first:]
+
+
 def run_c(
     layer: qir.Layer,
     inputs: list[np.ndarray],
     tensors: dict[str, qir.QTensor],
     inplace: tuple[int, int] | None = None,
+    channel_slice: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Run one layer through its C kernel; asserts MCUQ_OK and returns the int8 output. ``inplace``:
-    (input index, shift) to make the output overlap that input (see ``_io_buffers``)."""
+    (input index, shift) to make the output overlap that input (see ``_io_buffers``).
+    ``channel_slice``: (first channel, pixel stride) to write the output as channels [first, first + C)
+    of pixels ``stride`` channels wide (see ``_slice_buffer``); the bytes outside that slice must stay
+    untouched."""
     ffi, lib = load()
     out_shape = tensors[layer.output].shape
     ins, out = _io_buffers(inputs, out_shape, inplace)
+    channels = out_shape[-1] if out_shape else 1
+    first, stride = channel_slice or (0, channels)
+    if channel_slice is not None:
+        buf, out = _slice_buffer(out_shape, first, stride)
+        before = buf.copy()
+    size = math.prod(out_shape)
+    # Elementwise kernels: one dense row, or one row per pixel when writing a channel slice.
+    rows = {"rows": 1, "row_size": size, "output_row_stride": size} if channel_slice is None else \
+        {"rows": size // channels, "row_size": channels, "output_row_stride": stride}
     keep = []  # cffi objects that must outlive the call
     p = layer.params
 
@@ -110,6 +135,7 @@ def run_c(
             "dilation": {"h": p.dilation[0], "w": p.dilation[1]},
             "padding": dict(zip(("top", "left", "bottom", "right"), p.padding)),
             "activation": {"min": p.act_min, "max": p.act_max},
+            "output_pixel_stride": stride,
         }
         if layer.op is QOp.CONV:
             conv["groups"] = p.groups
@@ -176,7 +202,7 @@ def run_c(
             },
         )
         status = lib.mcuq_elementwise_add_s8(
-            params, _i8(ffi, ins[0]), _i8(ffi, ins[1]), _i8(ffi, out), out.size
+            params, ffi.new("mcuq_elementwise_dims *", rows), _i8(ffi, ins[0]), _i8(ffi, ins[1]), _i8(ffi, out)
         )
     elif layer.op is QOp.MUL:
         params = ffi.new(
@@ -190,7 +216,7 @@ def run_c(
             },
         )
         status = lib.mcuq_elementwise_mul_s8(
-            params, _i8(ffi, ins[0]), _i8(ffi, ins[1]), _i8(ffi, out), out.size
+            params, ffi.new("mcuq_elementwise_dims *", rows), _i8(ffi, ins[0]), _i8(ffi, ins[1]), _i8(ffi, out)
         )
     elif layer.op in (QOp.MAX_POOL, QOp.AVG_POOL):
         params = ffi.new(
@@ -202,6 +228,7 @@ def run_c(
                 "activation": {"min": p.act_min, "max": p.act_max},
                 "count_include_pad": int(p.count_include_pad),
                 "pad_value": p.pad_value,
+                "output_pixel_stride": stride,
             },
         )
         kernel = lib.mcuq_max_pool_s8 if layer.op is QOp.MAX_POOL else lib.mcuq_avg_pool_s8
@@ -220,7 +247,8 @@ def run_c(
         status = lib.mcuq_softmax_s8(params, _i8(ffi, ins[0]), out.size // row, row, _i8(ffi, out))
     elif layer.op is QOp.LUT:
         table = np.ascontiguousarray(p.table, dtype=np.int8)
-        status = lib.mcuq_lut_s8(_i8(ffi, table), _i8(ffi, ins[0]), _i8(ffi, out), out.size)
+        dims = ffi.new("mcuq_elementwise_dims *", rows)
+        status = lib.mcuq_lut_s8(_i8(ffi, table), dims, _i8(ffi, ins[0]), _i8(ffi, out))
     elif layer.op is QOp.CONCAT:
         axis = p.axis % len(out_shape)
         outer = math.prod(out_shape[:axis])
@@ -267,7 +295,12 @@ def run_c(
     else:
         raise AssertionError(f"no C kernel for {layer.op}")
     assert status == lib.MCUQ_OK
-    return out.copy()
+    if channel_slice is None:
+        return out.copy()
+    outside = np.ones(buf.shape, dtype=bool)
+    outside[:, first : first + channels] = False
+    np.testing.assert_array_equal(buf[outside], before[outside], err_msg="wrote outside its channel slice")
+    return buf[:, first : first + channels].reshape(out_shape).copy()
 
 
 def _assert_same(want: np.ndarray, got: np.ndarray, what: str) -> None:
@@ -288,7 +321,18 @@ def check(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTe
     if shift is not None:
         for k in range(len(inputs) if layer.op in (QOp.ADD, QOp.MUL) else 1):
             _assert_same(want, run_c(layer, inputs, tensors, (k, shift)), f"in place over input {k}, shift {shift}")
+    if layer.op in CHANNEL_SLICE_OPS:
+        for first, stride in _channel_slices(want.shape[-1], want.size):
+            got = run_c(layer, inputs, tensors, channel_slice=(first, stride))
+            _assert_same(want, got, f"as channels {first}.. of pixels {stride} wide")
     return want
+
+
+def _channel_slices(channels: int, size: int) -> list[tuple[int, int]]:
+    """(first channel, pixel stride) of the Concat slices a producer is tested writing: stride ==
+    channels (a dense output, today's behaviour) and a wider pixel with the slice at some offset."""
+    extra = 1 + size % 5
+    return [(0, channels), (size % (extra + 1), channels + extra)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -491,14 +535,12 @@ scales = st.floats(1e-3, 1.0)
 
 
 @cfg(100)
-@given(
-    st.integers(1, 200), scales, zero_points, scales, zero_points, scales, zero_points, act_ranges(), seeds
-)
-def test_add(size, s1, z1, s2, z2, so, zo, act, seed):
+@given(pixel_rows, scales, zero_points, scales, zero_points, scales, zero_points, act_ranges(), seeds)
+def test_add(shape, s1, z1, s2, z2, so, zo, act, seed):
     rng = np.random.default_rng(seed)
     params = fp.prepare_add(s1, z1, s2, z2, so, zo, *act)
-    layer, tensors = _layer(QOp.ADD, params, [(1, size), (1, size)], (1, size))
-    a, b = _random_i8(rng, (1, size)), _random_i8(rng, (1, size))
+    layer, tensors = _layer(QOp.ADD, params, [shape, shape], shape)
+    a, b = _random_i8(rng, shape), _random_i8(rng, shape)
     got = check(layer, [a, b], tensors).astype(np.int64)
     a, b = a.astype(np.int64), b.astype(np.int64)
     # Against float: TFLite's Add is within one LSB of the rounded exact sum.
@@ -507,22 +549,12 @@ def test_add(size, s1, z1, s2, z2, so, zo, act, seed):
 
 
 @cfg(100)
-@given(
-    st.integers(1, 200),
-    scales,
-    zero_points,
-    scales,
-    zero_points,
-    st.floats(1e-4, 1.0),
-    zero_points,
-    act_ranges(),
-    seeds,
-)
-def test_mul(size, s1, z1, s2, z2, so, zo, act, seed):
+@given(pixel_rows, scales, zero_points, scales, zero_points, st.floats(1e-4, 1.0), zero_points, act_ranges(), seeds)
+def test_mul(shape, s1, z1, s2, z2, so, zo, act, seed):
     rng = np.random.default_rng(seed)
     params = fp.prepare_mul(s1, z1, s2, z2, so, zo, *act)
-    layer, tensors = _layer(QOp.MUL, params, [(1, size), (1, size)], (1, size))
-    a, b = _random_i8(rng, (1, size)), _random_i8(rng, (1, size))
+    layer, tensors = _layer(QOp.MUL, params, [shape, shape], shape)
+    a, b = _random_i8(rng, shape), _random_i8(rng, shape)
     got = check(layer, [a, b], tensors).astype(np.int64)
     a, b = a.astype(np.int64), b.astype(np.int64)
     exact = (s1 * (a - z1)) * (s2 * (b - z2)) / so + zo
@@ -630,12 +662,12 @@ def test_softmax_raw_params(rows, row, mult, tie_prone, left_shift, seed):
 
 
 @cfg(30)
-@given(st.integers(1, 300), seeds)
-def test_lut(size, seed):
+@given(pixel_rows, seeds)
+def test_lut(shape, seed):
     rng = np.random.default_rng(seed)
     params = qir.LutParams(table=_random_i8(rng, 256))
-    layer, tensors = _layer(QOp.LUT, params, [(size,)], (size,))
-    x = _random_i8(rng, (size,))
+    layer, tensors = _layer(QOp.LUT, params, [shape], shape)
+    x = _random_i8(rng, shape)
     assert np.array_equal(check(layer, [x], tensors), params.table[x.astype(np.int64) + 128])
 
 
@@ -794,8 +826,8 @@ def test_scratch_bytes_equal_c_get_buffer_size(kh, kw, cg, groups, og):
     assert golden.scratch_bytes(dw_layer, dw_tensors) == c_dw
 
 
-def _conv_call(ctx_size=None, out_hw=(2, 2), groups=1):
-    """Call mcuq_convolve_s8 on a 3x3x2 input, 2x2 kernel; returns the status."""
+def _conv_call(ctx_size=None, out_hw=(2, 2), groups=1, pixel_stride=4):
+    """Call mcuq_convolve_s8 on a 3x3x2 input, 2x2 kernel, 4 output channels; returns the status."""
     ffi, lib = load()
     w = np.ones((4, 2, 2, 2 // groups), np.int8)
     params = ffi.new(
@@ -805,6 +837,7 @@ def _conv_call(ctx_size=None, out_hw=(2, 2), groups=1):
             "dilation": {"h": 1, "w": 1},
             "activation": {"min": -128, "max": 127},
             "groups": groups,
+            "output_pixel_stride": pixel_stride,
         },
     )
     mult, shift, bias = np.full(4, 1 << 30, np.int32), np.zeros(4, np.int32), np.zeros(4, np.int32)
@@ -814,7 +847,7 @@ def _conv_call(ctx_size=None, out_hw=(2, 2), groups=1):
     scratch = ffi.new("int16_t[]", max(size, 2))
     ctx = ffi.new("mcuq_context *", {"buf": scratch, "size": size})
     x = np.zeros((1, 3, 3, 2), np.int8)
-    out = np.zeros((1, *out_hw, 4), np.int8)
+    out = np.zeros((1, *out_hw, max(4, pixel_stride)), np.int8)
     return lib.mcuq_convolve_s8(
         ctx,
         params,
@@ -824,7 +857,7 @@ def _conv_call(ctx_size=None, out_hw=(2, 2), groups=1):
         _dims(ffi, w.shape),
         _i8(ffi, w),
         _i32(ffi, bias),
-        _dims(ffi, out.shape),
+        _dims(ffi, (1, *out_hw, 4)),
         _i8(ffi, out),
     )
 
@@ -836,6 +869,8 @@ def test_conv_rejects_inconsistent_arguments():
     assert _conv_call(ctx_size=15) == lib.MCUQ_ARG_ERROR  # needs 2 * 2*2*2 = 16 bytes
     assert _conv_call(out_hw=(3, 3)) == lib.MCUQ_ARG_ERROR  # output dims do not match the window
     assert _conv_call(groups=3) == lib.MCUQ_ARG_ERROR  # channels not divisible by groups
+    assert _conv_call(pixel_stride=6) == lib.MCUQ_OK  # a channel slice of a 6-channel tensor
+    assert _conv_call(pixel_stride=3) == lib.MCUQ_ARG_ERROR  # output pixels would overlap
 
 
 def test_kernels_reject_bad_arguments():
@@ -855,6 +890,7 @@ def test_kernels_reject_bad_arguments():
             "stride": {"h": 1, "w": 1},
             "padding": {"top": 2},
             "activation": {"min": -128, "max": 127},
+            "output_pixel_stride": 2,
         },
     )
     # The first output row's window lies entirely in the top padding.
@@ -862,7 +898,17 @@ def test_kernels_reject_bad_arguments():
         pool, _dims(ffi, (1, 2, 2, 2)), _i8(ffi, x), _dims(ffi, (1, 3, 1, 2)), _i8(ffi, np.zeros(6, np.int8))
     )
     assert status == lib.MCUQ_ARG_ERROR
-    assert lib.mcuq_lut_s8(ffi.NULL, _i8(ffi, x), _i8(ffi, x), 8) == lib.MCUQ_ARG_ERROR
+    pool.padding.top = 0
+    args = (_dims(ffi, (1, 2, 2, 2)), _i8(ffi, x), _dims(ffi, (1, 1, 1, 2)), _i8(ffi, np.zeros(6, np.int8)))
+    assert lib.mcuq_max_pool_s8(pool, *args) == lib.MCUQ_OK
+    pool.output_pixel_stride = 1  # narrower than the output's 2 channels
+    assert lib.mcuq_max_pool_s8(pool, *args) == lib.MCUQ_ARG_ERROR
+    table = np.zeros(256, np.int8)
+    rows = ffi.new("mcuq_elementwise_dims *", {"rows": 2, "row_size": 4, "output_row_stride": 4})
+    assert lib.mcuq_lut_s8(_i8(ffi, table), rows, _i8(ffi, x), _i8(ffi, x)) == lib.MCUQ_OK
+    assert lib.mcuq_lut_s8(ffi.NULL, rows, _i8(ffi, x), _i8(ffi, x)) == lib.MCUQ_ARG_ERROR
+    rows.output_row_stride = 3  # rows would overlap
+    assert lib.mcuq_lut_s8(_i8(ffi, table), rows, _i8(ffi, x), _i8(ffi, x)) == lib.MCUQ_ARG_ERROR
 
 
 # --------------------------------------------------------------------------------------------------

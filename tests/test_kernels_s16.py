@@ -130,7 +130,8 @@ def run_c16(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.Q
             "kernel": {"h": p.kernel[0], "w": p.kernel[1]}, "stride": {"h": p.stride[0], "w": p.stride[1]},
             "padding": dict(zip(("top", "left", "bottom", "right"), p.padding)),
             "activation": {"min": p.act_min, "max": p.act_max},
-            "count_include_pad": int(p.count_include_pad), "pad_value": p.pad_value})
+            "count_include_pad": int(p.count_include_pad), "pad_value": p.pad_value,
+            "output_pixel_stride": out_t.shape[-1]})
         kernel = lib.mcuq_max_pool_s16 if layer.op is QOp.MAX_POOL else lib.mcuq_avg_pool_s16
         status = kernel(params, _dims(ffi, in_shape), x, _dims(ffi, out_t.shape), y)
     elif layer.op is QOp.REQUANTIZE:

@@ -2,12 +2,14 @@
 
 `schedule` picks the order of independent branches, `arena` the offsets (with `inplace` saying where
 a layer may write over its input), `planner` is the buffer-placement interface and `greedy` its
-first-fit strategy in several orders.
+first-fit strategy in several orders; `concat` says which Concat inputs their producers write
+straight into the Concat's output.
 """
 
 from .arena import ALIGNMENT, ArenaPlan, inplace_layers, lifetimes, plan_arena, scratch_name
+from .concat import Slice, slice_writes
 from .planner import ArenaPlanner
 from .schedule import best_schedule
 
-__all__ = ["ALIGNMENT", "ArenaPlan", "ArenaPlanner", "best_schedule", "inplace_layers", "lifetimes", "plan_arena",
-           "scratch_name"]
+__all__ = ["ALIGNMENT", "ArenaPlan", "ArenaPlanner", "Slice", "best_schedule", "inplace_layers", "lifetimes",
+           "plan_arena", "scratch_name", "slice_writes"]

@@ -3,7 +3,9 @@
 Activations and kernel scratch buffers share the arena. Graph inputs and outputs live in it too:
 `invoke` copies the caller's input in and the result out, and the float API quantizes straight into
 the input slot. A layer whose input dies with it may write its output over that input at a shift its
-kernel allows (`inplace.py`); a reshape is then the same bytes and costs no code at all.
+kernel allows (`inplace.py`); a reshape is then the same bytes and costs no code at all. The
+producers of a Concat's inputs may write straight into their slices of its output (`concat.py`):
+those inputs get no buffer, and the Concat's output is alive from its first slice's producer on.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from .. import golden
 from ..qir import QModel, QOp
 from . import greedy
 from .buffers import Buffer
+from .concat import Slice, slice_writes
 from .inplace import inplace_shift
 from .planner import ArenaPlanner
 
@@ -21,6 +24,9 @@ ALIGNMENT = 4  # int32 scratch and word-wise loads need 4-byte alignment
 # "all": every layer that can runs in place; "reshapes": only reshapes share their input's bytes.
 # The planner tries both: tying buffers together can, rarely, pack worse.
 INPLACE_MODES = ("all", "reshapes")
+# Concat slices on and off: writing slices early keeps the Concat's whole output alive while the other
+# branches run, which can, rarely, cost more than the copies save. On ties the slices win (no copies).
+SLICE_MODES = (True, False)
 
 
 @dataclass
@@ -32,6 +38,7 @@ class ArenaPlan:
     buffers: list[Buffer] = field(default_factory=list)  # tensors and scratch (`scratch_name`)
     buffer_offsets: dict[str, int] = field(default_factory=dict)
     inplace: dict[str, tuple[str, int]] = field(default_factory=dict)  # output -> (input, shift)
+    slices: dict[str, Slice] = field(default_factory=dict)  # Concat input -> where its producer writes it
     strategy: str = ""
 
 
@@ -49,11 +56,22 @@ def lifetimes(model: QModel) -> dict[str, tuple[int, int]]:
     return {name: (first, max(first, last)) for name, (first, last) in spans.items()}
 
 
-def inplace_layers(model: QModel, spans: dict[str, tuple[int, int]], mode: str) -> dict[str, tuple[str, int]]:
-    """Outputs written over an input that dies at the same layer: output -> (input, shift)."""
+def slice_lifetimes(spans: dict[str, tuple[int, int]], slices: dict[str, Slice]) -> dict[str, tuple[int, int]]:
+    """Lifetimes with each Concat output alive from the step its first slice is written."""
+    spans = dict(spans)
+    for name, s in slices.items():
+        first, last = spans[s.concat]
+        spans[s.concat] = (min(first, spans[name][0]), last)
+    return spans
+
+
+def inplace_layers(model: QModel, spans: dict[str, tuple[int, int]], mode: str,
+                   slices: dict[str, Slice] | None = None) -> dict[str, tuple[str, int]]:
+    """Outputs written over an input that dies at the same layer: output -> (input, shift). A layer that
+    writes a Concat slice does not run in place: its output is not a buffer of its own."""
     anchors: dict[str, tuple[str, int]] = {}
     for step, layer in enumerate(model.layers):
-        if mode == "reshapes" and layer.op is not QOp.COPY:
+        if (mode == "reshapes" and layer.op is not QOp.COPY) or layer.output in (slices or {}):
             continue
         for k, name in enumerate(layer.inputs):
             shift = inplace_shift(layer, model.tensors, k, ALIGNMENT) if spans[name][1] == step else None
@@ -68,10 +86,12 @@ def scratch_name(step: int) -> str:
     return f"__scratch_{step}"
 
 
-def _planner(model: QModel, anchors: dict[str, tuple[str, int]]) -> tuple[ArenaPlanner, dict[int, int]]:
-    spans = lifetimes(model)
+def _planner(model: QModel, spans: dict[str, tuple[int, int]], anchors: dict[str, tuple[str, int]],
+             slices: dict[str, Slice]) -> tuple[ArenaPlanner, dict[int, int]]:
     planner = ArenaPlanner(ALIGNMENT)
     for name, (first, last) in spans.items():
+        if name in slices:
+            continue  # part of the Concat's output
         anchor, shift = anchors.get(name, (None, 0))
         planner.add_buffer(name, model.tensors[name].nbytes, first, last, anchor=anchor, shift=shift)
     scratch_sizes = {}
@@ -83,26 +103,38 @@ def _planner(model: QModel, anchors: dict[str, tuple[str, int]]) -> tuple[ArenaP
     return planner, scratch_sizes
 
 
+def _tensor_offsets(spans, offsets: dict[str, int], slices: dict[str, Slice]) -> dict[str, int]:
+    """Every activation's offset: a Concat slice's is where its first element lies in the Concat's output."""
+    return {name: offsets[slices[name].concat] + slices[name].offset if name in slices else offsets[name]
+            for name in spans}
+
+
 def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
-               orders: tuple[str, ...] = tuple(greedy.ORDERS)) -> ArenaPlan:
-    """The smallest arena over the in-place modes and placement orders tried (the first on ties)."""
-    spans = lifetimes(model)
+               orders: tuple[str, ...] = tuple(greedy.ORDERS),
+               slice_modes: tuple[bool, ...] = SLICE_MODES) -> ArenaPlan:
+    """The smallest arena over the Concat slice modes, in-place modes and placement orders tried (the
+    first on ties)."""
+    found = slice_writes(model)
     best = None
-    for mode in modes:
-        anchors = inplace_layers(model, spans, mode)
-        planner, scratch_sizes = _planner(model, anchors)
-        bound = planner.lower_bound()
-        for order in orders:
-            offsets, size = planner.plan(order)
-            if best is None or size < best.size:
-                best = ArenaPlan(
-                    size=size,
-                    offsets={name: offsets[name] for name in spans},
-                    scratch={step: (offsets[scratch_name(step)], n) for step, n in scratch_sizes.items()},
-                    lower_bound=bound,
-                    buffers=list(planner.buffers),
-                    buffer_offsets=offsets,
-                    inplace=anchors,
-                    strategy=f"in place: {mode}, order: {order}",
-                )
+    for use_slices in slice_modes if found else (False,):
+        slices = found if use_slices else {}
+        spans = slice_lifetimes(lifetimes(model), slices)
+        for mode in modes:
+            anchors = inplace_layers(model, spans, mode, slices)
+            planner, scratch_sizes = _planner(model, spans, anchors, slices)
+            bound = planner.lower_bound()
+            for order in orders:
+                offsets, size = planner.plan(order)
+                if best is None or size < best.size:
+                    best = ArenaPlan(
+                        size=size,
+                        offsets=_tensor_offsets(spans, offsets, slices),
+                        scratch={step: (offsets[scratch_name(step)], n) for step, n in scratch_sizes.items()},
+                        lower_bound=bound,
+                        buffers=list(planner.buffers),
+                        buffer_offsets=offsets,
+                        inplace=anchors,
+                        slices=slices,
+                        strategy=f"concat slices: {'on' if slices else 'off'}, in place: {mode}, order: {order}",
+                    )
     return best

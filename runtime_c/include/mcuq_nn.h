@@ -11,6 +11,12 @@
  * order documented here (e.g. -(W + 1) * C for a 3x3 stride-1 "same" convolution with C channels in
  * and out); the kernel tests run each kernel at exactly that overlap. Faster variants (DSP, MVE) must
  * keep the same order of reads and writes, or mcuq/plan/inplace.py must learn theirs.
+ *
+ * Channel slices: convolution, depthwise convolution, pooling and the elementwise kernels can write
+ * their output as one channel slice of a wider NHWC tensor (output_pixel_stride in their params, or
+ * output_row_stride in mcuq_elementwise_dims, larger than their own channel count; output pointing
+ * at the slice's first channel). The code generator uses it to let the producers of a concatenation
+ * write straight into it (mcuq/plan/concat.py); such a layer never runs in place.
  */
 #ifndef MCUQ_NN_H
 #define MCUQ_NN_H
@@ -56,21 +62,26 @@ MCUQ_API mcuq_status mcuq_fully_connected_s8(const mcuq_fc_params *params,
                                              const mcuq_dims *output_dims,
                                              int8_t *output);
 
-/* ---- Elementwise: in place (output == input1 or input2, or starting before them) ---- */
+/* ---- Elementwise over dims->rows rows of dims->row_size elements (dense inputs; output rows
+ * dims->output_row_stride apart). In place with a dense output (output == input1 or input2, or
+ * starting before them) ---- */
 MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
+                                             const mcuq_elementwise_dims *dims,
                                              const int8_t *input1,
                                              const int8_t *input2,
-                                             int8_t *output,
-                                             int32_t size);
+                                             int8_t *output);
 
 MCUQ_API mcuq_status mcuq_elementwise_mul_s8(const mcuq_mul_params *params,
+                                             const mcuq_elementwise_dims *dims,
                                              const int8_t *input1,
                                              const int8_t *input2,
-                                             int8_t *output,
-                                             int32_t size);
+                                             int8_t *output);
 
-/* out[i] = table[in[i] + 128]; in-place (output == input) allowed. */
-MCUQ_API mcuq_status mcuq_lut_s8(const int8_t *table, const int8_t *input, int8_t *output, int32_t size);
+/* out[i] = table[in[i] + 128], rows as above; in-place (a dense output == input) allowed. */
+MCUQ_API mcuq_status mcuq_lut_s8(const int8_t *table,
+                                 const mcuq_elementwise_dims *dims,
+                                 const int8_t *input,
+                                 int8_t *output);
 
 /* ---- Pooling: in place like depthwise convolution (channel c of a pixel after its window) ---- */
 MCUQ_API mcuq_status mcuq_max_pool_s8(const mcuq_pool_params *params,

@@ -1,6 +1,7 @@
 /*
  * mcuq integer runtime: fixed-point helpers shared by the kernels. Static inline only, so that a
- * helper a model does not use costs nothing and draws no warning.
+ * helper a model does not use costs nothing; marked unused, as clang warns about an unused static
+ * inline function defined in the .c file itself (the generated file copies this header in).
  *
  * Rounding follows CMSIS-NN's default path (no CMSIS_NN_USE_SINGLE_ROUNDING), which is the
  * gemmlowp/TFLite reference rounding:
@@ -215,11 +216,18 @@ static inline MCUQ_MAYBE_UNUSED int32_t mcuq_dims_size(const mcuq_dims *d)
 
 /* Output extent of a sliding window (floor mode): what the caller's output dims must equal; 0 when
  * the window does not fit the padded input at all. */
-static inline MCUQ_MAYBE_UNUSED int32_t mcuq_window_out_size(int32_t in, int32_t pad_before, int32_t pad_after, int32_t kernel,
-                                           int32_t stride, int32_t dilation)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_window_out_size(int32_t in, int32_t pad_before, int32_t pad_after,
+                                                             int32_t kernel, int32_t stride, int32_t dilation)
 {
     const int32_t room = in + pad_before + pad_after - dilation * (kernel - 1) - 1;
     return room < 0 ? 0 : room / stride + 1;
+}
+
+/* Elementwise extent: non-negative, rows not overlapping, and rows * output_row_stride within int32. */
+static inline MCUQ_MAYBE_UNUSED int mcuq_elementwise_dims_ok(const mcuq_elementwise_dims *dims)
+{
+    return dims->rows >= 0 && dims->row_size >= 0 && dims->output_row_stride >= dims->row_size &&
+           (int64_t)dims->rows * dims->output_row_stride <= MCUQ_Q31_MAX;
 }
 
 /* Activation clamp within int8 and ordered. */
@@ -278,6 +286,7 @@ static inline MCUQ_MAYBE_UNUSED int mcuq_pool_geometry_ok(const mcuq_pool_params
            params->padding.top >= 0 && params->padding.left >= 0 && params->padding.bottom >= 0 &&
            params->padding.right >= 0 && mcuq_dims_size(input_dims) >= 0 && mcuq_dims_size(output_dims) >= 0 &&
            output_dims->n == input_dims->n && output_dims->c == input_dims->c &&
+           params->output_pixel_stride >= output_dims->c &&
            output_dims->h == mcuq_window_out_size(input_dims->h, params->padding.top, params->padding.bottom,
                                                   params->kernel.h, params->stride.h, 1) &&
            output_dims->w == mcuq_window_out_size(input_dims->w, params->padding.left, params->padding.right,

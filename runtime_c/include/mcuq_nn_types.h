@@ -77,6 +77,10 @@ typedef struct {
     mcuq_padding padding;
     mcuq_activation activation;
     int32_t groups;
+    /* Elements between the starts of consecutive output pixels: output_dims->c for a dense output;
+     * more when the output is a channel slice of a wider tensor (a concatenation's), which the
+     * kernel then writes in place, leaving the other channels alone. */
+    int32_t output_pixel_stride;
 } mcuq_conv_params;
 
 typedef struct {
@@ -87,6 +91,10 @@ typedef struct {
     mcuq_tile dilation;
     mcuq_padding padding;
     mcuq_activation activation;
+    /* Elements between the starts of consecutive output pixels: output_dims->c for a dense output;
+     * more when the output is a channel slice of a wider tensor (a concatenation's), which the
+     * kernel then writes in place, leaving the other channels alone. */
+    int32_t output_pixel_stride;
 } mcuq_dw_conv_params;
 
 typedef struct {
@@ -94,6 +102,16 @@ typedef struct {
     int32_t output_offset;
     mcuq_activation activation;
 } mcuq_fc_params;
+
+/* The extent of an elementwise kernel (add, mul, table): `rows` rows of `row_size` elements. The
+ * inputs are dense; output row r starts at output + r * output_row_stride, so output_row_stride ==
+ * row_size is a dense output, and a larger one writes a channel slice of a wider tensor (rows are
+ * pixels, row_size their channels, output_row_stride the wider tensor's channels). */
+typedef struct {
+    int32_t rows;
+    int32_t row_size;
+    int32_t output_row_stride;
+} mcuq_elementwise_dims;
 
 typedef struct {
     int32_t input1_offset;
@@ -121,6 +139,10 @@ typedef struct {
     mcuq_activation activation;
     int32_t count_include_pad; /* average pool only: divide by KH*KW, padding counts as pad_value */
     int32_t pad_value;         /* the input zero point */
+    /* Elements between the starts of consecutive output pixels: output_dims->c for a dense output;
+     * more when the output is a channel slice of a wider tensor (a concatenation's), which the
+     * kernel then writes in place, leaving the other channels alone. */
+    int32_t output_pixel_stride;
 } mcuq_pool_params;
 
 typedef struct {

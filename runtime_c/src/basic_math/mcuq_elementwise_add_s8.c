@@ -7,21 +7,22 @@
  *   a = requantize((in1 + input1_offset) << left_shift, input1 multiplier, input1 shift)
  *   b = requantize((in2 + input2_offset) << left_shift, input2 multiplier, input2 shift)
  *   out = clamp(requantize(a + b, output multiplier, output shift) + output_offset, act.min, act.max)
- * In-place operation (output == input1 or input2) is allowed.
+ * The output may be a channel slice of a wider tensor (dims->output_row_stride > dims->row_size).
+ * In-place operation (a dense output == input1 or input2) is allowed.
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
 
 MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
+                                             const mcuq_elementwise_dims *dims,
                                              const int8_t *input1,
                                              const int8_t *input2,
-                                             int8_t *output,
-                                             int32_t size)
+                                             int8_t *output)
 {
-    int32_t i;
+    int32_t r, i;
 
-    if (params == NULL || input1 == NULL || input2 == NULL || output == NULL || size < 0 ||
-        !mcuq_activation_ok(&params->activation))
+    if (params == NULL || dims == NULL || input1 == NULL || input2 == NULL || output == NULL ||
+        !mcuq_elementwise_dims_ok(dims) || !mcuq_activation_ok(&params->activation))
     {
         return MCUQ_ARG_ERROR;
     }
@@ -32,15 +33,21 @@ MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
         return MCUQ_ARG_ERROR;
     }
 
-    for (i = 0; i < size; i++)
+    for (r = 0; r < dims->rows; r++)
     {
-        const int32_t a = mcuq_requantize((input1[i] + params->input1_offset) * (1 << params->left_shift),
-                                          params->input1_quant.multiplier, params->input1_quant.shift);
-        const int32_t b = mcuq_requantize((input2[i] + params->input2_offset) * (1 << params->left_shift),
-                                          params->input2_quant.multiplier, params->input2_quant.shift);
-        int32_t sum = mcuq_requantize(a + b, params->output_quant.multiplier, params->output_quant.shift);
-        sum += params->output_offset;
-        output[i] = (int8_t)mcuq_clamp_s32(sum, params->activation.min, params->activation.max);
+        const int8_t *const in1 = input1 + (size_t)r * dims->row_size;
+        const int8_t *const in2 = input2 + (size_t)r * dims->row_size;
+        int8_t *const out = output + (size_t)r * dims->output_row_stride;
+        for (i = 0; i < dims->row_size; i++)
+        {
+            const int32_t a = mcuq_requantize((in1[i] + params->input1_offset) * (1 << params->left_shift),
+                                              params->input1_quant.multiplier, params->input1_quant.shift);
+            const int32_t b = mcuq_requantize((in2[i] + params->input2_offset) * (1 << params->left_shift),
+                                              params->input2_quant.multiplier, params->input2_quant.shift);
+            int32_t sum = mcuq_requantize(a + b, params->output_quant.multiplier, params->output_quant.shift);
+            sum += params->output_offset;
+            out[i] = (int8_t)mcuq_clamp_s32(sum, params->activation.min, params->activation.max);
+        }
     }
     return MCUQ_OK;
 }

@@ -48,6 +48,7 @@ static int mcuq_convolve_s8_args_ok(const mcuq_context *ctx,
     }
     if (mcuq_dims_size(filter_dims) < 0 || filter_dims->c < 1 || input_dims->c != filter_dims->c * groups ||
         output_dims->c != filter_dims->n || filter_dims->n % groups != 0 ||
+        params->output_pixel_stride < output_dims->c ||
         !mcuq_conv_window_ok(&params->stride, &params->dilation, &params->padding, input_dims, filter_dims->h,
                              filter_dims->w, output_dims))
     {
@@ -90,7 +91,7 @@ MCUQ_API mcuq_status mcuq_convolve_s8(const mcuq_context *ctx,
         const int32_t group_in_c = filter_dims->c;
         const int32_t group_out_c = filter_dims->n / params->groups;
         const int32_t col_len = k_h * k_w * group_in_c;
-        const int32_t out_c = output_dims->c;
+        const int32_t out_stride = params->output_pixel_stride;
         int16_t *const col = (int16_t *)ctx->buf;
 
         for (batch = 0; batch < input_dims->n; batch++)
@@ -102,7 +103,8 @@ MCUQ_API mcuq_status mcuq_convolve_s8(const mcuq_context *ctx,
                 for (out_x = 0; out_x < output_dims->w; out_x++)
                 {
                     const int32_t base_x = out_x * params->stride.w - params->padding.left;
-                    int8_t *const out_pixel = output + (((size_t)batch * output_dims->h + out_y) * output_dims->w + out_x) * out_c;
+                    int8_t *const out_pixel =
+                        output + (((size_t)batch * output_dims->h + out_y) * output_dims->w + out_x) * out_stride;
 
                     for (group = 0; group < params->groups; group++)
                     {

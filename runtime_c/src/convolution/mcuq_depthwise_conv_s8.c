@@ -42,6 +42,7 @@ MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
     }
     if (params->ch_mult < 1 || !mcuq_activation_ok(&params->activation) || mcuq_dims_size(filter_dims) < 0 ||
         output_dims->c != input_dims->c * params->ch_mult || filter_dims->c != output_dims->c ||
+        params->output_pixel_stride < output_dims->c ||
         !mcuq_conv_window_ok(&params->stride, &params->dilation, &params->padding, input_dims, filter_dims->h,
                              filter_dims->w, output_dims))
     {
@@ -52,6 +53,7 @@ MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
         const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
         const int32_t k_w = filter_dims->w;
         const int32_t out_c = output_dims->c;
+        const int32_t out_stride = params->output_pixel_stride;
         const int32_t ch_mult = params->ch_mult;
 
         for (batch = 0; batch < input_dims->n; batch++)
@@ -65,7 +67,8 @@ MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
                 for (out_x = 0; out_x < output_dims->w; out_x++)
                 {
                     const int32_t base_x = out_x * params->stride.w - params->padding.left;
-                    int8_t *out_pixel = output + (((size_t)batch * output_dims->h + out_y) * output_dims->w + out_x) * out_c;
+                    int8_t *out_pixel =
+                        output + (((size_t)batch * output_dims->h + out_y) * output_dims->w + out_x) * out_stride;
                     int32_t kx0, kx1;
                     mcuq_window_tap_range(base_x, params->dilation.w, k_w, in_w, &kx0, &kx1);
 

@@ -31,6 +31,7 @@ MCUQ_API mcuq_status mcuq_avg_pool_s8(const mcuq_pool_params *params,
 
     {
         const int32_t in_h = input_dims->h, in_w = input_dims->w, ch = input_dims->c;
+        const int32_t out_stride = params->output_pixel_stride;
         const int32_t window = params->kernel.h * params->kernel.w;
         for (batch = 0; batch < input_dims->n; batch++)
         {
@@ -45,7 +46,8 @@ MCUQ_API mcuq_status mcuq_avg_pool_s8(const mcuq_pool_params *params,
                     const int32_t base_x = out_x * params->stride.w - params->padding.left;
                     const int32_t x0 = mcuq_max_s32(base_x, 0);
                     const int32_t x1 = mcuq_min_s32(base_x + params->kernel.w, in_w);
-                    int8_t *const out_pixel = output + (((size_t)batch * output_dims->h + out_y) * output_dims->w + out_x) * ch;
+                    int8_t *const out_pixel =
+                        output + (((size_t)batch * output_dims->h + out_y) * output_dims->w + out_x) * out_stride;
                     const int32_t inside = (y1 - y0) * (x1 - x0);
                     const int32_t count = params->count_include_pad ? window : inside;
                     const int32_t pad_sum = params->count_include_pad ? (window - inside) * params->pad_value : 0;

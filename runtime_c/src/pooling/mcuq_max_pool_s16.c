@@ -37,7 +37,8 @@ MCUQ_API mcuq_status mcuq_max_pool_s16(const mcuq_pool_params *params,
                     const int32_t base_x = out_x * params->stride.w - params->padding.left;
                     const int32_t x0 = mcuq_max_s32(base_x, 0);
                     const int32_t x1 = mcuq_min_s32(base_x + params->kernel.w, in_w);
-                    int16_t *const out_pixel = output + (((size_t)batch * output_dims->h + out_y) * output_dims->w + out_x) * ch;
+                    int16_t *const out_pixel = output + (((size_t)batch * output_dims->h + out_y) * output_dims->w + out_x) *
+                                                            params->output_pixel_stride;
                     if (y0 >= y1 || x0 >= x1)
                     {
                         return MCUQ_ARG_ERROR;

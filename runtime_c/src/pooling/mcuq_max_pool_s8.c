@@ -27,6 +27,7 @@ MCUQ_API mcuq_status mcuq_max_pool_s8(const mcuq_pool_params *params,
 
     {
         const int32_t in_h = input_dims->h, in_w = input_dims->w, ch = input_dims->c;
+        const int32_t out_stride = params->output_pixel_stride;
         for (batch = 0; batch < input_dims->n; batch++)
         {
             const int8_t *const in_batch = input + (size_t)batch * in_h * in_w * ch;
@@ -40,7 +41,8 @@ MCUQ_API mcuq_status mcuq_max_pool_s8(const mcuq_pool_params *params,
                     const int32_t base_x = out_x * params->stride.w - params->padding.left;
                     const int32_t x0 = mcuq_max_s32(base_x, 0);
                     const int32_t x1 = mcuq_min_s32(base_x + params->kernel.w, in_w);
-                    int8_t *const out_pixel = output + (((size_t)batch * output_dims->h + out_y) * output_dims->w + out_x) * ch;
+                    int8_t *const out_pixel =
+                        output + (((size_t)batch * output_dims->h + out_y) * output_dims->w + out_x) * out_stride;
                     if (y0 >= y1 || x0 >= x1)
                     {
                         return MCUQ_ARG_ERROR;
