@@ -25,8 +25,9 @@ from other_quantizers import ort_outputs, run_onnx, tflite_outputs
 from zoo_models import ZOO, Case, eval_cases
 
 import mcuq
-from mcuq import passes
+from mcuq import passes, precision
 from mcuq.equalize import find_pairs
+from mcuq.errors import McuqError
 from mcuq.frontend.onnx_loader import load_onnx
 from mcuq.verify import sqnr_db, top1_agreement
 
@@ -58,14 +59,23 @@ def metrics(label: str, family: str, outputs: np.ndarray, reference: np.ndarray,
 
 
 def mcuq_variants(case: Case, quick: bool) -> list[tuple[str, dict]]:
-    """(row label, compile options): every method; with bias correction; with equalization where
-    the model has layer pairs it applies to."""
+    """(row label, compile options): every method; with bias correction; the defaults with int16 layers
+    (`--int16 auto`, and `--int16 outputs` where the output layer has an int16 form); with equalization
+    where the model has layer pairs it applies to."""
     variants = [(m, dict(calib_method=m, bias_correction=False, equalization=False)) for m in MCUQ_METHODS]
     if quick:
         return variants
     variants += [(f"{m} + bias corr.", dict(calib_method=m, bias_correction=True, equalization=False))
                  for m in MCUQ_METHODS]
-    pairs, _ = find_pairs(passes.optimize(load_onnx(case.path)))
+    graph = passes.optimize(load_onnx(case.path))
+    defaults = dict(calib_method="auto", bias_correction=True, equalization=False)
+    variants.append(("auto + bias corr. + int16 auto", dict(defaults, int16_layers="auto")))
+    try:  # int16 model outputs (finer logits) where the layer writing them has an int16 form
+        precision.output_writers(graph)
+        variants.append(("auto + bias corr. + int16 outputs", dict(defaults, int16_layers="outputs")))
+    except McuqError:
+        pass
+    pairs, _ = find_pairs(graph)
     if pairs:
         variants += [(f"{m} + CLE", dict(calib_method=m, bias_correction=False, equalization=True))
                      for m in MCUQ_METHODS]

@@ -54,8 +54,10 @@ def _add_compile_args(c: argparse.ArgumentParser) -> None:
                         "layers joined by ReLU or nothing (exact in float; ReLU6 pairs are left alone)")
     c.add_argument("--int16", metavar="LAYER[,LAYER...]|auto[:DB]",
                    help="run these layers with int16 activations and int8 weights (TFLite 16x8; conv, depthwise, "
-                        "fully connected, add, max/avg pool), or `auto`: the layers that add noise below DB dB "
-                        f"(default {DEFAULT_THRESHOLD_DB:g}) on the calibration data, and their readers")
+                        "fully connected, add, max/avg pool); `outputs` in the list stands for the layers that write "
+                        "the model's outputs, which then are int16 (finer logits); or `auto`: the layers that add "
+                        f"noise below DB dB (default {DEFAULT_THRESHOLD_DB:g}) on the calibration data, and their "
+                        "readers")
     c.add_argument("--verify-data", help="samples to verify on (default: the calibration data; for a "
                    "pre-quantized model without either, random int8 inputs)")
     c.add_argument("--verify-labels", help="class labels of the verification samples (.npy or .npz[:KEY]): "

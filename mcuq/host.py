@@ -16,7 +16,7 @@ import cffi
 import numpy as np
 
 from .errors import ToolchainError
-from .qir import QModel
+from .qir import DTYPE_NUMPY, QModel
 
 HOST_CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared"]
 
@@ -29,6 +29,14 @@ def host_compiler() -> list[str]:
             f"no host C compiler: {command[0]!r} is not on PATH; install gcc (apt-get install gcc) or set CC"
         )
     return command
+
+
+C_TYPES = {"int8": "int8_t", "int16": "int16_t", "float32": "float"}
+
+
+def _ctype(dtype) -> str:
+    """"int16" or np.int16 -> "int16_t"."""
+    return C_TYPES[np.dtype(dtype).name]
 
 
 class HostModel:
@@ -47,7 +55,7 @@ class HostModel:
             )
         self.ffi = cffi.FFI()
         ins = ", ".join(f"const int8_t *input{i}" for i in range(len(model.inputs)))
-        outs = ", ".join(f"int8_t *output{i}" for i in range(len(model.outputs)))
+        outs = ", ".join(f"{_ctype(model.tensors[n].dtype)} *output{i}" for i, n in enumerate(model.outputs))
         fins = ", ".join(f"const float *input{i}" for i in range(len(model.inputs)))
         fouts = ", ".join(f"float *output{i}" for i in range(len(model.outputs)))
         self.ffi.cdef(
@@ -58,11 +66,13 @@ class HostModel:
         self.lib = self.ffi.dlopen(str(lib_path))
 
     def _call(self, fn, dtype, inputs: list[np.ndarray], arena: tuple | None = None) -> list[np.ndarray]:
-        ctype = "int8_t *" if dtype == np.int8 else "float *"
+        """``dtype``: np.int8 for the integer API (each output in its own integer type), np.float32."""
         ins = [np.ascontiguousarray(x, dtype=dtype) for x in inputs]
-        outs = [np.zeros(self.model.tensors[n].shape, dtype=dtype) for n in self.model.outputs]
-        args = [self.ffi.cast(ctype, self.ffi.from_buffer(x)) for x in ins]
-        args += [self.ffi.cast(ctype, self.ffi.from_buffer(y)) for y in outs]
+        out_types = [dtype if dtype == np.float32 else np.dtype(DTYPE_NUMPY[self.model.tensors[n].dtype])
+                     for n in self.model.outputs]
+        outs = [np.zeros(self.model.tensors[n].shape, dtype=t) for n, t in zip(self.model.outputs, out_types)]
+        args = [self.ffi.cast(_ctype(x.dtype) + " *", self.ffi.from_buffer(x)) for x in ins]
+        args += [self.ffi.cast(_ctype(y.dtype) + " *", self.ffi.from_buffer(y)) for y in outs]
         if arena is not None:
             args[0:0] = [self.ffi.from_buffer(arena[0]), arena[1]]
         status = fn(*args)
@@ -71,7 +81,8 @@ class HostModel:
         return outs
 
     def invoke(self, *inputs: np.ndarray) -> list[np.ndarray]:
-        """int8 inputs in the IR layout (with batch dim 1) -> int8 outputs."""
+        """int8 inputs in the IR layout (with batch dim 1) -> integer outputs (int8, or int16 where an
+        int16 layer writes a model output)."""
         return self._call(self.lib.__getattr__(f"{self.prefix}_invoke"), np.int8, list(inputs))
 
     def invoke_f32(self, *inputs: np.ndarray) -> list[np.ndarray]:

@@ -4,8 +4,9 @@ before lowering.
 A node "in int16" reads int16 inputs and writes an int16 output (symmetric, zero point 0) with the
 s16 kernel of its op; its weights stay int8 (per channel) and its bias becomes int64. Where an int8
 tensor feeds an int16 node, or the other way round, the lowering inserts a requantize layer. The model's
-input and outputs stay int8, so the C API does not change: an int16 node that produces a graph output
-is followed by a requantize to int8, and a first layer in int16 reads the int8 input converted.
+input stays int8 (a first layer in int16 reads it converted). A model output written by an int16 node
+is int16 in the C API (`int16_t *output`, its scale in the header): asked for with the node's name or
+`outputs`, it is what removes the int8 rounding of the logits.
 
 Ops with an int16 form: conv, depthwise conv, fully connected, add, max and average pooling. A reshape
 takes the precision of its input (it only moves bytes). Asking for int16 on any other op is an error
@@ -29,10 +30,31 @@ def boundary_name(tensor: str, dtype: str) -> str:
     return f"{tensor}@{dtype}"
 
 
+OUTPUTS = "outputs"  # in an --int16 list: the layers that write the model's outputs (int16 logits)
+
+
+def output_writers(graph: Graph) -> list[str]:
+    """The layers with an int16 form whose output is a model output (looking back through reshapes)."""
+    found = []
+    for name in graph.outputs:
+        node = graph.producer(name)
+        while node is not None and node.op in FOLLOWS_INPUT:
+            node = graph.producer(node.inputs[0])
+        if node is None or node.op not in INT16_OPS:
+            what = "a model input" if node is None else f"a {node.op}"
+            raise McuqError(f"--int16 {OUTPUTS}: model output {name!r} is written by {what}, which has no int16 "
+                            f"kernel; int16 covers {', '.join(sorted(INT16_OPS))}")
+        found.append(node.name)
+    return found
+
+
 def resolve(graph: Graph, requested: Iterable[str]) -> frozenset[str]:
-    """The node names to run in int16, checked: each must name a node whose op has an int16 form."""
-    names = [n for n in requested if n]
+    """The node names to run in int16, checked: each must name a node whose op has an int16 form.
+    `OUTPUTS` (unless a layer has that name) stands for the layers that write the model's outputs."""
     by_name = {node.name: node for node in graph.nodes}
+    names = []
+    for n in requested:
+        names.extend(output_writers(graph) if n == OUTPUTS and n not in by_name else [n] if n else [])
     unknown = [n for n in names if n not in by_name]
     if unknown:
         listing = ", ".join(node.name for node in graph.nodes if node.op in INT16_OPS)

@@ -260,9 +260,6 @@ class Lowering:
                 handler(self, self._boundaries(node))
             except ValueError as exc:  # a parameter out of the int8/int32 (int16/int64) scheme's reach
                 raise McuqError(f"node {node.name!r} ({node.op}) cannot be quantized in {self.dtype}: {exc}") from None
-        for name in self.graph.outputs:  # the model's outputs stay int8: the C API does not change
-            if name not in self.tensors:  # written in int16 under another name (see _boundaries)
-                self.requantize(precision.boundary_name(name, "int16"), name, "int8")
         return qir.QModel(
             name=self.graph.name,
             tensors=self.tensors,
@@ -275,15 +272,11 @@ class Lowering:
         )
 
     def _boundaries(self, node: Node) -> Node:
-        """``node`` reading its activation inputs in the current dtype (converted where they differ);
-        an int16 graph output is written under another name so that its int8 form keeps the name."""
+        """``node`` reading its activation inputs in the current dtype (converted where they differ).
+        A model output written by an int16 layer stays int16: the C API then gives int16 for it (finer
+        logits, e.g.), with its own scale in the header."""
         inputs = tuple(self.as_dtype(n, self.dtype) if n in self.tensors else n for n in node.inputs)
-        outputs = node.outputs
-        if self.dtype == "int16" and node.outputs[0] in self.graph.outputs:
-            renamed = precision.boundary_name(node.outputs[0], "int16")
-            self.float_names[renamed] = node.outputs[0]
-            outputs = (renamed,)
-        return node.replace(inputs=inputs, outputs=outputs)
+        return node.replace(inputs=inputs)
 
 
 def requantize_table(x: QTensor, out: QTensor) -> np.ndarray:

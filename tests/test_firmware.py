@@ -63,9 +63,10 @@ def _build_and_run(compiled, board_name, folder, samples, **options):
 def _assert_equal_to_host(run, samples):
     assert run.exit_status == 0, run.log
     assert len(run.outputs) == len(samples)
-    for got, sample in zip(run.outputs, samples):
-        for g, e in zip(got, sample.expected, strict=True):
-            np.testing.assert_array_equal(g, e)
+    for s, sample in enumerate(samples):
+        assert len(run.outputs[s]) == len(sample.expected)
+        for o, expected in enumerate(sample.expected):
+            np.testing.assert_array_equal(run.output(s, o, expected.dtype), expected)
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +107,18 @@ def test_int16_layers_run_bit_exact(digits_samples, board, tmp_path):
     with np.load(EXAMPLE / "test.npz") as d:
         samples = _samples(mixed, d["x"][:3])
     _, run = _build_and_run(mixed, board, tmp_path / "fw", samples)
+    _assert_equal_to_host(run, samples)
+
+
+def test_int16_model_output_runs_bit_exact(tmp_path):
+    """A model whose last layer is int16 has an int16 output: typed buffers, bytes printed little-endian."""
+    from test_mixed_precision import _logits_model
+
+    x = np.random.default_rng(0).normal(0, 1, (16, 2, 5, 5)).astype(np.float32)
+    compiled = mcuq.compile(_logits_model(tmp_path / "logits.onnx"), x, tmp_path / "m", name="lg", int16_layers="fc")
+    samples = _samples(compiled, x[:3])
+    assert samples[0].expected[0].dtype == np.int16
+    _, run = _build_and_run(compiled, "mps2-an386", tmp_path / "fw", samples)
     _assert_equal_to_host(run, samples)
 
 

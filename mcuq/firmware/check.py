@@ -13,9 +13,9 @@ def output_mismatches(run: FirmwareRun, samples: list[TestSample]) -> list[str]:
     problems = []
     for s, sample in enumerate(samples):
         for o, expected in enumerate(sample.expected):
-            got = run.outputs[s][o] if s < len(run.outputs) and o < len(run.outputs[s]) else None
+            got = run.output(s, o, expected.dtype)
             if got is None or got.shape != expected.shape:
-                problems.append(f"sample {s} output {o}: {0 if got is None else got.size} bytes printed, "
+                problems.append(f"sample {s} output {o}: {0 if got is None else got.size} values printed, "
                                 f"{expected.size} expected")
                 continue
             diff = got.astype(int) - expected.astype(int)

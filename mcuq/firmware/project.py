@@ -24,6 +24,7 @@ PROJECT_FILES = {
     "linker.ld.j2": "{board}.ld",
     "Makefile.j2": "Makefile",
 }
+C_TYPES = {"int8": "int8_t", "int16": "int16_t"}
 OPT_LEVELS = ("-O2", "-Os", "-O3", "-O1", "-O0")
 DEFAULT_STACK_SIZE = 4096
 
@@ -53,7 +54,8 @@ class FirmwareOptions:
 
 @dataclass(frozen=True)
 class TestSample:
-    """One int8 input and the int8 outputs the host build gave for it (flattened, C order)."""
+    """One int8 input and the outputs the host build gave for it (int8, or int16 where an int16 layer
+    writes a model output; flattened, C order)."""
 
     input: np.ndarray
     expected: tuple[np.ndarray, ...]
@@ -92,7 +94,7 @@ def write_project(folder: Path, prefix: str, board: Board, samples: list[TestSam
     context = dict(
         prefix=prefix, PREFIX=prefix.upper(), board=board, version=__version__, opt=opt,
         stack_size=stack_size, cpu_flags=board.cpu_flags(), samples=samples,
-        outputs=range(len(samples[0].expected)),
+        outputs=[dict(ctype=C_TYPES[np.dtype(e.dtype).name]) for e in samples[0].expected],
     )
     env = template_environment()
     written = []

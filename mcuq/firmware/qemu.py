@@ -30,10 +30,18 @@ class FirmwareRunError(McuqError):
 class FirmwareRun:
     exit_status: int
     clock_hz: int
-    outputs: list[list[np.ndarray]]  # [sample][output] int8, flattened
+    outputs: list[list[np.ndarray]]  # [sample][output] the bytes printed, as int8 (see `output`)
     layer_ticks: list[list[int]]  # [sample][layer]
     stack_bytes: int
     log: str = field(repr=False)
+
+    def output(self, sample: int, index: int, dtype) -> np.ndarray | None:
+        """Output ``index`` of ``sample`` as values of ``dtype`` (the firmware prints bytes, little-endian
+        as in memory); None when nothing or a partial value was printed."""
+        raw = self.outputs[sample][index] if sample < len(self.outputs) and index < len(self.outputs[sample]) else None
+        if raw is None or raw.nbytes % np.dtype(dtype).itemsize:
+            return None
+        return raw.view(np.dtype(dtype).newbyteorder("<"))
 
     @property
     def ns_per_tick(self) -> float:
