@@ -21,7 +21,7 @@ def main() -> int:
     if not ZOO.is_dir():
         print(f"model zoo not found at {ZOO}; set MCUQ_MODEL_ZOO", file=sys.stderr)
         return 1
-    stages = ["load", "calibrate", "quantize_and_emit", "host_build", "verify"]
+    stages = ["load", "calibrate", "quantize_and_emit", "host_build", "verify", "diagnose"]
     print(f"| model | samples | total s | {' | '.join(stages)} |")
     print("|---|---|---|" + "---|" * len(stages))
     for name, path, calib in cases():
