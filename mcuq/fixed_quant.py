@@ -51,12 +51,4 @@ def without_fake_quant(graph: Graph, node: Node, fixed: dict[str, Quant]) -> Gra
 
 
 def cleaned(graph: Graph) -> Graph:
-    while True:
-        for rewrite in CLEANUPS:
-            result = rewrite(graph)
-            if result is not None:
-                graph = result
-                break
-        else:
-            graph.validate()
-            return graph
+    return passes.to_fixed_point(graph, CLEANUPS)

@@ -36,9 +36,13 @@ MAX_REWRITES = 100_000
 
 def optimize(graph: ir.Graph) -> ir.Graph:
     """Apply ``REWRITES`` until none applies; return the new graph (the argument is unchanged)."""
-    graph = graph.copy()
+    return to_fixed_point(graph.copy(), REWRITES)
+
+
+def to_fixed_point(graph: ir.Graph, rewrites) -> ir.Graph:
+    """Apply the first of ``rewrites`` that changes ``graph``, again and again, until none does."""
     for _ in range(MAX_REWRITES):
-        for rewrite in REWRITES:
+        for rewrite in rewrites:
             result = rewrite(graph)
             if result is not None:
                 graph = result
