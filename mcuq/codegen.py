@@ -137,16 +137,32 @@ def _layer_summary(layer: Layer, model: QModel) -> str:
             f"out scale {out.scale:.6g} zp {out.zero_point}")
 
 
+# Axes of the weights that one output channel sums over: conv OHWI, depthwise 1HWC, FC [O, K].
+_REDUCED_AXES = {QOp.CONV: (1, 2, 3), QOp.DEPTHWISE_CONV: (0, 1, 2), QOp.FULLY_CONNECTED: (1,)}
+
+
+def folded_bias(op: QOp, params) -> np.ndarray:
+    """The bias the int8 conv, depthwise and FC kernels take: the input offset folded in,
+    bias[c] + input_offset * sum(weights of c), so that their inner loops multiply raw int8 inputs.
+    Padded positions then hold the input zero point (-input_offset) and contribute
+    -input_offset * w, which the folded term cancels: the same sum as the golden model's. The
+    addition wraps to int32 like the kernels' accumulators (only the final sum matters, mod 2^32)."""
+    w = np.asarray(params.weights, dtype=np.int64)
+    total = np.asarray(params.bias, dtype=np.int64) + params.input_offset * w.sum(axis=_REDUCED_AXES[op])
+    return total.astype(np.uint64).astype(np.uint32).view(np.int32)  # two's-complement wrap
+
+
 def _extra(layer: Layer, model: QModel, plan: ArenaPlan) -> dict:
     """Op-specific derived numbers (the template does no arithmetic)."""
     p = layer.params
     out = model.tensors[layer.output]
+    int8 = out.dtype == "int8"
     if layer.op in (QOp.CONV, QOp.DEPTHWISE_CONV):
-        return dict(filter_dims=list(p.weights.shape))
+        return dict(filter_dims=list(p.weights.shape), bias=folded_bias(layer.op, p) if int8 else p.bias)
     if layer.op is QOp.FULLY_CONNECTED:
         k = model.tensors[layer.inputs[0]].shape[-1]
         batch = out.size // out.shape[-1]
-        return dict(batch=batch, k=k, o=out.shape[-1])
+        return dict(batch=batch, k=k, o=out.shape[-1], bias=folded_bias(layer.op, p) if int8 else p.bias)
     if layer.op is QOp.SOFTMAX:
         return dict(rows=out.size // out.shape[-1], row_size=out.shape[-1])
     if layer.op is QOp.CONCAT:
@@ -253,6 +269,7 @@ def generate(model: QModel, plan: ArenaPlan, prefix: str, source_name: str) -> G
         arena_size=plan.size,
         runtime_types=_runtime_text(include / "mcuq_nn_types.h"),
         runtime_support=_runtime_text(include / "mcuq_nn_support.h"),
+        runtime_simd=_runtime_text(include / "mcuq_nn_simd.h"),
         kernels=[dict(function=fn, text=_runtime_text(sources[fn])) for fn in used],
         uses_memcpy=any(layer.op is QOp.COPY for layer in model.layers),
     )

@@ -31,6 +31,7 @@ CFLAGS = ["-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-std=c99"]
 # name -> (arity, C expression over a[i], b[i], c[i])
 SUPPORT_FUNCTIONS = {
     "requantize": (3, "mcuq_requantize(a[i], b[i], c[i])"),
+    "requantize_fast": (3, "mcuq_requantize_fast(a[i], b[i], c[i])"),
     "doubling_high_mult_no_sat": (2, "mcuq_doubling_high_mult_no_sat(a[i], b[i])"),
     "sat_doubling_high_mult": (2, "mcuq_sat_doubling_high_mult(a[i], b[i])"),
     "rounding_divide_by_pot": (2, "mcuq_rounding_divide_by_pot(a[i], b[i])"),
@@ -65,9 +66,26 @@ def _cdef_text() -> str:
     return re.sub(r"\bMCUQ_API\b", "", "\n".join(lines + shims))
 
 
-@functools.cache
+# Kernel paths the host can run: the portable C, and the DSP path on C emulations of its instructions
+# (mcuq_nn_simd.h). The MVE path runs only on an emulated Cortex-M55 (tests/test_kernels_qemu.py).
+VARIANTS = {"portable": [], "dsp": ["-DMCUQ_EMULATE_DSP"]}
+_active = ["portable"]
+
+
+def use_variant(name: str) -> None:
+    """Make ``load()`` return the kernels built for path ``name`` (a key of VARIANTS)."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown kernel variant {name!r}")
+    _active[0] = name
+
+
 def load():
-    """(ffi, lib) for the kernels; compiled on first use."""
+    """(ffi, lib) for the kernels of the active variant; compiled on first use."""
+    return _load(_active[0])
+
+
+@functools.cache
+def _load(variant: str):
     sources = sorted(str(p) for p in SRC.rglob("*.c"))
     if not sources:
         raise RuntimeError(f"no C sources under {SRC}")
@@ -76,14 +94,14 @@ def load():
         raise RuntimeError("no C compiler (cc) on PATH")
     out_dir = Path(tempfile.mkdtemp(prefix="mcuq_kernels_"))
     atexit.register(shutil.rmtree, out_dir, ignore_errors=True)
-    lib_path = out_dir / "libmcuq_kernels.so"
     shim = out_dir / "mcuq_support_shim.c"
     shim.write_text(_support_shim())
     # Beyond the generator's flags: force-include the API header so that every definition is checked
     # against its prototype, and require a prototype for every non-static function (kernel files
     # may define only the API and static helpers).
     checks = ["-include", "mcuq_nn.h", "-Wmissing-prototypes"]
-    cmd = [cc, *CFLAGS, *checks, f"-I{INCLUDE}", *sources, str(shim), "-o", str(lib_path)]
+    lib_path = out_dir / f"libmcuq_kernels_{variant}.so"
+    cmd = [cc, *CFLAGS, *VARIANTS[variant], *checks, f"-I{INCLUDE}", *sources, str(shim), "-o", str(lib_path)]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"building the kernels failed:\n{' '.join(cmd)}\n{proc.stderr}")

@@ -13,15 +13,24 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from c_kernels import load, support
+from c_kernels import VARIANTS, load, support, use_variant
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mcuq import fixedpoint as fp
 from mcuq import golden, qir
+from mcuq.codegen import folded_bias
 from mcuq.plan import inplace
 from mcuq.plan.concat import CHANNEL_SLICE_OPS
 from mcuq.qir import QOp
+
+
+@pytest.fixture(autouse=True, params=list(VARIANTS))
+def kernel_variant(request):
+    """Every test here runs on each kernel path the host can run: portable C and the emulated DSP path."""
+    use_variant(request.param)
+    yield request.param
+    use_variant("portable")
 
 
 def cfg(examples: int) -> settings:
@@ -127,7 +136,7 @@ def run_c(
     if layer.op in (QOp.CONV, QOp.DEPTHWISE_CONV):
         in_shape = tensors[layer.inputs[0]].shape
         w = np.ascontiguousarray(p.weights, dtype=np.int8)
-        bias = np.ascontiguousarray(p.bias, dtype=np.int32)
+        bias = np.ascontiguousarray(folded_bias(layer.op, p))
         conv = {
             "input_offset": p.input_offset,
             "output_offset": p.output_offset,
@@ -165,7 +174,7 @@ def run_c(
         )
     elif layer.op is QOp.FULLY_CONNECTED:
         w = np.ascontiguousarray(p.weights, dtype=np.int8)
-        bias = np.ascontiguousarray(p.bias, dtype=np.int32)
+        bias = np.ascontiguousarray(folded_bias(layer.op, p))
         o, k = w.shape
         batch = ins[0].size // k
         params = ffi.new(
@@ -1074,6 +1083,16 @@ def test_c_support_equals_fixedpoint(seed):
     mult = rng.integers(1 << 30, 1 << 31, size=n)
     shift = rng.integers(-31, 31, size=n)
     assert np.array_equal(support("requantize", a, mult, shift), fp.requantize(a, mult, shift))
+    # The one-step requantization of the fast kernels, also with multipliers 0 and 2^31 - 1, and on
+    # products that land exactly on the halfway points of either rounding.
+    mult_any = np.where(rng.random(n) < 0.1, rng.choice([0, 1, 2**31 - 1], size=n), mult)
+    assert np.array_equal(support("requantize_fast", a, mult_any, shift), fp.requantize(a, mult_any, shift))
+    ties = np.clip((rng.integers(-(2**10), 2**10, size=n) << e) + ((1 << e) >> 1), fp.INT32_MIN, fp.INT32_MAX)
+    pot_mult = np.full(n, 1 << 30)  # val * 2^30 / 2^31 = val / 2: every odd val is a tie of the first rounding
+    right = -rng.integers(1, 32, size=n)
+    for vals in (ties, ties + 1, ties - 1, a):
+        assert np.array_equal(support("requantize_fast", vals, pot_mult, right), fp.requantize(vals, pot_mult, right))
+        assert np.array_equal(support("requantize_fast", vals, mult, right), fp.requantize(vals, mult, right))
     for k in (1, 2):
         assert np.array_equal(support("sat_mult_by_pot", a, np.full(n, k)), fp.mult_by_power_of_two(a, k))
     neg = -np.abs(rng.integers(0, 2**31, size=n))

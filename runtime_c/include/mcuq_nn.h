@@ -23,7 +23,13 @@
 
 #include "mcuq_nn_types.h"
 
-/* ---- Convolution ----
+/* ---- Convolution and fully connected ----
+ * Folded bias: the int8 convolution, depthwise and fully connected kernels take
+ *   bias[oc] + input_offset * (sum of output channel oc's weights)
+ * (mcuq.codegen.folded_bias), not the model's bias, so that their inner loops multiply raw int8
+ * inputs; padded positions hold the input zero point, -input_offset, whose products the folded
+ * term cancels. input_offset must lie in [-127, 128] (a zero point in [-128, 127]).
+ *
  * In place: each output pixel's window is copied into the scratch buffer (for one group at a time)
  * before that pixel's output channels of the group are written. Depthwise: output channel oc of a
  * pixel is written right after the window of its input channel is read. */

@@ -85,6 +85,32 @@ static inline MCUQ_MAYBE_UNUSED int32_t mcuq_requantize(int32_t val, int32_t mul
                                        right_shift);
 }
 
+/* mcuq_requantize for a right shift (shift in [-31, -1]) and a non-negative multiplier, in one 64-bit
+ * multiply-accumulate instead of two roundings. With P = val * multiplier, n = -shift:
+ *   mcuq_requantize = floor((floor((P + 2^30) / 2^31) + 2^(n-1) - [x < 0]) / 2^n),  x the inner floor,
+ * and floor((floor(y) + k) / m) = floor((y + k) / m) for integers k, m > 0, so it equals
+ *   floor((P + 2^30 + 2^(30+n) - [x < 0] * 2^31) / 2^(31+n)).
+ * [x < 0] may be replaced by [val < 0] (the sign of P): the two differ only when x == 0, i.e. P in
+ * [-2^30, 0), where both rounding constants give 0 for n >= 1. On a Cortex-M this is SMLAL plus a
+ * few ALU instructions; mcuq_requantize takes about three times as many. The kernel tests compare
+ * the two on random and extreme values. */
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_requantize_rshift(int32_t val, int32_t multiplier, int32_t shift)
+{
+    const int32_t n = -shift;
+    /* The rounding constant 2^30 + 2^(30+n) - [val < 0] * 2^31 as two 32-bit halves. */
+    const uint32_t lo = n == 1 ? (0xC0000000u ^ ((uint32_t)val & 0x80000000u))
+                               : (0x40000000u | ((uint32_t)val & 0x80000000u));
+    const int32_t hi = n == 1 ? 0 : (int32_t)(1u << (n - 2)) + (val >> 31);
+    const int64_t acc = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)val * (int64_t)multiplier;
+    return (int32_t)(acc >> 32) >> (n - 1);
+}
+
+/* mcuq_requantize, taking the one-step path for the usual right shifts. */
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_requantize_fast(int32_t val, int32_t multiplier, int32_t shift)
+{
+    return shift < 0 ? mcuq_requantize_rshift(val, multiplier, shift) : mcuq_requantize(val, multiplier, shift);
+}
+
 /* arm_nn_requantize_s64 with REDUCE_MULTIPLIER, the requantization of CMSIS-NN's 16x8 kernels (TFLite's
  * 64-bit MultiplyByQuantizedMultiplier): the Q31 multiplier rounded to Q15 (saturating at 0x7FFF),
  * val * that >> (14 - shift) truncated to int32 (wrapping), then one more right shift that rounds half

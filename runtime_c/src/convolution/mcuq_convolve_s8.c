@@ -5,10 +5,12 @@
  *   acc = bias[oc] + sum over the receptive field of (input + input_offset) * filter
  * where padded positions contribute 0 (the input zero point), then
  *   out = clamp(requantize(acc, multiplier[oc], shift[oc]) + output_offset, act.min, act.max).
+ * `bias` here is mcuq's folded bias, bias[oc] + input_offset * sum(filter[oc]) (see mcuq_nn.h), so
+ * the kernel sums raw input * filter products, with padded positions holding the zero point.
  *
  * Method: for each output pixel and group, the receptive field is copied once into the scratch
- * buffer as int16 with the input offset already added and padding as 0 (im2col of one column), so
- * the inner loop over output channels is a branch-free int16 x int8 dot product.
+ * buffer as int16, padding as the zero point (im2col of one column), so the inner loop over output
+ * channels is a branch-free int16 x int8 dot product.
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
@@ -41,8 +43,8 @@ static int mcuq_convolve_s8_args_ok(const mcuq_context *ctx,
     {
         return 0;
     }
-    /* |input + input_offset| must fit the int16 im2col buffer. */
-    if (params->input_offset < -255 || params->input_offset > 255)
+    /* The padding value, the zero point -input_offset, must be an int8. */
+    if (params->input_offset < -127 || params->input_offset > 128)
     {
         return 0;
     }
@@ -117,15 +119,17 @@ MCUQ_API mcuq_status mcuq_convolve_s8(const mcuq_context *ctx,
                                 const int32_t in_x = base_x + kx * params->dilation.w;
                                 if (in_y < 0 || in_y >= in_h || in_x < 0 || in_x >= in_w)
                                 {
-                                    /* Padding is the zero point: (zp + input_offset) == 0. */
-                                    memset(dst, 0, sizeof(int16_t) * (size_t)group_in_c);
+                                    for (c = 0; c < group_in_c; c++)
+                                    {
+                                        dst[c] = (int16_t)-params->input_offset; /* the zero point */
+                                    }
                                 }
                                 else
                                 {
                                     const int8_t *src = in_batch + ((size_t)in_y * in_w + in_x) * in_c + group * group_in_c;
                                     for (c = 0; c < group_in_c; c++)
                                     {
-                                        dst[c] = (int16_t)(src[c] + params->input_offset);
+                                        dst[c] = src[c];
                                     }
                                 }
                                 dst += group_in_c;

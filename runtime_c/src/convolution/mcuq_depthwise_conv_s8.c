@@ -6,10 +6,12 @@
  * reads input channel c; filter layout [1, KH, KW, C_out];
  *   acc = bias[oc] + sum over the in-bounds window of (input + input_offset) * filter
  *   out = clamp(requantize(acc, multiplier[oc], shift[oc]) + output_offset, act.min, act.max).
- * Padded positions are skipped, which equals adding the zero point (contribution 0).
+ * Padded positions contribute 0 (the input zero point). `bias` is mcuq's folded bias,
+ * bias[oc] + input_offset * sum(filter[.., oc]) (see mcuq_nn.h): the kernel sums raw input * filter
+ * products, and a padded tap adds zero_point * filter = -input_offset * filter.
  *
  * Direct loops, no scratch buffer: the window bounds are clipped once per output pixel so that the
- * innermost loops carry no bounds test.
+ * innermost loops carry no bounds test; the taps in the padding are summed apart, per channel.
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
@@ -40,7 +42,7 @@ MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
     {
         return MCUQ_ARG_ERROR;
     }
-    if (params->ch_mult < 1 || !mcuq_activation_ok(&params->activation) || mcuq_dims_size(filter_dims) < 0 ||
+    if (params->input_offset < -127 || params->input_offset > 128 || params->ch_mult < 1 || !mcuq_activation_ok(&params->activation) || mcuq_dims_size(filter_dims) < 0 ||
         output_dims->c != input_dims->c * params->ch_mult || filter_dims->c != output_dims->c ||
         params->output_pixel_stride < output_dims->c ||
         !mcuq_conv_window_ok(&params->stride, &params->dilation, &params->padding, input_dims, filter_dims->h,
@@ -78,18 +80,23 @@ MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
                         {
                             const int32_t oc = c * ch_mult + m;
                             int32_t acc = bias != NULL ? bias[oc] : 0;
-                            for (ky = ky0; ky < ky1; ky++)
+                            int32_t padded_filter_sum = 0;
+                            for (ky = 0; ky < filter_dims->h; ky++)
                             {
                                 const int32_t in_y = base_y + ky * params->dilation.h;
-                                const int8_t *in_row = in_batch + (size_t)in_y * in_w * in_c + c;
                                 const int8_t *f_row = filter + (size_t)ky * k_w * out_c + oc;
-                                for (kx = kx0; kx < kx1; kx++)
+                                for (kx = 0; kx < k_w; kx++)
                                 {
-                                    const int32_t in_x = base_x + kx * params->dilation.w;
-                                    acc += ((int32_t)in_row[(size_t)in_x * in_c] + params->input_offset) *
+                                    if (ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1)
+                                    {
+                                        padded_filter_sum += f_row[(size_t)kx * out_c];
+                                        continue;
+                                    }
+                                    acc += (int32_t)in_batch[((size_t)in_y * in_w + (base_x + kx * params->dilation.w)) * in_c + c] *
                                            (int32_t)f_row[(size_t)kx * out_c];
                                 }
                             }
+                            acc -= params->input_offset * padded_filter_sum;
                             acc = mcuq_requantize(acc, quant->multiplier[oc], quant->shift[oc]) + params->output_offset;
                             out_pixel[oc] = (int8_t)mcuq_clamp_s32(acc, params->activation.min, params->activation.max);
                         }

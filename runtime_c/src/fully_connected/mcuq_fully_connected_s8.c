@@ -5,6 +5,8 @@
  * row b and output o,
  *   acc = bias[o] + sum_k (input[b, k] + input_offset) * filter[o, k]
  *   out[b, o] = clamp(requantize(acc, multiplier[o], shift[o]) + output_offset, act.min, act.max).
+ * `bias` is mcuq's folded bias, bias[o] + input_offset * sum_k filter[o, k] (see mcuq_nn.h), so the
+ * kernel sums raw input * filter products.
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
@@ -26,7 +28,7 @@ MCUQ_API mcuq_status mcuq_fully_connected_s8(const mcuq_fc_params *params,
     {
         return MCUQ_ARG_ERROR;
     }
-    if (!mcuq_activation_ok(&params->activation) || mcuq_dims_size(input_dims) < 0 ||
+    if (params->input_offset < -127 || params->input_offset > 128 || !mcuq_activation_ok(&params->activation) || mcuq_dims_size(input_dims) < 0 ||
         mcuq_dims_size(filter_dims) < 0 || mcuq_dims_size(output_dims) < 0 || input_dims->h != 1 ||
         input_dims->w != 1 || filter_dims->n != input_dims->c || output_dims->c != filter_dims->c ||
         output_dims->n != input_dims->n)
@@ -46,7 +48,7 @@ MCUQ_API mcuq_status mcuq_fully_connected_s8(const mcuq_fc_params *params,
                 int32_t acc = bias != NULL ? bias[o] : 0;
                 for (k = 0; k < depth; k++)
                 {
-                    acc += ((int32_t)x[k] + params->input_offset) * (int32_t)w[k];
+                    acc += (int32_t)x[k] * (int32_t)w[k];
                 }
                 acc = mcuq_requantize(acc, quant->multiplier[o], quant->shift[o]) + params->output_offset;
                 output[(size_t)batch * out_c + o] =

@@ -1,0 +1,114 @@
+/*
+ * mcuq integer runtime: the kernel paths and the SIMD instructions they use.
+ *
+ * Every kernel has a portable C path, the reference. Faster paths are chosen at compile time from
+ * the target's ACLE feature macros, the way CMSIS-NN chooses its own:
+ *   MCUQ_PATH_MVE  Helium, M-profile vector extension (__ARM_FEATURE_MVE): Cortex-M55, M85.
+ *   MCUQ_HAVE_DSP  the DSP extension (__ARM_FEATURE_DSP: SMLAD, SXTB16, ...): Cortex-M4, M7, M33,
+ *                  M55. A kernel without an MVE path uses its DSP path on an M55.
+ * -DMCUQ_PORTABLE_KERNELS forces the portable path on any core. -DMCUQ_EMULATE_DSP selects the DSP
+ * path on a host without the extension, running it on the C emulations below: the kernel tests use it
+ * to check the DSP paths bit for bit against the golden model at host speed (they check them on the
+ * emulated Cortex-M4 too). Every path gives the same bytes as the portable one; only speed differs.
+ */
+#ifndef MCUQ_NN_SIMD_H
+#define MCUQ_NN_SIMD_H
+
+#include "mcuq_nn_types.h"
+
+#if !defined(MCUQ_PORTABLE_KERNELS)
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#define MCUQ_PATH_MVE 1
+#endif
+#if defined(__ARM_FEATURE_DSP) || defined(MCUQ_EMULATE_DSP)
+#define MCUQ_HAVE_DSP 1
+#endif
+#endif
+
+#if defined(MCUQ_PATH_MVE)
+#include <arm_mve.h>
+#endif
+
+#if defined(MCUQ_HAVE_DSP)
+#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP)
+#include <arm_acle.h>
+
+/* Two int16 lanes from bytes 0 and 2 (SXTB16), or from bytes 1 and 3 (SXTB16 with ROR #8: one
+ * instruction, which the ACLE intrinsic with __ror does not always give). */
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sxtb16(int32_t x) { return (int32_t)__sxtb16(x); }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sxtb16_ror8(int32_t x)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+/* acc + x.lo * y.lo + x.hi * y.hi (SMLAD; wraps modulo 2^32 like the int32 accumulators). */
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlad(int32_t x, int32_t y, int32_t acc) { return __smlad(x, y, acc); }
+/* acc + x.lo * y.lo (SMLABB), acc + x.hi * y.hi (SMLATT). */
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlabb(int32_t x, int32_t y, int32_t acc) { return __smlabb(x, y, acc); }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlatt(int32_t x, int32_t y, int32_t acc) { return __smlatt(x, y, acc); }
+/* Lane-wise int16 add (SADD16). */
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sadd16(int32_t x, int32_t y) { return (int32_t)__sadd16(x, y); }
+#else
+/* C emulations of the instructions above, for testing the DSP paths on a host. */
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_pack16(int32_t lo, int32_t hi)
+{
+    return (int32_t)(((uint32_t)(uint16_t)lo) | ((uint32_t)(uint16_t)hi << 16));
+}
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_lo16(int32_t x) { return (int16_t)(uint16_t)((uint32_t)x & 0xFFFFu); }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_hi16(int32_t x) { return (int16_t)(uint16_t)((uint32_t)x >> 16); }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sxtb16(int32_t x)
+{
+    return mcuq_pack16((int8_t)(uint8_t)((uint32_t)x & 0xFFu), (int8_t)(uint8_t)(((uint32_t)x >> 16) & 0xFFu));
+}
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sxtb16_ror8(int32_t x)
+{
+    return mcuq_sxtb16((int32_t)(((uint32_t)x >> 8) | ((uint32_t)x << 24)));
+}
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlad(int32_t x, int32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mcuq_lo16(x) * mcuq_lo16(y)) + (uint32_t)(mcuq_hi16(x) * mcuq_hi16(y)));
+}
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlabb(int32_t x, int32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mcuq_lo16(x) * mcuq_lo16(y)));
+}
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlatt(int32_t x, int32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mcuq_hi16(x) * mcuq_hi16(y)));
+}
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sadd16(int32_t x, int32_t y)
+{
+    return mcuq_pack16(mcuq_lo16(x) + mcuq_lo16(y), mcuq_hi16(x) + mcuq_hi16(y));
+}
+#endif
+
+/* Four bytes from any address as one word (memcpy compiles to a single LDR on cores that allow
+ * unaligned loads; Cortex-M3 and up do). */
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_read_s8x4(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+static inline MCUQ_MAYBE_UNUSED void mcuq_write_s8x4(int8_t *p, int32_t v) { memcpy(p, &v, sizeof(v)); }
+#endif /* MCUQ_HAVE_DSP */
+
+#if defined(MCUQ_PATH_MVE)
+/* mcuq_requantize on four lanes, exactly: VQRDMULH is the doubling high multiply with round half up
+ * (it saturates only for INT32_MIN * INT32_MIN, which a non-negative multiplier never gives), and
+ * the -1 fix-up on negative lanes turns VRSHL's round-half-up into round-half-away-from-zero, as
+ * arm_divide_by_power_of_two_mve does. shift: per-lane TFLite shifts (> 0 left, < 0 right). */
+static inline MCUQ_MAYBE_UNUSED int32x4_t mcuq_requantize_mve(int32x4_t val, int32x4_t multiplier, int32x4_t shift)
+{
+    const int32x4_t zero = vdupq_n_s32(0);
+    const int32x4_t left = vmaxq_s32(shift, zero);
+    const int32x4_t right = vminq_s32(shift, zero); /* <= 0: VRSHL by a negative amount shifts right */
+    int32x4_t x = vqrdmulhq_s32(vshlq_s32(val, left), multiplier);
+    const int32x4_t fixup = vshrq_n_s32(vandq_s32(x, right), 31); /* -1 where x < 0 and right < 0 */
+    x = vqaddq_s32(x, fixup);
+    return vrshlq_s32(x, right);
+}
+#endif
+
+#endif /* MCUQ_NN_SIMD_H */
