@@ -1,7 +1,8 @@
 """Every benchmark model on every emulated core: instructions per inference, MACs per instruction,
 flash and RAM, from the firmware mcuq builds and runs under QEMU.
 
-    python benchmarks/firmware.py [--opt O2] [--models kws_dscnn,resnet8] [--per-layer]
+    python benchmarks/firmware.py [--opt O2] [--models kws_dscnn,resnet8] [--cores M4,M55] [--per-layer]
+                                  [--no-exact]
 
 Instructions are what `mcuq run` reports (QEMU -icount shift=0, SysTick read after each layer; exact to
 one tick, 40 instructions at 25 MHz). Where ../shared/tools/qemu-icount exists, the "exact" column counts
@@ -97,16 +98,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--opt", default="O2", choices=["O2", "Os", "O3"])
     parser.add_argument("--models", help="comma-separated subset of: " + ", ".join(n for n, *_ in cases()))
+    parser.add_argument("--cores", help="comma-separated subset of the emulated cores, e.g. M4,M55")
     parser.add_argument("--per-layer", action="store_true", help="also print instructions per layer")
+    parser.add_argument("--no-exact", action="store_true", help="skip the qemu-icount plugin cross-check")
     args = parser.parse_args()
     if not ZOO.is_dir():
         print(f"model zoo not found at {ZOO}; set MCUQ_MODEL_ZOO", file=sys.stderr)
         return 1
     wanted = set(args.models.split(",")) if args.models else None
-    boards = [b for b in all_boards() if b.emulated]
+    cores = {c.strip().lower().removeprefix("cortex-") for c in args.cores.split(",")} if args.cores else None
+    boards = [b for b in all_boards()
+              if b.emulated and (cores is None or b.core.lower().removeprefix("cortex-") in cores)]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        plugin = build_plugin(tmp)
+        plugin = None if args.no_exact else build_plugin(tmp)
         print(f"Firmware -{args.opt}, arm-none-eabi-gcc, QEMU -icount shift=0; "
               f"exact column: {'qemu-icount plugin' if plugin else 'plugin not found'}\n")
         print("| model | MACs | core (board) | instructions | exact (plugin) | MACs/insn | flash B | RAM B "
