@@ -111,4 +111,57 @@ static inline MCUQ_MAYBE_UNUSED int32x4_t mcuq_requantize_mve(int32x4_t val, int
 }
 #endif
 
+/* ---- Elementwise add, pooling, fully connected (fast-misc) ----
+ * mcuq_sxtab16(acc, x): acc + mcuq_sxtb16(x), lane-wise int16 (SXTAB16); _ror8 takes bytes 1 and 3.
+ * mcuq_ssat8(x): x saturated to [-128, 127] (SSAT #8).
+ * mcuq_max_s8x4 / mcuq_min_s8x4: byte-wise signed max / min of four int8 lanes (SSUB8 sets the GE
+ * flags, SEL picks by them; one asm statement, so that nothing can come between the two). */
+#if defined(MCUQ_HAVE_DSP)
+#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sxtab16(int32_t acc, int32_t x) { return (int32_t)__sxtab16(acc, x); }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sxtab16_ror8(int32_t acc, int32_t x)
+{
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+}
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return __ssat(x, 8); }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_max_s8x4(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+    return r;
+}
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_min_s8x4(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %2, %1" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+    return r;
+}
+#else
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sxtab16(int32_t acc, int32_t x) { return mcuq_sadd16(acc, mcuq_sxtb16(x)); }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sxtab16_ror8(int32_t acc, int32_t x)
+{
+    return mcuq_sadd16(acc, mcuq_sxtb16_ror8(x));
+}
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_bytewise_s8x4(int32_t a, int32_t b, int want_max)
+{
+    uint32_t r = 0;
+    int k;
+    for (k = 0; k < 32; k += 8)
+    {
+        const int32_t x = (int8_t)(uint8_t)(((uint32_t)a >> k) & 0xFFu);
+        const int32_t y = (int8_t)(uint8_t)(((uint32_t)b >> k) & 0xFFu);
+        const int32_t m = want_max ? (x >= y ? x : y) : (x >= y ? y : x);
+        r |= ((uint32_t)m & 0xFFu) << k;
+    }
+    return (int32_t)r;
+}
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_max_s8x4(int32_t a, int32_t b) { return mcuq_bytewise_s8x4(a, b, 1); }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_min_s8x4(int32_t a, int32_t b) { return mcuq_bytewise_s8x4(a, b, 0); }
+#endif
+#endif /* MCUQ_HAVE_DSP */
+/* ---- end of elementwise add, pooling, fully connected ---- */
+
 #endif /* MCUQ_NN_SIMD_H */

@@ -9,9 +9,187 @@
  *   out = clamp(requantize(a + b, output multiplier, output shift) + output_offset, act.min, act.max)
  * The output may be a channel slice of a wider tensor (dims->output_row_stride > dims->row_size).
  * In-place operation (a dense output == input1 or input2) is allowed.
+ *
+ * Fast paths (exact; taken when the shifts allow, which TFLite's Add Prepare always gives: input
+ * shifts in [-(left_shift + 1), 0], output shift in [-31, -2]):
+ * - DSP (Cortex-M4/M7/M33): an input's requantization is one SMLAL whose high word is the result.
+ *   With t = in + offset, n = -shift and P = t * 2^left_shift * multiplier, mcuq_requantize_rshift's
+ *   derivation gives requantize = floor((P + C) / 2^(31+n)), C = 2^30 + 2^(30+n) - [t < 0] * 2^31
+ *   (n >= 1), or floor((P + 2^30) / 2^31) (n = 0). P is a multiple of 2^left_shift, so with
+ *   k = left_shift + 1 - n >= 0 and D = 2^(n-1) (or 1/2 for n = 0) this is
+ *   floor((t * 2^k * multiplier + floor(C / D)) / 2^32), and floor(C / D) is 2^31 + 2^(31-n)
+ *   - [t < 0] * 2^(32-n) (n >= 1) or 2^31 (n = 0): below 2^32, the low word of the accumulator.
+ *   Input 2's SMLAL starts from a in its high word and ends with a + b there. The output takes
+ *   mcuq_requantize_rshift's SMLAL; four results are saturated (SSAT), packed and clamped bytewise.
+ * - MVE (Cortex-M55): four lanes per vector with VQRDMULH + the rounding right shift of
+ *   mcuq_requantize_mve (the left shift folded into the multiply by 2^left_shift).
+ * Each element (vector) is read before it is written, so in-place operation stays safe.
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
+#include "mcuq_nn_simd.h"
+
+/* The portable reference over one run of n dense elements. */
+static void add_run_portable(const mcuq_add_params *params, const int8_t *in1, const int8_t *in2, int8_t *out,
+                             int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; i++)
+    {
+        const int32_t a = mcuq_requantize((in1[i] + params->input1_offset) * (1 << params->left_shift),
+                                          params->input1_quant.multiplier, params->input1_quant.shift);
+        const int32_t b = mcuq_requantize((in2[i] + params->input2_offset) * (1 << params->left_shift),
+                                          params->input2_quant.multiplier, params->input2_quant.shift);
+        int32_t sum = mcuq_requantize(a + b, params->output_quant.multiplier, params->output_quant.shift);
+        sum += params->output_offset;
+        out[i] = (int8_t)mcuq_clamp_s32(sum, params->activation.min, params->activation.max);
+    }
+}
+
+#if defined(MCUQ_PATH_MVE)
+/* Whether the fast path applies: non-negative multipliers, input shifts in [-(left_shift + 1), 0] with
+ * |in + offset| * 2^(left_shift + 1 + shift) within int32 (|in + offset| <= 383), output shift in
+ * [-31, -2]. */
+static int add_fast_ok(const mcuq_add_params *params)
+{
+    const int32_t ls = params->left_shift;
+    return params->input1_quant.multiplier >= 0 && params->input2_quant.multiplier >= 0 &&
+           params->output_quant.multiplier >= 0 && params->input1_quant.shift <= 0 &&
+           params->input2_quant.shift <= 0 && ls + 1 + params->input1_quant.shift >= 0 &&
+           ls + 1 + params->input2_quant.shift >= 0 && ls + 1 + params->input1_quant.shift <= 22 &&
+           ls + 1 + params->input2_quant.shift <= 22 && params->output_quant.shift <= -2 &&
+           params->output_quant.shift >= -31;
+}
+#endif
+
+#if defined(MCUQ_PATH_MVE)
+
+/* mcuq_requantize_mve for a right shift or none (right = shift <= 0 in every lane). */
+static inline int32x4_t add_rq_mve(int32x4_t val, int32_t multiplier, int32x4_t right)
+{
+    int32x4_t x = vqrdmulhq_n_s32(val, multiplier);
+    x = vqaddq_s32(x, vshrq_n_s32(vandq_s32(x, right), 31));
+    return vrshlq_s32(x, right);
+}
+
+static void add_run_fast(const mcuq_add_params *params, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t n)
+{
+    const int32x4_t scale = vdupq_n_s32(1 << params->left_shift);
+    const int32_t off1 = params->input1_offset * (1 << params->left_shift);
+    const int32_t off2 = params->input2_offset * (1 << params->left_shift);
+    const int32_t m1 = params->input1_quant.multiplier, m2 = params->input2_quant.multiplier;
+    const int32_t mo = params->output_quant.multiplier;
+    const int32x4_t r1 = vdupq_n_s32(params->input1_quant.shift);
+    const int32x4_t r2 = vdupq_n_s32(params->input2_quant.shift);
+    const int32x4_t ro = vdupq_n_s32(params->output_quant.shift);
+    const int32x4_t zp = vdupq_n_s32(params->output_offset);
+    const int32x4_t lo = vdupq_n_s32(params->activation.min), hi = vdupq_n_s32(params->activation.max);
+    while (n > 0)
+    {
+        const mve_pred16_t p = vctp32q((uint32_t)n);
+        const int32x4_t v1 = vmlasq_n_s32(vldrbq_z_s32(in1, p), scale, off1); /* (in1 + off1) << ls */
+        const int32x4_t v2 = vmlasq_n_s32(vldrbq_z_s32(in2, p), scale, off2);
+        int32x4_t o = add_rq_mve(vaddq_s32(add_rq_mve(v1, m1, r1), add_rq_mve(v2, m2, r2)), mo, ro);
+        o = vminq_s32(vmaxq_s32(vaddq_s32(o, zp), lo), hi);
+        vstrbq_p_s32(out, o, p);
+        in1 += 4;
+        in2 += 4;
+        out += 4;
+        n -= 4;
+    }
+}
+
+#elif defined(MCUQ_HAVE_DSP)
+
+/* The DSP loop's constants, set up by add_dsp_setup (see the top of the file). Input 1 is the input
+ * whose requantization is exact: a = (in + offset) * 2^(left_shift - 1). */
+typedef struct {
+    int32_t scale1, off1;        /* a = in1 * scale1 + off1 */
+    int32_t scale2, off2, half2; /* v = in2 * scale2 + off2; low word 2^31 +- half2 by the sign of v */
+    int32_t mult2, mult_o, hi_o, n1_o;
+} add_dsp_consts;
+
+/* Whether the input's requantization is exactly in * 2^(left_shift - 1) (multiplier 2^30, shift 0:
+ * what TFLite's Prepare gives the input with the larger scale). */
+static int add_input_exact(const mcuq_per_tensor_quant *q, int32_t left_shift)
+{
+    return q->multiplier == (1 << 30) && q->shift == 0 && left_shift >= 1;
+}
+
+/* The constants, or 0 when the DSP loop does not apply (the caller then takes the portable path). */
+static int add_dsp_setup(const mcuq_add_params *params, add_dsp_consts *k, int *swap)
+{
+    const int32_t ls = params->left_shift;
+    const mcuq_per_tensor_quant *q1 = &params->input1_quant, *q2 = &params->input2_quant;
+    int32_t off1 = params->input1_offset, off2 = params->input2_offset;
+    int32_t n, n_o;
+    int64_t a_max, b_max, hi_max;
+
+    *swap = !add_input_exact(q1, ls);
+    if (*swap)
+    {
+        const mcuq_per_tensor_quant *q = q1;
+        const int32_t o = off1;
+        q1 = q2;
+        q2 = q;
+        off1 = off2;
+        off2 = o;
+    }
+    n = -q2->shift;
+    n_o = -params->output_quant.shift;
+    if (!add_input_exact(q1, ls) || q2->multiplier < 0 || n < 0 || n > ls + 1 || params->output_quant.multiplier < 0 ||
+        n_o < 2 || n_o > 31)
+    {
+        return 0;
+    }
+    k->scale1 = 1 << (ls - 1);
+    k->off1 = off1 * k->scale1;
+    k->scale2 = 1 << (ls + 1 - n); /* |in + offset| <= 383: 383 * 2^23 < 2^31 */
+    k->off2 = off2 * k->scale2;
+    k->half2 = n == 0 ? 0 : (int32_t)(1u << (31 - n));
+    k->mult2 = q2->multiplier;
+    k->mult_o = params->output_quant.multiplier;
+    k->n1_o = n_o - 1;
+    /* The output offset rides in the high word: (hi + zp * 2^(n-1)) >> (n-1) = (hi >> (n-1)) + zp,
+     * provided the high word cannot overflow. |a + b| <= a_max + b_max, and the high word of
+     * sum * mult_o + constant is at most |sum| / 2 + 2^(n-2) + 1 in magnitude. */
+    a_max = (int64_t)(128 + (off1 < 0 ? -off1 : off1)) << (ls - 1);
+    b_max = ((((int64_t)(128 + (off2 < 0 ? -off2 : off2)) << ls) * q2->multiplier) >> (31 + n)) + 1;
+    hi_max = (a_max + b_max) / 2 + ((int64_t)1 << (n_o - 2)) + 1 + ((int64_t)128 << (n_o - 1));
+    if (hi_max > MCUQ_Q31_MAX)
+    {
+        return 0;
+    }
+    k->hi_o = (1 << (n_o - 2)) + params->output_offset * (1 << (n_o - 1));
+    return 1;
+}
+
+static __attribute__((noinline)) void add_run_fast(const add_dsp_consts *k, const mcuq_activation *act, const int8_t *in1, const int8_t *in2,
+                         int8_t *out, int32_t n)
+{
+    const int32_t scale1 = k->scale1, off1 = k->off1, scale2 = k->scale2, off2 = k->off2, half2 = k->half2;
+    const int32_t mult2 = k->mult2, mult_o = k->mult_o, hi_o = k->hi_o, n1_o = k->n1_o;
+    const int32_t act_lo = act->min, act_hi = act->max;
+    int32_t i;
+
+    for (i = 0; i < n; i++)
+    {
+        const int32_t a = in1[i] * scale1 + off1;
+        const int32_t v = in2[i] * scale2 + off2;
+        const int32_t sign = v >> 31;
+        /* a + b in the high word; the low word 2^31 + half2 for v >= 0, 2^31 - half2 for v < 0. */
+        const uint32_t lo2 = 0x80000000u + (uint32_t)((half2 ^ sign) - sign);
+        const int64_t acc2 = (int64_t)(((uint64_t)(uint32_t)a << 32) | lo2) + (int64_t)v * mult2;
+        const int32_t sum = (int32_t)(uint32_t)((uint64_t)acc2 >> 32);
+        /* mcuq_requantize_rshift (n >= 2), the output offset added in the high word. */
+        const uint32_t lo = 0x40000000u | ((uint32_t)sum & 0x80000000u);
+        const int32_t hi = hi_o + (sum >> 31);
+        const int64_t acc = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)sum * mult_o;
+        out[i] = (int8_t)mcuq_clamp_s32((int32_t)(acc >> 32) >> n1_o, act_lo, act_hi);
+    }
+}
+
+#endif
 
 MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
                                              const mcuq_elementwise_dims *dims,
@@ -19,35 +197,55 @@ MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
                                              const int8_t *input2,
                                              int8_t *output)
 {
-    int32_t r, i;
+    int32_t r, rows, row_size;
+#if !defined(MCUQ_PATH_MVE) && defined(MCUQ_HAVE_DSP)
+    add_dsp_consts k;
+    int swap = 0;
+    int dsp_ok;
+#endif
 
     if (params == NULL || dims == NULL || input1 == NULL || input2 == NULL || output == NULL ||
         !mcuq_elementwise_dims_ok(dims) || !mcuq_activation_ok(&params->activation))
     {
         return MCUQ_ARG_ERROR;
     }
-    /* (in + offset) is at most 255 in magnitude: shifting it left by up to 22 stays in int32. */
+    /* (in + offset) is at most 383 in magnitude: shifting it left by up to 22 stays in int32. */
     if (params->left_shift < 0 || params->left_shift > 22 || params->input1_offset < -255 ||
         params->input1_offset > 255 || params->input2_offset < -255 || params->input2_offset > 255)
     {
         return MCUQ_ARG_ERROR;
     }
 
-    for (r = 0; r < dims->rows; r++)
+#if !defined(MCUQ_PATH_MVE) && defined(MCUQ_HAVE_DSP)
+    dsp_ok = add_dsp_setup(params, &k, &swap);
+#endif
+    /* Dense rows make one run. */
+    rows = dims->rows;
+    row_size = dims->row_size;
+    if (dims->output_row_stride == row_size)
     {
-        const int8_t *const in1 = input1 + (size_t)r * dims->row_size;
-        const int8_t *const in2 = input2 + (size_t)r * dims->row_size;
+        row_size *= rows;
+        rows = rows > 0 ? 1 : 0;
+    }
+    for (r = 0; r < rows; r++)
+    {
+        const int8_t *const in1 = input1 + (size_t)r * row_size;
+        const int8_t *const in2 = input2 + (size_t)r * row_size;
         int8_t *const out = output + (size_t)r * dims->output_row_stride;
-        for (i = 0; i < dims->row_size; i++)
+#if defined(MCUQ_PATH_MVE)
+        if (add_fast_ok(params))
         {
-            const int32_t a = mcuq_requantize((in1[i] + params->input1_offset) * (1 << params->left_shift),
-                                              params->input1_quant.multiplier, params->input1_quant.shift);
-            const int32_t b = mcuq_requantize((in2[i] + params->input2_offset) * (1 << params->left_shift),
-                                              params->input2_quant.multiplier, params->input2_quant.shift);
-            int32_t sum = mcuq_requantize(a + b, params->output_quant.multiplier, params->output_quant.shift);
-            sum += params->output_offset;
-            out[i] = (int8_t)mcuq_clamp_s32(sum, params->activation.min, params->activation.max);
+            add_run_fast(params, in1, in2, out, row_size);
+            continue;
         }
+#elif defined(MCUQ_HAVE_DSP)
+        if (dsp_ok)
+        {
+            add_run_fast(&k, &params->activation, swap ? in2 : in1, swap ? in1 : in2, out, row_size);
+            continue;
+        }
+#endif
+        add_run_portable(params, in1, in2, out, row_size);
     }
     return MCUQ_OK;
 }
