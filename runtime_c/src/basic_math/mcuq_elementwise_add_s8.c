@@ -10,19 +10,22 @@
  * The output may be a channel slice of a wider tensor (dims->output_row_stride > dims->row_size).
  * In-place operation (a dense output == input1 or input2) is allowed.
  *
- * Fast paths (exact; taken when the shifts allow, which TFLite's Add Prepare always gives: input
- * shifts in [-(left_shift + 1), 0], output shift in [-31, -2]):
- * - DSP (Cortex-M4/M7/M33): an input's requantization is one SMLAL whose high word is the result.
- *   With t = in + offset, n = -shift and P = t * 2^left_shift * multiplier, mcuq_requantize_rshift's
- *   derivation gives requantize = floor((P + C) / 2^(31+n)), C = 2^30 + 2^(30+n) - [t < 0] * 2^31
- *   (n >= 1), or floor((P + 2^30) / 2^31) (n = 0). P is a multiple of 2^left_shift, so with
- *   k = left_shift + 1 - n >= 0 and D = 2^(n-1) (or 1/2 for n = 0) this is
- *   floor((t * 2^k * multiplier + floor(C / D)) / 2^32), and floor(C / D) is 2^31 + 2^(31-n)
- *   - [t < 0] * 2^(32-n) (n >= 1) or 2^31 (n = 0): below 2^32, the low word of the accumulator.
- *   Input 2's SMLAL starts from a in its high word and ends with a + b there. The output takes
- *   mcuq_requantize_rshift's SMLAL; four results are saturated (SSAT), packed and clamped bytewise.
- * - MVE (Cortex-M55): four lanes per vector with VQRDMULH + the rounding right shift of
- *   mcuq_requantize_mve (the left shift folded into the multiply by 2^left_shift).
+ * Fast paths (exact). TFLite's Add Prepare gives the input with the larger scale multiplier 2^30 and
+ * shift 0 (real multiplier 1/2): its requantization is exactly a = (in + offset) * 2^(left_shift - 1),
+ * one multiply-add. The fast paths take that input as "input 1" (swapping the inputs if needed: the
+ * sum is symmetric) and need the other input's shift in [-(left_shift + 1), 0] and the output shift
+ * in [-31, -2], which Prepare gives for any sane scales; other parameters take the portable path.
+ * - DSP (Cortex-M4/M7/M33): input 2's requantization and the sum are one SMLAL. With t = in + offset,
+ *   n = -shift and P = t * 2^left_shift * multiplier, mcuq_requantize_rshift's derivation gives
+ *   requantize = floor((P + C) / 2^(31+n)), C = 2^30 + 2^(30+n) - [t < 0] * 2^31 (n >= 1), or
+ *   floor((P + 2^30) / 2^31) (n = 0). P is a multiple of 2^left_shift, so with k = left_shift + 1 - n
+ *   >= 0 and D = 2^(n-1) (1/2 for n = 0) this is floor((t * 2^k * multiplier + floor(C / D)) / 2^32),
+ *   and floor(C / D) is 2^31 + 2^(31-n) - [t < 0] * 2^(32-n) (n >= 1) or 2^31 (n = 0): it lies in
+ *   [0, 2^32), the accumulator's low word, and a in its high word makes the high word a + b. The
+ *   output is mcuq_requantize_rshift's SMLAL with the output offset added to the high word's
+ *   constant (times 2^(n-1), exact under the arithmetic shift) when that cannot overflow.
+ * - MVE (Cortex-M55): four lanes per vector; b by VQRDMULH and mcuq_requantize_mve's rounding right
+ *   shift (the left shift is the multiply by 2^left_shift), the output likewise.
  * Each element (vector) is read before it is written, so in-place operation stays safe.
  */
 #include "mcuq_nn_types.h"
@@ -46,68 +49,25 @@ static void add_run_portable(const mcuq_add_params *params, const int8_t *in1, c
     }
 }
 
-#if defined(MCUQ_PATH_MVE)
-/* Whether the fast path applies: non-negative multipliers, input shifts in [-(left_shift + 1), 0] with
- * |in + offset| * 2^(left_shift + 1 + shift) within int32 (|in + offset| <= 383), output shift in
- * [-31, -2]. */
-static int add_fast_ok(const mcuq_add_params *params)
-{
-    const int32_t ls = params->left_shift;
-    return params->input1_quant.multiplier >= 0 && params->input2_quant.multiplier >= 0 &&
-           params->output_quant.multiplier >= 0 && params->input1_quant.shift <= 0 &&
-           params->input2_quant.shift <= 0 && ls + 1 + params->input1_quant.shift >= 0 &&
-           ls + 1 + params->input2_quant.shift >= 0 && ls + 1 + params->input1_quant.shift <= 22 &&
-           ls + 1 + params->input2_quant.shift <= 22 && params->output_quant.shift <= -2 &&
-           params->output_quant.shift >= -31;
-}
+#if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
+
+/* The loops stay out of line: inlined into the entry point they lose registers to its locals. */
+#if defined(__GNUC__)
+#define MCUQ_ADD_NOINLINE __attribute__((noinline))
+#else
+#define MCUQ_ADD_NOINLINE
 #endif
 
-#if defined(MCUQ_PATH_MVE)
-
-/* mcuq_requantize_mve for a right shift or none (right = shift <= 0 in every lane). */
-static inline int32x4_t add_rq_mve(int32x4_t val, int32_t multiplier, int32x4_t right)
-{
-    int32x4_t x = vqrdmulhq_n_s32(val, multiplier);
-    x = vqaddq_s32(x, vshrq_n_s32(vandq_s32(x, right), 31));
-    return vrshlq_s32(x, right);
-}
-
-static void add_run_fast(const mcuq_add_params *params, const int8_t *in1, const int8_t *in2, int8_t *out, int32_t n)
-{
-    const int32x4_t scale = vdupq_n_s32(1 << params->left_shift);
-    const int32_t off1 = params->input1_offset * (1 << params->left_shift);
-    const int32_t off2 = params->input2_offset * (1 << params->left_shift);
-    const int32_t m1 = params->input1_quant.multiplier, m2 = params->input2_quant.multiplier;
-    const int32_t mo = params->output_quant.multiplier;
-    const int32x4_t r1 = vdupq_n_s32(params->input1_quant.shift);
-    const int32x4_t r2 = vdupq_n_s32(params->input2_quant.shift);
-    const int32x4_t ro = vdupq_n_s32(params->output_quant.shift);
-    const int32x4_t zp = vdupq_n_s32(params->output_offset);
-    const int32x4_t lo = vdupq_n_s32(params->activation.min), hi = vdupq_n_s32(params->activation.max);
-    while (n > 0)
-    {
-        const mve_pred16_t p = vctp32q((uint32_t)n);
-        const int32x4_t v1 = vmlasq_n_s32(vldrbq_z_s32(in1, p), scale, off1); /* (in1 + off1) << ls */
-        const int32x4_t v2 = vmlasq_n_s32(vldrbq_z_s32(in2, p), scale, off2);
-        int32x4_t o = add_rq_mve(vaddq_s32(add_rq_mve(v1, m1, r1), add_rq_mve(v2, m2, r2)), mo, ro);
-        o = vminq_s32(vmaxq_s32(vaddq_s32(o, zp), lo), hi);
-        vstrbq_p_s32(out, o, p);
-        in1 += 4;
-        in2 += 4;
-        out += 4;
-        n -= 4;
-    }
-}
-
-#elif defined(MCUQ_HAVE_DSP)
-
-/* The DSP loop's constants, set up by add_dsp_setup (see the top of the file). Input 1 is the input
+/* The fast loops' constants, set up by add_fast_setup (see the top of the file). Input 1 is the input
  * whose requantization is exact: a = (in + offset) * 2^(left_shift - 1). */
 typedef struct {
     int32_t scale1, off1;        /* a = in1 * scale1 + off1 */
-    int32_t scale2, off2, half2; /* v = in2 * scale2 + off2; low word 2^31 +- half2 by the sign of v */
-    int32_t mult2, mult_o, hi_o, n1_o;
-} add_dsp_consts;
+    int32_t scale2, off2, half2; /* DSP: v = in2 * scale2 + off2; low word 2^31 +- half2 by the sign of v */
+    int32_t mult2, n2, off2_ls;  /* input 2's multiplier, right shift, offset * 2^left_shift */
+    int32_t mult_o, n_o, zp;     /* output multiplier, right shift, offset */
+    int32_t hi_o;                /* DSP: 2^(n_o - 2) + zp * 2^(n_o - 1), when it cannot overflow */
+    int fold_ok;
+} add_fast_consts;
 
 /* Whether the input's requantization is exactly in * 2^(left_shift - 1) (multiplier 2^30, shift 0:
  * what TFLite's Prepare gives the input with the larger scale). */
@@ -116,8 +76,9 @@ static int add_input_exact(const mcuq_per_tensor_quant *q, int32_t left_shift)
     return q->multiplier == (1 << 30) && q->shift == 0 && left_shift >= 1;
 }
 
-/* The constants, or 0 when the DSP loop does not apply (the caller then takes the portable path). */
-static int add_dsp_setup(const mcuq_add_params *params, add_dsp_consts *k, int *swap)
+/* The constants, or 0 when the fast loops do not apply (the caller then takes the portable path).
+ * *swap: input 2 is the exact one, so the loops take the inputs in the other order (a + b = b + a). */
+static int add_fast_setup(const mcuq_add_params *params, add_fast_consts *k, int *swap)
 {
     const int32_t ls = params->left_shift;
     const mcuq_per_tensor_quant *q1 = &params->input1_quant, *q2 = &params->input2_quant;
@@ -125,6 +86,7 @@ static int add_dsp_setup(const mcuq_add_params *params, add_dsp_consts *k, int *
     int32_t n, n_o;
     int64_t a_max, b_max, hi_max;
 
+    memset(k, 0, sizeof(*k));
     *swap = !add_input_exact(q1, ls);
     if (*swap)
     {
@@ -137,38 +99,81 @@ static int add_dsp_setup(const mcuq_add_params *params, add_dsp_consts *k, int *
     }
     n = -q2->shift;
     n_o = -params->output_quant.shift;
-    if (!add_input_exact(q1, ls) || q2->multiplier < 0 || n < 0 || n > ls + 1 || params->output_quant.multiplier < 0 ||
+    if (!add_input_exact(q1, ls) || q2->multiplier < 0 || n < 0 || n > ls + 1 || ls + 1 - n > 22 || params->output_quant.multiplier < 0 ||
         n_o < 2 || n_o > 31)
     {
         return 0;
     }
     k->scale1 = 1 << (ls - 1);
     k->off1 = off1 * k->scale1;
-    k->scale2 = 1 << (ls + 1 - n); /* |in + offset| <= 383: 383 * 2^23 < 2^31 */
+    k->scale2 = 1 << (ls + 1 - n); /* |in + offset| <= 383: 383 * 2^22 < 2^31 */
     k->off2 = off2 * k->scale2;
     k->half2 = n == 0 ? 0 : (int32_t)(1u << (31 - n));
     k->mult2 = q2->multiplier;
+    k->n2 = n;
+    k->off2_ls = off2 * (1 << ls);
     k->mult_o = params->output_quant.multiplier;
-    k->n1_o = n_o - 1;
-    /* The output offset rides in the high word: (hi + zp * 2^(n-1)) >> (n-1) = (hi >> (n-1)) + zp,
+    k->n_o = n_o;
+    k->zp = params->output_offset;
+    /* The output offset can ride in the high word: (hi + zp * 2^(n-1)) >> (n-1) = (hi >> (n-1)) + zp,
      * provided the high word cannot overflow. |a + b| <= a_max + b_max, and the high word of
      * sum * mult_o + constant is at most |sum| / 2 + 2^(n-2) + 1 in magnitude. */
     a_max = (int64_t)(128 + (off1 < 0 ? -off1 : off1)) << (ls - 1);
     b_max = ((((int64_t)(128 + (off2 < 0 ? -off2 : off2)) << ls) * q2->multiplier) >> (31 + n)) + 1;
     hi_max = (a_max + b_max) / 2 + ((int64_t)1 << (n_o - 2)) + 1 + ((int64_t)128 << (n_o - 1));
-    if (hi_max > MCUQ_Q31_MAX)
-    {
-        return 0;
-    }
-    k->hi_o = (1 << (n_o - 2)) + params->output_offset * (1 << (n_o - 1));
+    k->fold_ok = hi_max <= MCUQ_Q31_MAX;
+    k->hi_o = k->fold_ok ? (1 << (n_o - 2)) + params->output_offset * (1 << (n_o - 1)) : 0;
     return 1;
 }
 
-static __attribute__((noinline)) void add_run_fast(const add_dsp_consts *k, const mcuq_activation *act, const int8_t *in1, const int8_t *in2,
+#endif
+
+#if defined(MCUQ_PATH_MVE)
+
+/* Four lanes per vector: a exactly by one multiply-add, b by mcuq_requantize_mve's steps (no left
+ * shift: it is the multiply by 2^left_shift; the fix-up only where there is a right shift). */
+static inline int32x4_t add_vec_mve(const add_fast_consts *k, int32x4_t x1, int32x4_t x2, int32x4_t scale1,
+                                    int32x4_t scale2, int32x4_t lo, int32x4_t hi)
+{
+    const int32x4_t a = vmlasq_n_s32(x1, scale1, k->off1);
+    int32x4_t b = vqrdmulhq_n_s32(vmlasq_n_s32(x2, scale2, k->off2_ls), k->mult2);
+    int32x4_t o;
+    if (k->n2 > 0)
+    {
+        b = vrshlq_n_s32(vqaddq_s32(b, vshrq_n_s32(b, 31)), -k->n2);
+    }
+    o = vqrdmulhq_n_s32(vaddq_s32(a, b), k->mult_o);
+    o = vrshlq_n_s32(vqaddq_s32(o, vshrq_n_s32(o, 31)), -k->n_o);
+    return vminq_s32(vmaxq_s32(vaddq_n_s32(o, k->zp), lo), hi);
+}
+
+static MCUQ_ADD_NOINLINE void add_run_fast(const add_fast_consts *kp, const mcuq_activation *act, const int8_t *in1,
+                                           const int8_t *in2, int8_t *out, int32_t n)
+{
+    const add_fast_consts k = *kp;
+    const int32x4_t scale1 = vdupq_n_s32(k.scale1), scale2 = vdupq_n_s32(k.scale1 * 2);
+    const int32x4_t lo = vdupq_n_s32(act->min), hi = vdupq_n_s32(act->max);
+    for (; n >= 4; n -= 4)
+    {
+        vstrbq_s32(out, add_vec_mve(&k, vldrbq_s32(in1), vldrbq_s32(in2), scale1, scale2, lo, hi));
+        in1 += 4;
+        in2 += 4;
+        out += 4;
+    }
+    if (n > 0)
+    {
+        const mve_pred16_t p = vctp32q((uint32_t)n);
+        vstrbq_p_s32(out, add_vec_mve(&k, vldrbq_z_s32(in1, p), vldrbq_z_s32(in2, p), scale1, scale2, lo, hi), p);
+    }
+}
+
+#elif defined(MCUQ_HAVE_DSP)
+
+static MCUQ_ADD_NOINLINE void add_run_fast(const add_fast_consts *k, const mcuq_activation *act, const int8_t *in1, const int8_t *in2,
                          int8_t *out, int32_t n)
 {
     const int32_t scale1 = k->scale1, off1 = k->off1, scale2 = k->scale2, off2 = k->off2, half2 = k->half2;
-    const int32_t mult2 = k->mult2, mult_o = k->mult_o, hi_o = k->hi_o, n1_o = k->n1_o;
+    const int32_t mult2 = k->mult2, mult_o = k->mult_o, hi_o = k->hi_o, n1_o = k->n_o - 1;
     const int32_t act_lo = act->min, act_hi = act->max;
     int32_t i;
 
@@ -198,10 +203,10 @@ MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
                                              int8_t *output)
 {
     int32_t r, rows, row_size;
-#if !defined(MCUQ_PATH_MVE) && defined(MCUQ_HAVE_DSP)
-    add_dsp_consts k;
+#if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
+    add_fast_consts k;
     int swap = 0;
-    int dsp_ok;
+    int fast;
 #endif
 
     if (params == NULL || dims == NULL || input1 == NULL || input2 == NULL || output == NULL ||
@@ -216,8 +221,10 @@ MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
         return MCUQ_ARG_ERROR;
     }
 
-#if !defined(MCUQ_PATH_MVE) && defined(MCUQ_HAVE_DSP)
-    dsp_ok = add_dsp_setup(params, &k, &swap);
+#if defined(MCUQ_PATH_MVE)
+    fast = add_fast_setup(params, &k, &swap);
+#elif defined(MCUQ_HAVE_DSP)
+    fast = add_fast_setup(params, &k, &swap) && k.fold_ok;
 #endif
     /* Dense rows make one run. */
     rows = dims->rows;
@@ -232,14 +239,8 @@ MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
         const int8_t *const in1 = input1 + (size_t)r * row_size;
         const int8_t *const in2 = input2 + (size_t)r * row_size;
         int8_t *const out = output + (size_t)r * dims->output_row_stride;
-#if defined(MCUQ_PATH_MVE)
-        if (add_fast_ok(params))
-        {
-            add_run_fast(params, in1, in2, out, row_size);
-            continue;
-        }
-#elif defined(MCUQ_HAVE_DSP)
-        if (dsp_ok)
+#if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
+        if (fast)
         {
             add_run_fast(&k, &params->activation, swap ? in2 : in1, swap ? in1 : in2, out, row_size);
             continue;
