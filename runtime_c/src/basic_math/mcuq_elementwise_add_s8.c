@@ -33,7 +33,7 @@
 #include "mcuq_nn_simd.h"
 
 /* The portable reference over one run of n dense elements. */
-static void add_run_portable(const mcuq_add_params *params, const int8_t *in1, const int8_t *in2, int8_t *out,
+static void add8_run_portable(const mcuq_add_params *params, const int8_t *in1, const int8_t *in2, int8_t *out,
                              int32_t n)
 {
     int32_t i;
@@ -58,7 +58,7 @@ static void add_run_portable(const mcuq_add_params *params, const int8_t *in1, c
 #define MCUQ_ADD_NOINLINE
 #endif
 
-/* The fast loops' constants, set up by add_fast_setup (see the top of the file). Input 1 is the input
+/* The fast loops' constants, set up by add8_setup (see the top of the file). Input 1 is the input
  * whose requantization is exact: a = (in + offset) * 2^(left_shift - 1). */
 typedef struct {
     int32_t scale1, off1;        /* a = in1 * scale1 + off1 */
@@ -67,18 +67,18 @@ typedef struct {
     int32_t mult_o, n_o, zp;     /* output multiplier, right shift, offset */
     int32_t hi_o;                /* DSP: 2^(n_o - 2) + zp * 2^(n_o - 1), when it cannot overflow */
     int fold_ok;
-} add_fast_consts;
+} add8_consts;
 
 /* Whether the input's requantization is exactly in * 2^(left_shift - 1) (multiplier 2^30, shift 0:
  * what TFLite's Prepare gives the input with the larger scale). */
-static int add_input_exact(const mcuq_per_tensor_quant *q, int32_t left_shift)
+static int add8_input_exact(const mcuq_per_tensor_quant *q, int32_t left_shift)
 {
     return q->multiplier == (1 << 30) && q->shift == 0 && left_shift >= 1;
 }
 
 /* The constants, or 0 when the fast loops do not apply (the caller then takes the portable path).
  * *swap: input 2 is the exact one, so the loops take the inputs in the other order (a + b = b + a). */
-static int add_fast_setup(const mcuq_add_params *params, add_fast_consts *k, int *swap)
+static int add8_setup(const mcuq_add_params *params, add8_consts *k, int *swap)
 {
     const int32_t ls = params->left_shift;
     const mcuq_per_tensor_quant *q1 = &params->input1_quant, *q2 = &params->input2_quant;
@@ -87,7 +87,7 @@ static int add_fast_setup(const mcuq_add_params *params, add_fast_consts *k, int
     int64_t a_max, b_max, hi_max;
 
     memset(k, 0, sizeof(*k));
-    *swap = !add_input_exact(q1, ls);
+    *swap = !add8_input_exact(q1, ls);
     if (*swap)
     {
         const mcuq_per_tensor_quant *q = q1;
@@ -99,7 +99,7 @@ static int add_fast_setup(const mcuq_add_params *params, add_fast_consts *k, int
     }
     n = -q2->shift;
     n_o = -params->output_quant.shift;
-    if (!add_input_exact(q1, ls) || q2->multiplier < 0 || n < 0 || n > ls + 1 || ls + 1 - n > 22 || params->output_quant.multiplier < 0 ||
+    if (!add8_input_exact(q1, ls) || q2->multiplier < 0 || n < 0 || n > ls + 1 || ls + 1 - n > 22 || params->output_quant.multiplier < 0 ||
         n_o < 2 || n_o > 31)
     {
         return 0;
@@ -132,7 +132,7 @@ static int add_fast_setup(const mcuq_add_params *params, add_fast_consts *k, int
 
 /* Four lanes per vector: a exactly by one multiply-add, b by mcuq_requantize_mve's steps (no left
  * shift: it is the multiply by 2^left_shift; the fix-up only where there is a right shift). */
-static inline int32x4_t add_vec_mve(const add_fast_consts *k, int32x4_t x1, int32x4_t x2, int32x4_t scale1,
+static inline int32x4_t add8_vec_mve(const add8_consts *k, int32x4_t x1, int32x4_t x2, int32x4_t scale1,
                                     int32x4_t scale2, int32x4_t lo, int32x4_t hi)
 {
     const int32x4_t a = vmlasq_n_s32(x1, scale1, k->off1);
@@ -147,15 +147,15 @@ static inline int32x4_t add_vec_mve(const add_fast_consts *k, int32x4_t x1, int3
     return vminq_s32(vmaxq_s32(vaddq_n_s32(o, k->zp), lo), hi);
 }
 
-static MCUQ_ADD_NOINLINE void add_run_fast(const add_fast_consts *kp, const mcuq_activation *act, const int8_t *in1,
+static MCUQ_ADD_NOINLINE void add8_run_fast(const add8_consts *kp, const mcuq_activation *act, const int8_t *in1,
                                            const int8_t *in2, int8_t *out, int32_t n)
 {
-    const add_fast_consts k = *kp;
+    const add8_consts k = *kp;
     const int32x4_t scale1 = vdupq_n_s32(k.scale1), scale2 = vdupq_n_s32(k.scale1 * 2);
     const int32x4_t lo = vdupq_n_s32(act->min), hi = vdupq_n_s32(act->max);
     for (; n >= 4; n -= 4)
     {
-        vstrbq_s32(out, add_vec_mve(&k, vldrbq_s32(in1), vldrbq_s32(in2), scale1, scale2, lo, hi));
+        vstrbq_s32(out, add8_vec_mve(&k, vldrbq_s32(in1), vldrbq_s32(in2), scale1, scale2, lo, hi));
         in1 += 4;
         in2 += 4;
         out += 4;
@@ -163,13 +163,13 @@ static MCUQ_ADD_NOINLINE void add_run_fast(const add_fast_consts *kp, const mcuq
     if (n > 0)
     {
         const mve_pred16_t p = vctp32q((uint32_t)n);
-        vstrbq_p_s32(out, add_vec_mve(&k, vldrbq_z_s32(in1, p), vldrbq_z_s32(in2, p), scale1, scale2, lo, hi), p);
+        vstrbq_p_s32(out, add8_vec_mve(&k, vldrbq_z_s32(in1, p), vldrbq_z_s32(in2, p), scale1, scale2, lo, hi), p);
     }
 }
 
 #elif defined(MCUQ_HAVE_DSP)
 
-static MCUQ_ADD_NOINLINE void add_run_fast(const add_fast_consts *k, const mcuq_activation *act, const int8_t *in1, const int8_t *in2,
+static MCUQ_ADD_NOINLINE void add8_run_fast(const add8_consts *k, const mcuq_activation *act, const int8_t *in1, const int8_t *in2,
                          int8_t *out, int32_t n)
 {
     const int32_t scale1 = k->scale1, off1 = k->off1, scale2 = k->scale2, off2 = k->off2, half2 = k->half2;
@@ -204,7 +204,7 @@ MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
 {
     int32_t r, rows, row_size;
 #if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
-    add_fast_consts k;
+    add8_consts k;
     int swap = 0;
     int fast;
 #endif
@@ -222,9 +222,9 @@ MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
     }
 
 #if defined(MCUQ_PATH_MVE)
-    fast = add_fast_setup(params, &k, &swap);
+    fast = add8_setup(params, &k, &swap);
 #elif defined(MCUQ_HAVE_DSP)
-    fast = add_fast_setup(params, &k, &swap) && k.fold_ok;
+    fast = add8_setup(params, &k, &swap) && k.fold_ok;
 #endif
     /* Dense rows make one run. */
     rows = dims->rows;
@@ -242,11 +242,11 @@ MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
 #if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
         if (fast)
         {
-            add_run_fast(&k, &params->activation, swap ? in2 : in1, swap ? in1 : in2, out, row_size);
+            add8_run_fast(&k, &params->activation, swap ? in2 : in1, swap ? in1 : in2, out, row_size);
             continue;
         }
 #endif
-        add_run_portable(params, in1, in2, out, row_size);
+        add8_run_portable(params, in1, in2, out, row_size);
     }
     return MCUQ_OK;
 }

@@ -8,9 +8,128 @@
  * window position counts: the divisor is KH*KW and each padded position adds pad_value (the input
  * zero point, i.e. real 0.0). Quantization is unchanged. A window that lies entirely in the padding
  * is an argument error.
+ *
+ * Fast paths sum several channels of a window at once, in int16 lanes: a lane takes at most 256 int8
+ * values ([-32768, 32512]) before it is added to int32 sums, so the sums are exact; the rounding
+ * division is the portable code's. DSP: SXTAB16 adds channels 0, 2 and 1, 3 of a word to two pairs
+ * of int16 lanes, eight channels per step. MVE: VLDRB.S16 widens eight channels per load, sixteen
+ * per step (the last group predicated). Channels c..c+k of a pixel are written after channels c..c+k
+ * of its whole window were read, and before any later channel is read: the in-place bound of
+ * mcuq/plan/inplace.py (channelwise) still holds.
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
+#include "mcuq_nn_simd.h"
+
+/* The window's taps per int16 lane before they go to the int32 sums. */
+#define MCUQ_AVG_LANE_TAPS 256
+
+static inline int8_t avg8_div(int32_t sum, int32_t count, const mcuq_activation *act)
+{
+    sum = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+    return (int8_t)mcuq_clamp_s32(sum, act->min, act->max);
+}
+
+#if defined(MCUQ_PATH_MVE)
+
+/* Sums of channels [0, n) (n <= 16) of the window whose first tap is at base: `rows` runs of `width`
+ * taps, taps `ch` bytes apart, runs `row_step` bytes apart. Added to sums[0..n). */
+static void avg8_sum16(const int8_t *base, int32_t rows, int32_t width, int32_t row_step, int32_t ch, int32_t n,
+                      int32_t *sums)
+{
+    const mve_pred16_t p0 = vctp16q((uint32_t)n), p1 = vctp16q((uint32_t)(n > 8 ? n - 8 : 0));
+    int16x8_t acc0 = vdupq_n_s16(0), acc1 = vdupq_n_s16(0);
+    int16_t lanes[16];
+    int32_t taps = 0, r, x, i;
+    for (r = 0; r < rows; r++)
+    {
+        const int8_t *ptr = base + (size_t)r * row_step;
+        int32_t left = width;
+        while (left > 0)
+        {
+            const int32_t run = mcuq_min_s32(left, MCUQ_AVG_LANE_TAPS - taps);
+            for (x = 0; x < run; x++)
+            {
+                acc0 = vaddq_s16(acc0, vldrbq_z_s16(ptr, p0));
+                acc1 = vaddq_s16(acc1, vldrbq_z_s16(ptr + 8, p1));
+                ptr += ch;
+            }
+            left -= run;
+            taps += run;
+            if (taps == MCUQ_AVG_LANE_TAPS || (r == rows - 1 && left == 0))
+            {
+                vst1q_s16(lanes, acc0);
+                vst1q_s16(lanes + 8, acc1);
+                for (i = 0; i < n; i++)
+                {
+                    sums[i] += lanes[i];
+                }
+                acc0 = vdupq_n_s16(0);
+                acc1 = vdupq_n_s16(0);
+                taps = 0;
+            }
+        }
+    }
+}
+
+#elif defined(MCUQ_HAVE_DSP)
+
+/* Sums of channels [0, 8) (eight == 1) or [0, 4) of the window whose first tap is at base: `rows`
+ * runs of `width` taps, taps `ch` bytes apart, runs `row_step` bytes apart. Added to sums[]. */
+static void avg8_sum8(const int8_t *base, int32_t rows, int32_t width, int32_t row_step, int32_t ch, int eight,
+                     int32_t *sums)
+{
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0; /* int16 lanes: channels 0, 2 / 1, 3 / 4, 6 / 5, 7 */
+    int32_t taps = 0, r, x;
+    for (r = 0; r < rows; r++)
+    {
+        const int8_t *ptr = base + (size_t)r * row_step;
+        int32_t left = width;
+        while (left > 0)
+        {
+            const int32_t run = mcuq_min_s32(left, MCUQ_AVG_LANE_TAPS - taps);
+            if (eight)
+            {
+                for (x = 0; x < run; x++)
+                {
+                    const int32_t w0 = mcuq_read_s8x4(ptr), w1 = mcuq_read_s8x4(ptr + 4);
+                    a0 = mcuq_sxtab16(a0, w0);
+                    a1 = mcuq_sxtab16_ror8(a1, w0);
+                    a2 = mcuq_sxtab16(a2, w1);
+                    a3 = mcuq_sxtab16_ror8(a3, w1);
+                    ptr += ch;
+                }
+            }
+            else
+            {
+                for (x = 0; x < run; x++)
+                {
+                    const int32_t w0 = mcuq_read_s8x4(ptr);
+                    a0 = mcuq_sxtab16(a0, w0);
+                    a1 = mcuq_sxtab16_ror8(a1, w0);
+                    ptr += ch;
+                }
+            }
+            left -= run;
+            taps += run;
+            if (taps == MCUQ_AVG_LANE_TAPS || (r == rows - 1 && left == 0))
+            {
+                sums[0] += (int16_t)a0;
+                sums[1] += (int16_t)a1;
+                sums[2] += a0 >> 16;
+                sums[3] += a1 >> 16;
+                sums[4] += (int16_t)a2;
+                sums[5] += (int16_t)a3;
+                sums[6] += a2 >> 16;
+                sums[7] += a3 >> 16;
+                a0 = a1 = a2 = a3 = 0;
+                taps = 0;
+            }
+        }
+    }
+}
+
+#endif
 
 MCUQ_API mcuq_status mcuq_avg_pool_s8(const mcuq_pool_params *params,
                                       const mcuq_dims *input_dims,
@@ -55,7 +174,49 @@ MCUQ_API mcuq_status mcuq_avg_pool_s8(const mcuq_pool_params *params,
                     {
                         return MCUQ_ARG_ERROR;
                     }
-                    for (c = 0; c < ch; c++)
+                    c = 0;
+#if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
+                    {
+                        /* One run per window row, or one for the whole window when it spans full rows. */
+                        const int32_t full = x1 - x0 == in_w;
+                        const int32_t rows = full ? 1 : y1 - y0;
+                        const int32_t width = full ? inside : x1 - x0;
+                        const int8_t *const base = in_batch + ((size_t)y0 * in_w + x0) * ch;
+                        int32_t sums[16];
+                        int32_t i;
+#if defined(MCUQ_PATH_MVE)
+                        for (; c < ch; c += 16)
+                        {
+                            const int32_t n = mcuq_min_s32(ch - c, 16);
+                            for (i = 0; i < n; i++)
+                            {
+                                sums[i] = pad_sum;
+                            }
+                            avg8_sum16(base + c, rows, width, in_w * ch, ch, n, sums);
+                            for (i = 0; i < n; i++)
+                            {
+                                out_pixel[c + i] = avg8_div(sums[i], count, &params->activation);
+                            }
+                        }
+#else
+                        while (c + 4 <= ch)
+                        {
+                            const int eight = c + 8 <= ch;
+                            for (i = 0; i < 8; i++)
+                            {
+                                sums[i] = pad_sum;
+                            }
+                            avg8_sum8(base + c, rows, width, in_w * ch, ch, eight, sums);
+                            for (i = 0; i < (eight ? 8 : 4); i++)
+                            {
+                                out_pixel[c + i] = avg8_div(sums[i], count, &params->activation);
+                            }
+                            c += eight ? 8 : 4;
+                        }
+#endif
+                    }
+#endif
+                    for (; c < ch; c++)
                     {
                         int32_t sum = pad_sum;
                         for (y = y0; y < y1; y++)
@@ -65,8 +226,7 @@ MCUQ_API mcuq_status mcuq_avg_pool_s8(const mcuq_pool_params *params,
                                 sum += in_batch[((size_t)y * in_w + x) * ch + c];
                             }
                         }
-                        sum = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
-                        out_pixel[c] = (int8_t)mcuq_clamp_s32(sum, params->activation.min, params->activation.max);
+                        out_pixel[c] = avg8_div(sum, count, &params->activation);
                     }
                 }
             }
