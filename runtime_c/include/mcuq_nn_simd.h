@@ -115,7 +115,15 @@ static inline MCUQ_MAYBE_UNUSED int32x4_t mcuq_requantize_mve(int32x4_t val, int
  * mcuq_sxtab16(acc, x): acc + mcuq_sxtb16(x), lane-wise int16 (SXTAB16); _ror8 takes bytes 1 and 3.
  * mcuq_ssat8(x): x saturated to [-128, 127] (SSAT #8).
  * mcuq_max_s8x4 / mcuq_min_s8x4: byte-wise signed max / min of four int8 lanes (SSUB8 sets the GE
- * flags, SEL picks by them; one asm statement, so that nothing can come between the two). */
+ * flags, SEL picks by them; one asm statement, so that nothing can come between the two).
+ * MCUQ_MISC_NOINLINE keeps a kernel's fast loops (and their arrays and spilled constants) out of the
+ * function that calls the kernel: the generated model's run function inlines its static kernels, and
+ * a frame merged into it stays on the stack under every later kernel call. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MCUQ_MISC_NOINLINE __attribute__((noinline))
+#else
+#define MCUQ_MISC_NOINLINE
+#endif
 #if defined(MCUQ_HAVE_DSP)
 #if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP)
 static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sxtab16(int32_t acc, int32_t x) { return (int32_t)__sxtab16(acc, x); }

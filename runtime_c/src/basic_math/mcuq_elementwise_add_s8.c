@@ -33,7 +33,7 @@
 #include "mcuq_nn_simd.h"
 
 /* The portable reference over one run of n dense elements. */
-static void add8_run_portable(const mcuq_add_params *params, const int8_t *in1, const int8_t *in2, int8_t *out,
+static MCUQ_MISC_NOINLINE void add8_run_portable(const mcuq_add_params *params, const int8_t *in1, const int8_t *in2, int8_t *out,
                              int32_t n)
 {
     int32_t i;
@@ -50,13 +50,6 @@ static void add8_run_portable(const mcuq_add_params *params, const int8_t *in1, 
 }
 
 #if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
-
-/* The loops stay out of line: inlined into the entry point they lose registers to its locals. */
-#if defined(__GNUC__)
-#define MCUQ_ADD_NOINLINE __attribute__((noinline))
-#else
-#define MCUQ_ADD_NOINLINE
-#endif
 
 /* The fast loops' constants, set up by add8_setup (see the top of the file). Input 1 is the input
  * whose requantization is exact: a = (in + offset) * 2^(left_shift - 1). */
@@ -78,7 +71,7 @@ static int add8_input_exact(const mcuq_per_tensor_quant *q, int32_t left_shift)
 
 /* The constants, or 0 when the fast loops do not apply (the caller then takes the portable path).
  * *swap: input 2 is the exact one, so the loops take the inputs in the other order (a + b = b + a). */
-static int add8_setup(const mcuq_add_params *params, add8_consts *k, int *swap)
+static MCUQ_MISC_NOINLINE int add8_setup(const mcuq_add_params *params, add8_consts *k, int *swap)
 {
     const int32_t ls = params->left_shift;
     const mcuq_per_tensor_quant *q1 = &params->input1_quant, *q2 = &params->input2_quant;
@@ -147,7 +140,7 @@ static inline int32x4_t add8_vec_mve(const add8_consts *k, int32x4_t x1, int32x4
     return vminq_s32(vmaxq_s32(vaddq_n_s32(o, k->zp), lo), hi);
 }
 
-static MCUQ_ADD_NOINLINE void add8_run_fast(const add8_consts *kp, const mcuq_activation *act, const int8_t *in1,
+static MCUQ_MISC_NOINLINE void add8_run_fast(const add8_consts *kp, const mcuq_activation *act, const int8_t *in1,
                                            const int8_t *in2, int8_t *out, int32_t n)
 {
     const add8_consts k = *kp;
@@ -188,7 +181,7 @@ static inline int32_t add8_elem_dsp(int32_t x1, int32_t x2, int32_t scale1, int3
     return (int32_t)(acc >> 32) >> n1_o;
 }
 
-static MCUQ_ADD_NOINLINE void add8_run_fast(const add8_consts *k, const mcuq_activation *act, const int8_t *in1,
+static MCUQ_MISC_NOINLINE void add8_run_fast(const add8_consts *k, const mcuq_activation *act, const int8_t *in1,
                                             const int8_t *in2, int8_t *out, int32_t n)
 {
     const int32_t scale1 = k->scale1, off1 = k->off1, scale2 = k->scale2, off2 = k->off2, half2 = k->half2;
@@ -229,6 +222,39 @@ static MCUQ_ADD_NOINLINE void add8_run_fast(const add8_consts *k, const mcuq_act
 
 #endif
 
+#if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
+/* All rows on the fast path, or 0 when it does not apply. Out of line, so that the constants' frame
+ * is not on the stack while the portable path runs, nor the entry point's while this one does. */
+static MCUQ_MISC_NOINLINE int add8_fast_rows(const mcuq_add_params *params, int32_t rows, int32_t row_size,
+                                            int32_t out_stride, const int8_t *input1, const int8_t *input2,
+                                            int8_t *output)
+{
+    add8_consts k;
+    int swap = 0;
+    int32_t r;
+#if defined(MCUQ_PATH_MVE)
+    if (!add8_setup(params, &k, &swap))
+#else
+    if (!add8_setup(params, &k, &swap) || !k.fold_ok)
+#endif
+    {
+        return 0;
+    }
+    if (swap)
+    {
+        const int8_t *const t = input1;
+        input1 = input2;
+        input2 = t;
+    }
+    for (r = 0; r < rows; r++)
+    {
+        add8_run_fast(&k, &params->activation, input1 + (size_t)r * row_size, input2 + (size_t)r * row_size,
+                      output + (size_t)r * out_stride, row_size);
+    }
+    return 1;
+}
+#endif
+
 MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
                                              const mcuq_elementwise_dims *dims,
                                              const int8_t *input1,
@@ -236,11 +262,6 @@ MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
                                              int8_t *output)
 {
     int32_t r, rows, row_size;
-#if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
-    add8_consts k;
-    int swap = 0;
-    int fast;
-#endif
 
     if (params == NULL || dims == NULL || input1 == NULL || input2 == NULL || output == NULL ||
         !mcuq_elementwise_dims_ok(dims) || !mcuq_activation_ok(&params->activation))
@@ -254,11 +275,6 @@ MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
         return MCUQ_ARG_ERROR;
     }
 
-#if defined(MCUQ_PATH_MVE)
-    fast = add8_setup(params, &k, &swap);
-#elif defined(MCUQ_HAVE_DSP)
-    fast = add8_setup(params, &k, &swap) && k.fold_ok;
-#endif
     /* Dense rows make one run. */
     rows = dims->rows;
     row_size = dims->row_size;
@@ -267,19 +283,16 @@ MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
         row_size *= rows;
         rows = rows > 0 ? 1 : 0;
     }
+#if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
+    if (add8_fast_rows(params, rows, row_size, dims->output_row_stride, input1, input2, output))
+    {
+        return MCUQ_OK;
+    }
+#endif
     for (r = 0; r < rows; r++)
     {
-        const int8_t *const in1 = input1 + (size_t)r * row_size;
-        const int8_t *const in2 = input2 + (size_t)r * row_size;
-        int8_t *const out = output + (size_t)r * dims->output_row_stride;
-#if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
-        if (fast)
-        {
-            add8_run_fast(&k, &params->activation, swap ? in2 : in1, swap ? in1 : in2, out, row_size);
-            continue;
-        }
-#endif
-        add8_run_portable(params, in1, in2, out, row_size);
+        add8_run_portable(params, input1 + (size_t)r * row_size, input2 + (size_t)r * row_size,
+                          output + (size_t)r * dims->output_row_stride, row_size);
     }
     return MCUQ_OK;
 }

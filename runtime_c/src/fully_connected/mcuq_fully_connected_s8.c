@@ -63,6 +63,38 @@ static void fc8_dot2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_
 
 #endif
 
+#if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
+/* All outputs of one batch row. Out of line, like every fast loop here (see MCUQ_MISC_NOINLINE). */
+static MCUQ_MISC_NOINLINE void fc8_row_fast(const mcuq_fc_params *params, const mcuq_per_channel_quant *quant,
+                                            const int8_t *x, const int8_t *filter, const int32_t *bias, int32_t depth,
+                                            int32_t out_c, int8_t *out)
+{
+    int32_t o;
+    for (o = 0; o < out_c; o++)
+    {
+        int32_t acc[2];
+        int32_t j, pair;
+        acc[0] = bias != NULL ? bias[o] : 0;
+#if defined(MCUQ_PATH_MVE)
+        pair = 1;
+        acc[0] = fc8_dot(x, filter + (size_t)o * depth, depth, acc[0]);
+#else
+        pair = o + 1 < out_c ? 2 : 1;
+        acc[1] = bias != NULL && pair == 2 ? bias[o + 1] : 0;
+        fc8_dot2(x, filter + (size_t)o * depth, filter + (size_t)(o + pair - 1) * depth, depth, acc);
+#endif
+        for (j = 0; j < pair; j++)
+        {
+            const int32_t r = mcuq_requantize_fast(acc[j], quant->multiplier[o + j], quant->shift[o + j]) +
+                              params->output_offset;
+            out[o + j] = (int8_t)mcuq_clamp_s32(r, params->activation.min, params->activation.max);
+        }
+        o += pair - 1;
+    }
+}
+
+#endif
+
 MCUQ_API mcuq_status mcuq_fully_connected_s8(const mcuq_fc_params *params,
                                              const mcuq_per_channel_quant *quant,
                                              const mcuq_dims *input_dims,
@@ -94,30 +126,11 @@ MCUQ_API mcuq_status mcuq_fully_connected_s8(const mcuq_fc_params *params,
         for (batch = 0; batch < input_dims->n; batch++)
         {
             const int8_t *const x = input + (size_t)batch * depth;
-            o = 0;
 #if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
-            for (; o < out_c; o++)
-            {
-                int32_t acc[2];
-                int32_t j, pair;
-                acc[0] = bias != NULL ? bias[o] : 0;
-#if defined(MCUQ_PATH_MVE)
-                pair = 1;
-                acc[0] = fc8_dot(x, filter + (size_t)o * depth, depth, acc[0]);
+            fc8_row_fast(params, quant, x, filter, bias, depth, out_c, output + (size_t)batch * out_c);
+            o = out_c;
 #else
-                pair = o + 1 < out_c ? 2 : 1;
-                acc[1] = bias != NULL && pair == 2 ? bias[o + 1] : 0;
-                fc8_dot2(x, filter + (size_t)o * depth, filter + (size_t)(o + pair - 1) * depth, depth, acc);
-#endif
-                for (j = 0; j < pair; j++)
-                {
-                    const int32_t r = mcuq_requantize_fast(acc[j], quant->multiplier[o + j], quant->shift[o + j]) +
-                                      params->output_offset;
-                    output[(size_t)batch * out_c + o + j] =
-                        (int8_t)mcuq_clamp_s32(r, params->activation.min, params->activation.max);
-                }
-                o += pair - 1;
-            }
+            o = 0;
 #endif
             for (; o < out_c; o++)
             {

@@ -33,14 +33,15 @@ static inline int8_t avg8_div(int32_t sum, int32_t count, const mcuq_activation 
 #if defined(MCUQ_PATH_MVE)
 
 /* Sums of channels [0, n) (n <= 16) of the window whose first tap is at base: `rows` runs of `width`
- * taps, taps `ch` bytes apart, runs `row_step` bytes apart. Added to sums[0..n). */
+ * taps, taps `ch` bytes apart, runs `row_step` bytes apart. Added to sums[], which holds channels
+ * 0, 2, 4, 6, then 1, 3, 5, 7, then 8, 10, .., then 9, 11, .. (the order VMOVLB / VMOVLT widen
+ * the int16 lanes in; avg8_lane gives a channel's place). */
 static void avg8_sum16(const int8_t *base, int32_t rows, int32_t width, int32_t row_step, int32_t ch, int32_t n,
-                      int32_t *sums)
+                       int32_t *sums)
 {
     const mve_pred16_t p0 = vctp16q((uint32_t)n), p1 = vctp16q((uint32_t)(n > 8 ? n - 8 : 0));
     int16x8_t acc0 = vdupq_n_s16(0), acc1 = vdupq_n_s16(0);
-    int16_t lanes[16];
-    int32_t taps = 0, r, x, i;
+    int32_t taps = 0, r, x;
     for (r = 0; r < rows; r++)
     {
         const int8_t *ptr = base + (size_t)r * row_step;
@@ -58,12 +59,10 @@ static void avg8_sum16(const int8_t *base, int32_t rows, int32_t width, int32_t 
             taps += run;
             if (taps == MCUQ_AVG_LANE_TAPS || (r == rows - 1 && left == 0))
             {
-                vst1q_s16(lanes, acc0);
-                vst1q_s16(lanes + 8, acc1);
-                for (i = 0; i < n; i++)
-                {
-                    sums[i] += lanes[i];
-                }
+                vst1q_s32(sums, vaddq_s32(vld1q_s32(sums), vmovlbq_s16(acc0)));
+                vst1q_s32(sums + 4, vaddq_s32(vld1q_s32(sums + 4), vmovltq_s16(acc0)));
+                vst1q_s32(sums + 8, vaddq_s32(vld1q_s32(sums + 8), vmovlbq_s16(acc1)));
+                vst1q_s32(sums + 12, vaddq_s32(vld1q_s32(sums + 12), vmovltq_s16(acc1)));
                 acc0 = vdupq_n_s16(0);
                 acc1 = vdupq_n_s16(0);
                 taps = 0;
@@ -71,6 +70,9 @@ static void avg8_sum16(const int8_t *base, int32_t rows, int32_t width, int32_t 
         }
     }
 }
+
+/* Where avg8_sum16 keeps channel i's sum. */
+static inline int32_t avg8_lane(int32_t i) { return (i & 8) | ((i & 1) << 2) | ((i >> 1) & 3); }
 
 #elif defined(MCUQ_HAVE_DSP)
 
@@ -131,6 +133,54 @@ static void avg8_sum8(const int8_t *base, int32_t rows, int32_t width, int32_t r
 
 #endif
 
+#if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
+/* The channels of one output pixel that the fast path takes (all but a DSP tail of up to 3); returns
+ * how many. base: the window's first tap inside the input; rows x width taps inside. */
+static MCUQ_MISC_NOINLINE int32_t avg8_pixel_fast(const int8_t *base, int32_t rows, int32_t width, int32_t in_w,
+                                                  int32_t ch, int32_t pad_sum, int32_t count,
+                                                  const mcuq_activation *act, int8_t *out_pixel)
+{
+    /* One run per window row, or one for the whole window when it spans full rows. */
+    const int32_t full = width == in_w;
+    const int32_t runs = full ? 1 : rows;
+    const int32_t run_taps = full ? rows * width : width;
+    int32_t c = 0, i;
+#if defined(MCUQ_PATH_MVE)
+    int32_t sums[16];
+    for (; c < ch; c += 16)
+    {
+        const int32_t n = mcuq_min_s32(ch - c, 16);
+        for (i = 0; i < 16; i += 4)
+        {
+            vst1q_s32(sums + i, vdupq_n_s32(pad_sum));
+        }
+        avg8_sum16(base + c, runs, run_taps, in_w * ch, ch, n, sums);
+        for (i = 0; i < n; i++)
+        {
+            out_pixel[c + i] = avg8_div(sums[avg8_lane(i)], count, act);
+        }
+    }
+#else
+    int32_t sums[8];
+    while (c + 4 <= ch)
+    {
+        const int eight = c + 8 <= ch;
+        for (i = 0; i < 8; i++)
+        {
+            sums[i] = pad_sum;
+        }
+        avg8_sum8(base + c, runs, run_taps, in_w * ch, ch, eight, sums);
+        for (i = 0; i < (eight ? 8 : 4); i++)
+        {
+            out_pixel[c + i] = avg8_div(sums[i], count, act);
+        }
+        c += eight ? 8 : 4;
+    }
+#endif
+    return c;
+}
+#endif
+
 MCUQ_API mcuq_status mcuq_avg_pool_s8(const mcuq_pool_params *params,
                                       const mcuq_dims *input_dims,
                                       const int8_t *input,
@@ -174,47 +224,11 @@ MCUQ_API mcuq_status mcuq_avg_pool_s8(const mcuq_pool_params *params,
                     {
                         return MCUQ_ARG_ERROR;
                     }
-                    c = 0;
 #if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
-                    {
-                        /* One run per window row, or one for the whole window when it spans full rows. */
-                        const int32_t full = x1 - x0 == in_w;
-                        const int32_t rows = full ? 1 : y1 - y0;
-                        const int32_t width = full ? inside : x1 - x0;
-                        const int8_t *const base = in_batch + ((size_t)y0 * in_w + x0) * ch;
-                        int32_t sums[16];
-                        int32_t i;
-#if defined(MCUQ_PATH_MVE)
-                        for (; c < ch; c += 16)
-                        {
-                            const int32_t n = mcuq_min_s32(ch - c, 16);
-                            for (i = 0; i < n; i++)
-                            {
-                                sums[i] = pad_sum;
-                            }
-                            avg8_sum16(base + c, rows, width, in_w * ch, ch, n, sums);
-                            for (i = 0; i < n; i++)
-                            {
-                                out_pixel[c + i] = avg8_div(sums[i], count, &params->activation);
-                            }
-                        }
+                    c = avg8_pixel_fast(in_batch + ((size_t)y0 * in_w + x0) * ch, y1 - y0, x1 - x0, in_w, ch, pad_sum,
+                                        count, &params->activation, out_pixel);
 #else
-                        while (c + 4 <= ch)
-                        {
-                            const int eight = c + 8 <= ch;
-                            for (i = 0; i < 8; i++)
-                            {
-                                sums[i] = pad_sum;
-                            }
-                            avg8_sum8(base + c, rows, width, in_w * ch, ch, eight, sums);
-                            for (i = 0; i < (eight ? 8 : 4); i++)
-                            {
-                                out_pixel[c + i] = avg8_div(sums[i], count, &params->activation);
-                            }
-                            c += eight ? 8 : 4;
-                        }
-#endif
-                    }
+                    c = 0;
 #endif
                     for (; c < ch; c++)
                     {
