@@ -124,14 +124,14 @@ static MCUQ_MISC_NOINLINE int add8_setup(const mcuq_add_params *params, add8_con
 #if defined(MCUQ_PATH_MVE)
 
 /* Four lanes per vector: a exactly by one multiply-add, b by mcuq_requantize_mve's steps (no left
- * shift: it is the multiply by 2^left_shift; the fix-up only where there is a right shift). */
+ * shift: it is the multiply by 2^left_shift; the fix-up and rounding shift only where n2 > 0). */
 static inline int32x4_t add8_vec_mve(const add8_consts *k, int32x4_t x1, int32x4_t x2, int32x4_t scale1,
-                                    int32x4_t scale2, int32x4_t lo, int32x4_t hi)
+                                     int32x4_t scale2, int32x4_t lo, int32x4_t hi, int shifted)
 {
     const int32x4_t a = vmlasq_n_s32(x1, scale1, k->off1);
     int32x4_t b = vqrdmulhq_n_s32(vmlasq_n_s32(x2, scale2, k->off2_ls), k->mult2);
     int32x4_t o;
-    if (k->n2 > 0)
+    if (shifted)
     {
         b = vrshlq_n_s32(vqaddq_s32(b, vshrq_n_s32(b, 31)), -k->n2);
     }
@@ -140,15 +140,15 @@ static inline int32x4_t add8_vec_mve(const add8_consts *k, int32x4_t x1, int32x4
     return vminq_s32(vmaxq_s32(vaddq_n_s32(o, k->zp), lo), hi);
 }
 
-static MCUQ_MISC_NOINLINE void add8_run_fast(const add8_consts *kp, const mcuq_activation *act, const int8_t *in1,
-                                           const int8_t *in2, int8_t *out, int32_t n)
+/* The loop, with `shifted` a constant at each call so that the test leaves the loop. */
+static inline void add8_loop_mve(const add8_consts *k, const mcuq_activation *act, const int8_t *in1,
+                                 const int8_t *in2, int8_t *out, int32_t n, int shifted)
 {
-    const add8_consts k = *kp;
-    const int32x4_t scale1 = vdupq_n_s32(k.scale1), scale2 = vdupq_n_s32(k.scale1 * 2);
+    const int32x4_t scale1 = vdupq_n_s32(k->scale1), scale2 = vdupq_n_s32(k->scale1 * 2);
     const int32x4_t lo = vdupq_n_s32(act->min), hi = vdupq_n_s32(act->max);
     for (; n >= 4; n -= 4)
     {
-        vstrbq_s32(out, add8_vec_mve(&k, vldrbq_s32(in1), vldrbq_s32(in2), scale1, scale2, lo, hi));
+        vstrbq_s32(out, add8_vec_mve(k, vldrbq_s32(in1), vldrbq_s32(in2), scale1, scale2, lo, hi, shifted));
         in1 += 4;
         in2 += 4;
         out += 4;
@@ -156,7 +156,23 @@ static MCUQ_MISC_NOINLINE void add8_run_fast(const add8_consts *kp, const mcuq_a
     if (n > 0)
     {
         const mve_pred16_t p = vctp32q((uint32_t)n);
-        vstrbq_p_s32(out, add8_vec_mve(&k, vldrbq_z_s32(in1, p), vldrbq_z_s32(in2, p), scale1, scale2, lo, hi), p);
+        vstrbq_p_s32(out,
+                     add8_vec_mve(k, vldrbq_z_s32(in1, p), vldrbq_z_s32(in2, p), scale1, scale2, lo, hi, shifted),
+                     p);
+    }
+}
+
+static MCUQ_MISC_NOINLINE void add8_run_fast(const add8_consts *kp, const mcuq_activation *act, const int8_t *in1,
+                                             const int8_t *in2, int8_t *out, int32_t n)
+{
+    const add8_consts k = *kp;
+    if (k.n2 > 0)
+    {
+        add8_loop_mve(&k, act, in1, in2, out, n, 1);
+    }
+    else
+    {
+        add8_loop_mve(&k, act, in1, in2, out, n, 0);
     }
 }
 

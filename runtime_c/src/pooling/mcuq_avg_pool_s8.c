@@ -49,11 +49,23 @@ static void avg8_sum16(const int8_t *base, int32_t rows, int32_t width, int32_t 
         while (left > 0)
         {
             const int32_t run = mcuq_min_s32(left, MCUQ_AVG_LANE_TAPS - taps);
-            for (x = 0; x < run; x++)
+            if (n == 16)
             {
-                acc0 = vaddq_s16(acc0, vldrbq_z_s16(ptr, p0));
-                acc1 = vaddq_s16(acc1, vldrbq_z_s16(ptr + 8, p1));
-                ptr += ch;
+                for (x = 0; x < run; x++)
+                {
+                    acc0 = vaddq_s16(acc0, vldrbq_s16(ptr));
+                    acc1 = vaddq_s16(acc1, vldrbq_s16(ptr + 8));
+                    ptr += ch;
+                }
+            }
+            else
+            {
+                for (x = 0; x < run; x++)
+                {
+                    acc0 = vaddq_s16(acc0, vldrbq_z_s16(ptr, p0));
+                    acc1 = vaddq_s16(acc1, vldrbq_z_s16(ptr + 8, p1));
+                    ptr += ch;
+                }
             }
             left -= run;
             taps += run;
@@ -82,7 +94,7 @@ static void avg8_sum8(const int8_t *base, int32_t rows, int32_t width, int32_t r
                      int32_t *sums)
 {
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0; /* int16 lanes: channels 0, 2 / 1, 3 / 4, 6 / 5, 7 */
-    int32_t taps = 0, r, x;
+    int32_t taps = 0, r;
     for (r = 0; r < rows; r++)
     {
         const int8_t *ptr = base + (size_t)r * row_step;
@@ -90,26 +102,25 @@ static void avg8_sum8(const int8_t *base, int32_t rows, int32_t width, int32_t r
         while (left > 0)
         {
             const int32_t run = mcuq_min_s32(left, MCUQ_AVG_LANE_TAPS - taps);
+            const int8_t *const end = ptr + (size_t)run * ch;
             if (eight)
             {
-                for (x = 0; x < run; x++)
+                for (; ptr != end; ptr += ch)
                 {
                     const int32_t w0 = mcuq_read_s8x4(ptr), w1 = mcuq_read_s8x4(ptr + 4);
                     a0 = mcuq_sxtab16(a0, w0);
                     a1 = mcuq_sxtab16_ror8(a1, w0);
                     a2 = mcuq_sxtab16(a2, w1);
                     a3 = mcuq_sxtab16_ror8(a3, w1);
-                    ptr += ch;
                 }
             }
             else
             {
-                for (x = 0; x < run; x++)
+                for (; ptr != end; ptr += ch)
                 {
                     const int32_t w0 = mcuq_read_s8x4(ptr);
                     a0 = mcuq_sxtab16(a0, w0);
                     a1 = mcuq_sxtab16_ror8(a1, w0);
-                    ptr += ch;
                 }
             }
             left -= run;
