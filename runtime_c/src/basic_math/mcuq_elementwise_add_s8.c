@@ -204,14 +204,14 @@ static MCUQ_MISC_NOINLINE void add8_run_fast(const add8_consts *k, const mcuq_ac
     const int32_t mult2 = k->mult2, mult_o = k->mult_o, hi_o = k->hi_o, n1_o = k->n_o - 1;
     int32_t i;
 
-    if (act->min == -128 && act->max == 127 && scale1 == (1 << 19) && scale2 == (1 << 20))
+    if (act->min == -128 && act->max == 127 && scale1 == (1 << 19))
     {
-        /* TFLite's left shift (20) and an input 2 shift of -1 (its scale at least half input 1's), as
-         * in ResNet-8: the scales become shifted operands, which frees two more registers. */
+        /* TFLite's left shift (20): input 1's scale becomes a shifted operand, which frees one more
+         * register (none is spilled in the loop then). */
         for (i = 0; i < n; i++)
         {
             out[i] = (int8_t)mcuq_ssat8(
-                add8_elem_dsp(in1[i], in2[i], 1 << 19, off1, 1 << 20, off2, half2, mult2, mult_o, hi_o, n1_o));
+                add8_elem_dsp(in1[i], in2[i], 1 << 19, off1, scale2, off2, half2, mult2, mult_o, hi_o, n1_o));
         }
     }
     else if (act->min == -128 && act->max == 127)
