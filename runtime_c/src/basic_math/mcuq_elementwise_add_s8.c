@@ -77,7 +77,7 @@ static MCUQ_MISC_NOINLINE int add8_setup(const mcuq_add_params *params, add8_con
     const mcuq_per_tensor_quant *q1 = &params->input1_quant, *q2 = &params->input2_quant;
     int32_t off1 = params->input1_offset, off2 = params->input2_offset;
     int32_t n, n_o;
-    int64_t a_max, b_max, hi_max;
+    int64_t a_max, b_max, hi_max, zp_term;
 
     memset(k, 0, sizeof(*k));
     *swap = !add8_input_exact(q1, ls);
@@ -92,8 +92,8 @@ static MCUQ_MISC_NOINLINE int add8_setup(const mcuq_add_params *params, add8_con
     }
     n = -q2->shift;
     n_o = -params->output_quant.shift;
-    if (!add8_input_exact(q1, ls) || q2->multiplier < 0 || n < 0 || n > ls + 1 || ls + 1 - n > 22 || params->output_quant.multiplier < 0 ||
-        n_o < 2 || n_o > 31)
+    if (!add8_input_exact(q1, ls) || q2->multiplier < 0 || n < 0 || n > ls + 1 || ls + 1 - n > 22 ||
+        params->output_quant.multiplier < 0 || n_o < 2 || n_o > 31)
     {
         return 0;
     }
@@ -113,9 +113,10 @@ static MCUQ_MISC_NOINLINE int add8_setup(const mcuq_add_params *params, add8_con
      * sum * mult_o + constant is at most |sum| / 2 + 2^(n-2) + 1 in magnitude. */
     a_max = (int64_t)(128 + (off1 < 0 ? -off1 : off1)) << (ls - 1);
     b_max = ((((int64_t)(128 + (off2 < 0 ? -off2 : off2)) << ls) * q2->multiplier) >> (31 + n)) + 1;
-    hi_max = (a_max + b_max) / 2 + ((int64_t)1 << (n_o - 2)) + 1 + ((int64_t)128 << (n_o - 1));
+    zp_term = (int64_t)params->output_offset * ((int64_t)1 << (n_o - 1));
+    hi_max = (a_max + b_max) / 2 + ((int64_t)1 << (n_o - 2)) + 1 + (zp_term < 0 ? -zp_term : zp_term);
     k->fold_ok = hi_max <= MCUQ_Q31_MAX;
-    k->hi_o = k->fold_ok ? (1 << (n_o - 2)) + params->output_offset * (1 << (n_o - 1)) : 0;
+    k->hi_o = k->fold_ok ? (int32_t)(((int64_t)1 << (n_o - 2)) + zp_term) : 0;
     return 1;
 }
 
