@@ -14,6 +14,7 @@
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
+#include "mcuq_nn_simd.h"
 
 MCUQ_API int32_t mcuq_convolve_s8_get_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims)
 {
@@ -31,6 +32,273 @@ static int32_t mcuq_convolve_s8_dot(const int16_t *col, const int8_t *filter, in
     }
     return acc;
 }
+
+#if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
+/*
+ * Fast paths (DSP: Cortex-M4/M7/M33; MVE: Cortex-M55), for one group (any kernel, stride, padding,
+ * dilation). Output pixels are taken two at a time in raster order: the two receptive fields are
+ * copied into the scratch as int8 columns of K = KH*KW*C_in bytes (padding as the zero point), the
+ * scratch's 2*K bytes, then each pair of output channels is a 2-pixel x 2-channel dot product over K,
+ * so that every loaded column word serves two filter rows and every filter word two pixels.
+ *
+ * In place: both windows of a pair are read into the scratch before either pixel's output is
+ * written, and pairs go in raster order, so every input byte is read no later, and every output byte
+ * written no earlier, than in the portable loop: the shifts mcuq/plan/inplace.py allows stay safe.
+ * (Reading pixels straight from the input, even for 1x1 convs, would not be: the output of a pixel
+ * may overlap its own input, which later output channels still need.)
+ */
+#define MCUQ_CONV_S8_FAST 1
+
+/* n bytes from src to dst (distinct buffers). */
+static void mcuq_conv_s8_copy(int8_t *dst, const int8_t *src, int32_t n)
+{
+#if defined(MCUQ_PATH_MVE)
+    while (n > 0)
+    {
+        const mve_pred16_t p = vctp8q((uint32_t)n);
+        vstrbq_p_s8(dst, vldrbq_z_s8(src, p), p);
+        src += 16;
+        dst += 16;
+        n -= 16;
+    }
+#else
+    for (; n >= 4; n -= 4)
+    {
+        mcuq_write_s8x4(dst, mcuq_read_s8x4(src));
+        src += 4;
+        dst += 4;
+    }
+    for (; n > 0; n--)
+    {
+        *dst++ = *src++;
+    }
+#endif
+}
+
+static void mcuq_conv_s8_fill(int8_t *dst, int8_t value, int32_t n)
+{
+    for (; n > 0; n--)
+    {
+        *dst++ = value;
+    }
+}
+
+/* The receptive field of the output pixel whose window starts at (base_y, base_x), as one int8 column
+ * of k_h * k_w * in_c bytes; positions in the padding hold pad_value. */
+static void mcuq_conv_s8_im2col(int8_t *dst,
+                                const int8_t *in_batch,
+                                const mcuq_dims *input_dims,
+                                const mcuq_dims *filter_dims,
+                                const mcuq_conv_params *params,
+                                int32_t base_y,
+                                int32_t base_x,
+                                int8_t pad_value)
+{
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
+    const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
+    const int32_t dil_w = params->dilation.w;
+    const int32_t row_len = k_w * in_c;
+    int32_t kx0, kx1, ky, kx;
+
+    mcuq_window_tap_range(base_x, dil_w, k_w, in_w, &kx0, &kx1);
+    for (ky = 0; ky < k_h; ky++)
+    {
+        const int32_t in_y = base_y + ky * params->dilation.h;
+        if (in_y < 0 || in_y >= in_h || kx0 >= kx1)
+        {
+            mcuq_conv_s8_fill(dst, pad_value, row_len);
+        }
+        else
+        {
+            const int8_t *src = in_batch + ((size_t)in_y * in_w + base_x + kx0 * dil_w) * in_c;
+            mcuq_conv_s8_fill(dst, pad_value, kx0 * in_c);
+            if (dil_w == 1)
+            {
+                mcuq_conv_s8_copy(dst + kx0 * in_c, src, (kx1 - kx0) * in_c);
+            }
+            else
+            {
+                for (kx = kx0; kx < kx1; kx++)
+                {
+                    mcuq_conv_s8_copy(dst + kx * in_c, src, in_c);
+                    src += (size_t)dil_w * in_c;
+                }
+            }
+            mcuq_conv_s8_fill(dst + kx1 * in_c, pad_value, (k_w - kx1) * in_c);
+        }
+        dst += row_len;
+    }
+}
+
+/* acc[2 * pixel + channel] = dot(column of pixel a or b, filter row 0 or 1) over len bytes. */
+static void mcuq_conv_s8_dot_2x2(const int8_t *col_a,
+                                 const int8_t *col_b,
+                                 const int8_t *row_0,
+                                 const int8_t *row_1,
+                                 int32_t len,
+                                 int32_t *acc)
+{
+    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+#if defined(MCUQ_PATH_MVE)
+    /* 16 products per VMLADAVA; the last partial block with zeroing predicated loads. */
+    int32_t n;
+    for (n = len >> 4; n > 0; n--)
+    {
+        const int8x16_t xa = vldrbq_s8(col_a);
+        const int8x16_t xb = vldrbq_s8(col_b);
+        const int8x16_t w0 = vldrbq_s8(row_0);
+        const int8x16_t w1 = vldrbq_s8(row_1);
+        a0 = vmladavaq_s8(a0, xa, w0);
+        b0 = vmladavaq_s8(b0, xb, w0);
+        a1 = vmladavaq_s8(a1, xa, w1);
+        b1 = vmladavaq_s8(b1, xb, w1);
+        col_a += 16;
+        col_b += 16;
+        row_0 += 16;
+        row_1 += 16;
+    }
+    if ((len & 15) != 0)
+    {
+        const mve_pred16_t p = vctp8q((uint32_t)(len & 15));
+        const int8x16_t xa = vldrbq_z_s8(col_a, p);
+        const int8x16_t xb = vldrbq_z_s8(col_b, p);
+        const int8x16_t w0 = vldrbq_z_s8(row_0, p);
+        const int8x16_t w1 = vldrbq_z_s8(row_1, p);
+        a0 = vmladavaq_s8(a0, xa, w0);
+        b0 = vmladavaq_s8(b0, xb, w0);
+        a1 = vmladavaq_s8(a1, xa, w1);
+        b1 = vmladavaq_s8(b1, xb, w1);
+    }
+#else
+    /* Per 4 bytes: SXTB16 gives the int16 pairs of bytes (0, 2), SXTB16 ROR 8 those of bytes (1, 3),
+     * on the column and on the filter alike, so the pairs line up for SMLAD without reordering. */
+    int32_t n;
+    for (n = len >> 2; n > 0; n--)
+    {
+        const int32_t xa = mcuq_read_s8x4(col_a);
+        const int32_t xb = mcuq_read_s8x4(col_b);
+        const int32_t xa_lo = mcuq_sxtb16(xa), xa_hi = mcuq_sxtb16_ror8(xa);
+        const int32_t xb_lo = mcuq_sxtb16(xb), xb_hi = mcuq_sxtb16_ror8(xb);
+        int32_t w = mcuq_read_s8x4(row_0);
+        int32_t w_lo = mcuq_sxtb16(w), w_hi = mcuq_sxtb16_ror8(w);
+        a0 = mcuq_smlad(xa_lo, w_lo, a0);
+        a0 = mcuq_smlad(xa_hi, w_hi, a0);
+        b0 = mcuq_smlad(xb_lo, w_lo, b0);
+        b0 = mcuq_smlad(xb_hi, w_hi, b0);
+        w = mcuq_read_s8x4(row_1);
+        w_lo = mcuq_sxtb16(w);
+        w_hi = mcuq_sxtb16_ror8(w);
+        a1 = mcuq_smlad(xa_lo, w_lo, a1);
+        a1 = mcuq_smlad(xa_hi, w_hi, a1);
+        b1 = mcuq_smlad(xb_lo, w_lo, b1);
+        b1 = mcuq_smlad(xb_hi, w_hi, b1);
+        col_a += 4;
+        col_b += 4;
+        row_0 += 4;
+        row_1 += 4;
+    }
+    for (n = len & 3; n > 0; n--)
+    {
+        const int32_t xa = *col_a++, xb = *col_b++, w0 = *row_0++, w1 = *row_1++;
+        a0 += xa * w0;
+        b0 += xb * w0;
+        a1 += xa * w1;
+        b1 += xb * w1;
+    }
+#endif
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = b0;
+    acc[3] = b1;
+}
+
+/* One output value: folded bias added, requantized, offset, clamped. */
+static inline int8_t mcuq_conv_s8_out(int32_t acc, int32_t multiplier, int32_t shift, int32_t out_offset,
+                                      int32_t act_min, int32_t act_max)
+{
+    acc = mcuq_requantize_fast(acc, multiplier, shift) + out_offset;
+    return (int8_t)mcuq_clamp_s32(acc, act_min, act_max);
+}
+
+static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
+                                  const mcuq_conv_params *params,
+                                  const mcuq_per_channel_quant *quant,
+                                  const mcuq_dims *input_dims,
+                                  const int8_t *input,
+                                  const mcuq_dims *filter_dims,
+                                  const int8_t *filter,
+                                  const int32_t *bias,
+                                  const mcuq_dims *output_dims,
+                                  int8_t *output)
+{
+    const int32_t out_h = output_dims->h, out_w = output_dims->w;
+    const int32_t out_c = output_dims->c;
+    const int32_t col_len = filter_dims->h * filter_dims->w * filter_dims->c;
+    const int32_t out_stride = params->output_pixel_stride;
+    const int32_t out_offset = params->output_offset;
+    const int32_t act_min = params->activation.min, act_max = params->activation.max;
+    const int8_t pad_value = (int8_t)-params->input_offset; /* the zero point */
+    const int32_t in_image = input_dims->h * input_dims->w * input_dims->c;
+    const int32_t pixels = input_dims->n * out_h * out_w;
+    int8_t *const col_a = (int8_t *)ctx->buf;
+    int8_t *const col_b = col_a + col_len;
+    int32_t pixel = 0, batch = 0, out_y = 0, out_x = 0;
+
+    while (pixel < pixels)
+    {
+        /* The pair: pixel and, unless it is the last one, pixel + 1 (else pixel again, computed twice
+         * and written once). */
+        const int32_t two = pixel + 1 < pixels;
+        int8_t *const out_a = output + (size_t)pixel * out_stride;
+        int8_t *const out_b = out_a + out_stride;
+        int32_t i, oc;
+
+        for (i = 0; i <= two; i++)
+        {
+            mcuq_conv_s8_im2col(i == 0 ? col_a : col_b, input + (size_t)batch * in_image, input_dims, filter_dims,
+                                params, out_y * params->stride.h - params->padding.top,
+                                out_x * params->stride.w - params->padding.left, pad_value);
+            if (++out_x == out_w)
+            {
+                out_x = 0;
+                if (++out_y == out_h)
+                {
+                    out_y = 0;
+                    batch++;
+                }
+            }
+        }
+
+        for (oc = 0; oc < out_c; oc += 2)
+        {
+            /* An odd last channel: its row twice, written once. */
+            const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
+            const int32_t bias0 = bias != NULL ? bias[oc] : 0;
+            const int32_t bias1 = bias != NULL ? bias[oc1] : 0;
+            const int32_t mult0 = quant->multiplier[oc], shift0 = quant->shift[oc];
+            const int32_t mult1 = quant->multiplier[oc1], shift1 = quant->shift[oc1];
+            int32_t acc[4];
+
+            mcuq_conv_s8_dot_2x2(col_a, two ? col_b : col_a, filter + (size_t)oc * col_len,
+                                 filter + (size_t)oc1 * col_len, col_len, acc);
+            out_a[oc] = mcuq_conv_s8_out(acc[0] + bias0, mult0, shift0, out_offset, act_min, act_max);
+            if (oc1 != oc)
+            {
+                out_a[oc1] = mcuq_conv_s8_out(acc[1] + bias1, mult1, shift1, out_offset, act_min, act_max);
+            }
+            if (two)
+            {
+                out_b[oc] = mcuq_conv_s8_out(acc[2] + bias0, mult0, shift0, out_offset, act_min, act_max);
+                if (oc1 != oc)
+                {
+                    out_b[oc1] = mcuq_conv_s8_out(acc[3] + bias1, mult1, shift1, out_offset, act_min, act_max);
+                }
+            }
+        }
+        pixel += 1 + two;
+    }
+}
+#endif /* fast paths */
 
 static int mcuq_convolve_s8_args_ok(const mcuq_context *ctx,
                                     const mcuq_conv_params *params,
@@ -86,6 +354,13 @@ MCUQ_API mcuq_status mcuq_convolve_s8(const mcuq_context *ctx,
     {
         return MCUQ_ARG_ERROR;
     }
+#if defined(MCUQ_CONV_S8_FAST)
+    if (params->groups == 1)
+    {
+        mcuq_convolve_s8_fast(ctx, params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output);
+        return MCUQ_OK;
+    }
+#endif
 
     {
         const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
