@@ -130,14 +130,12 @@ static void mcuq_conv_s8_im2col(int8_t *dst,
     }
 }
 
-/* acc[2 * pixel + channel] = dot(column of pixel a or b, filter row 0 or 1) over len bytes. */
-static void mcuq_conv_s8_dot_2x2(const int8_t *col_a,
-                                 const int8_t *col_b,
-                                 const int8_t *row_0,
-                                 const int8_t *row_1,
-                                 int32_t len,
-                                 int32_t *acc)
+/* acc[2 * pixel + channel] = dot(column of pixel a or b, filter row 0 or 1) over len bytes, where
+ * column b follows column a and row 1 follows row 0 (both len bytes long). */
+static void mcuq_conv_s8_dot_2x2(const int8_t *col_a, const int8_t *row_0, int32_t len, int32_t *acc)
 {
+    const int8_t *col_b = col_a + len;
+    const int8_t *row_1 = row_0 + len;
     int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
 #if defined(MCUQ_PATH_MVE)
     /* 16 products per VMLADAVA; the last partial block with zeroing predicated loads. */
@@ -170,33 +168,76 @@ static void mcuq_conv_s8_dot_2x2(const int8_t *col_a,
         b1 = vmladavaq_s8(b1, xb, w1);
     }
 #else
-    /* Per 4 bytes: SXTB16 gives the int16 pairs of bytes (0, 2), SXTB16 ROR 8 those of bytes (1, 3),
-     * on the column and on the filter alike, so the pairs line up for SMLAD without reordering. */
+    const int8_t *const end = col_a + (len & ~3);
     int32_t n;
-    for (n = len >> 2; n > 0; n--)
+    /* Per 4 bytes: SXTB16 gives the int16 pairs of bytes (0, 2), SXTB16 ROR 8 those of bytes (1, 3),
+     * on the column and on the filter alike, so the pairs line up for SMLAD without reordering.
+     * Column b and filter row 1 lie len bytes after column a and row 0 (the caller's layout), so
+     * the loop needs two pointers and one offset: with 4 accumulators and 6 operands that is 14
+     * registers, all a Cortex-M has, where four pointers made the compiler spill. */
+#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && defined(__GNUC__)
+    /* The loop below in assembly, 8 bytes per turn: gcc spills two registers of it to the stack. */
     {
+        const int8_t *const end8 = col_a + (len & ~7);
+        int32_t xa, xb, xa_hi, xb_hi, w, w_hi;
+        if (col_a != end8)
+        {
+#define MCUQ_CONV_S8_STEP4                                                                                   \
+    "ldr %[xb], [%[col], %[len]]\n\t"                                                                          \
+    "ldr %[xa], [%[col]], #4\n\t"                                                                              \
+    "ldr %[w], [%[row], %[len]]\n\t"                                                                          \
+    "sxtb16 %[xa_hi], %[xa], ror #8\n\t"                                                                       \
+    "sxtb16 %[xa], %[xa]\n\t"                                                                                  \
+    "sxtb16 %[xb_hi], %[xb], ror #8\n\t"                                                                       \
+    "sxtb16 %[xb], %[xb]\n\t"                                                                                  \
+    "sxtb16 %[w_hi], %[w], ror #8\n\t"                                                                         \
+    "sxtb16 %[w], %[w]\n\t"                                                                                    \
+    "smlad %[a1], %[xa], %[w], %[a1]\n\t"                                                                      \
+    "smlad %[a1], %[xa_hi], %[w_hi], %[a1]\n\t"                                                                \
+    "smlad %[b1], %[xb], %[w], %[b1]\n\t"                                                                      \
+    "smlad %[b1], %[xb_hi], %[w_hi], %[b1]\n\t"                                                                \
+    "ldr %[w], [%[row]], #4\n\t"                                                                               \
+    "sxtb16 %[w_hi], %[w], ror #8\n\t"                                                                         \
+    "sxtb16 %[w], %[w]\n\t"                                                                                    \
+    "smlad %[a0], %[xa], %[w], %[a0]\n\t"                                                                      \
+    "smlad %[a0], %[xa_hi], %[w_hi], %[a0]\n\t"                                                                \
+    "smlad %[b0], %[xb], %[w], %[b0]\n\t"                                                                      \
+    "smlad %[b0], %[xb_hi], %[w_hi], %[b0]\n\t"
+            __asm__("1:\n\t" MCUQ_CONV_S8_STEP4 MCUQ_CONV_S8_STEP4 "cmp %[col], %[end]\n\t"
+                    "bne 1b\n\t"
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [col] "+r"(col_a),
+                      [row] "+r"(row_0), [xa] "=&r"(xa), [xb] "=&r"(xb), [xa_hi] "=&r"(xa_hi),
+                      [xb_hi] "=&r"(xb_hi), [w] "=&r"(w), [w_hi] "=&r"(w_hi)
+                    : [len] "r"(len), [end] "r"(end8)
+                    : "cc", "memory");
+#undef MCUQ_CONV_S8_STEP4
+        }
+    }
+#endif
+    while (col_a != end)
+    {
+        const int32_t xb = mcuq_read_s8x4(col_a + len);
         const int32_t xa = mcuq_read_s8x4(col_a);
-        const int32_t xb = mcuq_read_s8x4(col_b);
         const int32_t xa_lo = mcuq_sxtb16(xa), xa_hi = mcuq_sxtb16_ror8(xa);
         const int32_t xb_lo = mcuq_sxtb16(xb), xb_hi = mcuq_sxtb16_ror8(xb);
-        int32_t w = mcuq_read_s8x4(row_0);
+        int32_t w = mcuq_read_s8x4(row_0 + len);
         int32_t w_lo = mcuq_sxtb16(w), w_hi = mcuq_sxtb16_ror8(w);
-        a0 = mcuq_smlad(xa_lo, w_lo, a0);
-        a0 = mcuq_smlad(xa_hi, w_hi, a0);
-        b0 = mcuq_smlad(xb_lo, w_lo, b0);
-        b0 = mcuq_smlad(xb_hi, w_hi, b0);
-        w = mcuq_read_s8x4(row_1);
-        w_lo = mcuq_sxtb16(w);
-        w_hi = mcuq_sxtb16_ror8(w);
         a1 = mcuq_smlad(xa_lo, w_lo, a1);
         a1 = mcuq_smlad(xa_hi, w_hi, a1);
         b1 = mcuq_smlad(xb_lo, w_lo, b1);
         b1 = mcuq_smlad(xb_hi, w_hi, b1);
+        w = mcuq_read_s8x4(row_0);
+        w_lo = mcuq_sxtb16(w);
+        w_hi = mcuq_sxtb16_ror8(w);
+        a0 = mcuq_smlad(xa_lo, w_lo, a0);
+        a0 = mcuq_smlad(xa_hi, w_hi, a0);
+        b0 = mcuq_smlad(xb_lo, w_lo, b0);
+        b0 = mcuq_smlad(xb_hi, w_hi, b0);
         col_a += 4;
-        col_b += 4;
         row_0 += 4;
-        row_1 += 4;
     }
+    col_b = col_a + len;
+    row_1 = row_0 + len;
     for (n = len & 3; n > 0; n--)
     {
         const int32_t xa = *col_a++, xb = *col_b++, w0 = *row_0++, w1 = *row_1++;
@@ -210,6 +251,19 @@ static void mcuq_conv_s8_dot_2x2(const int8_t *col_a,
     acc[1] = a1;
     acc[2] = b0;
     acc[3] = b1;
+}
+
+/* The last channel of an odd count: acc[pixel] = dot(column of pixel a or b, row) (no row after it). */
+static void mcuq_conv_s8_dot_2x1(const int8_t *col_a, const int8_t *row, int32_t len, int32_t *acc)
+{
+    int32_t a = 0, b = 0, i;
+    for (i = 0; i < len; i++)
+    {
+        a += (int32_t)col_a[i] * row[i];
+        b += (int32_t)col_a[len + i] * row[i];
+    }
+    acc[0] = a;
+    acc[2] = b;
 }
 
 /* One output value: folded bias added, requantized, offset, clamped. */
@@ -240,24 +294,27 @@ static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
     const int8_t pad_value = (int8_t)-params->input_offset; /* the zero point */
     const int32_t in_image = input_dims->h * input_dims->w * input_dims->c;
     const int32_t pixels = input_dims->n * out_h * out_w;
-    int8_t *const col_a = (int8_t *)ctx->buf;
-    int8_t *const col_b = col_a + col_len;
+    int8_t *const col = (int8_t *)ctx->buf; /* pixel a's column, then pixel b's */
     int32_t pixel = 0, batch = 0, out_y = 0, out_x = 0;
 
     while (pixel < pixels)
     {
-        /* The pair: pixel and, unless it is the last one, pixel + 1 (else pixel again, computed twice
-         * and written once). */
+        /* The pair: pixel and pixel + 1; the last pixel of an odd count is taken twice (its second
+         * result is not written). */
         const int32_t two = pixel + 1 < pixels;
         int8_t *const out_a = output + (size_t)pixel * out_stride;
         int8_t *const out_b = out_a + out_stride;
         int32_t i, oc;
 
-        for (i = 0; i <= two; i++)
+        for (i = 0; i < 2; i++)
         {
-            mcuq_conv_s8_im2col(i == 0 ? col_a : col_b, input + (size_t)batch * in_image, input_dims, filter_dims,
-                                params, out_y * params->stride.h - params->padding.top,
+            mcuq_conv_s8_im2col(col + i * col_len, input + (size_t)batch * in_image, input_dims, filter_dims, params,
+                                out_y * params->stride.h - params->padding.top,
                                 out_x * params->stride.w - params->padding.left, pad_value);
+            if (i == 0 && !two)
+            {
+                continue; /* the same pixel again */
+            }
             if (++out_x == out_w)
             {
                 out_x = 0;
@@ -271,28 +328,30 @@ static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
 
         for (oc = 0; oc < out_c; oc += 2)
         {
-            /* An odd last channel: its row twice, written once. */
-            const int32_t oc1 = oc + 1 < out_c ? oc + 1 : oc;
+            const int8_t *const row = filter + (size_t)oc * col_len;
             const int32_t bias0 = bias != NULL ? bias[oc] : 0;
-            const int32_t bias1 = bias != NULL ? bias[oc1] : 0;
             const int32_t mult0 = quant->multiplier[oc], shift0 = quant->shift[oc];
-            const int32_t mult1 = quant->multiplier[oc1], shift1 = quant->shift[oc1];
             int32_t acc[4];
 
-            mcuq_conv_s8_dot_2x2(col_a, two ? col_b : col_a, filter + (size_t)oc * col_len,
-                                 filter + (size_t)oc1 * col_len, col_len, acc);
-            out_a[oc] = mcuq_conv_s8_out(acc[0] + bias0, mult0, shift0, out_offset, act_min, act_max);
-            if (oc1 != oc)
+            if (oc + 1 == out_c)
             {
-                out_a[oc1] = mcuq_conv_s8_out(acc[1] + bias1, mult1, shift1, out_offset, act_min, act_max);
+                mcuq_conv_s8_dot_2x1(col, row, col_len, acc);
             }
+            else
+            {
+                const int32_t bias1 = bias != NULL ? bias[oc + 1] : 0;
+                const int32_t mult1 = quant->multiplier[oc + 1], shift1 = quant->shift[oc + 1];
+                mcuq_conv_s8_dot_2x2(col, row, col_len, acc);
+                out_a[oc + 1] = mcuq_conv_s8_out(acc[1] + bias1, mult1, shift1, out_offset, act_min, act_max);
+                if (two)
+                {
+                    out_b[oc + 1] = mcuq_conv_s8_out(acc[3] + bias1, mult1, shift1, out_offset, act_min, act_max);
+                }
+            }
+            out_a[oc] = mcuq_conv_s8_out(acc[0] + bias0, mult0, shift0, out_offset, act_min, act_max);
             if (two)
             {
                 out_b[oc] = mcuq_conv_s8_out(acc[2] + bias0, mult0, shift0, out_offset, act_min, act_max);
-                if (oc1 != oc)
-                {
-                    out_b[oc1] = mcuq_conv_s8_out(acc[3] + bias1, mult1, shift1, out_offset, act_min, act_max);
-                }
             }
         }
         pixel += 1 + two;
