@@ -49,6 +49,14 @@ static int32_t mcuq_convolve_s8_dot(const int16_t *col, const int8_t *filter, in
  */
 #define MCUQ_CONV_S8_FAST 1
 
+/* Keeps the per-pair channel loop out of the pixel loop, so that the compiler gives the dot-product
+ * loop all registers instead of spilling the pixel loop's state around it. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MCUQ_CONV_S8_NOINLINE __attribute__((noinline))
+#else
+#define MCUQ_CONV_S8_NOINLINE
+#endif
+
 /* n bytes from src to dst (distinct buffers). */
 static void mcuq_conv_s8_copy(int8_t *dst, const int8_t *src, int32_t n)
 {
@@ -267,11 +275,86 @@ static void mcuq_conv_s8_dot_2x1(const int8_t *col_a, const int8_t *row, int32_t
 }
 
 /* One output value: folded bias added, requantized, offset, clamped. */
-static inline int8_t mcuq_conv_s8_out(int32_t acc, int32_t multiplier, int32_t shift, int32_t out_offset,
-                                      int32_t act_min, int32_t act_max)
+static inline int8_t mcuq_conv_s8_out(int32_t acc, int32_t multiplier, int32_t shift, const mcuq_conv_params *params)
 {
-    acc = mcuq_requantize_fast(acc, multiplier, shift) + out_offset;
-    return (int8_t)mcuq_clamp_s32(acc, act_min, act_max);
+    acc = mcuq_requantize_fast(acc, multiplier, shift) + params->output_offset;
+    return (int8_t)mcuq_clamp_s32(acc, params->activation.min, params->activation.max);
+}
+
+/* All output channels of the pixel pair whose columns are in col (2 * len bytes): out_a gets pixel
+ * a's, out_b pixel b's unless it is NULL (an odd last pixel; col then holds pixel a twice). */
+static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair(const int8_t *col,
+                                                    int32_t len,
+                                                    const mcuq_conv_params *params,
+                                                    const mcuq_per_channel_quant *quant,
+                                                    const int8_t *filter,
+                                                    const int32_t *bias,
+                                                    int32_t out_c,
+                                                    int8_t *out_a,
+                                                    int8_t *out_b)
+{
+    int32_t oc = 0;
+    int32_t acc[8];
+#if defined(MCUQ_PATH_MVE)
+    /* Four channels at a time: two 2x2 dot products, then the four values of each pixel requantized
+     * as one vector and stored with one narrowing VSTRB. */
+    {
+        const int32x4_t out_offset = vdupq_n_s32(params->output_offset);
+        const int32x4_t act_min = vdupq_n_s32(params->activation.min);
+        const int32x4_t act_max = vdupq_n_s32(params->activation.max);
+        for (; oc + 4 <= out_c; oc += 4)
+        {
+            const int32x4_t mult = vldrwq_s32(quant->multiplier + oc);
+            const int32x4_t shift = vldrwq_s32(quant->shift + oc);
+            const int32x4_t b = bias != NULL ? vldrwq_s32(bias + oc) : vdupq_n_s32(0);
+            int32x4_t va, vb;
+            mcuq_conv_s8_dot_2x2(col, filter + (size_t)oc * len, len, acc);
+            mcuq_conv_s8_dot_2x2(col, filter + (size_t)(oc + 2) * len, len, acc + 4);
+            va = vdupq_n_s32(acc[0]);
+            va = vsetq_lane_s32(acc[1], va, 1);
+            va = vsetq_lane_s32(acc[4], va, 2);
+            va = vsetq_lane_s32(acc[5], va, 3);
+            va = vaddq_s32(mcuq_requantize_mve(vaddq_s32(va, b), mult, shift), out_offset);
+            vstrbq_s32(out_a + oc, vminq_s32(vmaxq_s32(va, act_min), act_max));
+            if (out_b != NULL)
+            {
+                vb = vdupq_n_s32(acc[2]);
+                vb = vsetq_lane_s32(acc[3], vb, 1);
+                vb = vsetq_lane_s32(acc[6], vb, 2);
+                vb = vsetq_lane_s32(acc[7], vb, 3);
+                vb = vaddq_s32(mcuq_requantize_mve(vaddq_s32(vb, b), mult, shift), out_offset);
+                vstrbq_s32(out_b + oc, vminq_s32(vmaxq_s32(vb, act_min), act_max));
+            }
+        }
+    }
+#endif
+    for (; oc < out_c; oc += 2)
+    {
+        const int8_t *const row = filter + (size_t)oc * len;
+        const int32_t bias0 = bias != NULL ? bias[oc] : 0;
+        const int32_t mult0 = quant->multiplier[oc], shift0 = quant->shift[oc];
+
+        if (oc + 1 == out_c)
+        {
+            mcuq_conv_s8_dot_2x1(col, row, len, acc);
+        }
+        else
+        {
+            const int32_t bias1 = bias != NULL ? bias[oc + 1] : 0;
+            const int32_t mult1 = quant->multiplier[oc + 1], shift1 = quant->shift[oc + 1];
+            mcuq_conv_s8_dot_2x2(col, row, len, acc);
+            out_a[oc + 1] = mcuq_conv_s8_out(acc[1] + bias1, mult1, shift1, params);
+            if (out_b != NULL)
+            {
+                out_b[oc + 1] = mcuq_conv_s8_out(acc[3] + bias1, mult1, shift1, params);
+            }
+        }
+        out_a[oc] = mcuq_conv_s8_out(acc[0] + bias0, mult0, shift0, params);
+        if (out_b != NULL)
+        {
+            out_b[oc] = mcuq_conv_s8_out(acc[2] + bias0, mult0, shift0, params);
+        }
+    }
 }
 
 static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
@@ -289,8 +372,6 @@ static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
     const int32_t out_c = output_dims->c;
     const int32_t col_len = filter_dims->h * filter_dims->w * filter_dims->c;
     const int32_t out_stride = params->output_pixel_stride;
-    const int32_t out_offset = params->output_offset;
-    const int32_t act_min = params->activation.min, act_max = params->activation.max;
     const int8_t pad_value = (int8_t)-params->input_offset; /* the zero point */
     const int32_t in_image = input_dims->h * input_dims->w * input_dims->c;
     const int32_t pixels = input_dims->n * out_h * out_w;
@@ -303,8 +384,8 @@ static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
          * result is not written). */
         const int32_t two = pixel + 1 < pixels;
         int8_t *const out_a = output + (size_t)pixel * out_stride;
-        int8_t *const out_b = out_a + out_stride;
-        int32_t i, oc;
+        int8_t *const out_b = two ? out_a + out_stride : NULL;
+        int32_t i;
 
         for (i = 0; i < 2; i++)
         {
@@ -326,34 +407,7 @@ static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
             }
         }
 
-        for (oc = 0; oc < out_c; oc += 2)
-        {
-            const int8_t *const row = filter + (size_t)oc * col_len;
-            const int32_t bias0 = bias != NULL ? bias[oc] : 0;
-            const int32_t mult0 = quant->multiplier[oc], shift0 = quant->shift[oc];
-            int32_t acc[4];
-
-            if (oc + 1 == out_c)
-            {
-                mcuq_conv_s8_dot_2x1(col, row, col_len, acc);
-            }
-            else
-            {
-                const int32_t bias1 = bias != NULL ? bias[oc + 1] : 0;
-                const int32_t mult1 = quant->multiplier[oc + 1], shift1 = quant->shift[oc + 1];
-                mcuq_conv_s8_dot_2x2(col, row, col_len, acc);
-                out_a[oc + 1] = mcuq_conv_s8_out(acc[1] + bias1, mult1, shift1, out_offset, act_min, act_max);
-                if (two)
-                {
-                    out_b[oc + 1] = mcuq_conv_s8_out(acc[3] + bias1, mult1, shift1, out_offset, act_min, act_max);
-                }
-            }
-            out_a[oc] = mcuq_conv_s8_out(acc[0] + bias0, mult0, shift0, out_offset, act_min, act_max);
-            if (two)
-            {
-                out_b[oc] = mcuq_conv_s8_out(acc[2] + bias0, mult0, shift0, out_offset, act_min, act_max);
-            }
-        }
+        mcuq_conv_s8_pair(col, col_len, params, quant, filter, bias, out_c, out_a, out_b);
         pixel += 1 + two;
     }
 }
