@@ -111,4 +111,14 @@ static inline MCUQ_MAYBE_UNUSED int32x4_t mcuq_requantize_mve(int32x4_t val, int
 }
 #endif
 
+/* ---- convolve_s8 ---- */
+#if defined(MCUQ_HAVE_DSP)
+/* x saturated to int8 (SSAT #8). */
+#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return __ssat(x, 8); }
+#else
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
+#endif
+#endif
+
 #endif /* MCUQ_NN_SIMD_H */

@@ -53,8 +53,10 @@ static int32_t mcuq_convolve_s8_dot(const int16_t *col, const int8_t *filter, in
  * loop all registers instead of spilling the pixel loop's state around it. */
 #if defined(__GNUC__) || defined(__clang__)
 #define MCUQ_CONV_S8_NOINLINE __attribute__((noinline))
+#define MCUQ_CONV_S8_ALWAYS_INLINE __attribute__((always_inline))
 #else
 #define MCUQ_CONV_S8_NOINLINE
+#define MCUQ_CONV_S8_ALWAYS_INLINE
 #endif
 
 /* n bytes from src to dst (distinct buffers). */
@@ -140,7 +142,10 @@ static void mcuq_conv_s8_im2col(int8_t *dst,
 
 /* acc[2 * pixel + channel] = dot(column of pixel a or b, filter row 0 or 1) over len bytes, where
  * column b follows column a and row 1 follows row 0 (both len bytes long). */
-static void mcuq_conv_s8_dot_2x2(const int8_t *col_a, const int8_t *row_0, int32_t len, int32_t *acc)
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const int8_t *col_a,
+                                                                        const int8_t *row_0,
+                                                                        int32_t len,
+                                                                        int32_t *acc)
 {
     const int8_t *col_b = col_a + len;
     const int8_t *row_1 = row_0 + len;
@@ -261,6 +266,11 @@ static void mcuq_conv_s8_dot_2x2(const int8_t *col_a, const int8_t *row_0, int32
     acc[3] = b1;
 }
 
+static void mcuq_conv_s8_dot_2x2(const int8_t *col_a, const int8_t *row_0, int32_t len, int32_t *acc)
+{
+    mcuq_conv_s8_dot_2x2_inline(col_a, row_0, len, acc);
+}
+
 /* The last channel of an odd count: acc[pixel] = dot(column of pixel a or b, row) (no row after it). */
 static void mcuq_conv_s8_dot_2x1(const int8_t *col_a, const int8_t *row, int32_t len, int32_t *acc)
 {
@@ -274,15 +284,149 @@ static void mcuq_conv_s8_dot_2x1(const int8_t *col_a, const int8_t *row, int32_t
     acc[2] = b;
 }
 
-/* One output value: folded bias added, requantized, offset, clamped. */
-static inline int8_t mcuq_conv_s8_out(int32_t acc, int32_t multiplier, int32_t shift, const mcuq_conv_params *params)
+/* The output step of one channel: requantization (mcuq_requantize exactly), output offset, clamp. */
+typedef struct
 {
-    acc = mcuq_requantize_fast(acc, multiplier, shift) + params->output_offset;
-    return (int8_t)mcuq_clamp_s32(acc, params->activation.min, params->activation.max);
+    int32_t multiplier;
+    int32_t shift;
+    int32_t round_hi; /* shift <= -2: 2^(-shift - 2), the high word of the rounding constant */
+    int32_t out_offset;
+    int32_t act_min;
+    int32_t act_max;
+} mcuq_conv_s8_out_step;
+
+static inline void mcuq_conv_s8_out_step_init(mcuq_conv_s8_out_step *step, int32_t multiplier, int32_t shift,
+                                              const mcuq_conv_params *params)
+{
+    step->multiplier = multiplier;
+    step->shift = shift;
+    step->round_hi = shift <= -2 ? (int32_t)(1u << (-shift - 2)) : 0;
+    step->out_offset = params->output_offset;
+    step->act_min = params->activation.min;
+    step->act_max = params->activation.max;
 }
 
-/* All output channels of the pixel pair whose columns are in col (2 * len bytes): out_a gets pixel
- * a's, out_b pixel b's unless it is NULL (an odd last pixel; col then holds pixel a twice). */
+/* mcuq_requantize_rshift for n = -shift >= 2 with its per-channel part precomputed: one SMLAL and four
+ * ALU instructions per value. Other shifts (n = 1, left shifts): mcuq_requantize. */
+static inline int8_t mcuq_conv_s8_out(int32_t acc, const mcuq_conv_s8_out_step *step)
+{
+    int32_t v;
+    if (step->shift <= -2)
+    {
+        const uint32_t lo = 0x40000000u | ((uint32_t)acc & 0x80000000u);
+        const int32_t hi = step->round_hi + (acc >> 31);
+        const int64_t sum = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)acc * step->multiplier;
+        v = (int32_t)(sum >> 32) >> (-step->shift - 1);
+    }
+    else
+    {
+        v = mcuq_requantize(acc, step->multiplier, step->shift);
+    }
+    return (int8_t)mcuq_clamp_s32(v + step->out_offset, step->act_min, step->act_max);
+}
+
+/* Output channels [oc, out_c) of the pixel pair whose columns are in col, two at a time (scalar output
+ * step); out_b may equal out_a (an odd last pixel, whose column col then holds twice). */
+static void mcuq_conv_s8_pair_scalar(const int8_t *col,
+                                     int32_t len,
+                                     const mcuq_conv_params *params,
+                                     const mcuq_per_channel_quant *quant,
+                                     const int8_t *filter,
+                                     const int32_t *bias,
+                                     int32_t oc,
+                                     int32_t out_c,
+                                     int8_t *out_a,
+                                     int8_t *out_b)
+{
+    for (; oc < out_c; oc += 2)
+    {
+        const int8_t *const row = filter + (size_t)oc * len;
+        mcuq_conv_s8_out_step step;
+        int32_t acc[4];
+        int32_t b;
+
+        if (oc + 1 == out_c)
+        {
+            mcuq_conv_s8_dot_2x1(col, row, len, acc);
+        }
+        else
+        {
+            mcuq_conv_s8_dot_2x2(col, row, len, acc);
+            b = bias != NULL ? bias[oc + 1] : 0;
+            mcuq_conv_s8_out_step_init(&step, quant->multiplier[oc + 1], quant->shift[oc + 1], params);
+            out_a[oc + 1] = mcuq_conv_s8_out(acc[1] + b, &step);
+            out_b[oc + 1] = mcuq_conv_s8_out(acc[3] + b, &step);
+        }
+        b = bias != NULL ? bias[oc] : 0;
+        mcuq_conv_s8_out_step_init(&step, quant->multiplier[oc], quant->shift[oc], params);
+        out_a[oc] = mcuq_conv_s8_out(acc[0] + b, &step);
+        out_b[oc] = mcuq_conv_s8_out(acc[2] + b, &step);
+    }
+}
+
+#if !defined(MCUQ_PATH_MVE)
+/* mcuq_requantize_rshift (shift <= -2) of one channel's two values, with the per-channel part hoisted;
+ * then the output offset and the clamp (SSAT when full: the clamp is the whole int8 range). */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_out2_dsp(int32_t a,
+                                                                  int32_t b,
+                                                                  int32_t bias,
+                                                                  int32_t mult,
+                                                                  int32_t shift,
+                                                                  const mcuq_conv_params *params,
+                                                                  int full,
+                                                                  int8_t *out_a,
+                                                                  int8_t *out_b)
+{
+    const int32_t n = -shift;
+    const int32_t round_hi = (int32_t)(1u << (n - 2));
+    int32_t i;
+    for (i = 0; i < 2; i++)
+    {
+        const int32_t x = (i == 0 ? a : b) + bias;
+        const uint32_t lo = 0x40000000u | ((uint32_t)x & 0x80000000u);
+        const int32_t hi = round_hi + (x >> 31);
+        const int64_t sum = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)x * mult;
+        int32_t v = ((int32_t)(sum >> 32) >> (n - 1)) + params->output_offset;
+        if (full)
+        {
+            v = mcuq_ssat8(v);
+        }
+        else
+        {
+            v = mcuq_clamp_s32(v, params->activation.min, params->activation.max);
+        }
+        *(i == 0 ? out_a : out_b) = (int8_t)v;
+    }
+}
+
+/* The DSP channel loop for the usual case, checked once per call: a bias, and every shift <= -2. */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pairs_dsp(const int8_t *col,
+                                                                   int32_t len,
+                                                                   const mcuq_conv_params *params,
+                                                                   const mcuq_per_channel_quant *quant,
+                                                                   const int8_t *filter,
+                                                                   const int32_t *bias,
+                                                                   int32_t out_c,
+                                                                   int8_t *out_a,
+                                                                   int8_t *out_b,
+                                                                   int full)
+{
+    const int32_t *const mult = quant->multiplier;
+    const int32_t *const shift = quant->shift;
+    int32_t oc;
+    for (oc = 0; oc + 1 < out_c; oc += 2)
+    {
+        int32_t acc[4];
+        mcuq_conv_s8_dot_2x2_inline(col, filter + (size_t)oc * len, len, acc);
+        mcuq_conv_s8_out2_dsp(acc[0], acc[2], bias[oc], mult[oc], shift[oc], params, full, out_a + oc, out_b + oc);
+        mcuq_conv_s8_out2_dsp(acc[1], acc[3], bias[oc + 1], mult[oc + 1], shift[oc + 1], params, full,
+                              out_a + oc + 1, out_b + oc + 1);
+    }
+}
+#endif
+
+/* All output channels of the pixel pair whose columns are in col (2 * len bytes), written to out_a and
+ * out_b (the same pointer for an odd last pixel: col holds its column twice, both results are equal). */
 static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair(const int8_t *col,
                                                     int32_t len,
                                                     const mcuq_conv_params *params,
@@ -291,11 +435,12 @@ static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair(const int8_t *col,
                                                     const int32_t *bias,
                                                     int32_t out_c,
                                                     int8_t *out_a,
-                                                    int8_t *out_b)
+                                                    int8_t *out_b,
+                                                    int rshifts)
 {
     int32_t oc = 0;
-    int32_t acc[8];
 #if defined(MCUQ_PATH_MVE)
+    (void)rshifts;
     /* Four channels at a time: two 2x2 dot products, then the four values of each pixel requantized
      * as one vector and stored with one narrowing VSTRB. */
     {
@@ -304,57 +449,43 @@ static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair(const int8_t *col,
         const int32x4_t act_max = vdupq_n_s32(params->activation.max);
         for (; oc + 4 <= out_c; oc += 4)
         {
-            const int32x4_t mult = vldrwq_s32(quant->multiplier + oc);
-            const int32x4_t shift = vldrwq_s32(quant->shift + oc);
-            const int32x4_t b = bias != NULL ? vldrwq_s32(bias + oc) : vdupq_n_s32(0);
-            int32x4_t va, vb;
-            mcuq_conv_s8_dot_2x2(col, filter + (size_t)oc * len, len, acc);
-            mcuq_conv_s8_dot_2x2(col, filter + (size_t)(oc + 2) * len, len, acc + 4);
+            const int8_t *const row = filter + (size_t)oc * len;
+            int32x4_t b = bias != NULL ? vldrwq_s32(bias + oc) : vdupq_n_s32(0);
+            int32x4_t mult, shift, va, vb;
+            int32_t acc[8];
+            mcuq_conv_s8_dot_2x2(col, row, len, acc);
+            mcuq_conv_s8_dot_2x2(col, row + 2 * len, len, acc + 4);
+            mult = vldrwq_s32(quant->multiplier + oc);
+            shift = vldrwq_s32(quant->shift + oc);
             va = vdupq_n_s32(acc[0]);
             va = vsetq_lane_s32(acc[1], va, 1);
             va = vsetq_lane_s32(acc[4], va, 2);
             va = vsetq_lane_s32(acc[5], va, 3);
             va = vaddq_s32(mcuq_requantize_mve(vaddq_s32(va, b), mult, shift), out_offset);
+            vb = vdupq_n_s32(acc[2]);
+            vb = vsetq_lane_s32(acc[3], vb, 1);
+            vb = vsetq_lane_s32(acc[6], vb, 2);
+            vb = vsetq_lane_s32(acc[7], vb, 3);
+            vb = vaddq_s32(mcuq_requantize_mve(vaddq_s32(vb, b), mult, shift), out_offset);
             vstrbq_s32(out_a + oc, vminq_s32(vmaxq_s32(va, act_min), act_max));
-            if (out_b != NULL)
-            {
-                vb = vdupq_n_s32(acc[2]);
-                vb = vsetq_lane_s32(acc[3], vb, 1);
-                vb = vsetq_lane_s32(acc[6], vb, 2);
-                vb = vsetq_lane_s32(acc[7], vb, 3);
-                vb = vaddq_s32(mcuq_requantize_mve(vaddq_s32(vb, b), mult, shift), out_offset);
-                vstrbq_s32(out_b + oc, vminq_s32(vmaxq_s32(vb, act_min), act_max));
-            }
+            vstrbq_s32(out_b + oc, vminq_s32(vmaxq_s32(vb, act_min), act_max));
         }
     }
-#endif
-    for (; oc < out_c; oc += 2)
+#else
+    if (rshifts)
     {
-        const int8_t *const row = filter + (size_t)oc * len;
-        const int32_t bias0 = bias != NULL ? bias[oc] : 0;
-        const int32_t mult0 = quant->multiplier[oc], shift0 = quant->shift[oc];
-
-        if (oc + 1 == out_c)
+        if (params->activation.min == -128 && params->activation.max == 127)
         {
-            mcuq_conv_s8_dot_2x1(col, row, len, acc);
+            mcuq_conv_s8_pairs_dsp(col, len, params, quant, filter, bias, out_c, out_a, out_b, 1);
         }
         else
         {
-            const int32_t bias1 = bias != NULL ? bias[oc + 1] : 0;
-            const int32_t mult1 = quant->multiplier[oc + 1], shift1 = quant->shift[oc + 1];
-            mcuq_conv_s8_dot_2x2(col, row, len, acc);
-            out_a[oc + 1] = mcuq_conv_s8_out(acc[1] + bias1, mult1, shift1, params);
-            if (out_b != NULL)
-            {
-                out_b[oc + 1] = mcuq_conv_s8_out(acc[3] + bias1, mult1, shift1, params);
-            }
+            mcuq_conv_s8_pairs_dsp(col, len, params, quant, filter, bias, out_c, out_a, out_b, 0);
         }
-        out_a[oc] = mcuq_conv_s8_out(acc[0] + bias0, mult0, shift0, params);
-        if (out_b != NULL)
-        {
-            out_b[oc] = mcuq_conv_s8_out(acc[2] + bias0, mult0, shift0, params);
-        }
+        oc = out_c & ~1;
     }
+#endif
+    mcuq_conv_s8_pair_scalar(col, len, params, quant, filter, bias, oc, out_c, out_a, out_b);
 }
 
 static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
@@ -377,6 +508,13 @@ static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
     const int32_t pixels = input_dims->n * out_h * out_w;
     int8_t *const col = (int8_t *)ctx->buf; /* pixel a's column, then pixel b's */
     int32_t pixel = 0, batch = 0, out_y = 0, out_x = 0;
+    /* The DSP channel loop's case: a bias and only right shifts of 2 or more. */
+    int rshifts = bias != NULL;
+    for (pixel = 0; pixel < out_c; pixel++)
+    {
+        rshifts &= quant->shift[pixel] <= -2;
+    }
+    pixel = 0;
 
     while (pixel < pixels)
     {
@@ -384,7 +522,7 @@ static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
          * result is not written). */
         const int32_t two = pixel + 1 < pixels;
         int8_t *const out_a = output + (size_t)pixel * out_stride;
-        int8_t *const out_b = two ? out_a + out_stride : NULL;
+        int8_t *const out_b = two ? out_a + out_stride : out_a;
         int32_t i;
 
         for (i = 0; i < 2; i++)
@@ -407,7 +545,7 @@ static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
             }
         }
 
-        mcuq_conv_s8_pair(col, col_len, params, quant, filter, bias, out_c, out_a, out_b);
+        mcuq_conv_s8_pair(col, col_len, params, quant, filter, bias, out_c, out_a, out_b, rshifts);
         pixel += 1 + two;
     }
 }
