@@ -60,16 +60,19 @@ static int32_t mcuq_convolve_s8_dot(const int16_t *col, const int8_t *filter, in
 #endif
 
 /* n bytes from src to dst (distinct buffers). */
-static void mcuq_conv_s8_copy(int8_t *dst, const int8_t *src, int32_t n)
+static inline void mcuq_conv_s8_copy(int8_t *dst, const int8_t *src, int32_t n)
 {
 #if defined(MCUQ_PATH_MVE)
-    while (n > 0)
+    for (; n >= 16; n -= 16)
+    {
+        vstrbq_s8(dst, vldrbq_s8(src));
+        src += 16;
+        dst += 16;
+    }
+    if (n > 0)
     {
         const mve_pred16_t p = vctp8q((uint32_t)n);
         vstrbq_p_s8(dst, vldrbq_z_s8(src, p), p);
-        src += 16;
-        dst += 16;
-        n -= 16;
     }
 #else
     for (; n >= 4; n -= 4)
@@ -93,35 +96,43 @@ static void mcuq_conv_s8_fill(int8_t *dst, int8_t value, int32_t n)
     }
 }
 
-/* The receptive field of the output pixel whose window starts at (base_y, base_x), as one int8 column
- * of k_h * k_w * in_c bytes; positions in the padding hold pad_value. */
-static void mcuq_conv_s8_im2col(int8_t *dst,
-                                const int8_t *in_batch,
-                                const mcuq_dims *input_dims,
-                                const mcuq_dims *filter_dims,
-                                const mcuq_conv_params *params,
-                                int32_t base_y,
-                                int32_t base_x,
-                                int8_t pad_value)
+/* The geometry im2col needs, computed once per call. */
+typedef struct
 {
-    const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
-    const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
-    const int32_t dil_w = params->dilation.w;
+    int32_t in_h, in_w, in_c;
+    int32_t k_h, k_w;
+    int32_t dil_h, dil_w;
+    int8_t pad_value; /* the input zero point */
+} mcuq_conv_s8_window;
+
+/* The receptive field of the output pixel whose window starts at (base_y, base_x) of the image at
+ * in_batch, as one int8 column of k_h * k_w * in_c bytes; positions in the padding hold the zero
+ * point. */
+static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_im2col(int8_t *dst,
+                                                      const int8_t *in_batch,
+                                                      const mcuq_conv_s8_window *win,
+                                                      int32_t base_y,
+                                                      int32_t base_x)
+{
+    const int32_t in_w = win->in_w, in_c = win->in_c, k_w = win->k_w, dil_w = win->dil_w;
     const int32_t row_len = k_w * in_c;
     int32_t kx0, kx1, ky, kx;
 
     mcuq_window_tap_range(base_x, dil_w, k_w, in_w, &kx0, &kx1);
-    for (ky = 0; ky < k_h; ky++)
+    for (ky = 0; ky < win->k_h; ky++)
     {
-        const int32_t in_y = base_y + ky * params->dilation.h;
-        if (in_y < 0 || in_y >= in_h || kx0 >= kx1)
+        const int32_t in_y = base_y + ky * win->dil_h;
+        if (in_y < 0 || in_y >= win->in_h || kx0 >= kx1)
         {
-            mcuq_conv_s8_fill(dst, pad_value, row_len);
+            mcuq_conv_s8_fill(dst, win->pad_value, row_len);
         }
         else
         {
             const int8_t *src = in_batch + ((size_t)in_y * in_w + base_x + kx0 * dil_w) * in_c;
-            mcuq_conv_s8_fill(dst, pad_value, kx0 * in_c);
+            if (kx0 > 0)
+            {
+                mcuq_conv_s8_fill(dst, win->pad_value, kx0 * in_c);
+            }
             if (dil_w == 1)
             {
                 mcuq_conv_s8_copy(dst + kx0 * in_c, src, (kx1 - kx0) * in_c);
@@ -134,7 +145,10 @@ static void mcuq_conv_s8_im2col(int8_t *dst,
                     src += (size_t)dil_w * in_c;
                 }
             }
-            mcuq_conv_s8_fill(dst + kx1 * in_c, pad_value, (k_w - kx1) * in_c);
+            if (kx1 < k_w)
+            {
+                mcuq_conv_s8_fill(dst + kx1 * in_c, win->pad_value, (k_w - kx1) * in_c);
+            }
         }
         dst += row_len;
     }
@@ -372,7 +386,9 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_out2_dsp(int32_t a,
                                                                   int32_t bias,
                                                                   int32_t mult,
                                                                   int32_t shift,
-                                                                  const mcuq_conv_params *params,
+                                                                  int32_t out_offset,
+                                                                  int32_t act_min,
+                                                                  int32_t act_max,
                                                                   int full,
                                                                   int8_t *out_a,
                                                                   int8_t *out_b)
@@ -386,14 +402,14 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_out2_dsp(int32_t a,
         const uint32_t lo = 0x40000000u | ((uint32_t)x & 0x80000000u);
         const int32_t hi = round_hi + (x >> 31);
         const int64_t sum = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)x * mult;
-        int32_t v = ((int32_t)(sum >> 32) >> (n - 1)) + params->output_offset;
+        int32_t v = ((int32_t)(sum >> 32) >> (n - 1)) + out_offset;
         if (full)
         {
             v = mcuq_ssat8(v);
         }
         else
         {
-            v = mcuq_clamp_s32(v, params->activation.min, params->activation.max);
+            v = mcuq_clamp_s32(v, act_min, act_max);
         }
         *(i == 0 ? out_a : out_b) = (int8_t)v;
     }
@@ -411,16 +427,24 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pairs_dsp(const int8_
                                                                    int8_t *out_b,
                                                                    int full)
 {
+    /* Locals, not loads through params in the loop: the int8 stores could alias them. */
     const int32_t *const mult = quant->multiplier;
     const int32_t *const shift = quant->shift;
+    const int32_t out_offset = params->output_offset;
+    const int32_t act_min = params->activation.min, act_max = params->activation.max;
     int32_t oc;
     for (oc = 0; oc + 1 < out_c; oc += 2)
     {
         int32_t acc[4];
+        int32_t b1, m1, s1;
         mcuq_conv_s8_dot_2x2_inline(col, filter + (size_t)oc * len, len, acc);
-        mcuq_conv_s8_out2_dsp(acc[0], acc[2], bias[oc], mult[oc], shift[oc], params, full, out_a + oc, out_b + oc);
-        mcuq_conv_s8_out2_dsp(acc[1], acc[3], bias[oc + 1], mult[oc + 1], shift[oc + 1], params, full,
-                              out_a + oc + 1, out_b + oc + 1);
+        b1 = bias[oc + 1];
+        m1 = mult[oc + 1];
+        s1 = shift[oc + 1];
+        mcuq_conv_s8_out2_dsp(acc[0], acc[2], bias[oc], mult[oc], shift[oc], out_offset, act_min, act_max, full,
+                              out_a + oc, out_b + oc);
+        mcuq_conv_s8_out2_dsp(acc[1], acc[3], b1, m1, s1, out_offset, act_min, act_max, full, out_a + oc + 1,
+                              out_b + oc + 1);
     }
 }
 #endif
@@ -453,8 +477,8 @@ static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair(const int8_t *col,
             int32x4_t b = bias != NULL ? vldrwq_s32(bias + oc) : vdupq_n_s32(0);
             int32x4_t mult, shift, va, vb;
             int32_t acc[8];
-            mcuq_conv_s8_dot_2x2(col, row, len, acc);
-            mcuq_conv_s8_dot_2x2(col, row + 2 * len, len, acc + 4);
+            mcuq_conv_s8_dot_2x2_inline(col, row, len, acc);
+            mcuq_conv_s8_dot_2x2_inline(col, row + 2 * len, len, acc + 4);
             mult = vldrwq_s32(quant->multiplier + oc);
             shift = vldrwq_s32(quant->shift + oc);
             va = vdupq_n_s32(acc[0]);
@@ -503,13 +527,21 @@ static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
     const int32_t out_c = output_dims->c;
     const int32_t col_len = filter_dims->h * filter_dims->w * filter_dims->c;
     const int32_t out_stride = params->output_pixel_stride;
-    const int8_t pad_value = (int8_t)-params->input_offset; /* the zero point */
+    mcuq_conv_s8_window win;
     const int32_t in_image = input_dims->h * input_dims->w * input_dims->c;
     const int32_t pixels = input_dims->n * out_h * out_w;
     int8_t *const col = (int8_t *)ctx->buf; /* pixel a's column, then pixel b's */
     int32_t pixel = 0, batch = 0, out_y = 0, out_x = 0;
     /* The DSP channel loop's case: a bias and only right shifts of 2 or more. */
     int rshifts = bias != NULL;
+    win.in_h = input_dims->h;
+    win.in_w = input_dims->w;
+    win.in_c = input_dims->c;
+    win.k_h = filter_dims->h;
+    win.k_w = filter_dims->w;
+    win.dil_h = params->dilation.h;
+    win.dil_w = params->dilation.w;
+    win.pad_value = (int8_t)-params->input_offset;
     for (pixel = 0; pixel < out_c; pixel++)
     {
         rshifts &= quant->shift[pixel] <= -2;
@@ -527,9 +559,9 @@ static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
 
         for (i = 0; i < 2; i++)
         {
-            mcuq_conv_s8_im2col(col + i * col_len, input + (size_t)batch * in_image, input_dims, filter_dims, params,
+            mcuq_conv_s8_im2col(col + i * col_len, input + (size_t)batch * in_image, &win,
                                 out_y * params->stride.h - params->padding.top,
-                                out_x * params->stride.w - params->padding.left, pad_value);
+                                out_x * params->stride.w - params->padding.left);
             if (i == 0 && !two)
             {
                 continue; /* the same pixel again */
