@@ -534,6 +534,8 @@ static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
     int32_t pixel = 0, batch = 0, out_y = 0, out_x = 0;
     /* The DSP channel loop's case: a bias and only right shifts of 2 or more. */
     int rshifts = bias != NULL;
+    int dense;
+    int32_t last_y, last_x, row_len, in_row;
     win.in_h = input_dims->h;
     win.in_w = input_dims->w;
     win.in_c = input_dims->c;
@@ -542,6 +544,12 @@ static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
     win.dil_h = params->dilation.h;
     win.dil_w = params->dilation.w;
     win.pad_value = (int8_t)-params->input_offset;
+    /* Windows without dilation that lie inside the input (the usual case) are copied row by row. */
+    dense = win.dil_h == 1 && win.dil_w == 1;
+    last_y = win.in_h - win.k_h;
+    last_x = win.in_w - win.k_w;
+    row_len = win.k_w * win.in_c;
+    in_row = win.in_w * win.in_c;
     for (pixel = 0; pixel < out_c; pixel++)
     {
         rshifts &= quant->shift[pixel] <= -2;
@@ -559,9 +567,26 @@ static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
 
         for (i = 0; i < 2; i++)
         {
-            mcuq_conv_s8_im2col(col + i * col_len, input + (size_t)batch * in_image, &win,
-                                out_y * params->stride.h - params->padding.top,
-                                out_x * params->stride.w - params->padding.left);
+            const int32_t base_y = out_y * params->stride.h - params->padding.top;
+            const int32_t base_x = out_x * params->stride.w - params->padding.left;
+            const int8_t *const in_batch = input + (size_t)batch * in_image;
+            if (dense && base_y >= 0 && base_x >= 0 && base_y <= last_y && base_x <= last_x)
+            {
+                /* The window lies inside the input: k_h rows of k_w * in_c contiguous bytes. */
+                const int8_t *src = in_batch + ((size_t)base_y * win.in_w + base_x) * win.in_c;
+                int8_t *dst = col + i * col_len;
+                int32_t ky;
+                for (ky = 0; ky < win.k_h; ky++)
+                {
+                    mcuq_conv_s8_copy(dst, src, row_len);
+                    dst += row_len;
+                    src += in_row;
+                }
+            }
+            else
+            {
+                mcuq_conv_s8_im2col(col + i * col_len, in_batch, &win, base_y, base_x);
+            }
             if (i == 0 && !two)
             {
                 continue; /* the same pixel again */
