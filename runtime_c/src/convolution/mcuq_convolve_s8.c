@@ -167,6 +167,29 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
 #if defined(MCUQ_PATH_MVE)
     /* 16 products per VMLADAVA; the last partial block with zeroing predicated loads. */
     int32_t n;
+#if defined(__GNUC__) && !defined(__clang__)
+    /* The loop below as one low-overhead loop in assembly: gcc sets it up from the pointers each time
+     * (five instructions, and four more to zero the accumulators the assembly zeroes itself), which for
+     * the short K of 1x1 convs costs a third as much as the loop. "Te": the even registers VMLADAVA
+     * accumulates in. */
+    n = len >> 4;
+    __asm__("wls lr, %[n], 2f\n\t"
+            "1:\n\t"
+            "vldrb.u8 q0, [%[ca]], #16\n\t"
+            "vldrb.u8 q1, [%[cb]], #16\n\t"
+            "vldrb.u8 q2, [%[r0]], #16\n\t"
+            "vmladava.s8 %[a0], q0, q2\n\t"
+            "vmladava.s8 %[b0], q1, q2\n\t"
+            "vldrb.u8 q2, [%[r1]], #16\n\t"
+            "vmladava.s8 %[a1], q0, q2\n\t"
+            "vmladava.s8 %[b1], q1, q2\n\t"
+            "le lr, 1b\n\t"
+            "2:\n\t"
+            : [a0] "+Te"(a0), [a1] "+Te"(a1), [b0] "+Te"(b0), [b1] "+Te"(b1), [ca] "+r"(col_a), [cb] "+r"(col_b),
+              [r0] "+r"(row_0), [r1] "+r"(row_1)
+            : [n] "r"(n)
+            : "q0", "q1", "q2", "lr", "memory");
+#else
     for (n = len >> 4; n > 0; n--)
     {
         const int8x16_t xa = vldrbq_s8(col_a);
@@ -182,6 +205,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
         row_0 += 16;
         row_1 += 16;
     }
+#endif
     if ((len & 15) != 0)
     {
         const mve_pred16_t p = vctp8q((uint32_t)(len & 15));
@@ -449,6 +473,67 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pairs_dsp(const int8_
 }
 #endif
 
+#if defined(MCUQ_PATH_MVE)
+/* Four channels at a time: two 2x2 dot products, then the four values of each pixel requantized as one
+ * vector and stored with one narrowing VSTRB; returns the number of channels done. rshift_only (a
+ * bias and no left shift, checked once per call): mcuq_requantize_mve without its left-shift steps. */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_groups_mve(const int8_t *col,
+                                                                       int32_t len,
+                                                                       const mcuq_conv_params *params,
+                                                                       const mcuq_per_channel_quant *quant,
+                                                                       const int8_t *filter,
+                                                                       const int32_t *bias,
+                                                                       int32_t out_c,
+                                                                       int8_t *out_a,
+                                                                       int8_t *out_b,
+                                                                       int rshift_only)
+{
+    const int32x4_t out_offset = vdupq_n_s32(params->output_offset);
+    const int32x4_t act_min = vdupq_n_s32(params->activation.min);
+    const int32x4_t act_max = vdupq_n_s32(params->activation.max);
+    int32_t oc;
+    for (oc = 0; oc + 4 <= out_c; oc += 4)
+    {
+        const int8_t *const row = filter + (size_t)oc * len;
+        int32x4_t b, mult, shift, va, vb;
+        int32_t acc[8];
+        mcuq_conv_s8_dot_2x2_inline(col, row, len, acc);
+        mcuq_conv_s8_dot_2x2_inline(col, row + 2 * len, len, acc + 4);
+        b = rshift_only || bias != NULL ? vldrwq_s32(bias + oc) : vdupq_n_s32(0);
+        mult = vldrwq_s32(quant->multiplier + oc);
+        shift = vldrwq_s32(quant->shift + oc);
+        va = vdupq_n_s32(acc[0]);
+        va = vsetq_lane_s32(acc[1], va, 1);
+        va = vsetq_lane_s32(acc[4], va, 2);
+        va = vsetq_lane_s32(acc[5], va, 3);
+        vb = vdupq_n_s32(acc[2]);
+        vb = vsetq_lane_s32(acc[3], vb, 1);
+        vb = vsetq_lane_s32(acc[6], vb, 2);
+        vb = vsetq_lane_s32(acc[7], vb, 3);
+        va = vaddq_s32(va, b);
+        vb = vaddq_s32(vb, b);
+        if (rshift_only)
+        {
+            /* mcuq_requantize_mve with a zero left shift: shift is the (non-positive) right one. */
+            va = vqrdmulhq_s32(va, mult);
+            vb = vqrdmulhq_s32(vb, mult);
+            va = vrshlq_s32(vqaddq_s32(va, vshrq_n_s32(vandq_s32(va, shift), 31)), shift);
+            vb = vrshlq_s32(vqaddq_s32(vb, vshrq_n_s32(vandq_s32(vb, shift), 31)), shift);
+        }
+        else
+        {
+            va = mcuq_requantize_mve(va, mult, shift);
+            vb = mcuq_requantize_mve(vb, mult, shift);
+        }
+        va = vaddq_s32(va, out_offset);
+        vb = vaddq_s32(vb, out_offset);
+        vstrbq_s32(out_a + oc, vminq_s32(vmaxq_s32(va, act_min), act_max));
+        vstrbq_s32(out_b + oc, vminq_s32(vmaxq_s32(vb, act_min), act_max));
+    }
+    return oc;
+}
+#endif
+
 /* All output channels of the pixel pair whose columns are in col (2 * len bytes), written to out_a and
  * out_b (the same pointer for an odd last pixel: col holds its column twice, both results are equal). */
 static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair(const int8_t *col,
@@ -464,36 +549,13 @@ static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair(const int8_t *col,
 {
     int32_t oc = 0;
 #if defined(MCUQ_PATH_MVE)
-    (void)rshifts;
-    /* Four channels at a time: two 2x2 dot products, then the four values of each pixel requantized
-     * as one vector and stored with one narrowing VSTRB. */
+    if (rshifts)
     {
-        const int32x4_t out_offset = vdupq_n_s32(params->output_offset);
-        const int32x4_t act_min = vdupq_n_s32(params->activation.min);
-        const int32x4_t act_max = vdupq_n_s32(params->activation.max);
-        for (; oc + 4 <= out_c; oc += 4)
-        {
-            const int8_t *const row = filter + (size_t)oc * len;
-            int32x4_t b = bias != NULL ? vldrwq_s32(bias + oc) : vdupq_n_s32(0);
-            int32x4_t mult, shift, va, vb;
-            int32_t acc[8];
-            mcuq_conv_s8_dot_2x2_inline(col, row, len, acc);
-            mcuq_conv_s8_dot_2x2_inline(col, row + 2 * len, len, acc + 4);
-            mult = vldrwq_s32(quant->multiplier + oc);
-            shift = vldrwq_s32(quant->shift + oc);
-            va = vdupq_n_s32(acc[0]);
-            va = vsetq_lane_s32(acc[1], va, 1);
-            va = vsetq_lane_s32(acc[4], va, 2);
-            va = vsetq_lane_s32(acc[5], va, 3);
-            va = vaddq_s32(mcuq_requantize_mve(vaddq_s32(va, b), mult, shift), out_offset);
-            vb = vdupq_n_s32(acc[2]);
-            vb = vsetq_lane_s32(acc[3], vb, 1);
-            vb = vsetq_lane_s32(acc[6], vb, 2);
-            vb = vsetq_lane_s32(acc[7], vb, 3);
-            vb = vaddq_s32(mcuq_requantize_mve(vaddq_s32(vb, b), mult, shift), out_offset);
-            vstrbq_s32(out_a + oc, vminq_s32(vmaxq_s32(va, act_min), act_max));
-            vstrbq_s32(out_b + oc, vminq_s32(vmaxq_s32(vb, act_min), act_max));
-        }
+        oc = mcuq_conv_s8_groups_mve(col, len, params, quant, filter, bias, out_c, out_a, out_b, 1);
+    }
+    else
+    {
+        oc = mcuq_conv_s8_groups_mve(col, len, params, quant, filter, bias, out_c, out_a, out_b, 0);
     }
 #else
     if (rshifts)
