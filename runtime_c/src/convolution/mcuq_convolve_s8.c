@@ -534,6 +534,175 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_groups_mve(const i
 }
 #endif
 
+#if defined(MCUQ_PATH_MVE)
+/* For 16 <= K <= 64: one pixel at a time, its column held in nv = ceil(K / 16) vector registers, so
+ * that an output channel costs nv VLDRB of filter and nv VMLADAVA, with no loop over K and no second
+ * pixel. The last vector holds the column's last 16 bytes with the lanes the previous vector already
+ * covers zeroed, and is multiplied by the filter row's last 16 bytes: every load stays inside its
+ * row and unpredicated. */
+#define MCUQ_CONV_S8_HELD_MIN 16
+#define MCUQ_CONV_S8_HELD_MAX 64
+
+#if defined(__GNUC__) && !defined(__clang__)
+/* In assembly: gcc otherwise hoists every filter load of a group of channels ahead of the multiplies
+ * and spills vectors to the stack. x3 is the last vector for nv = 4, x2 for 3, and so on. */
+#define MCUQ_CONV_S8_HELD_ASM(body, ...)                                                                   \
+    __asm__(body : [acc] "=&Te"(acc), [t] "=&w"(t), [p] "+r"(p) : __VA_ARGS__, [len] "r"(len) : "memory")
+#define MCUQ_CONV_S8_LD(j) "vldrb.u8 %q[t], [%[p], #" #j "]\n\t"
+#define MCUQ_CONV_S8_LAST "add %[p], %[p], %[len]\n\tvldrb.u8 %q[t], [%[p], #-16]\n\t"
+static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_dot_held(int8x16_t x0,
+                                                                     int8x16_t x1,
+                                                                     int8x16_t x2,
+                                                                     int8x16_t x3,
+                                                                     const int8_t **row,
+                                                                     int32_t len,
+                                                                     int nv)
+{
+    const int8_t *p = *row;
+    int32_t acc;
+    int8x16_t t;
+    if (nv == 1)
+    {
+        MCUQ_CONV_S8_HELD_ASM(MCUQ_CONV_S8_LAST "vmladav.s8 %[acc], %q[x0], %q[t]\n\t", [x0] "w"(x0));
+    }
+    else if (nv == 2)
+    {
+        MCUQ_CONV_S8_HELD_ASM(MCUQ_CONV_S8_LD(0) "vmladav.s8 %[acc], %q[x0], %q[t]\n\t" MCUQ_CONV_S8_LAST
+                              "vmladava.s8 %[acc], %q[x1], %q[t]\n\t",
+                              [x0] "w"(x0), [x1] "w"(x1));
+    }
+    else if (nv == 3)
+    {
+        MCUQ_CONV_S8_HELD_ASM(MCUQ_CONV_S8_LD(0) "vmladav.s8 %[acc], %q[x0], %q[t]\n\t" MCUQ_CONV_S8_LD(16)
+                              "vmladava.s8 %[acc], %q[x1], %q[t]\n\t" MCUQ_CONV_S8_LAST
+                              "vmladava.s8 %[acc], %q[x2], %q[t]\n\t",
+                              [x0] "w"(x0), [x1] "w"(x1), [x2] "w"(x2));
+    }
+    else
+    {
+        MCUQ_CONV_S8_HELD_ASM(MCUQ_CONV_S8_LD(0) "vmladav.s8 %[acc], %q[x0], %q[t]\n\t" MCUQ_CONV_S8_LD(16)
+                              "vmladava.s8 %[acc], %q[x1], %q[t]\n\t" MCUQ_CONV_S8_LD(32)
+                              "vmladava.s8 %[acc], %q[x2], %q[t]\n\t" MCUQ_CONV_S8_LAST
+                              "vmladava.s8 %[acc], %q[x3], %q[t]\n\t",
+                              [x0] "w"(x0), [x1] "w"(x1), [x2] "w"(x2), [x3] "w"(x3));
+    }
+    *row = p;
+    return acc;
+}
+#undef MCUQ_CONV_S8_LD
+#undef MCUQ_CONV_S8_LAST
+#else
+static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_dot_held(int8x16_t x0,
+                                                                     int8x16_t x1,
+                                                                     int8x16_t x2,
+                                                                     int8x16_t x3,
+                                                                     const int8_t **row,
+                                                                     int32_t len,
+                                                                     int nv)
+{
+    const int8_t *const w = *row;
+    const int8x16_t x[4] = {x0, x1, x2, x3};
+    int32_t acc = 0;
+    int j;
+    for (j = 0; j < nv - 1; j++)
+    {
+        acc = vmladavaq_s8(acc, x[j], vldrbq_s8(w + 16 * j));
+    }
+    *row = w + len;
+    return vmladavaq_s8(acc, x[nv - 1], vldrbq_s8(w + len - 16));
+}
+#endif
+
+/* All output channels of one pixel whose column (len bytes, 16 * (nv - 1) < len <= 16 * nv) is at col:
+ * four channels per vector requantization and narrowing store, the rest through the scalar step. */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_held(const int8_t *col,
+                                                                    int32_t len,
+                                                                    const mcuq_conv_params *params,
+                                                                    const mcuq_per_channel_quant *quant,
+                                                                    const int8_t *filter,
+                                                                    const int32_t *bias,
+                                                                    int32_t out_c,
+                                                                    int8_t *out,
+                                                                    int rshift_only,
+                                                                    int nv)
+{
+    /* The last vector: the column's last 16 bytes, its first 16 * nv - len lanes zeroed. */
+    const mve_pred16_t last = (mve_pred16_t)~vctp8q((uint32_t)(16 * nv - len));
+    const int8x16_t xl = vldrbq_z_s8(col + len - 16, last);
+    const int8x16_t x0 = nv == 1 ? xl : vldrbq_s8(col);
+    const int8x16_t x1 = nv == 2 ? xl : (nv > 2 ? vldrbq_s8(col + 16) : vdupq_n_s8(0));
+    const int8x16_t x2 = nv == 3 ? xl : (nv > 3 ? vldrbq_s8(col + 32) : vdupq_n_s8(0));
+    const int8x16_t x3 = nv == 4 ? xl : vdupq_n_s8(0);
+    const int32x4_t out_offset = vdupq_n_s32(params->output_offset);
+    const int32x4_t act_min = vdupq_n_s32(params->activation.min);
+    const int32x4_t act_max = vdupq_n_s32(params->activation.max);
+    const int8_t *w = filter;
+    int32_t oc;
+    /* The column is in registers from here on: the output may overwrite it (in place). */
+    for (oc = 0; oc + 4 <= out_c; oc += 4)
+    {
+        int32x4_t v, mult, shift;
+        const int32_t a0 = mcuq_conv_s8_dot_held(x0, x1, x2, x3, &w, len, nv);
+        const int32_t a1 = mcuq_conv_s8_dot_held(x0, x1, x2, x3, &w, len, nv);
+        const int32_t a2 = mcuq_conv_s8_dot_held(x0, x1, x2, x3, &w, len, nv);
+        const int32_t a3 = mcuq_conv_s8_dot_held(x0, x1, x2, x3, &w, len, nv);
+        v = vdupq_n_s32(a0);
+        v = vsetq_lane_s32(a1, v, 1);
+        v = vsetq_lane_s32(a2, v, 2);
+        v = vsetq_lane_s32(a3, v, 3);
+        v = vaddq_s32(v, rshift_only || bias != NULL ? vldrwq_s32(bias + oc) : vdupq_n_s32(0));
+        mult = vldrwq_s32(quant->multiplier + oc);
+        shift = vldrwq_s32(quant->shift + oc);
+        if (rshift_only)
+        {
+            v = vqrdmulhq_s32(v, mult); /* mcuq_requantize_mve with a zero left shift */
+            v = vrshlq_s32(vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, shift), 31)), shift);
+        }
+        else
+        {
+            v = mcuq_requantize_mve(v, mult, shift);
+        }
+        v = vaddq_s32(v, out_offset);
+        vstrbq_s32(out + oc, vminq_s32(vmaxq_s32(v, act_min), act_max));
+    }
+    for (; oc < out_c; oc++)
+    {
+        mcuq_conv_s8_out_step step;
+        const int32_t acc = mcuq_conv_s8_dot_held(x0, x1, x2, x3, &w, len, nv) + (bias != NULL ? bias[oc] : 0);
+        mcuq_conv_s8_out_step_init(&step, quant->multiplier[oc], quant->shift[oc], params);
+        out[oc] = mcuq_conv_s8_out(acc, &step);
+    }
+}
+
+static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pixel_mve(const int8_t *col,
+                                                         int32_t len,
+                                                         const mcuq_conv_params *params,
+                                                         const mcuq_per_channel_quant *quant,
+                                                         const int8_t *filter,
+                                                         const int32_t *bias,
+                                                         int32_t out_c,
+                                                         int8_t *out,
+                                                         int rshift_only)
+{
+    /* One instance per vector count; the requantization branch is taken per four channels. */
+    switch ((len + 15) >> 4)
+    {
+    case 1:
+        mcuq_conv_s8_pixel_held(col, len, params, quant, filter, bias, out_c, out, rshift_only, 1);
+        break;
+    case 2:
+        mcuq_conv_s8_pixel_held(col, len, params, quant, filter, bias, out_c, out, rshift_only, 2);
+        break;
+    case 3:
+        mcuq_conv_s8_pixel_held(col, len, params, quant, filter, bias, out_c, out, rshift_only, 3);
+        break;
+    default:
+        mcuq_conv_s8_pixel_held(col, len, params, quant, filter, bias, out_c, out, rshift_only, 4);
+        break;
+    }
+}
+#endif
+
 /* All output channels of the pixel pair whose columns are in col (2 * len bytes), written to out_a and
  * out_b (the same pointer for an odd last pixel: col holds its column twice, both results are equal). */
 static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair(const int8_t *col,
@@ -617,6 +786,54 @@ static void mcuq_convolve_s8_fast(const mcuq_context *ctx,
         rshifts &= quant->shift[pixel] <= -2;
     }
     pixel = 0;
+
+#if defined(MCUQ_PATH_MVE)
+    if (col_len >= MCUQ_CONV_S8_HELD_MIN && col_len <= MCUQ_CONV_S8_HELD_MAX)
+    {
+        /* One pixel at a time (in place: its window is in registers before its output is written).
+         * A window that is one run of input bytes (a single row of taps, inside the input: 1x1
+         * convs) is read where it is; others are copied into the scratch first. */
+        for (; pixel < pixels; pixel++)
+        {
+            const int32_t base_y = out_y * params->stride.h - params->padding.top;
+            const int32_t base_x = out_x * params->stride.w - params->padding.left;
+            const int8_t *const in_batch = input + (size_t)batch * in_image;
+            const int8_t *src = col;
+            if (dense && base_y >= 0 && base_x >= 0 && base_y <= last_y && base_x <= last_x)
+            {
+                src = in_batch + ((size_t)base_y * win.in_w + base_x) * win.in_c;
+                if (win.k_h > 1)
+                {
+                    int8_t *dst = col;
+                    int32_t ky;
+                    for (ky = 0; ky < win.k_h; ky++)
+                    {
+                        mcuq_conv_s8_copy(dst, src, row_len);
+                        dst += row_len;
+                        src += in_row;
+                    }
+                    src = col;
+                }
+            }
+            else
+            {
+                mcuq_conv_s8_im2col(col, in_batch, &win, base_y, base_x);
+            }
+            mcuq_conv_s8_pixel_mve(src, col_len, params, quant, filter, bias, out_c,
+                                   output + (size_t)pixel * out_stride, rshifts);
+            if (++out_x == out_w)
+            {
+                out_x = 0;
+                if (++out_y == out_h)
+                {
+                    out_y = 0;
+                    batch++;
+                }
+            }
+        }
+        return;
+    }
+#endif
 
     while (pixel < pixels)
     {
