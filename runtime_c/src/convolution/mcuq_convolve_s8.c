@@ -227,12 +227,6 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
      * the loop needs two pointers and one offset: with 4 accumulators and 6 operands that is 14
      * registers, all a Cortex-M has, where four pointers made the compiler spill. */
 #if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && defined(__GNUC__)
-    /* The loop below in assembly, 8 bytes per turn: gcc spills two registers of it to the stack. */
-    {
-        const int8_t *const end8 = col_a + (len & ~7);
-        int32_t xa, xb, xa_hi, xb_hi, w, w_hi;
-        if (col_a != end8)
-        {
 #define MCUQ_CONV_S8_STEP4                                                                                   \
     "ldr %[xb], [%[col], %[len]]\n\t"                                                                          \
     "ldr %[xa], [%[col]], #4\n\t"                                                                              \
@@ -254,15 +248,22 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
     "smlad %[a0], %[xa_hi], %[w_hi], %[a0]\n\t"                                                                \
     "smlad %[b0], %[xb], %[w], %[b0]\n\t"                                                                      \
     "smlad %[b0], %[xb_hi], %[w_hi], %[b0]\n\t"
-            __asm__("1:\n\t" MCUQ_CONV_S8_STEP4 MCUQ_CONV_S8_STEP4 "cmp %[col], %[end]\n\t"
+    /* The loop below in assembly, 16 bytes per turn: gcc spills two registers of it to the stack. */
+    {
+        const int8_t *const end16 = col_a + (len & ~15);
+        int32_t xa, xb, xa_hi, xb_hi, w, w_hi;
+        if (col_a != end16)
+        {
+            __asm__("1:\n\t" MCUQ_CONV_S8_STEP4 MCUQ_CONV_S8_STEP4 MCUQ_CONV_S8_STEP4 MCUQ_CONV_S8_STEP4
+                    "cmp %[col], %[end]\n\t"
                     "bne 1b\n\t"
                     : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [col] "+r"(col_a),
                       [row] "+r"(row_0), [xa] "=&r"(xa), [xb] "=&r"(xb), [xa_hi] "=&r"(xa_hi),
                       [xb_hi] "=&r"(xb_hi), [w] "=&r"(w), [w_hi] "=&r"(w_hi)
-                    : [len] "r"(len), [end] "r"(end8)
+                    : [len] "r"(len), [end] "r"(end16)
                     : "cc", "memory");
-#undef MCUQ_CONV_S8_STEP4
         }
+#undef MCUQ_CONV_S8_STEP4
     }
 #endif
     while (col_a != end)
