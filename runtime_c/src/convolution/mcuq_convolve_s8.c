@@ -8,9 +8,10 @@
  * `bias` here is mcuq's folded bias, bias[oc] + input_offset * sum(filter[oc]) (see mcuq_nn.h), so
  * the kernel sums raw input * filter products, with padded positions holding the zero point.
  *
- * Method: for each output pixel and group, the receptive field is copied once into the scratch
- * buffer as int16, padding as the zero point (im2col of one column), so the inner loop over output
- * channels is a branch-free int16 x int8 dot product.
+ * Method (portable path, the reference; also every grouped conv): for each output pixel and group,
+ * the receptive field is copied once into the scratch buffer as int16, padding as the zero point
+ * (im2col of one column), so the inner loop over output channels is a branch-free int16 x int8 dot
+ * product. The DSP and MVE paths (one group) are described where they start below.
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
@@ -36,16 +37,25 @@ static int32_t mcuq_convolve_s8_dot(const int16_t *col, const int8_t *filter, in
 #if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
 /*
  * Fast paths (DSP: Cortex-M4/M7/M33; MVE: Cortex-M55), for one group (any kernel, stride, padding,
- * dilation). Output pixels are taken two at a time in raster order: the two receptive fields are
- * copied into the scratch as int8 columns of K = KH*KW*C_in bytes (padding as the zero point), the
- * scratch's 2*K bytes, then each pair of output channels is a 2-pixel x 2-channel dot product over K,
- * so that every loaded column word serves two filter rows and every filter word two pixels.
+ * dilation), bit-exact with the portable path:
+ *  - Pairs (DSP always; MVE when K > 64 or K < 16): output pixels two at a time in raster order. The
+ *    two receptive fields are copied into the scratch as int8 columns of K = KH*KW*C_in bytes
+ *    (padding as the zero point; windows inside the input row by row), the scratch's 2*K bytes; then
+ *    each pair of output channels is a 2-pixel x 2-channel dot product over K, so that every loaded
+ *    column word serves two filter rows and every filter word two pixels (DSP: SXTB16 + SMLAD, 16
+ *    bytes per turn in assembly; MVE: VMLADAVA.S8, four channels per vector requantization).
+ *  - Held columns (MVE, 16 <= K <= 64): one pixel at a time, its column in vector registers
+ *    (mcuq_conv_s8_pixel_mve); a window that is one run of input bytes (1x1) is read in place.
+ * Requantization: the one-step mcuq_requantize_rshift with its per-channel part hoisted when every
+ * shift is <= -2 and there is a bias (checked once per call; the models' case), else the exact general
+ * helpers; MVE uses mcuq_requantize_mve.
  *
- * In place: both windows of a pair are read into the scratch before either pixel's output is
- * written, and pairs go in raster order, so every input byte is read no later, and every output byte
- * written no earlier, than in the portable loop: the shifts mcuq/plan/inplace.py allows stay safe.
- * (Reading pixels straight from the input, even for 1x1 convs, would not be: the output of a pixel
- * may overlap its own input, which later output channels still need.)
+ * In place: a pixel's window (both windows of a pair) is read, into the scratch or into registers,
+ * before any of its output is written, and pixels go in raster order, so every input byte is read no
+ * later, and every output byte written no earlier, than in the portable loop: the shifts
+ * mcuq/plan/inplace.py allows stay safe. (Reading a pixel straight from the input channel by channel,
+ * even for 1x1 convs, would not be: the output of a pixel may overlap its own input, which later
+ * output channels still need; the held path reads all of it into registers first.)
  */
 #define MCUQ_CONV_S8_FAST 1
 
@@ -168,10 +178,9 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
     /* 16 products per VMLADAVA; the last partial block with zeroing predicated loads. */
     int32_t n;
 #if defined(__GNUC__) && !defined(__clang__)
-    /* The loop below as one low-overhead loop in assembly: gcc sets it up from the pointers each time
-     * (five instructions, and four more to zero the accumulators the assembly zeroes itself), which for
-     * the short K of 1x1 convs costs a third as much as the loop. "Te": the even registers VMLADAVA
-     * accumulates in. */
+    /* The loop below as one low-overhead loop in assembly: gcc derives its trip count from the
+     * pointers at every call (five instructions) and moves the accumulators around it, a good part
+     * of the loop itself for a short K. "Te": the even registers VMLADAVA accumulates in. */
     n = len >> 4;
     __asm__("wls lr, %[n], 2f\n\t"
             "1:\n\t"
@@ -226,7 +235,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
      * Column b and filter row 1 lie len bytes after column a and row 0 (the caller's layout), so
      * the loop needs two pointers and one offset: with 4 accumulators and 6 operands that is 14
      * registers, all a Cortex-M has, where four pointers made the compiler spill. */
-#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && defined(__GNUC__)
+#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && defined(__GNUC__) && !defined(__clang__)
 #define MCUQ_CONV_S8_STEP4                                                                                   \
     "ldr %[xb], [%[col], %[len]]\n\t"                                                                          \
     "ldr %[xa], [%[col]], #4\n\t"                                                                              \
@@ -248,7 +257,8 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
     "smlad %[a0], %[xa_hi], %[w_hi], %[a0]\n\t"                                                                \
     "smlad %[b0], %[xb], %[w], %[b0]\n\t"                                                                      \
     "smlad %[b0], %[xb_hi], %[w_hi], %[b0]\n\t"
-    /* The loop below in assembly, 16 bytes per turn: gcc spills two registers of it to the stack. */
+    /* The loop below in assembly, 16 bytes per turn, for gcc, which spills two registers of the C loop
+     * to the stack (clang cannot allocate the 14 registers of the assembly: it compiles the C loop). */
     {
         const int8_t *const end16 = col_a + (len & ~15);
         int32_t xa, xb, xa_hi, xb_hi, w, w_hi;
