@@ -2,7 +2,11 @@
 flash and RAM, from the firmware mcuq builds and runs under QEMU.
 
     python benchmarks/firmware.py [--opt O2] [--models kws_dscnn,resnet8] [--cores M4,M55] [--per-layer]
-                                  [--no-exact]
+                                  [--no-exact] [--portable]
+
+--portable also builds every model with -DMCUQ_PORTABLE_KERNELS (the portable C path on every core) and
+prints, per layer kind and core, the fast paths' instructions against the portable ones: no kind may be
+slower.
 
 Instructions are what `mcuq run` reports (QEMU -icount shift=0, SysTick read after each layer; exact to
 one tick, 40 instructions at 25 MHz). Where ../shared/tools/qemu-icount exists, the "exact" column counts
@@ -94,13 +98,13 @@ def one_sample(compiled, calib) -> firmware.TestSample:
     return firmware.TestSample(q.reshape(-1), tuple(y.reshape(-1) for y in compiled.run_int8(q)))
 
 
-def measure(compiled, sample, board, folder: Path, opt: str, plugin: Path | None) -> dict:
+def measure(compiled, sample, board, folder: Path, opt: str, plugin: Path | None, cflags: str = "") -> dict:
     folder.mkdir()
     for path in (compiled.c_path, compiled.h_path):
         shutil.copy(path, folder / path.name)
     project = firmware.write_project(folder, compiled.name, board, [sample], opt=opt)
     try:
-        build = firmware.build_firmware(project, arena_bytes=compiled.arena_size)
+        build = firmware.build_firmware(project, arena_bytes=compiled.arena_size, extra_cflags=cflags)
     except firmware.DoesNotFitError as exc:
         return dict(error=str(exc).split(": ", 2)[-1].split(" (")[0])
     run = firmware.run_firmware(project, timeout_s=600)
@@ -151,6 +155,31 @@ def print_layers(name: str, compiled, by_core: dict[str, list[int]]) -> None:
     print("| | **total** | | " + " | ".join(f"**{t:,}**" for t in totals) + " |")
 
 
+def print_against_portable(portable_layers: dict[str, tuple]) -> None:
+    """Per layer kind (op and window, e.g. "conv 1x1") and core: fast-path instructions / portable ones,
+    summed over the layers of that kind in all models."""
+    sums: dict[tuple[str, str], list[int]] = {}
+    for compiled, by_core in portable_layers.values():
+        for core, (fast, portable) in by_core.items():
+            for layer, f, p in zip(compiled.qmodel.layers, fast, portable):
+                kind = describe(layer, compiled.qmodel).split(" ")
+                key = " ".join(kind[:2]) if layer.op.value in ("conv", "depthwise_conv") else kind[0]
+                entry = sums.setdefault((key, core), [0, 0])
+                entry[0] += f
+                entry[1] += p
+    cores = sorted({core for _, core in sums}, key=lambda c: int(c[1:]))
+    kinds = sorted({kind for kind, _ in sums})
+    print("\n### Fast paths against the portable C path (instructions, fast / portable)\n")
+    print("| layer kind | " + " | ".join(cores) + " |")
+    print("|---|" + "---|" * len(cores))
+    for kind in kinds:
+        cells = []
+        for core in cores:
+            f, p = sums.get((kind, core), (0, 0))
+            cells.append(f"{f:,} / {p:,} ({f / p:.2f})" if p else (f"{f:,} / 0" if f else "–"))
+        print(f"| {kind} | " + " | ".join(cells) + " |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--opt", default="O2", choices=["O2", "Os", "O3"])
@@ -158,6 +187,8 @@ def main() -> int:
     parser.add_argument("--cores", help="comma-separated subset of the emulated cores, e.g. M4,M55")
     parser.add_argument("--per-layer", action="store_true", help="also print instructions per layer")
     parser.add_argument("--no-exact", action="store_true", help="skip the qemu-icount plugin cross-check")
+    parser.add_argument("--portable", action="store_true",
+                        help="also measure the portable C path and compare per layer kind")
     args = parser.parse_args()
     if not ZOO.is_dir():
         print(f"model zoo not found at {ZOO}; set MCUQ_MODEL_ZOO", file=sys.stderr)
@@ -176,6 +207,7 @@ def main() -> int:
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         reference = cmsis_reference()
         per_layer: dict[str, tuple] = {}
+        portable_layers: dict[str, tuple] = {}
         for name, path, calib in cases():
             if wanted and name not in wanted:
                 continue
@@ -200,9 +232,16 @@ def main() -> int:
                       f"| {target} | {exact} | {m['macs_per_insn']:.3f} | {m['code']:,} | {m['flash']:,} "
                       f"| {m['ram']:,} (arena {m['arena']:,}, stack {m['stack']:,}) |")
                 per_layer.setdefault(name, (compiled, {}))[1][board.core] = m["layers"]
+                if args.portable:
+                    portable = measure(compiled, sample, board, tmp / f"{safe}_{board.name}_portable",
+                                       f"-{args.opt}", None, "-DMCUQ_PORTABLE_KERNELS")
+                    portable_layers.setdefault(name, (compiled, {}))[1][board.core] = (m["layers"],
+                                                                                      portable["layers"])
         if args.per_layer:
             for name, (compiled, by_core) in per_layer.items():
                 print_layers(name, compiled, by_core)
+        if args.portable:
+            print_against_portable(portable_layers)
     return 0
 
 

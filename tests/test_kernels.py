@@ -478,6 +478,48 @@ def test_inplace_3x3_conv_runs_one_row_and_one_pixel_ahead(op):
     assert not np.array_equal(run_c(layer, [x], tensors, (0, shift + 1)), want)
 
 
+# The int8 conv's fast paths (mcuq_convolve_s8.c) block two output pixels and two (DSP) or four (MVE)
+# output channels, unroll K by 16 and hold columns of 16 <= K <= 64 in vector registers: shapes around
+# those sizes, with odd pixel and channel counts, padding, strides and dilation, larger than the
+# hypothesis layers above. (in shape NHWC, c_out, kernel, stride, dilation, padding)
+FAST_CONV_SHAPES = [
+    ((1, 5, 5, 64), 64, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0)),  # KWS pointwise, K = 64, 25 pixels
+    ((1, 49, 10, 1), 12, (10, 4), (2, 2), (1, 1), (4, 1, 5, 2)),  # KWS first layer, K = 40
+    ((1, 6, 7, 3), 16, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),  # ResNet-8 first layer, K = 27
+    ((1, 6, 7, 16), 17, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),  # K = 144, odd channel count
+    ((2, 7, 6, 16), 32, (3, 3), (2, 2), (1, 1), (0, 0, 1, 1)),  # stride 2, batch 2
+    ((1, 8, 8, 16), 32, (1, 1), (2, 2), (1, 1), (0, 0, 0, 0)),  # 1x1 stride 2, K = 16
+    ((1, 3, 5, 33), 7, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0)),  # K = 33, three channels past a group of four
+    ((1, 7, 7, 5), 6, (3, 3), (1, 1), (2, 2), (2, 1, 2, 1)),  # dilation, K = 45
+    ((1, 4, 5, 2), 3, (2, 2), (1, 2), (1, 1), (1, 0, 0, 1)),  # K = 8 < 16
+    ((1, 4, 4, 64), 5, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),  # K = 576
+]
+
+
+@pytest.mark.parametrize("in_shape, c_out, kernel, stride, dilation, pad", FAST_CONV_SHAPES)
+def test_conv_fast_path_shapes(in_shape, c_out, kernel, stride, dilation, pad):
+    rng = np.random.default_rng(sum(in_shape) * 31 + c_out)
+    n, h, w, c_in = in_shape
+    kh, kw = kernel
+    oh = _out(h, pad[0], pad[2], kh, stride[0], dilation[0])
+    ow = _out(w, pad[1], pad[3], kw, stride[1], dilation[1])
+    # The full int8 clamp and right shifts of 2 or more only (real models) have paths of their own.
+    for act, left_shifts in (((-128, 127), False), ((-20, 90), True), ((-128, 127), True)):
+        if left_shifts:
+            mult, shift = _channel_requant(rng, c_out, kh * kw * c_in)
+        else:
+            reals = 64.0 / (math.sqrt(kh * kw * c_in) * 4000.0) * 2.0 ** rng.uniform(-4, 4, size=c_out)
+            mult, shift = fp.quantize_multipliers(reals)
+            assert np.all(shift <= -2)
+        params = qir.ConvParams(weights=rng.integers(-127, 128, size=(c_out, kh, kw, c_in)).astype(np.int8),
+                                bias=rng.integers(-(2**14), 2**14, size=c_out).astype(np.int32), multiplier=mult,
+                                shift=shift, input_offset=int(rng.integers(-127, 129)),
+                                output_offset=int(rng.integers(-128, 128)), stride=stride, dilation=dilation,
+                                padding=pad, act_min=act[0], act_max=act[1])
+        layer, tensors = _layer(QOp.CONV, params, [in_shape], (n, oh, ow, c_out))
+        check(layer, [_random_i8(rng, in_shape)], tensors)
+
+
 def test_inplace_shifts_of_pointwise_and_strided_convs():
     rng = np.random.default_rng(3)
 

@@ -111,9 +111,19 @@ static inline MCUQ_MAYBE_UNUSED int32x4_t mcuq_requantize_mve(int32x4_t val, int
 }
 #endif
 
+/* ---- convolve_s8 ---- */
+#if defined(MCUQ_HAVE_DSP)
+/* x saturated to int8 (SSAT #8). */
+#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return __ssat(x, 8); }
+#else
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
+#endif
+#endif
+
 /* ---- Elementwise add, pooling, fully connected (fast-misc) ----
  * mcuq_sxtab16(acc, x): acc + mcuq_sxtb16(x), lane-wise int16 (SXTAB16); _ror8 takes bytes 1 and 3.
- * mcuq_ssat8(x): x saturated to [-128, 127] (SSAT #8).
+ * (mcuq_ssat8, SSAT #8, is the convolve_s8 block's.)
  * mcuq_max_s8x4 / mcuq_min_s8x4: byte-wise signed max / min of four int8 lanes (SSUB8 sets the GE
  * flags, SEL picks by them; one asm statement, so that nothing can come between the two).
  * MCUQ_MISC_NOINLINE keeps a kernel's fast loops (and their arrays and spilled constants) out of the
@@ -133,7 +143,6 @@ static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sxtab16_ror8(int32_t acc, int32_t x
     __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
     return r;
 }
-static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return __ssat(x, 8); }
 static inline MCUQ_MAYBE_UNUSED int32_t mcuq_max_s8x4(int32_t a, int32_t b)
 {
     int32_t r;
@@ -152,7 +161,6 @@ static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sxtab16_ror8(int32_t acc, int32_t x
 {
     return mcuq_sadd16(acc, mcuq_sxtb16_ror8(x));
 }
-static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
 static inline MCUQ_MAYBE_UNUSED int32_t mcuq_bytewise_s8x4(int32_t a, int32_t b, int want_max)
 {
     uint32_t r = 0;
