@@ -31,7 +31,7 @@ from .fixed_quant import take_fixed_quant
 from .frontend.onnx_loader import load_onnx
 from .host import HostModel
 from .ir import Graph
-from .plan import ArenaPlan, best_schedule, plan_arena
+from .plan import ArenaPlan, best_schedule, plan_arena, with_roomy_scratch
 from .qir import QModel
 
 Progress = Callable[[str], None]
@@ -197,7 +197,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     if verify_ir is None:
         t_in = qmodel.tensors[in_name]
         verify_ir = data.random_samples(graph, t_in.scale, t_in.zero_point)
-    plan = plan_arena(qmodel)
+    plan = with_roomy_scratch(qmodel, plan_arena(qmodel))
     code = codegen.generate(qmodel, plan, prefix, model_path.name)
     output_dir.mkdir(parents=True, exist_ok=True)
     c_path, h_path = output_dir / f"{prefix}.c", output_dir / f"{prefix}.h"

@@ -396,6 +396,17 @@ def run_model(model: qir.QModel, feeds: dict[str, np.ndarray]) -> dict[str, np.n
     return values
 
 
+def roomy_scratch_bytes(layer: qir.Layer, tensors: dict[str, qir.QTensor]) -> int:
+    """Scratch bytes with which a layer's C kernel takes a faster path, where more than it needs; 0 if
+    none. mcuq_convolve_s8's DSP path widens its columns to int16 once per pixel pair when it gets
+    MCUQ_CONV_S8_WIDE_SCRATCH(K) = 6 K bytes, K = KH*KW*C_in a multiple of 4 (one group)."""
+    if layer.op is qir.QOp.CONV and tensors[layer.output].dtype == "int8" and layer.params.groups == 1:
+        _, kh, kw, cg = np.shape(layer.params.weights)
+        if (kh * kw * cg) % 4 == 0:
+            return 6 * kh * kw * cg
+    return 0
+
+
 def scratch_bytes(layer: qir.Layer, tensors: dict[str, qir.QTensor]) -> int:
     """Scratch buffer bytes of a layer's C kernel, as its ``*_get_buffer_size`` returns."""
     if layer.op is qir.QOp.CONV and tensors[layer.output].dtype == "int8":  # mcuq_convolve_s16 needs none

@@ -106,8 +106,10 @@ def run_c(
     tensors: dict[str, qir.QTensor],
     inplace: tuple[int, int] | None = None,
     channel_slice: tuple[int, int] | None = None,
+    roomy: bool = False,
 ) -> np.ndarray:
-    """Run one layer through its C kernel; asserts MCUQ_OK and returns the int8 output. ``inplace``:
+    """Run one layer through its C kernel; asserts MCUQ_OK and returns the int8 output. ``roomy``: give
+    the kernel the scratch of its faster path (golden.roomy_scratch_bytes) instead of the least. ``inplace``:
     (input index, shift) to make the output overlap that input (see ``_io_buffers``).
     ``channel_slice``: (first channel, pixel stride) to write the output as channels [first, first + C)
     of pixels ``stride`` channels wide (see ``_slice_buffer``); the bytes outside that slice must stay
@@ -151,6 +153,8 @@ def run_c(
             params = ffi.new("mcuq_conv_params *", conv)
             fdims = _dims(ffi, w.shape)
             size = lib.mcuq_convolve_s8_get_buffer_size(_dims(ffi, in_shape), fdims)
+            if roomy:
+                size = max(size, golden.roomy_scratch_bytes(layer, tensors))
             kernel = lib.mcuq_convolve_s8
         else:
             conv["ch_mult"] = p.ch_mult
@@ -326,10 +330,16 @@ def check(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTe
     layer in place, with the output written over its input at the largest shift it allows."""
     want = golden.run_layer(layer, inputs, tensors)
     _assert_same(want, run_c(layer, inputs, tensors), "separate buffers")
+    roomy = golden.roomy_scratch_bytes(layer, tensors) > golden.scratch_bytes(layer, tensors)
+    if roomy:
+        _assert_same(want, run_c(layer, inputs, tensors, roomy=True), "roomy scratch")
     shift = inplace.max_shift(layer, tensors)
     if shift is not None:
         for k in range(len(inputs) if layer.op in (QOp.ADD, QOp.MUL) else 1):
             _assert_same(want, run_c(layer, inputs, tensors, (k, shift)), f"in place over input {k}, shift {shift}")
+            if roomy:
+                _assert_same(want, run_c(layer, inputs, tensors, (k, shift), roomy=True),
+                             f"in place over input {k}, shift {shift}, roomy scratch")
     if layer.op in CHANNEL_SLICE_OPS:
         for first, stride in _channel_slices(want.shape[-1], want.size):
             got = run_c(layer, inputs, tensors, channel_slice=(first, stride))

@@ -6,10 +6,10 @@ first-fit strategy in several orders; `concat` says which Concat inputs their pr
 straight into the Concat's output.
 """
 
-from .arena import ALIGNMENT, ArenaPlan, inplace_layers, lifetimes, plan_arena, scratch_name
+from .arena import ALIGNMENT, ArenaPlan, inplace_layers, lifetimes, plan_arena, scratch_name, with_roomy_scratch
 from .concat import Slice, slice_writes
 from .planner import ArenaPlanner
 from .schedule import best_schedule
 
 __all__ = ["ALIGNMENT", "ArenaPlan", "ArenaPlanner", "Slice", "best_schedule", "inplace_layers", "lifetimes",
-           "plan_arena", "scratch_name", "slice_writes"]
+           "plan_arena", "scratch_name", "slice_writes", "with_roomy_scratch"]

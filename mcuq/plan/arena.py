@@ -87,7 +87,7 @@ def scratch_name(step: int) -> str:
 
 
 def _planner(model: QModel, spans: dict[str, tuple[int, int]], anchors: dict[str, tuple[str, int]],
-             slices: dict[str, Slice]) -> tuple[ArenaPlanner, dict[int, int]]:
+             slices: dict[str, Slice], roomy: dict[int, int]) -> tuple[ArenaPlanner, dict[int, int]]:
     planner = ArenaPlanner(ALIGNMENT)
     for name, (first, last) in spans.items():
         if name in slices:
@@ -96,7 +96,7 @@ def _planner(model: QModel, spans: dict[str, tuple[int, int]], anchors: dict[str
         planner.add_buffer(name, model.tensors[name].nbytes, first, last, anchor=anchor, shift=shift)
     scratch_sizes = {}
     for step, layer in enumerate(model.layers):
-        size = golden.scratch_bytes(layer, model.tensors)
+        size = roomy.get(step) or golden.scratch_bytes(layer, model.tensors)
         if size > 0:
             scratch_sizes[step] = size
             planner.add_buffer(scratch_name(step), size, step, step)
@@ -111,9 +111,11 @@ def _tensor_offsets(spans, offsets: dict[str, int], slices: dict[str, Slice]) ->
 
 def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
                orders: tuple[str, ...] = tuple(greedy.ORDERS),
-               slice_modes: tuple[bool, ...] = SLICE_MODES) -> ArenaPlan:
+               slice_modes: tuple[bool, ...] = SLICE_MODES, roomy: dict[int, int] | None = None) -> ArenaPlan:
     """The smallest arena over the Concat slice modes, in-place modes and placement orders tried (the
-    first on ties)."""
+    first on ties). `roomy`: layer index -> scratch bytes to give that layer instead of the least it
+    needs (see `with_roomy_scratch`)."""
+    roomy = roomy or {}
     found = slice_writes(model)
     best = None
     for use_slices in slice_modes if found else (False,):
@@ -121,7 +123,7 @@ def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
         spans = slice_lifetimes(lifetimes(model), slices)
         for mode in modes:
             anchors = inplace_layers(model, spans, mode, slices)
-            planner, scratch_sizes = _planner(model, spans, anchors, slices)
+            planner, scratch_sizes = _planner(model, spans, anchors, slices, roomy)
             bound = planner.lower_bound()
             for order in orders:
                 offsets, size = planner.plan(order)
@@ -137,4 +139,20 @@ def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
                         slices=slices,
                         strategy=f"concat slices: {'on' if slices else 'off'}, in place: {mode}, order: {order}",
                     )
+    return best
+
+
+def with_roomy_scratch(model: QModel, plan: ArenaPlan) -> ArenaPlan:
+    """`plan`, with every layer whose kernel has a faster path given more scratch
+    (golden.roomy_scratch_bytes) wherever that leaves the arena as small as it is: layer by layer in
+    execution order, each kept only if the arena does not grow. Speed for free, never bytes."""
+    roomy: dict[int, int] = {}
+    best = plan
+    for step, layer in enumerate(model.layers):
+        size = golden.roomy_scratch_bytes(layer, model.tensors)
+        if size <= golden.scratch_bytes(layer, model.tensors):
+            continue
+        trial = plan_arena(model, roomy={**roomy, step: size})
+        if trial.size <= plan.size:
+            roomy[step], best = size, trial
     return best
