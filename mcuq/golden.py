@@ -402,4 +402,10 @@ def scratch_bytes(layer: qir.Layer, tensors: dict[str, qir.QTensor]) -> int:
         # mcuq_convolve_s8: one output pixel's receptive field for one group, as int16.
         _, kh, kw, cg = np.shape(layer.params.weights)
         return 2 * kh * kw * cg
+    if layer.op is qir.QOp.DEPTHWISE_CONV:
+        # mcuq_depthwise_conv_s8, 3x3 with ch_mult 1: a ring of 4 padded input rows (fast paths).
+        _, kh, kw, c_out = np.shape(layer.params.weights)
+        _, _, w, c_in = tensors[layer.inputs[0]].shape
+        if kh == kw == 3 and c_out == c_in:
+            return (4 * c_in * (w + 2) + 4 + 3) // 4 * 4
     return 0

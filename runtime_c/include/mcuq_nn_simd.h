@@ -111,4 +111,25 @@ static inline MCUQ_MAYBE_UNUSED int32x4_t mcuq_requantize_mve(int32x4_t val, int
 }
 #endif
 
+/* ---- depthwise convolution (mcuq_depthwise_conv_s8) ---- */
+#if defined(MCUQ_HAVE_DSP)
+#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP)
+/* acc + x.lo * y.hi (SMLABT), acc + x.hi * y.lo (SMLATB). */
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlabt(int32_t x, int32_t y, int32_t acc) { return __smlabt(x, y, acc); }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlatb(int32_t x, int32_t y, int32_t acc) { return __smlatb(x, y, acc); }
+/* x saturated to [-128, 127] (SSAT #8). */
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return __ssat(x, 8); }
+#else
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlabt(int32_t x, int32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mcuq_lo16(x) * mcuq_hi16(y)));
+}
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlatb(int32_t x, int32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mcuq_hi16(x) * mcuq_lo16(y)));
+}
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
+#endif
+#endif /* MCUQ_HAVE_DSP */
+
 #endif /* MCUQ_NN_SIMD_H */
