@@ -50,6 +50,9 @@ MCUQ_API int32_t mcuq_depthwise_conv_s8_get_buffer_size(const mcuq_dims *input_d
     return size > MCUQ_Q31_MAX ? 0 : (int32_t)size;
 }
 
+#if defined(__GNUC__)
+__attribute__((noinline)) /* its own registers: inlined into the entry point it spills in the inner loop */
+#endif
 static void mcuq_dw_portable(const mcuq_dw_conv_params *params,
                              const mcuq_per_channel_quant *quant,
                              const mcuq_dims *input_dims,
@@ -60,49 +63,63 @@ static void mcuq_dw_portable(const mcuq_dw_conv_params *params,
                              const mcuq_dims *output_dims,
                              int8_t *output)
 {
+    /* Everything the loops read, as locals: the stores through int8_t *output may alias any object,
+     * so fields read through the pointers would be loaded again after every output byte. */
     const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
+    const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
     const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
     const int32_t dil_h = params->dilation.h, dil_w = params->dilation.w;
-    const int32_t out_c = output_dims->c;
+    const int32_t stride_h = params->stride.h, stride_w = params->stride.w;
+    const int32_t pad_top = params->padding.top, pad_left = params->padding.left;
     const int32_t out_stride = params->output_pixel_stride;
     const int32_t ch_mult = params->ch_mult;
+    const int32_t input_offset = params->input_offset, output_offset = params->output_offset;
+    const int32_t act_min = params->activation.min, act_max = params->activation.max;
+    const int32_t *const multiplier = quant->multiplier, *const shift = quant->shift;
+    const int32_t tap_step = dil_w * in_c;       /* input bytes from one kernel column to the next */
+    const int32_t row_step = dil_h * in_w * in_c; /* ... and from one kernel row to the next */
     int32_t batch, out_y, out_x, ky, kx, c, m;
 
     for (batch = 0; batch < input_dims->n; batch++)
     {
         const int8_t *const in_batch = input + (size_t)batch * in_h * in_w * in_c;
-        for (out_y = 0; out_y < output_dims->h; out_y++)
+        for (out_y = 0; out_y < out_h; out_y++)
         {
-            const int32_t base_y = out_y * params->stride.h - params->padding.top;
+            const int32_t base_y = out_y * stride_h - pad_top;
             int32_t ky0, ky1;
             mcuq_window_tap_range(base_y, dil_h, k_h, in_h, &ky0, &ky1);
-            for (out_x = 0; out_x < output_dims->w; out_x++)
+            for (out_x = 0; out_x < out_w; out_x++)
             {
-                const int32_t base_x = out_x * params->stride.w - params->padding.left;
-                int8_t *out_pixel = output + (((size_t)batch * output_dims->h + out_y) * output_dims->w + out_x) * out_stride;
-                /* First input byte of the clipped window's top-left tap, for channel 0. */
-                const int8_t *in_first;
+                const int32_t base_x = out_x * stride_w - pad_left;
+                int8_t *out_pixel = output + (((size_t)batch * out_h + out_y) * out_w + out_x) * out_stride;
+                const int8_t *in_first; /* the clipped window's top-left tap, channel 0 */
+                const int8_t *f_first;  /* its filter tap, output channel 0 */
                 int32_t kx0, kx1, border;
                 mcuq_window_tap_range(base_x, dil_w, k_w, in_w, &kx0, &kx1);
                 border = ky0 > 0 || ky1 < k_h || kx0 > 0 || kx1 < k_w;
                 in_first = in_batch + ((size_t)(base_y + ky0 * dil_h) * in_w + (base_x + kx0 * dil_w)) * in_c;
+                f_first = filter + ((size_t)ky0 * k_w + kx0) * out_c;
 
                 for (c = 0; c < in_c; c++)
                 {
                     for (m = 0; m < ch_mult; m++)
                     {
                         const int32_t oc = c * ch_mult + m;
+                        const int8_t *in_row = in_first + c;
+                        const int8_t *f_row = f_first + oc;
                         int32_t acc = bias != NULL ? bias[oc] : 0;
                         for (ky = ky0; ky < ky1; ky++)
                         {
-                            const int8_t *in_tap = in_first + (size_t)(ky - ky0) * dil_h * in_w * in_c + c;
-                            const int8_t *f_tap = filter + ((size_t)ky * k_w + kx0) * out_c + oc;
+                            const int8_t *in_tap = in_row;
+                            const int8_t *f_tap = f_row;
                             for (kx = kx0; kx < kx1; kx++)
                             {
                                 acc += (int32_t)*in_tap * (int32_t)*f_tap;
-                                in_tap += (size_t)dil_w * in_c;
+                                in_tap += tap_step;
                                 f_tap += out_c;
                             }
+                            in_row += row_step;
+                            f_row += (size_t)k_w * out_c;
                         }
                         if (border)
                         {
@@ -110,19 +127,20 @@ static void mcuq_dw_portable(const mcuq_dw_conv_params *params,
                             int32_t padded_filter_sum = 0;
                             for (ky = 0; ky < k_h; ky++)
                             {
-                                const int8_t *f_row = filter + (size_t)ky * k_w * out_c + oc;
+                                const int8_t *f_tap = filter + (size_t)ky * k_w * out_c + oc;
                                 for (kx = 0; kx < k_w; kx++)
                                 {
                                     if (ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1)
                                     {
-                                        padded_filter_sum += f_row[(size_t)kx * out_c];
+                                        padded_filter_sum += *f_tap;
                                     }
+                                    f_tap += out_c;
                                 }
                             }
-                            acc -= params->input_offset * padded_filter_sum;
+                            acc -= input_offset * padded_filter_sum;
                         }
-                        acc = mcuq_requantize(acc, quant->multiplier[oc], quant->shift[oc]) + params->output_offset;
-                        out_pixel[oc] = (int8_t)mcuq_clamp_s32(acc, params->activation.min, params->activation.max);
+                        acc = mcuq_requantize_fast(acc, multiplier[oc], shift[oc]) + output_offset;
+                        out_pixel[oc] = (int8_t)mcuq_clamp_s32(acc, act_min, act_max);
                     }
                 }
             }
@@ -246,74 +264,89 @@ typedef struct
     int32_t rows, stride_w;
 } mcuq_dw_band;
 
-/* Accumulators of n output pixels (rounded up to even at stride 1: the extra one reads at most the
- * row's padding and the next row, in the scratch, and is not stored) of each row of the band, for one
- * channel: off is the channel's and first pixel's offset in a padded row; w: the channel's
- * (w02_0, w02_1, w02_2, w1_01, w1_2, bias), see mcuq_dw_dsp_band. At stride 1 the word of columns
- * (x, x+1, x+2, x+3) of a padded row gives two output pixels: e = (x, x+2) takes the outer taps of x
- * (w02 = (w[k][0], w[k][2]), SMLAD), o = (x+1, x+3) those of x + 1; the middle taps take one half. */
+/* Accumulators of n output pixels of each row of the band, for channels c0 .. c0 + n_ch - 1, into
+ * acc[channel][row][n]. At stride 1, n_acc = n rounded up to even are computed: the extra one reads
+ * at most the row's padding and the next row, in the scratch, and the next run overwrites it (acc has
+ * room for one more). off: the offset of the first pixel's
+ * window in a padded row, for channel 0. At stride 1 the word of columns (x, x+1, x+2, x+3) of a
+ * padded row gives two output pixels: e = (x, x+2) takes the outer taps of x (w02 = (w[k][0],
+ * w[k][2]), SMLAD), o = (x+1, x+3) those of x + 1; the middle taps take one half of w1_01 =
+ * (w[0][1], w[1][1]) or of w1_2 = w[2][1]. */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
-static void mcuq_dw_dsp_acc(const mcuq_dw_band *band, int32_t off, int32_t n, const int32_t *w, int32_t *acc)
+static void mcuq_dw_dsp_acc(const mcuq_dw_band *band, const int8_t *filter, const int32_t *bias, int32_t c0,
+                            int32_t n_ch, int32_t in_c, int32_t wp, int32_t off, int32_t n, int32_t n_acc,
+                            int32_t *acc)
 {
-    const int32_t w02_0 = w[0], w02_1 = w[1], w02_2 = w[2], w1_01 = w[3], w1_2 = w[4], b = w[5];
-    const int32_t stride_w = band->stride_w;
-    int32_t j;
-    for (j = 0; j < band->rows; j++)
+    const int32_t stride_w = band->stride_w, rows = band->rows;
+    int32_t c, j;
+    for (c = c0; c < c0 + n_ch; c++)
     {
-        const int8_t *p = band->top[j] + off;
-        const int32_t d1 = band->d1[j], d2 = band->d2[j];
-        int32_t v, e, o, a0, a1;
-        if (stride_w == 1)
+        const int8_t *f = filter + c;
+        const int32_t w02_0 = mcuq_dw_pack(f[0], f[2 * in_c]);
+        const int32_t w02_1 = mcuq_dw_pack(f[3 * in_c], f[5 * in_c]);
+        const int32_t w02_2 = mcuq_dw_pack(f[6 * in_c], f[8 * in_c]);
+        const int32_t w1_01 = mcuq_dw_pack(f[in_c], f[4 * in_c]);
+        const int32_t w1_2 = f[7 * in_c];
+        const int32_t b = bias != NULL ? bias[c] : 0;
+        for (j = 0; j < rows; j++)
         {
-            int32_t *const end = acc + ((n + 1) & ~1);
-            while (acc != end)
+            const int8_t *p = band->top[j] + c * wp + off;
+            const int32_t d1 = band->d1[j], d2 = band->d2[j];
+            int32_t *const end = acc + n_acc;
+            int32_t *const next = acc + n;
+            int32_t v, e, o, a0, a1;
+            if (stride_w == 1)
             {
-                v = mcuq_read_s8x4(p);
-                e = mcuq_sxtb16(v);
-                o = mcuq_sxtb16_ror8(v);
-                a0 = mcuq_smlad(e, w02_0, b);
-                a0 = mcuq_smlabb(o, w1_01, a0);
-                a1 = mcuq_smlad(o, w02_0, b);
-                a1 = mcuq_smlatb(e, w1_01, a1);
-                v = mcuq_read_s8x4(p + d1);
-                e = mcuq_sxtb16(v);
-                o = mcuq_sxtb16_ror8(v);
-                a0 = mcuq_smlad(e, w02_1, a0);
-                a0 = mcuq_smlabt(o, w1_01, a0);
-                a1 = mcuq_smlad(o, w02_1, a1);
-                a1 = mcuq_smlatt(e, w1_01, a1);
-                v = mcuq_read_s8x4(p + d2);
-                e = mcuq_sxtb16(v);
-                o = mcuq_sxtb16_ror8(v);
-                a0 = mcuq_smlad(e, w02_2, a0);
-                a0 = mcuq_smlabb(o, w1_2, a0);
-                a1 = mcuq_smlad(o, w02_2, a1);
-                a1 = mcuq_smlatb(e, w1_2, a1);
-                acc[0] = a0;
-                acc[1] = a1;
-                acc += 2;
-                p += 2;
+                while (acc != end)
+                {
+                    v = mcuq_read_s8x4(p);
+                    e = mcuq_sxtb16(v);
+                    o = mcuq_sxtb16_ror8(v);
+                    a0 = mcuq_smlad(e, w02_0, b);
+                    a0 = mcuq_smlabb(o, w1_01, a0);
+                    a1 = mcuq_smlad(o, w02_0, b);
+                    a1 = mcuq_smlatb(e, w1_01, a1);
+                    v = mcuq_read_s8x4(p + d1);
+                    e = mcuq_sxtb16(v);
+                    o = mcuq_sxtb16_ror8(v);
+                    a0 = mcuq_smlad(e, w02_1, a0);
+                    a0 = mcuq_smlabt(o, w1_01, a0);
+                    a1 = mcuq_smlad(o, w02_1, a1);
+                    a1 = mcuq_smlatt(e, w1_01, a1);
+                    v = mcuq_read_s8x4(p + d2);
+                    e = mcuq_sxtb16(v);
+                    o = mcuq_sxtb16_ror8(v);
+                    a0 = mcuq_smlad(e, w02_2, a0);
+                    a0 = mcuq_smlabb(o, w1_2, a0);
+                    a1 = mcuq_smlad(o, w02_2, a1);
+                    a1 = mcuq_smlatb(e, w1_2, a1);
+                    acc[0] = a0;
+                    acc[1] = a1;
+                    acc += 2;
+                    p += 2;
+                }
             }
-        }
-        else
-        {
-            int32_t *const end = acc + n;
-            while (acc != end)
+            else
             {
-                v = mcuq_read_s8x4(p);
-                a0 = mcuq_smlad(mcuq_sxtb16(v), w02_0, b);
-                a0 = mcuq_smlabb(mcuq_sxtb16_ror8(v), w1_01, a0);
-                v = mcuq_read_s8x4(p + d1);
-                a0 = mcuq_smlad(mcuq_sxtb16(v), w02_1, a0);
-                a0 = mcuq_smlabt(mcuq_sxtb16_ror8(v), w1_01, a0);
-                v = mcuq_read_s8x4(p + d2);
-                a0 = mcuq_smlad(mcuq_sxtb16(v), w02_2, a0);
-                a0 = mcuq_smlabb(mcuq_sxtb16_ror8(v), w1_2, a0);
-                *acc++ = a0;
-                p += stride_w;
+                (void)n;
+                while (acc != end)
+                {
+                    v = mcuq_read_s8x4(p);
+                    a0 = mcuq_smlad(mcuq_sxtb16(v), w02_0, b);
+                    a0 = mcuq_smlabb(mcuq_sxtb16_ror8(v), w1_01, a0);
+                    v = mcuq_read_s8x4(p + d1);
+                    a0 = mcuq_smlad(mcuq_sxtb16(v), w02_1, a0);
+                    a0 = mcuq_smlabt(mcuq_sxtb16_ror8(v), w1_01, a0);
+                    v = mcuq_read_s8x4(p + d2);
+                    a0 = mcuq_smlad(mcuq_sxtb16(v), w02_2, a0);
+                    a0 = mcuq_smlabb(mcuq_sxtb16_ror8(v), w1_2, a0);
+                    *acc++ = a0;
+                    p += stride_w;
+                }
             }
+            acc = next; /* the next run overwrites the extra accumulator */
         }
     }
 }
@@ -347,45 +380,58 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_store_mode(const int32_t *acc, int32_t n, int8_t
     }
 }
 
-/* The rows of a band: `rows` runs of n accumulators (stride: n_acc) into output rows row_step bytes
- * apart. */
+/* Requantize the accumulators of mcuq_dw_dsp_acc: per channel, `rows` runs of n into output rows
+ * row_step bytes apart (one run of rows * n when the rows are whole: row_step == n * os). out: channel
+ * c0 of the band's first pixel. */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
-static void mcuq_dw_dsp_store(const int32_t *acc, int32_t n_acc, int32_t n, int32_t rows, int8_t *out,
-                              int32_t row_step, int32_t os, const mcuq_dw_requant *q)
+static void mcuq_dw_dsp_store(const int32_t *acc, int32_t c0, int32_t n_ch, int32_t rows, int32_t n, int8_t *out,
+                              int32_t row_step, int32_t os, const mcuq_per_channel_quant *quant,
+                              const mcuq_dw_conv_params *params)
 {
-    const int mode = mcuq_dw_mode(q);
-    int32_t j;
-    for (j = 0; j < rows; j++)
+    const int32_t runs = row_step == n * os ? 1 : rows;
+    const int32_t run = rows * n / runs;
+    int32_t c, j;
+    for (c = c0; c < c0 + n_ch; c++)
     {
-        if (mode == 0)
+        mcuq_dw_requant q;
+        int8_t *o = out;
+        int mode;
+        mcuq_dw_requant_init(&q, quant->multiplier[c], quant->shift[c], params);
+        mode = mcuq_dw_mode(&q);
+        for (j = 0; j < runs; j++)
         {
-            mcuq_dw_dsp_store_mode(acc, n, out, os, q, 0);
+            if (mode == 0)
+            {
+                mcuq_dw_dsp_store_mode(acc, run, o, os, &q, 0);
+            }
+            else if (mode == 1)
+            {
+                mcuq_dw_dsp_store_mode(acc, run, o, os, &q, 1);
+            }
+            else
+            {
+                mcuq_dw_dsp_store_mode(acc, run, o, os, &q, 2);
+            }
+            acc += run;
+            o += row_step;
         }
-        else if (mode == 1)
-        {
-            mcuq_dw_dsp_store_mode(acc, n, out, os, q, 1);
-        }
-        else
-        {
-            mcuq_dw_dsp_store_mode(acc, n, out, os, q, 2);
-        }
-        acc += n_acc;
-        out += row_step;
+        out++;
     }
 }
 
+#define MCUQ_DW_ACC 96 /* accumulators on the stack: channels x rows x pixels of one pass */
+
 /* The output rows y .. y + rows - 1 of the band, every channel; top[k]: the slot of the band's padded
- * row k. Per channel and chunk of pixels: the accumulators of every row of the band, then their
+ * row k. Per chunk of pixels and of channels: the accumulators of every row of the band, then their
  * requantization. */
 static void mcuq_dw_dsp_band(const int8_t *const top[MCUQ_DW_SLOTS], int32_t rows, int32_t stride_h, int32_t stride_w,
                              int32_t wp, int32_t in_c, const int8_t *filter, const int32_t *bias,
                              const mcuq_per_channel_quant *quant, const mcuq_dw_conv_params *params,
                              int8_t *out_band, int32_t out_w, int32_t os)
 {
-    int32_t acc[2 * MCUQ_DW_CHUNK];
-    int32_t w[6];
+    int32_t acc[MCUQ_DW_ACC];
     mcuq_dw_band band;
     int32_t c, j, x0;
     for (j = 0; j < rows; j++)
@@ -397,24 +443,16 @@ static void mcuq_dw_dsp_band(const int8_t *const top[MCUQ_DW_SLOTS], int32_t row
     }
     band.rows = rows;
     band.stride_w = stride_w;
-    for (c = 0; c < in_c; c++)
+    for (x0 = 0; x0 < out_w; x0 += MCUQ_DW_CHUNK)
     {
-        const int8_t *f = filter + c;
-        mcuq_dw_requant q;
-        /* Per kernel row k, (w[k][0], w[k][2]) for SMLAD; the middle taps w[0][1], w[1][1] share a word. */
-        w[0] = mcuq_dw_pack(f[0], f[2 * in_c]);
-        w[1] = mcuq_dw_pack(f[3 * in_c], f[5 * in_c]);
-        w[2] = mcuq_dw_pack(f[6 * in_c], f[8 * in_c]);
-        w[3] = mcuq_dw_pack(f[in_c], f[4 * in_c]);
-        w[4] = f[7 * in_c];
-        w[5] = bias != NULL ? bias[c] : 0;
-        mcuq_dw_requant_init(&q, quant->multiplier[c], quant->shift[c], params);
-        for (x0 = 0; x0 < out_w; x0 += MCUQ_DW_CHUNK)
+        const int32_t n = out_w - x0 < MCUQ_DW_CHUNK ? out_w - x0 : MCUQ_DW_CHUNK;
+        const int32_t n_acc = stride_w == 1 ? (n + 1) & ~1 : n;
+        const int32_t per_pass = (MCUQ_DW_ACC - 1) / (rows * n); /* >= 2: rows <= 2, n <= 16 */
+        for (c = 0; c < in_c; c += per_pass)
         {
-            const int32_t n = out_w - x0 < MCUQ_DW_CHUNK ? out_w - x0 : MCUQ_DW_CHUNK;
-            const int32_t n_acc = stride_w == 1 ? (n + 1) & ~1 : n;
-            mcuq_dw_dsp_acc(&band, c * wp + x0 * stride_w, n, w, acc);
-            mcuq_dw_dsp_store(acc, n_acc, n, rows, out_band + (size_t)x0 * os + c, out_w * os, os, &q);
+            const int32_t n_ch = in_c - c < per_pass ? in_c - c : per_pass;
+            mcuq_dw_dsp_acc(&band, filter, bias, c, n_ch, in_c, wp, x0 * stride_w, n, n_acc, acc);
+            mcuq_dw_dsp_store(acc, c, n_ch, rows, n, out_band + (size_t)x0 * os + c, out_w * os, os, quant, params);
         }
     }
 }
@@ -465,56 +503,79 @@ static void mcuq_dw_fill_row(int8_t *slot, const int8_t *in_batch, int32_t in_ro
 
 /* One channel of a band of 1 or 2 output rows (stride 1); lanes = the 2 x 2 output pixels
  * (y, x), (y, x+1), (y+1, x), (y+1, x+1): tap (ky, kx) is one byte gather from p + kx at
- * offsets[ky]; the weight is the scalar of VMLA. */
-MCUQ_DW_INLINE void mcuq_dw_mve_channel(const int8_t *p, const uint32x4_t offsets[3], const int8_t *f, int32_t in_c,
-                                        int32_t b, const mcuq_dw_requant *q, int8_t *out, uint32x4_t out_offsets,
-                                        int32_t out_w, int32_t os, mve_pred16_t rows_pred, const int mode)
+ * offsets[ky]; the weight is the scalar of VMLA. mode 0: right shift, no clamp beyond int8; 1: right
+ * shift and the activation clamp; 2: any shift and clamp. */
+MCUQ_DW_INLINE void mcuq_dw_mve_channel_mode(const int8_t *p, const uint32x4_t *offsets, const int8_t *f, int32_t in_c,
+                                             const int32_t *b_mult_shift, const mcuq_dw_conv_params *params,
+                                             int8_t *out, uint32x4_t out_offsets, int32_t out_w, int32_t os,
+                                             mve_pred16_t rows_pred, const int mode)
 {
     const int32_t w00 = f[0], w01 = f[in_c], w02 = f[2 * in_c];
     const int32_t w10 = f[3 * in_c], w11 = f[4 * in_c], w12 = f[5 * in_c];
     const int32_t w20 = f[6 * in_c], w21 = f[7 * in_c], w22 = f[8 * in_c];
-    const int32_t mult = q->mult, shift = q->shift, off = q->off;
-    const int32x4_t lo = vdupq_n_s32(q->lo), hi = vdupq_n_s32(q->hi);
-    int32_t x;
-    for (x = 0; x < out_w; x += 2)
+    const int32x4_t b = vdupq_n_s32(b_mult_shift[0]);
+    const int32_t mult = b_mult_shift[1], shift = b_mult_shift[2];
+    const int32_t off = params->output_offset, lo = params->activation.min, hi = params->activation.max;
+    const uint32x4_t o0 = offsets[0], o1 = offsets[1], o2 = offsets[2];
+    const int8_t *const end = p + ((out_w + 1) & ~1);
+    while (p != end)
     {
-        const mve_pred16_t pred = x + 1 < out_w ? rows_pred : (mve_pred16_t)(rows_pred & 0x0F0Fu);
-        int32x4_t acc = vdupq_n_s32(b);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p, offsets[0]), w00);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 1, offsets[0]), w01);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 2, offsets[0]), w02);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p, offsets[1]), w10);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 1, offsets[1]), w11);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 2, offsets[1]), w12);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p, offsets[2]), w20);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 1, offsets[2]), w21);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 2, offsets[2]), w22);
-        /* mcuq_requantize_mve with one multiplier and shift for the 4 lanes. */
-        if (mode == 2)
+        /* The last pair of an odd row has only its first column. */
+        const mve_pred16_t pred = p + 2 != end || (out_w & 1) == 0 ? rows_pred : (mve_pred16_t)(rows_pred & 0x0F0Fu);
+        int32x4_t acc = vmlaq_n_s32(b, vldrbq_gather_offset_s32(p, o0), w00);
+        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 1, o0), w01);
+        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 2, o0), w02);
+        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p, o1), w10);
+        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 1, o1), w11);
+        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 2, o1), w12);
+        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p, o2), w20);
+        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 1, o2), w21);
+        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 2, o2), w22);
+        /* mcuq_requantize_mve with one multiplier and shift for the 4 lanes, then offset and clamp. */
+        if (mode != 2)
         {
-            const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : shift;
-            acc = vqrdmulhq_n_s32(vshlq_r_s32(acc, left), mult);
-            acc = vqaddq_s32(acc, vshrq_n_s32(vandq_s32(acc, vdupq_n_s32(right)), 31));
-            acc = vrshlq_n_s32(acc, right);
+            acc = vqrdmulhq_n_s32(acc, mult);
+            acc = vqaddq_s32(acc, vshrq_n_s32(acc, 31)); /* -1 on negative lanes: round half away from zero */
+            acc = vrshlq_n_s32(acc, shift);
         }
         else
         {
-            acc = vqrdmulhq_n_s32(acc, mult);
-            acc = vqaddq_s32(acc, vshrq_n_s32(acc, 31)); /* right shift: -1 on negative lanes */
-            acc = vrshlq_n_s32(acc, shift);
+            acc = vqrdmulhq_n_s32(vshlq_r_s32(acc, shift), mult);
         }
         acc = vaddq_n_s32(acc, off);
         if (mode == 0)
         {
-            acc = vshrq_n_s32(vqshlq_n_s32(acc, 24), 24); /* clamp to [-128, 127] */
+            acc = vshrq_n_s32(vqshlq_n_s32(acc, 24), 24); /* saturate to [-128, 127] */
         }
         else
         {
-            acc = vminq_s32(vmaxq_s32(acc, lo), hi);
+            acc = vminq_s32(vmaxq_s32(acc, vdupq_n_s32(lo)), vdupq_n_s32(hi));
         }
         vstrbq_scatter_offset_p_s32(out, out_offsets, acc, pred);
         p += 2;
         out += 2 * os;
+    }
+}
+
+/* mcuq_dw_mve_channel_mode for the channel's mode (not inlined: its loop needs every register). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void mcuq_dw_mve_channel(const int8_t *p, const uint32x4_t *offsets, const int8_t *f, int32_t in_c,
+                                const int32_t *b_mult_shift, const mcuq_dw_conv_params *params, int8_t *out,
+                                uint32x4_t out_offsets, int32_t out_w, int32_t os, mve_pred16_t rows_pred)
+{
+    if (b_mult_shift[2] >= 0)
+    {
+        mcuq_dw_mve_channel_mode(p, offsets, f, in_c, b_mult_shift, params, out, out_offsets, out_w, os, rows_pred, 2);
+    }
+    else if (params->activation.min == -128 && params->activation.max == 127)
+    {
+        mcuq_dw_mve_channel_mode(p, offsets, f, in_c, b_mult_shift, params, out, out_offsets, out_w, os, rows_pred, 0);
+    }
+    else
+    {
+        mcuq_dw_mve_channel_mode(p, offsets, f, in_c, b_mult_shift, params, out, out_offsets, out_w, os, rows_pred, 1);
     }
 }
 
@@ -546,28 +607,12 @@ static void mcuq_dw_mve_band(const int8_t *scratch, const int8_t *const top[MCUQ
         const mve_pred16_t rows_pred = rows == 2 ? (mve_pred16_t)0xFFFFu : (mve_pred16_t)0x00FFu;
         for (c = 0; c < in_c; c++)
         {
-            const int8_t *p = scratch + (size_t)c * wp;
-            const int32_t b = bias != NULL ? bias[c] : 0;
-            mcuq_dw_requant q;
-            int mode;
-            mcuq_dw_requant_init(&q, quant->multiplier[c], quant->shift[c], params);
-            /* The vector requantization takes any right shift; its offset is added apart. */
-            mode = q.shift < 0 ? (q.lo == -128 && q.hi == 127 ? 0 : 1) : 2;
-            if (mode == 0)
-            {
-                mcuq_dw_mve_channel(p, offsets, filter + c, in_c, b, &q, out_band + c, out_offsets, out_w, os,
-                                    rows_pred, 0);
-            }
-            else if (mode == 1)
-            {
-                mcuq_dw_mve_channel(p, offsets, filter + c, in_c, b, &q, out_band + c, out_offsets, out_w, os,
-                                    rows_pred, 1);
-            }
-            else
-            {
-                mcuq_dw_mve_channel(p, offsets, filter + c, in_c, b, &q, out_band + c, out_offsets, out_w, os,
-                                    rows_pred, 2);
-            }
+            int32_t b_mult_shift[3];
+            b_mult_shift[0] = bias != NULL ? bias[c] : 0;
+            b_mult_shift[1] = quant->multiplier[c];
+            b_mult_shift[2] = quant->shift[c];
+            mcuq_dw_mve_channel(scratch + (size_t)c * wp, offsets, filter + c, in_c, b_mult_shift, params, out_band + c,
+                                out_offsets, out_w, os, rows_pred);
         }
     }
 }
