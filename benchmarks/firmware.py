@@ -2,14 +2,21 @@
 flash and RAM, from the firmware mcuq builds and runs under QEMU.
 
     python benchmarks/firmware.py [--opt O2] [--models kws_dscnn,resnet8] [--cores M4,M55] [--per-layer]
-                                  [--no-exact]
+                                  [--no-exact] [--portable]
+
+--portable also builds every model with -DMCUQ_PORTABLE_KERNELS (the portable C path on every core) and
+prints, per layer kind and core, the fast paths' instructions against the portable ones: no kind may be
+slower.
 
 Instructions are what `mcuq run` reports (QEMU -icount shift=0, SysTick read after each layer; exact to
 one tick, 40 instructions at 25 MHz). Where ../shared/tools/qemu-icount exists, the "exact" column counts
 the same inference again with that TCG plugin (every instruction from the call of <model>_invoke to the
 return, so it includes copying the input in and the output out): the two columns cross-check each other.
-Flash is .text + .rodata + .data without the embedded test data; RAM is .data + .bss (the arena) plus the
-stack the run actually used. Prints Markdown.
+Flash is .text + .rodata + .data without the embedded test data; "code" is the .text of the model's own
+object file (the kernels it uses and its call sequence; the weights are .rodata), the figure to hold
+against CMSIS-NN's kernel .text. RAM is .data + .bss (the arena) plus the stack the run actually used.
+Where ../shared/reference/cmsisnn-v7-qemu.md has the model, the table shows CMSIS-NN v7's instructions on
+the same core and the issue-4 target (0.7x CMSIS-NN on M4, 0.8x on M55). Prints Markdown.
 """
 
 from __future__ import annotations
@@ -29,6 +36,29 @@ from mcuq import firmware, quant
 from mcuq.boards import all_boards
 
 PLUGIN_SOURCE = REPO.parent / "shared" / "tools" / "qemu-icount" / "icount_plugin.c"
+CMSIS_REFERENCE = REPO.parent / "shared" / "reference" / "cmsisnn-v7-qemu.md"
+REFERENCE_NAMES = {"kws_dscnn": "kws", "resnet8": "ic"}  # our benchmark names -> the reference's
+TARGET_FACTOR = {"M4": 0.7, "M55": 0.8}  # issue 4: instructions at most this times CMSIS-NN's
+
+
+def cmsis_reference() -> dict[tuple[str, str], int]:
+    """(reference model name, core) -> CMSIS-NN v7's instructions per inference at -O2."""
+    if not CMSIS_REFERENCE.exists():
+        return {}
+    found = {}
+    for line in CMSIS_REFERENCE.read_text().splitlines():
+        m = re.match(r"\| (\w+) \| [\d,]+ \| (M\d+) \([^)]*\) \| ([\d,]+) \|", line)
+        if m:
+            found.setdefault((m.group(1), m.group(2)), int(m.group(3).replace(",", "")))
+    return found
+
+
+def code_bytes(project: firmware.FirmwareProject) -> int:
+    """.text of the model's object file: its kernels and call sequence."""
+    obj = project.folder / "build" / f"{project.prefix}.o"
+    out = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], capture_output=True, text=True, check=True).stdout
+    return sum(int(f[1]) for f in (line.split() for line in out.splitlines())
+               if len(f) >= 2 and f[0].startswith(".text") and f[1].isdigit())
 
 
 def build_plugin(folder: Path) -> Path | None:
@@ -68,13 +98,13 @@ def one_sample(compiled, calib) -> firmware.TestSample:
     return firmware.TestSample(q.reshape(-1), tuple(y.reshape(-1) for y in compiled.run_int8(q)))
 
 
-def measure(compiled, sample, board, folder: Path, opt: str, plugin: Path | None) -> dict:
+def measure(compiled, sample, board, folder: Path, opt: str, plugin: Path | None, cflags: str = "") -> dict:
     folder.mkdir()
     for path in (compiled.c_path, compiled.h_path):
         shutil.copy(path, folder / path.name)
     project = firmware.write_project(folder, compiled.name, board, [sample], opt=opt)
     try:
-        build = firmware.build_firmware(project, arena_bytes=compiled.arena_size)
+        build = firmware.build_firmware(project, arena_bytes=compiled.arena_size, extra_cflags=cflags)
     except firmware.DoesNotFitError as exc:
         return dict(error=str(exc).split(": ", 2)[-1].split(" (")[0])
     run = firmware.run_firmware(project, timeout_s=600)
@@ -87,11 +117,67 @@ def measure(compiled, sample, board, folder: Path, opt: str, plugin: Path | None
         exact=exact_instructions(project, plugin) if plugin else None,
         macs_per_insn=macs / total if total else 0.0,
         flash=build.flash_bytes - project.test_data_bytes,
+        code=code_bytes(project),
         ram=build.ram_bytes - project.stack_size + run.stack_bytes,
         arena=compiled.arena_size,
         stack=run.stack_bytes,
         layers=run.layer_instructions(0),
     )
+
+
+def describe(layer, model) -> str:
+    """E.g. "conv 3x3/1 16->16 32x32" (window/stride, channels, output size), as the reference tables."""
+    out = model.tensors[layer.output].shape
+    p = layer.params
+    if layer.op.value in ("conv", "depthwise_conv"):
+        _, kh, kw, _ = p.weights.shape
+        c_in = model.tensors[layer.inputs[0]].shape[-1]
+        return f"{layer.op.value} {kh}x{kw}/{p.stride[0]} {c_in}->{out[-1]} {out[1]}x{out[2]}"
+    if layer.op.value == "fully_connected":
+        return f"fully_connected {p.weights.shape[1]}->{p.weights.shape[0]}"
+    return f"{layer.op.value} {'x'.join(str(d) for d in out)}"
+
+
+def print_layers(name: str, compiled, by_core: dict[str, list[int]]) -> None:
+    """One row per layer: its instructions on each core, and MACs per instruction where it has MACs."""
+    cores = list(by_core)
+    print(f"\n### {name}: instructions per layer (MACs/insn)\n")
+    print("| # | layer | MACs | " + " | ".join(cores) + " |")
+    print("|---|---|---|" + "---|" * len(cores))
+    for i, row in enumerate(compiled.report["layers"]):
+        cells = []
+        for core in cores:
+            n = by_core[core][i]
+            cells.append(f"{n:,}" + (f" ({row['macs'] / n:.2f})" if row["macs"] and n else ""))
+        label = describe(compiled.qmodel.layers[i], compiled.qmodel)
+        print(f"| {row['index']} | {label} | {row['macs']:,} | " + " | ".join(cells) + " |")
+    totals = [sum(by_core[c]) for c in cores]
+    print("| | **total** | | " + " | ".join(f"**{t:,}**" for t in totals) + " |")
+
+
+def print_against_portable(portable_layers: dict[str, tuple]) -> None:
+    """Per layer kind (op and window, e.g. "conv 1x1") and core: fast-path instructions / portable ones,
+    summed over the layers of that kind in all models."""
+    sums: dict[tuple[str, str], list[int]] = {}
+    for compiled, by_core in portable_layers.values():
+        for core, (fast, portable) in by_core.items():
+            for layer, f, p in zip(compiled.qmodel.layers, fast, portable):
+                kind = describe(layer, compiled.qmodel).split(" ")
+                key = " ".join(kind[:2]) if layer.op.value in ("conv", "depthwise_conv") else kind[0]
+                entry = sums.setdefault((key, core), [0, 0])
+                entry[0] += f
+                entry[1] += p
+    cores = sorted({core for _, core in sums}, key=lambda c: int(c[1:]))
+    kinds = sorted({kind for kind, _ in sums})
+    print("\n### Fast paths against the portable C path (instructions, fast / portable)\n")
+    print("| layer kind | " + " | ".join(cores) + " |")
+    print("|---|" + "---|" * len(cores))
+    for kind in kinds:
+        cells = []
+        for core in cores:
+            f, p = sums.get((kind, core), (0, 0))
+            cells.append(f"{f:,} / {p:,} ({f / p:.2f})" if p else (f"{f:,} / 0" if f else "–"))
+        print(f"| {kind} | " + " | ".join(cells) + " |")
 
 
 def main() -> int:
@@ -101,6 +187,8 @@ def main() -> int:
     parser.add_argument("--cores", help="comma-separated subset of the emulated cores, e.g. M4,M55")
     parser.add_argument("--per-layer", action="store_true", help="also print instructions per layer")
     parser.add_argument("--no-exact", action="store_true", help="skip the qemu-icount plugin cross-check")
+    parser.add_argument("--portable", action="store_true",
+                        help="also measure the portable C path and compare per layer kind")
     args = parser.parse_args()
     if not ZOO.is_dir():
         print(f"model zoo not found at {ZOO}; set MCUQ_MODEL_ZOO", file=sys.stderr)
@@ -112,12 +200,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         plugin = None if args.no_exact else build_plugin(tmp)
-        print(f"Firmware -{args.opt}, arm-none-eabi-gcc, QEMU -icount shift=0; "
-              f"exact column: {'qemu-icount plugin' if plugin else 'plugin not found'}\n")
-        print("| model | MACs | core (board) | instructions | exact (plugin) | MACs/insn | flash B | RAM B "
-              "(.data + .bss + stack used) |")
-        print("|---|---|---|---|---|---|---|---|")
-        per_layer = []
+        exact_source = "qemu-icount plugin" if plugin else ("skipped" if args.no_exact else "plugin not found")
+        print(f"Firmware -{args.opt}, arm-none-eabi-gcc, QEMU -icount shift=0; exact column: {exact_source}\n")
+        print("| model | MACs | core (board) | instructions | CMSIS-NN v7 | target | exact (plugin) | MACs/insn "
+              "| code B | flash B | RAM B (.data + .bss + stack used) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        reference = cmsis_reference()
+        per_layer: dict[str, tuple] = {}
+        portable_layers: dict[str, tuple] = {}
         for name, path, calib in cases():
             if wanted and name not in wanted:
                 continue
@@ -129,17 +219,29 @@ def main() -> int:
                 m = measure(compiled, sample, board, tmp / f"{safe}_{board.name}", f"-{args.opt}", plugin)
                 core = f"{board.core} ({board.name})"
                 if "error" in m:
-                    print(f"| {name} | {macs:,} | {core} | does not fit: {m['error']} | | | | |")
+                    print(f"| {name} | {macs:,} | {core} | does not fit: {m['error']} | | | | | | | |")
                     continue
                 exact = f"{m['exact']:,}" if m["exact"] is not None else "–"
-                print(f"| {name} | {macs:,} | {core} | {m['instructions']:,} | {exact} | {m['macs_per_insn']:.3f} "
-                      f"| {m['flash']:,} | {m['ram']:,} (arena {m['arena']:,}, stack {m['stack']:,}) |")
-                per_layer.append((name, board.core, compiled, m["layers"]))
+                cmsis = reference.get((REFERENCE_NAMES.get(name, ""), board.core))
+                factor = TARGET_FACTOR.get(board.core)
+                target = ""
+                if cmsis and factor:
+                    met = "met" if m["instructions"] <= factor * cmsis else "MISSED"
+                    target = f"≤ {factor * cmsis:,.0f} ({met})"
+                print(f"| {name} | {macs:,} | {core} | {m['instructions']:,} | {f'{cmsis:,}' if cmsis else '–'} "
+                      f"| {target} | {exact} | {m['macs_per_insn']:.3f} | {m['code']:,} | {m['flash']:,} "
+                      f"| {m['ram']:,} (arena {m['arena']:,}, stack {m['stack']:,}) |")
+                per_layer.setdefault(name, (compiled, {}))[1][board.core] = m["layers"]
+                if args.portable:
+                    portable = measure(compiled, sample, board, tmp / f"{safe}_{board.name}_portable",
+                                       f"-{args.opt}", None, "-DMCUQ_PORTABLE_KERNELS")
+                    portable_layers.setdefault(name, (compiled, {}))[1][board.core] = (m["layers"],
+                                                                                      portable["layers"])
         if args.per_layer:
-            for name, core, compiled, layers in per_layer:
-                print(f"\n### {name} on {core}\n\n| # | op | MACs | instructions |\n|---|---|---|---|")
-                for row, n in zip(compiled.report["layers"], layers):
-                    print(f"| {row['index']} | {row['op']} | {row['macs']:,} | {n:,} |")
+            for name, (compiled, by_core) in per_layer.items():
+                print_layers(name, compiled, by_core)
+        if args.portable:
+            print_against_portable(portable_layers)
     return 0
 
 
