@@ -14,21 +14,24 @@
  * once per output pixel so that the inner loops test no bounds; only border pixels sum the filter
  * taps that fall in the padding.
  *
- * Fast paths, for 3x3 filters with ch_mult 1, dilation 1 and at most 2 columns of padding per side
- * (DS-CNN, MobileNet), given the scratch buffer: the input rows a band of output rows reads are
- * copied into scratch with the padding filled with the zero point, so that every output pixel is
- * computed the same way, and laid out so that one load gives the taps of one channel:
- *   DSP (Cortex-M4, M7, M33; M55 for strides other than 1): a ring of 3 padded input rows, channel
- *     major ([row slot][channel][column]); one word of a row gives the columns (x, x+1, x+2, x+3),
- *     SXTB16 gives (x, x+2) and (x+1, x+3): SMLAD takes the outer taps of one kernel row, SMLABB/...
- *     the middle one, and a stride-1 row computes two output pixels from the same word.
- *   MVE (Cortex-M55, stride 1): bands of 4 output rows, lanes = those 4 rows of one output column;
- *     the 6 input rows of a band sit column by column ([column][channel][6 rows]), so that one
- *     VLDRB.S32 gives one tap of 4 output pixels and VMLA (vector by scalar weight) accumulates it.
- * In place (mcuq/plan/inplace.py, ch_mult 1): both paths read every input row of a band (all
- * channels) before writing any output of the band, and the next band's rows only after: every read
- * happens no later, and every write no earlier, than in the portable order, so any shift that is safe
- * for the portable loop is safe for them.
+ * Fast paths, for 3x3 filters with ch_mult 1, dilation 1 and at most 1 column of padding per side
+ * (DS-CNN, MobileNet), given the scratch buffer: the padded input rows a band of output rows reads
+ * (2 output rows at stride 1, else 1) are copied into a ring of 4 row slots in scratch, channel major
+ * ([slot][channel][column]), with the padding holding the zero point, so that every output pixel is
+ * computed the same way:
+ *   DSP (Cortex-M4, M7, M33; M55 for strides other than 1): one word of a channel's row gives the
+ *     columns (x, x+1, x+2, x+3), SXTB16 gives (x, x+2) and (x+1, x+3): SMLAD takes the outer taps
+ *     of one kernel row, SMLABB/SMLATB/... the middle one, and a stride-1 row computes two output
+ *     pixels from the same word. Accumulators first (per chunk of channels), then their
+ *     requantization, which folds the output offset into the rounding constant.
+ *   MVE (Cortex-M55, stride 1): lanes = the 2 x 2 output pixels (y, x), (y, x+1), (y+1, x),
+ *     (y+1, x+1) of one channel; each tap is one byte gather (VLDRB.S32 with an offset vector) and
+ *     one VMLA by the scalar weight; requantization on the 4 lanes, a scatter store.
+ * In place (mcuq/plan/inplace.py, ch_mult 1): both paths copy every input row a band reads (all
+ * channels, each row once) before writing any output of the band, and read the input rows only the
+ * next bands need after. So a read that precedes a write in the portable order precedes it here too
+ * (the order of the writes within a band does not matter: they read only the scratch), and any shift
+ * that is safe for the portable loop is safe for them; the kernel tests run them at the largest.
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
