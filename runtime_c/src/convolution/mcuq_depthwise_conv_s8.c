@@ -37,20 +37,28 @@
 #include "mcuq_nn_support.h"
 #include "mcuq_nn_simd.h"
 
-/* Scratch of the fast paths (the same on every core, as the planner sizes the arena for any): a ring
- * of 4 padded input rows of (in_w + 2) columns (at most 1 column of padding a side) of C channels,
- * and 4 bytes of slack for the word loads past the last row's end. 0 where no fast path applies
- * (mcuq.golden.scratch_bytes computes the same). */
+/* The fast paths' planes: room for one channel with at most one row or column of padding a side,
+ * (in_h + 2) x (in_w + 2) bytes, its columns at least 32 bytes apart (see mcuq_dw_geom.cs). */
+static int32_t mcuq_dw_plane_bytes(const mcuq_dims *input_dims)
+{
+    return (input_dims->h + 2 > 32 ? input_dims->h + 2 : 32) * (input_dims->w + 2);
+}
+
+/* Scratch of the fast paths (the same on every core, as the planner sizes the arena for any): 4 planes
+ * when the channels come in fours and a plane is at most 1 KiB (four channels per copy), else 1; and 4
+ * bytes of slack for the loads past a plane's end. 0 where no fast path applies. mcuq.golden.scratch_bytes
+ * computes the same. */
 MCUQ_API int32_t mcuq_depthwise_conv_s8_get_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims)
 {
-    int64_t size;
+    int64_t plane;
     if (input_dims == NULL || filter_dims == NULL || filter_dims->h != 3 || filter_dims->w != 3 ||
-        filter_dims->c != input_dims->c || input_dims->c < 1 || input_dims->w < 1)
+        filter_dims->c != input_dims->c || input_dims->c < 1 || input_dims->h < 1 || input_dims->w < 1 ||
+        (int64_t)(input_dims->h + 34) * (input_dims->w + 2) > (MCUQ_Q31_MAX - 8) / 4)
     {
         return 0;
     }
-    size = ((int64_t)4 * input_dims->c * (input_dims->w + 2) + 4 + 3) / 4 * 4;
-    return size > MCUQ_Q31_MAX ? 0 : (int32_t)size;
+    plane = mcuq_dw_plane_bytes(input_dims);
+    return (int32_t)(((input_dims->c % 4 == 0 && plane <= 1024) ? 4 : 1) * plane + 4 + 3) / 4 * 4;
 }
 
 #if defined(__GNUC__)
@@ -154,14 +162,22 @@ static void mcuq_dw_portable(const mcuq_dw_conv_params *params,
 #if defined(MCUQ_HAVE_DSP) || defined(MCUQ_PATH_MVE)
 #if defined(__GNUC__)
 #define MCUQ_DW_INLINE static inline __attribute__((always_inline))
+#define MCUQ_DW_NOINLINE __attribute__((noinline))
 #else
 #define MCUQ_DW_INLINE static inline
+#define MCUQ_DW_NOINLINE
 #endif
 
-/* Ring of padded input rows: slot s holds a padded row r with r % MCUQ_DW_SLOTS == s, channel major
- * (byte c * wp + col, wp = padding.left + in_w + padding.right). A band of 2 output rows (stride 1)
- * reads 4 rows; one output row (other strides) reads 3. */
-#define MCUQ_DW_SLOTS 4
+/* The fast paths' scratch: planes of (pad_top + in_h + pad_bottom) x (pad_left + in_w + pad_right)
+ * bytes, one input channel each, its padding holding the zero point. */
+typedef struct
+{
+    int32_t hp, wp, plane_bytes, planes; /* padded rows, columns; bytes per plane; planes */
+    int32_t cs; /* MVE: bytes per column of the column-major plane (32 when they fit: one base register) */
+    int32_t pad_top, pad_left;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, stride_h, stride_w, os;
+} mcuq_dw_geom;
 
 /* Per-channel requantization of the fast paths. For 2 <= n = -shift <= 23 (the usual case) the
  * output offset is folded into the rounding constant of mcuq_requantize_rshift: with
@@ -208,156 +224,51 @@ static inline int mcuq_dw_mode(const mcuq_dw_requant *q)
 #endif
 
 #if defined(MCUQ_HAVE_DSP)
-#if !defined(MCUQ_PATH_MVE)
-/* Copy input row in_row (or the zero point, for a padding row) into a ring slot, channel major:
- * slot[c * wp + pad_left + x] = input(in_row, x, c). The padding columns were filled with the zero
- * point once and are never written. */
-static void mcuq_dw_fill_row(int8_t *slot, const int8_t *in_batch, int32_t in_row, const mcuq_dims *input_dims,
-                             int32_t pad_left, int32_t wp, int8_t zero_point)
-{
-    const int32_t in_w = input_dims->w, in_c = input_dims->c;
-    int32_t x, c;
-    if (in_row < 0 || in_row >= input_dims->h)
-    {
-        for (c = 0; c < in_c; c++)
-        {
-            for (x = 0; x < in_w; x++)
-            {
-                slot[(size_t)c * wp + pad_left + x] = zero_point;
-            }
-        }
-        return;
-    }
-    for (x = 0; x < in_w; x++)
-    {
-        const int8_t *px = in_batch + ((size_t)in_row * in_w + x) * in_c;
-        int8_t *dst = slot + pad_left + x;
-        for (c = 0; c + 3 < in_c; c += 4)
-        {
-            const uint32_t v = (uint32_t)mcuq_read_s8x4(px + c);
-            dst[0] = (int8_t)v;
-            dst[wp] = (int8_t)(v >> 8);
-            dst[2 * wp] = (int8_t)(v >> 16);
-            dst[3 * wp] = (int8_t)(v >> 24);
-            dst += 4 * wp;
-        }
-        for (; c < in_c; c++)
-        {
-            *dst = px[c];
-            dst += wp;
-        }
-    }
-}
-
-#endif /* the MVE path has its own fill */
-
 /* Two int8 weights as the int16 lanes (lo, hi) of one word. */
 static inline int32_t mcuq_dw_pack(int8_t lo, int8_t hi)
 {
     return (int32_t)(((uint32_t)(uint16_t)(int16_t)lo) | ((uint32_t)(uint16_t)(int16_t)hi << 16));
 }
 
-#define MCUQ_DW_CHUNK 16 /* output pixels of a row per pass (even) */
-
-/* A band of output rows for the DSP path: where its input rows are, and its geometry. */
-typedef struct
+/* Copy input channels c .. c + g->planes - 1 into the planes, row major: plane k byte
+ * (pad_top + y) * wp + pad_left + x = input(y, x, c + k). Four channels per word load when there are
+ * four planes. */
+static void mcuq_dw_dsp_fill(int8_t *scratch, const int8_t *in_batch, int32_t c, const mcuq_dw_geom *g)
 {
-    const int8_t *top[2]; /* per output row of the band: its top padded row (channel 0, column 0) */
-    int32_t d1[2], d2[2]; /* the next two padded rows, relative to top */
-    int32_t rows, stride_w;
-} mcuq_dw_band;
-
-/* Accumulators of n output pixels of each row of the band, for channels c0 .. c0 + n_ch - 1, into
- * acc[channel][row][n]. At stride 1, n_acc = n rounded up to even are computed: the extra one reads
- * at most the row's padding and the next row, in the scratch, and the next run overwrites it (acc has
- * room for one more). off: the offset of the first pixel's
- * window in a padded row, for channel 0. At stride 1 the word of columns (x, x+1, x+2, x+3) of a
- * padded row gives two output pixels: e = (x, x+2) takes the outer taps of x (w02 = (w[k][0],
- * w[k][2]), SMLAD), o = (x+1, x+3) those of x + 1; the middle taps take one half of w1_01 =
- * (w[0][1], w[1][1]) or of w1_2 = w[2][1]. */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static void mcuq_dw_dsp_acc(const mcuq_dw_band *band, const int8_t *filter, const int32_t *bias, int32_t c0,
-                            int32_t n_ch, int32_t in_c, int32_t wp, int32_t off, int32_t n, int32_t n_acc,
-                            int32_t *acc)
-{
-    const int32_t stride_w = band->stride_w, rows = band->rows;
-    int32_t c, j;
-    for (c = c0; c < c0 + n_ch; c++)
+    const int32_t in_w = g->in_w, in_c = g->in_c, wp = g->wp, pb = g->plane_bytes;
+    int32_t y, x;
+    for (y = 0; y < g->in_h; y++)
     {
-        const int8_t *f = filter + c;
-        const int32_t w02_0 = mcuq_dw_pack(f[0], f[2 * in_c]);
-        const int32_t w02_1 = mcuq_dw_pack(f[3 * in_c], f[5 * in_c]);
-        const int32_t w02_2 = mcuq_dw_pack(f[6 * in_c], f[8 * in_c]);
-        const int32_t w1_01 = mcuq_dw_pack(f[in_c], f[4 * in_c]);
-        const int32_t w1_2 = f[7 * in_c];
-        const int32_t b = bias != NULL ? bias[c] : 0;
-        for (j = 0; j < rows; j++)
+        const int8_t *src = in_batch + (size_t)y * in_w * in_c + c;
+        int8_t *dst = scratch + (size_t)(g->pad_top + y) * wp + g->pad_left;
+        if (g->planes == 4)
         {
-            const int8_t *p = band->top[j] + c * wp + off;
-            const int32_t d1 = band->d1[j], d2 = band->d2[j];
-            int32_t *const end = acc + n_acc;
-            int32_t *const next = acc + n;
-            int32_t v, e, o, a0, a1;
-            if (stride_w == 1)
+            for (x = 0; x < in_w; x++)
             {
-                while (acc != end)
-                {
-                    v = mcuq_read_s8x4(p);
-                    e = mcuq_sxtb16(v);
-                    o = mcuq_sxtb16_ror8(v);
-                    a0 = mcuq_smlad(e, w02_0, b);
-                    a0 = mcuq_smlabb(o, w1_01, a0);
-                    a1 = mcuq_smlad(o, w02_0, b);
-                    a1 = mcuq_smlatb(e, w1_01, a1);
-                    v = mcuq_read_s8x4(p + d1);
-                    e = mcuq_sxtb16(v);
-                    o = mcuq_sxtb16_ror8(v);
-                    a0 = mcuq_smlad(e, w02_1, a0);
-                    a0 = mcuq_smlabt(o, w1_01, a0);
-                    a1 = mcuq_smlad(o, w02_1, a1);
-                    a1 = mcuq_smlatt(e, w1_01, a1);
-                    v = mcuq_read_s8x4(p + d2);
-                    e = mcuq_sxtb16(v);
-                    o = mcuq_sxtb16_ror8(v);
-                    a0 = mcuq_smlad(e, w02_2, a0);
-                    a0 = mcuq_smlabb(o, w1_2, a0);
-                    a1 = mcuq_smlad(o, w02_2, a1);
-                    a1 = mcuq_smlatb(e, w1_2, a1);
-                    acc[0] = a0;
-                    acc[1] = a1;
-                    acc += 2;
-                    p += 2;
-                }
+                const uint32_t v = (uint32_t)mcuq_read_s8x4(src);
+                dst[0] = (int8_t)v;
+                dst[pb] = (int8_t)(v >> 8);
+                dst[2 * pb] = (int8_t)(v >> 16);
+                dst[3 * pb] = (int8_t)(v >> 24);
+                dst++;
+                src += in_c;
             }
-            else
+        }
+        else
+        {
+            for (x = 0; x < in_w; x++)
             {
-                (void)n;
-                while (acc != end)
-                {
-                    v = mcuq_read_s8x4(p);
-                    a0 = mcuq_smlad(mcuq_sxtb16(v), w02_0, b);
-                    a0 = mcuq_smlabb(mcuq_sxtb16_ror8(v), w1_01, a0);
-                    v = mcuq_read_s8x4(p + d1);
-                    a0 = mcuq_smlad(mcuq_sxtb16(v), w02_1, a0);
-                    a0 = mcuq_smlabt(mcuq_sxtb16_ror8(v), w1_01, a0);
-                    v = mcuq_read_s8x4(p + d2);
-                    a0 = mcuq_smlad(mcuq_sxtb16(v), w02_2, a0);
-                    a0 = mcuq_smlabb(mcuq_sxtb16_ror8(v), w1_2, a0);
-                    *acc++ = a0;
-                    p += stride_w;
-                }
+                dst[x] = *src;
+                src += in_c;
             }
-            acc = next; /* the next run overwrites the extra accumulator */
         }
     }
 }
 
 /* Requantize n accumulators into output pixels os bytes apart. mode 0: folded shift, no clamp beyond
  * int8; 1: folded shift and the activation clamp; 2: any shift. */
-MCUQ_DW_INLINE void mcuq_dw_dsp_store_mode(const int32_t *acc, int32_t n, int8_t *out, int32_t os,
-                                           const mcuq_dw_requant *q, const int mode)
+MCUQ_DW_INLINE void mcuq_dw_dsp_store(const int32_t *acc, int32_t n, int8_t *out, int32_t os, const mcuq_dw_requant *q,
+                                      const int mode)
 {
     const int32_t *const end = acc + n;
     const int32_t mult = q->mult, shift = q->shift, hbias = q->hbias, nm1 = q->nm1, off = q->off;
@@ -383,247 +294,309 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_store_mode(const int32_t *acc, int32_t n, int8_t
     }
 }
 
-/* Requantize the accumulators of mcuq_dw_dsp_acc: per channel, `rows` runs of n into output rows
- * row_step bytes apart (one run of rows * n when the rows are whole: row_step == n * os). out: channel
- * c0 of the band's first pixel. */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static void mcuq_dw_dsp_store(const int32_t *acc, int32_t c0, int32_t n_ch, int32_t rows, int32_t n, int8_t *out,
-                              int32_t row_step, int32_t os, const mcuq_per_channel_quant *quant,
-                              const mcuq_dw_conv_params *params)
+#define MCUQ_DW_ACC 32 /* accumulators on the stack: one pass of rows x pixels */
+
+/* Accumulators of `rows` output rows of n pixels of one channel (rows in_step bytes apart in the plane,
+ * p: the first row's first pixel's window), n apart in acc. At stride 1 the word of columns
+ * (x, x+1, x+2, x+3) of a padded row gives two output pixels: e = (x, x+2) takes the outer taps of x
+ * (w02 = (w[k][0], w[k][2]), SMLAD), o = (x+1, x+3) those of x + 1; the middle taps take one half of
+ * w1_01 = (w[0][1], w[1][1]) or of w1_2 = w[2][1]. An odd n computes one more pixel, which reads the
+ * row's padding and the next row (in the scratch) and which the next row overwrites (acc has room
+ * for it). */
+MCUQ_DW_INLINE void mcuq_dw_dsp_acc(const int8_t *p, int32_t wp, int32_t in_step, int32_t rows, int32_t n,
+                                    int32_t stride_w, const int32_t *w, int32_t *acc)
 {
-    const int32_t runs = row_step == n * os ? 1 : rows;
-    const int32_t run = rows * n / runs;
-    int32_t c, j;
-    for (c = c0; c < c0 + n_ch; c++)
+    const int32_t w02_0 = w[0], w02_1 = w[1], w02_2 = w[2], w1_01 = w[3], w1_2 = w[4], b = w[5];
+    const int32_t wp2 = 2 * wp;
+    int32_t j;
+    for (j = 0; j < rows; j++)
     {
-        mcuq_dw_requant q;
-        int8_t *o = out;
-        int mode;
-        mcuq_dw_requant_init(&q, quant->multiplier[c], quant->shift[c], params);
-        mode = mcuq_dw_mode(&q);
-        for (j = 0; j < runs; j++)
+        const int8_t *pp = p;
+        int32_t *a = acc + (size_t)j * n;
+        int32_t v, e, o, a0, a1;
+        if (stride_w == 1)
         {
-            if (mode == 0)
+            int32_t *const end = a + ((n + 1) & ~1);
+            while (a != end)
             {
-                mcuq_dw_dsp_store_mode(acc, run, o, os, &q, 0);
+                v = mcuq_read_s8x4(pp);
+                e = mcuq_sxtb16(v);
+                o = mcuq_sxtb16_ror8(v);
+                a0 = mcuq_smlad(e, w02_0, b);
+                a0 = mcuq_smlabb(o, w1_01, a0);
+                a1 = mcuq_smlad(o, w02_0, b);
+                a1 = mcuq_smlatb(e, w1_01, a1);
+                v = mcuq_read_s8x4(pp + wp);
+                e = mcuq_sxtb16(v);
+                o = mcuq_sxtb16_ror8(v);
+                a0 = mcuq_smlad(e, w02_1, a0);
+                a0 = mcuq_smlabt(o, w1_01, a0);
+                a1 = mcuq_smlad(o, w02_1, a1);
+                a1 = mcuq_smlatt(e, w1_01, a1);
+                v = mcuq_read_s8x4(pp + wp2);
+                e = mcuq_sxtb16(v);
+                o = mcuq_sxtb16_ror8(v);
+                a0 = mcuq_smlad(e, w02_2, a0);
+                a0 = mcuq_smlabb(o, w1_2, a0);
+                a1 = mcuq_smlad(o, w02_2, a1);
+                a1 = mcuq_smlatb(e, w1_2, a1);
+                a[0] = a0;
+                a[1] = a1;
+                a += 2;
+                pp += 2;
             }
-            else if (mode == 1)
-            {
-                mcuq_dw_dsp_store_mode(acc, run, o, os, &q, 1);
-            }
-            else
-            {
-                mcuq_dw_dsp_store_mode(acc, run, o, os, &q, 2);
-            }
-            acc += run;
-            o += row_step;
         }
-        out++;
+        else
+        {
+            int32_t *const end = a + n;
+            while (a != end)
+            {
+                v = mcuq_read_s8x4(pp);
+                a0 = mcuq_smlad(mcuq_sxtb16(v), w02_0, b);
+                a0 = mcuq_smlabb(mcuq_sxtb16_ror8(v), w1_01, a0);
+                v = mcuq_read_s8x4(pp + wp);
+                a0 = mcuq_smlad(mcuq_sxtb16(v), w02_1, a0);
+                a0 = mcuq_smlabt(mcuq_sxtb16_ror8(v), w1_01, a0);
+                v = mcuq_read_s8x4(pp + wp2);
+                a0 = mcuq_smlad(mcuq_sxtb16(v), w02_2, a0);
+                a0 = mcuq_smlabb(mcuq_sxtb16_ror8(v), w1_2, a0);
+                *a++ = a0;
+                pp += stride_w;
+            }
+        }
+        p += in_step;
     }
 }
 
-#define MCUQ_DW_ACC 96 /* accumulators on the stack: channels x rows x pixels of one pass */
-
-/* The output rows y .. y + rows - 1 of the band, every channel; top[k]: the slot of the band's padded
- * row k. Per chunk of pixels and of channels: the accumulators of every row of the band, then their
- * requantization. */
-static void mcuq_dw_dsp_band(const int8_t *const top[MCUQ_DW_SLOTS], int32_t rows, int32_t stride_h, int32_t stride_w,
-                             int32_t wp, int32_t in_c, const int8_t *filter, const int32_t *bias,
-                             const mcuq_per_channel_quant *quant, const mcuq_dw_conv_params *params,
-                             int8_t *out_band, int32_t out_w, int32_t os)
+/* One channel on its plane: several whole output rows per pass when a row fits the accumulators,
+ * else chunks of a row. */
+MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_geom *g, const int32_t *w,
+                                             const mcuq_dw_requant *q, int8_t *out, const int mode)
 {
-    int32_t acc[MCUQ_DW_ACC];
-    mcuq_dw_band band;
-    int32_t c, j, x0;
-    for (j = 0; j < rows; j++)
+    int32_t acc[MCUQ_DW_ACC + 1];
+    const int32_t out_w = g->out_w, os = g->os, wp = g->wp, stride_w = g->stride_w;
+    const int32_t in_step = g->stride_h * wp;
+    int32_t y, x0;
+    if (out_w <= MCUQ_DW_ACC)
     {
-        const int8_t *t = top[j * stride_h];
-        band.top[j] = t;
-        band.d1[j] = (int32_t)(top[j * stride_h + 1] - t);
-        band.d2[j] = (int32_t)(top[j * stride_h + 2] - t);
-    }
-    band.rows = rows;
-    band.stride_w = stride_w;
-    for (x0 = 0; x0 < out_w; x0 += MCUQ_DW_CHUNK)
-    {
-        const int32_t n = out_w - x0 < MCUQ_DW_CHUNK ? out_w - x0 : MCUQ_DW_CHUNK;
-        const int32_t n_acc = stride_w == 1 ? (n + 1) & ~1 : n;
-        const int32_t per_pass = (MCUQ_DW_ACC - 1) / (rows * n); /* >= 2: rows <= 2, n <= 16 */
-        for (c = 0; c < in_c; c += per_pass)
+        const int32_t per_pass = MCUQ_DW_ACC / out_w;
+        for (y = 0; y < g->out_h; y += per_pass)
         {
-            const int32_t n_ch = in_c - c < per_pass ? in_c - c : per_pass;
-            mcuq_dw_dsp_acc(&band, filter, bias, c, n_ch, in_c, wp, x0 * stride_w, n, n_acc, acc);
-            mcuq_dw_dsp_store(acc, c, n_ch, rows, n, out_band + (size_t)x0 * os + c, out_w * os, os, quant, params);
+            const int32_t rows = g->out_h - y < per_pass ? g->out_h - y : per_pass;
+            mcuq_dw_dsp_acc(plane + (size_t)y * in_step, wp, in_step, rows, out_w, stride_w, w, acc);
+            mcuq_dw_dsp_store(acc, rows * out_w, out + (size_t)y * out_w * os, os, q, mode);
         }
+    }
+    else
+    {
+        for (y = 0; y < g->out_h; y++)
+        {
+            for (x0 = 0; x0 < out_w; x0 += MCUQ_DW_ACC)
+            {
+                const int32_t n = out_w - x0 < MCUQ_DW_ACC ? out_w - x0 : MCUQ_DW_ACC;
+                mcuq_dw_dsp_acc(plane + (size_t)y * in_step + (size_t)x0 * stride_w, wp, in_step, 1, n, stride_w, w,
+                                acc);
+                mcuq_dw_dsp_store(acc, n, out + ((size_t)y * out_w + x0) * os, os, q, mode);
+            }
+        }
+    }
+}
+
+/* One channel c (plane at `plane`) of the DSP path. */
+static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel(const int8_t *plane, const mcuq_dw_geom *g, const int8_t *filter,
+                                                 const int32_t *bias, const mcuq_per_channel_quant *quant,
+                                                 const mcuq_dw_conv_params *params, int32_t c, int8_t *out)
+{
+    const int8_t *f = filter + c;
+    const int32_t in_c = g->in_c;
+    int32_t w[6];
+    mcuq_dw_requant q;
+    /* Per kernel row k, (w[k][0], w[k][2]) for SMLAD; the middle taps w[0][1], w[1][1] share a word. */
+    w[0] = mcuq_dw_pack(f[0], f[2 * in_c]);
+    w[1] = mcuq_dw_pack(f[3 * in_c], f[5 * in_c]);
+    w[2] = mcuq_dw_pack(f[6 * in_c], f[8 * in_c]);
+    w[3] = mcuq_dw_pack(f[in_c], f[4 * in_c]);
+    w[4] = f[7 * in_c];
+    w[5] = bias != NULL ? bias[c] : 0;
+    mcuq_dw_requant_init(&q, quant->multiplier[c], quant->shift[c], params);
+    switch (mcuq_dw_mode(&q))
+    {
+    case 0:
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 0);
+        break;
+    case 1:
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 1);
+        break;
+    default:
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 2);
+        break;
     }
 }
 #endif /* MCUQ_HAVE_DSP */
 
 #if defined(MCUQ_PATH_MVE)
-/* The MVE fill: 16 channels of one pixel per load, scattered to their channel rows (byte offsets up to
- * 15 * wp fit the 8-bit offsets when wp <= 17; 4 channels per store otherwise). */
-static void mcuq_dw_fill_row(int8_t *slot, const int8_t *in_batch, int32_t in_row, const mcuq_dims *input_dims,
-                             int32_t pad_left, int32_t wp, int8_t zero_point)
+/* Copy input channel c into plane 0, column major: byte (pad_left + x) * cs + pad_top + y =
+ * input(y, x, c); 4 rows of a column per gather. */
+static void mcuq_dw_mve_fill(int8_t *scratch, const int8_t *in_batch, int32_t c, const mcuq_dw_geom *g)
 {
-    const int32_t in_w = input_dims->w, in_c = input_dims->c;
-    const int valid = in_row >= 0 && in_row < input_dims->h;
-    int32_t x, c;
-    if (wp <= 17)
+    const int32_t in_h = g->in_h, in_w = g->in_w, row_bytes = g->in_w * g->in_c;
+    const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)row_bytes);
+    const int32_t full = in_h & ~3;
+    int32_t x, y;
+    for (x = 0; x < in_w; x++)
     {
-        const uint8x16_t offsets = vmulq_n_u8(vidupq_n_u8(0, 1), (uint8_t)wp);
-        const uint8x16_t zp = vdupq_n_u8((uint8_t)zero_point);
-        for (x = 0; x < in_w; x++)
+        const int8_t *src = in_batch + (size_t)x * g->in_c + c;
+        int8_t *dst = scratch + (size_t)(g->pad_left + x) * g->cs + g->pad_top;
+        for (y = 0; y < full; y += 4)
         {
-            const uint8_t *px = (const uint8_t *)in_batch + ((size_t)(valid ? in_row : 0) * in_w + x) * in_c;
-            uint8_t *dst = (uint8_t *)slot + pad_left + x;
-            for (c = 0; c < in_c; c += 16)
-            {
-                const mve_pred16_t pred = vctp8q((uint32_t)(in_c - c));
-                const uint8x16_t v = valid ? vldrbq_z_u8(px + c, pred) : zp;
-                vstrbq_scatter_offset_p_u8(dst + (size_t)c * wp, offsets, v, pred);
-            }
+            vstrbq_s32(dst, vldrbq_gather_offset_s32(src, offsets));
+            dst += 4;
+            src += (size_t)4 * row_bytes;
         }
-    }
-    else
-    {
-        const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)wp);
-        const uint32x4_t zp = vdupq_n_u32((uint32_t)(uint8_t)zero_point);
-        for (x = 0; x < in_w; x++)
+        if (y < in_h)
         {
-            const uint8_t *px = (const uint8_t *)in_batch + ((size_t)(valid ? in_row : 0) * in_w + x) * in_c;
-            uint8_t *dst = (uint8_t *)slot + pad_left + x;
-            for (c = 0; c < in_c; c += 4)
-            {
-                const mve_pred16_t pred = vctp32q((uint32_t)(in_c - c));
-                const uint32x4_t v = valid ? vldrbq_z_u32(px + c, pred) : zp;
-                vstrbq_scatter_offset_p_u32(dst + (size_t)c * wp, offsets, v, pred);
-            }
+            const mve_pred16_t pred = vctp32q((uint32_t)(in_h - y));
+            vstrbq_p_s32(dst, vldrbq_gather_offset_z_s32(src, offsets, pred), pred);
         }
     }
 }
 
-/* One channel of a band of 1 or 2 output rows (stride 1); lanes = the 2 x 2 output pixels
- * (y, x), (y, x+1), (y+1, x), (y+1, x+1): tap (ky, kx) is one byte gather from p + kx at
- * offsets[ky]; the weight is the scalar of VMLA. mode 0: right shift, no clamp beyond int8; 1: right
- * shift and the activation clamp; 2: any shift and clamp. */
-MCUQ_DW_INLINE void mcuq_dw_mve_channel_mode(const int8_t *p, const uint32x4_t *offsets, const int8_t *f, int32_t in_c,
-                                             const int32_t *b_mult_shift, const mcuq_dw_conv_params *params,
-                                             int8_t *out, uint32x4_t out_offsets, int32_t out_w, int32_t os,
-                                             mve_pred16_t rows_pred, const int mode)
+/* mcuq_requantize_mve with one multiplier and shift for the 4 lanes, then the offset and the clamp;
+ * mode as mcuq_dw_mve_channel_mode. */
+MCUQ_DW_INLINE int32x4_t mcuq_dw_mve_out(int32x4_t acc, int32_t mult, int32_t shift, int32_t off, int32_t lo, int32_t hi,
+                                         const int mode)
 {
+    if (mode != 2)
+    {
+        acc = vqrdmulhq_n_s32(acc, mult);
+        acc = vqaddq_s32(acc, vshrq_n_s32(acc, 31)); /* -1 on negative lanes: round half away from zero */
+        acc = vrshlq_n_s32(acc, shift);
+    }
+    else
+    {
+        const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : shift;
+        acc = vqrdmulhq_n_s32(vshlq_r_s32(acc, left), mult);
+        acc = vqaddq_s32(acc, vshrq_n_s32(vandq_s32(acc, vdupq_n_s32(right)), 31));
+        acc = vrshlq_n_s32(acc, right);
+    }
+    acc = vaddq_n_s32(acc, off);
+    if (mode == 0)
+    {
+        return vshrq_n_s32(vqshlq_n_s32(acc, 24), 24); /* saturate to [-128, 127] */
+    }
+    return vminq_s32(vmaxq_s32(acc, vdupq_n_s32(lo)), vdupq_n_s32(hi));
+}
+
+/* One channel on its column-major plane (stride 1): lanes = 4 consecutive output rows of one column,
+ * each tap one VLDRB.S32 of the column and one VMLA by the scalar weight; requantization on the 4
+ * lanes, a scatter store. mode 0: right shift, no clamp beyond int8; 1: right shift and the
+ * activation clamp; 2: any shift and clamp. */
+MCUQ_DW_INLINE void mcuq_dw_mve_channel_mode(const int8_t *plane, const mcuq_dw_geom *g, const int8_t *f, int32_t b,
+                                             int32_t mult, int32_t shift, const mcuq_dw_conv_params *params,
+                                             int8_t *out, const int mode, const int cs32)
+{
+    /* cs32: columns 32 bytes apart, so that the 9 taps are immediate offsets from one register. */
+    const int32_t in_c = g->in_c, cs = cs32 ? 32 : g->cs, out_h = g->out_h, out_w = g->out_w, os = g->os;
     const int32_t w00 = f[0], w01 = f[in_c], w02 = f[2 * in_c];
     const int32_t w10 = f[3 * in_c], w11 = f[4 * in_c], w12 = f[5 * in_c];
     const int32_t w20 = f[6 * in_c], w21 = f[7 * in_c], w22 = f[8 * in_c];
-    const int32x4_t b = vdupq_n_s32(b_mult_shift[0]);
-    const int32_t mult = b_mult_shift[1], shift = b_mult_shift[2];
     const int32_t off = params->output_offset, lo = params->activation.min, hi = params->activation.max;
-    const uint32x4_t o0 = offsets[0], o1 = offsets[1], o2 = offsets[2];
-    const int8_t *const end = p + ((out_w + 1) & ~1);
-    while (p != end)
+    const int32x4_t bias_v = vdupq_n_s32(b);
+    const uint32x4_t out_offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)(out_w * os));
+    int32_t x, y;
+    for (x = 0; x < out_w; x++)
     {
-        /* The last pair of an odd row has only its first column. */
-        const mve_pred16_t pred = p + 2 != end || (out_w & 1) == 0 ? rows_pred : (mve_pred16_t)(rows_pred & 0x0F0Fu);
-        int32x4_t acc = vmlaq_n_s32(b, vldrbq_gather_offset_s32(p, o0), w00);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 1, o0), w01);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 2, o0), w02);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p, o1), w10);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 1, o1), w11);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 2, o1), w12);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p, o2), w20);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 1, o2), w21);
-        acc = vmlaq_n_s32(acc, vldrbq_gather_offset_s32(p + 2, o2), w22);
-        /* mcuq_requantize_mve with one multiplier and shift for the 4 lanes, then offset and clamp. */
-        if (mode != 2)
+        const int8_t *c0 = plane + (size_t)x * cs;
+        const int8_t *c1 = c0 + cs;
+        const int8_t *c2 = c1 + cs;
+        int8_t *o = out + (size_t)x * os;
+        for (y = 0; y < out_h; y += 4)
         {
-            acc = vqrdmulhq_n_s32(acc, mult);
-            acc = vqaddq_s32(acc, vshrq_n_s32(acc, 31)); /* -1 on negative lanes: round half away from zero */
-            acc = vrshlq_n_s32(acc, shift);
+            int32x4_t acc = vmlaq_n_s32(bias_v, vldrbq_s32(c0), w00);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 1), w10);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 2), w20);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c1), w01);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c1 + 1), w11);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c1 + 2), w21);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c2), w02);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c2 + 1), w12);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c2 + 2), w22);
+            acc = mcuq_dw_mve_out(acc, mult, shift, off, lo, hi, mode);
+            if (y + 4 <= out_h)
+            {
+                vstrbq_scatter_offset_s32(o, out_offsets, acc);
+            }
+            else
+            {
+                /* The last rows of a column: the lanes past the output's end read the next column (or
+                 * the scratch's slack) and are not stored. */
+                vstrbq_scatter_offset_p_s32(o, out_offsets, acc, vctp32q((uint32_t)(out_h - y)));
+            }
+            c0 += 4;
+            c1 += 4;
+            c2 += 4;
+            o += (size_t)4 * out_w * os;
         }
-        else
-        {
-            acc = vqrdmulhq_n_s32(vshlq_r_s32(acc, shift), mult);
-        }
-        acc = vaddq_n_s32(acc, off);
-        if (mode == 0)
-        {
-            acc = vshrq_n_s32(vqshlq_n_s32(acc, 24), 24); /* saturate to [-128, 127] */
-        }
-        else
-        {
-            acc = vminq_s32(vmaxq_s32(acc, vdupq_n_s32(lo)), vdupq_n_s32(hi));
-        }
-        vstrbq_scatter_offset_p_s32(out, out_offsets, acc, pred);
-        p += 2;
-        out += 2 * os;
     }
 }
 
-/* mcuq_dw_mve_channel_mode for the channel's mode (not inlined: its loop needs every register). */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static void mcuq_dw_mve_channel(const int8_t *p, const uint32x4_t *offsets, const int8_t *f, int32_t in_c,
-                                const int32_t *b_mult_shift, const mcuq_dw_conv_params *params, int8_t *out,
-                                uint32x4_t out_offsets, int32_t out_w, int32_t os, mve_pred16_t rows_pred)
+static MCUQ_DW_NOINLINE void mcuq_dw_mve_channel(const int8_t *plane, const mcuq_dw_geom *g, const int8_t *filter,
+                                                 const int32_t *bias, const mcuq_per_channel_quant *quant,
+                                                 const mcuq_dw_conv_params *params, int32_t c, int8_t *out)
 {
-    if (b_mult_shift[2] >= 0)
+    const int32_t b = bias != NULL ? bias[c] : 0;
+    const int32_t mult = quant->multiplier[c], shift = quant->shift[c];
+    const int mode = shift >= 0 ? 2 : (params->activation.min == -128 && params->activation.max == 127 ? 0 : 1);
+    if (mode == 0 && g->cs == 32)
     {
-        mcuq_dw_mve_channel_mode(p, offsets, f, in_c, b_mult_shift, params, out, out_offsets, out_w, os, rows_pred, 2);
+        mcuq_dw_mve_channel_mode(plane, g, filter + c, b, mult, shift, params, out, 0, 1);
     }
-    else if (params->activation.min == -128 && params->activation.max == 127)
+    else if (mode == 0)
     {
-        mcuq_dw_mve_channel_mode(p, offsets, f, in_c, b_mult_shift, params, out, out_offsets, out_w, os, rows_pred, 0);
+        mcuq_dw_mve_channel_mode(plane, g, filter + c, b, mult, shift, params, out, 0, 0);
+    }
+    else if (mode == 1)
+    {
+        mcuq_dw_mve_channel_mode(plane, g, filter + c, b, mult, shift, params, out, 1, 0);
     }
     else
     {
-        mcuq_dw_mve_channel_mode(p, offsets, f, in_c, b_mult_shift, params, out, out_offsets, out_w, os, rows_pred, 1);
-    }
-}
-
-static void mcuq_dw_mve_band(const int8_t *scratch, const int8_t *const top[MCUQ_DW_SLOTS], int32_t rows, int32_t wp,
-                             int32_t in_c,
-                             const int8_t *filter, const int32_t *bias, const mcuq_per_channel_quant *quant,
-                             const mcuq_dw_conv_params *params, int8_t *out_band, int32_t out_w, int32_t os)
-{
-    uint32x4_t offsets[3];
-    uint32_t lanes[4];
-    int32_t k, c;
-    /* Row ky of output row y and of y + 1 (for a band of one row, read but not stored). */
-    for (k = 0; k < 3; k++)
-    {
-        const uint32_t a = (uint32_t)(top[k] - scratch);
-        const uint32_t b = (uint32_t)(top[k + 1] - scratch);
-        lanes[0] = a;
-        lanes[1] = a + 1u;
-        lanes[2] = b;
-        lanes[3] = b + 1u;
-        offsets[k] = vldrwq_u32(lanes);
-    }
-    lanes[0] = 0u;
-    lanes[1] = (uint32_t)os;
-    lanes[2] = (uint32_t)(out_w * os);
-    lanes[3] = (uint32_t)(out_w * os + os);
-    {
-        const uint32x4_t out_offsets = vldrwq_u32(lanes);
-        const mve_pred16_t rows_pred = rows == 2 ? (mve_pred16_t)0xFFFFu : (mve_pred16_t)0x00FFu;
-        for (c = 0; c < in_c; c++)
-        {
-            int32_t b_mult_shift[3];
-            b_mult_shift[0] = bias != NULL ? bias[c] : 0;
-            b_mult_shift[1] = quant->multiplier[c];
-            b_mult_shift[2] = quant->shift[c];
-            mcuq_dw_mve_channel(scratch + (size_t)c * wp, offsets, filter + c, in_c, b_mult_shift, params, out_band + c,
-                                out_offsets, out_w, os, rows_pred);
-        }
+        mcuq_dw_mve_channel_mode(plane, g, filter + c, b, mult, shift, params, out, 2, 0);
     }
 }
 #endif /* MCUQ_PATH_MVE */
 
 #if defined(MCUQ_HAVE_DSP) || defined(MCUQ_PATH_MVE)
-/* The fast paths' driver: bands of output rows (2 at stride 1, else 1), their input rows copied into
- * the ring first (see the top of the file for why that keeps the in-place contract). */
+/* Planes of the scratch: 4 (four channels per fill) when the channels come in fours and a plane is
+ * small, else 1. */
+static int32_t mcuq_dw_planes(int32_t in_c, int32_t plane_bytes)
+{
+    return in_c % 4 == 0 && plane_bytes <= 1024 ? 4 : 1;
+}
+
+/* Whether the fast paths' order is safe: they read all of a group of channels (every pixel) before
+ * writing those channels' outputs. That holds when the output does not overlap the input, or when it
+ * starts a whole number of pixels before it (or at it) with pixels as wide as the input's: output
+ * channel c then lands on input channel c of the same or an earlier pixel, all read already. The
+ * planner's in-place shifts are such (mcuq/plan/inplace.py: first(p) - p * C is a multiple of C);
+ * any other overlap takes the portable loop. */
+static int mcuq_dw_channel_order_ok(const mcuq_dims *input_dims, const int8_t *input, const mcuq_dims *output_dims,
+                                    const int8_t *output, int32_t os)
+{
+    const uintptr_t in0 = (uintptr_t)input, out0 = (uintptr_t)output;
+    const uintptr_t in_bytes = (uintptr_t)mcuq_dims_size(input_dims);
+    const uintptr_t out_bytes =
+        ((uintptr_t)output_dims->n * (uintptr_t)output_dims->h * (uintptr_t)output_dims->w - 1u) * (uintptr_t)os +
+        (uintptr_t)output_dims->c;
+    if (out0 + out_bytes <= in0 || in0 + in_bytes <= out0)
+    {
+        return 1;
+    }
+    return os == input_dims->c && out0 <= in0 && (in0 - out0) % (uintptr_t)input_dims->c == 0u;
+}
+
+/* The fast paths' driver: per batch and per group of channels (one plane each), copy the channels
+ * into the planes, then compute their outputs. */
 static void mcuq_dw_3x3(const mcuq_context *ctx,
                         const mcuq_dw_conv_params *params,
                         const mcuq_per_channel_quant *quant,
@@ -634,75 +607,65 @@ static void mcuq_dw_3x3(const mcuq_context *ctx,
                         const mcuq_dims *output_dims,
                         int8_t *output)
 {
-    const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
-    const int32_t out_h = output_dims->h, out_w = output_dims->w;
-    const int32_t stride_h = params->stride.h;
-    const int32_t pad_top = params->padding.top, pad_left = params->padding.left;
-    const int32_t wp = pad_left + in_w + params->padding.right;
-    const int32_t slot_bytes = in_c * wp;
-    const int32_t os = params->output_pixel_stride;
-    const int32_t band = stride_h == 1 ? 2 : 1;
-    const int8_t zero_point = (int8_t)(-params->input_offset);
     int8_t *const scratch = (int8_t *)ctx->buf;
-    int32_t batch, y, k;
-
+    const int8_t zero_point = (int8_t)(-params->input_offset);
+    mcuq_dw_geom g;
+    int32_t batch, c, k, i;
+    g.pad_top = params->padding.top;
+    g.pad_left = params->padding.left;
+    g.in_h = input_dims->h;
+    g.in_w = input_dims->w;
+    g.in_c = input_dims->c;
+    g.hp = g.pad_top + g.in_h + params->padding.bottom;
+    g.cs = g.hp <= 32 ? 32 : g.hp;
+    g.wp = g.pad_left + g.in_w + params->padding.right;
+    g.plane_bytes = mcuq_dw_plane_bytes(input_dims);
+    g.planes = mcuq_dw_planes(g.in_c, g.plane_bytes);
+    g.out_h = output_dims->h;
+    g.out_w = output_dims->w;
+    g.stride_h = params->stride.h;
+    g.stride_w = params->stride.w;
+    g.os = params->output_pixel_stride;
+    /* The padding holds the zero point for good; the channels only overwrite the inside. (A word loop:
+     * newlib-nano's memset is a byte loop.) */
+    {
+        const uint32_t zp4 = 0x01010101u * (uint8_t)zero_point;
+        for (i = 0; i + 3 < g.planes * g.plane_bytes; i += 4)
+        {
+            mcuq_write_s8x4(scratch + i, (int32_t)zp4);
+        }
+        for (; i < g.planes * g.plane_bytes; i++)
+        {
+            scratch[i] = zero_point;
+        }
+    }
     for (batch = 0; batch < input_dims->n; batch++)
     {
-        const int8_t *const in_batch = input + (size_t)batch * in_h * in_w * in_c;
-        int32_t slot_row[MCUQ_DW_SLOTS] = {-1, -1, -1, -1}; /* the padded row each slot holds */
-        if (batch == 0)
-        {
-            /* The padding columns hold the zero point for good (no libc memset: newlib-nano's is a
-             * byte loop, and these are few bytes). */
-            for (k = 0; k < MCUQ_DW_SLOTS * in_c; k++)
-            {
-                int8_t *row = scratch + (size_t)k * wp;
-                int32_t col;
-                for (col = 0; col < pad_left; col++)
-                {
-                    row[col] = zero_point;
-                }
-                for (col = pad_left + in_w; col < wp; col++)
-                {
-                    row[col] = zero_point;
-                }
-            }
-        }
-        for (y = 0; y < out_h; y += band)
-        {
-            const int32_t rows = out_h - y < band ? out_h - y : band;
-            const int32_t first = y * stride_h; /* first padded row of the band */
-            const int32_t n_rows = (rows - 1) * stride_h + 3;
-            const int8_t *top[MCUQ_DW_SLOTS];
-            int8_t *out_band = output + ((size_t)batch * out_h + y) * out_w * os;
-            for (k = 0; k < n_rows; k++)
-            {
-                const int32_t r = first + k;
-                const int32_t slot = r % MCUQ_DW_SLOTS;
-                if (slot_row[slot] != r)
-                {
-                    mcuq_dw_fill_row(scratch + (size_t)slot * slot_bytes, in_batch, r - pad_top, input_dims, pad_left,
-                                     wp, zero_point);
-                    slot_row[slot] = r;
-                }
-                top[k] = scratch + (size_t)slot * slot_bytes;
-            }
-            for (; k < MCUQ_DW_SLOTS; k++)
-            {
-                top[k] = top[k - 1];
-            }
+        const int8_t *const in_batch = input + (size_t)batch * g.in_h * g.in_w * g.in_c;
+        int8_t *const out_batch = output + (size_t)batch * g.out_h * g.out_w * g.os;
 #if defined(MCUQ_PATH_MVE)
-            if (params->stride.h == 1 && params->stride.w == 1)
+        if (g.stride_h == 1 && g.stride_w == 1)
+        {
+            for (c = 0; c < g.in_c; c++)
             {
-                mcuq_dw_mve_band(scratch, top, rows, wp, in_c, filter, bias, quant, params, out_band, out_w, os);
-                continue;
+                mcuq_dw_mve_fill(scratch, in_batch, c, &g);
+                mcuq_dw_mve_channel(scratch, &g, filter, bias, quant, params, c, out_batch + c);
             }
+            continue;
+        }
 #endif
 #if defined(MCUQ_HAVE_DSP)
-            mcuq_dw_dsp_band(top, rows, stride_h, params->stride.w, wp, in_c, filter, bias, quant, params, out_band,
-                             out_w, os);
-#endif
+        for (c = 0; c < g.in_c; c += g.planes)
+        {
+            mcuq_dw_dsp_fill(scratch, in_batch, c, &g);
+            for (k = 0; k < g.planes; k++)
+            {
+                mcuq_dw_dsp_channel(scratch + (size_t)k * g.plane_bytes, &g, filter, bias, quant, params, c + k,
+                                    out_batch + c + k);
+            }
         }
+#endif
+        (void)k;
     }
 }
 #endif
@@ -737,12 +700,10 @@ MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
     {
         const int32_t need = mcuq_depthwise_conv_s8_get_buffer_size(input_dims, filter_dims);
         if (need > 0 && params->ch_mult == 1 && params->dilation.h == 1 && params->dilation.w == 1 &&
-            params->padding.left <= 1 && params->padding.right <= 1 && ctx != NULL && ctx->buf != NULL &&
-            ctx->size >= need && output_dims->h > 0 && output_dims->w > 0
-#if !defined(MCUQ_HAVE_DSP)
-            && params->stride.h == 1 && params->stride.w == 1 /* the MVE path alone */
-#endif
-        )
+            params->padding.top <= 1 && params->padding.left <= 1 && params->padding.bottom <= 1 &&
+            params->padding.right <= 1 && ctx != NULL && ctx->buf != NULL && ctx->size >= need &&
+            mcuq_dims_size(output_dims) > 0 && mcuq_dw_channel_order_ok(input_dims, input, output_dims, output,
+                                                                       params->output_pixel_stride))
         {
             mcuq_dw_3x3(ctx, params, quant, input_dims, input, filter, bias, output_dims, output);
             return MCUQ_OK;
