@@ -14,24 +14,26 @@
  * once per output pixel so that the inner loops test no bounds; only border pixels sum the filter
  * taps that fall in the padding.
  *
- * Fast paths, for 3x3 filters with ch_mult 1, dilation 1 and at most 1 column of padding per side
- * (DS-CNN, MobileNet), given the scratch buffer: the padded input rows a band of output rows reads
- * (2 output rows at stride 1, else 1) are copied into a ring of 4 row slots in scratch, channel major
- * ([slot][channel][column]), with the padding holding the zero point, so that every output pixel is
- * computed the same way:
- *   DSP (Cortex-M4, M7, M33; M55 for strides other than 1): one word of a channel's row gives the
- *     columns (x, x+1, x+2, x+3), SXTB16 gives (x, x+2) and (x+1, x+3): SMLAD takes the outer taps
- *     of one kernel row, SMLABB/SMLATB/... the middle one, and a stride-1 row computes two output
- *     pixels from the same word. Accumulators first (per chunk of channels), then their
- *     requantization, which folds the output offset into the rounding constant.
- *   MVE (Cortex-M55, stride 1): lanes = the 2 x 2 output pixels (y, x), (y, x+1), (y+1, x),
- *     (y+1, x+1) of one channel; each tap is one byte gather (VLDRB.S32 with an offset vector) and
- *     one VMLA by the scalar weight; requantization on the 4 lanes, a scatter store.
- * In place (mcuq/plan/inplace.py, ch_mult 1): both paths copy every input row a band reads (all
- * channels, each row once) before writing any output of the band, and read the input rows only the
- * next bands need after. So a read that precedes a write in the portable order precedes it here too
- * (the order of the writes within a band does not matter: they read only the scratch), and any shift
- * that is safe for the portable loop is safe for them; the kernel tests run them at the largest.
+ * Fast paths, for 3x3 filters with ch_mult 1, dilation 1 and at most 1 row or column of padding per
+ * side (DS-CNN, MobileNet), given the scratch buffer: channel by channel, the whole input channel is
+ * copied into a plane in scratch with a border holding the zero point, so that every output pixel is
+ * computed the same way, and the channel's weights and requantization constants are set up once:
+ *   DSP (Cortex-M4, M7, M33; M55 for strides other than 1): row-major planes, 4 channels per copy
+ *     (one word load gives 4 channels of a pixel). One word of a plane row gives the columns
+ *     (x, x+1, x+2, x+3), SXTB16 gives (x, x+2) and (x+1, x+3): SMLAD takes the outer taps of one
+ *     kernel row, SMLABB/SMLATB/... the middle one, and a stride-1 row computes two output pixels from
+ *     the same word. Accumulators of a few rows first, then their requantization, which folds the
+ *     output offset into the rounding constant.
+ *   MVE (Cortex-M55, stride 1): a column-major plane (columns 32 bytes apart when they fit, so that
+ *     the 9 taps are immediate offsets from one register); lanes = 4 consecutive output rows of one
+ *     column: each tap is one VLDRB.S32 and one VMLA by the scalar weight; requantization on the 4
+ *     lanes, a scatter store.
+ * In place: a fast path reads all of a group of channels (every pixel) before writing those channels'
+ * outputs, and never reads them again. That is safe when the output does not overlap the input, or
+ * starts a whole number of input pixels before it (output channel c then lands on input channel c,
+ * read already); mcuq/plan/inplace.py's shifts for ch_mult 1 are such (first(p) - p * C is a multiple
+ * of C, and the planner rounds it to 4 bytes, a multiple of C when C % 4 == 0). The kernel checks the
+ * pointers and takes the portable loop for any other overlap.
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
