@@ -319,6 +319,7 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_acc(const int8_t *p, int32_t wp, int32_t in_step
         if (stride_w == 1)
         {
             int32_t *const end = a + ((n + 1) & ~1);
+            const int8_t *q;
             while (a != end)
             {
                 v = mcuq_read_s8x4(pp);
@@ -328,14 +329,15 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_acc(const int8_t *p, int32_t wp, int32_t in_step
                 a0 = mcuq_smlabb(o, w1_01, a0);
                 a1 = mcuq_smlad(o, w02_0, b);
                 a1 = mcuq_smlatb(e, w1_01, a1);
-                v = mcuq_read_s8x4(pp + wp);
+                q = pp + wp;
+                v = mcuq_read_s8x4(q);
                 e = mcuq_sxtb16(v);
                 o = mcuq_sxtb16_ror8(v);
                 a0 = mcuq_smlad(e, w02_1, a0);
                 a0 = mcuq_smlabt(o, w1_01, a0);
                 a1 = mcuq_smlad(o, w02_1, a1);
                 a1 = mcuq_smlatt(e, w1_01, a1);
-                v = mcuq_read_s8x4(pp + wp2);
+                v = mcuq_read_s8x4(q + wp);
                 e = mcuq_sxtb16(v);
                 o = mcuq_sxtb16_ror8(v);
                 a0 = mcuq_smlad(e, w02_2, a0);
