@@ -413,4 +413,13 @@ def scratch_bytes(layer: qir.Layer, tensors: dict[str, qir.QTensor]) -> int:
         # mcuq_convolve_s8: one output pixel's receptive field for one group, as int16.
         _, kh, kw, cg = np.shape(layer.params.weights)
         return 2 * kh * kw * cg
+    if layer.op is qir.QOp.DEPTHWISE_CONV:
+        # mcuq_depthwise_conv_s8, 3x3 with ch_mult 1: padded channel planes of max(H + 2, 32) x (W + 2)
+        # bytes, 4 of them when C % 4 == 0 and a plane is at most 1 KiB, else 1; 4 bytes of slack.
+        _, kh, kw, c_out = np.shape(layer.params.weights)
+        _, h, w, c_in = tensors[layer.inputs[0]].shape
+        if kh == kw == 3 and c_out == c_in:
+            plane = max(h + 2, 32) * (w + 2)
+            planes = 4 if c_in % 4 == 0 and plane <= 1024 else 1
+            return (planes * plane + 4 + 3) // 4 * 4
     return 0

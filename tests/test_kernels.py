@@ -462,6 +462,52 @@ def test_depthwise_conv(window, c_in, ch_mult, zp_in, zp_out, act, seed):
     check(layer, [_random_i8(rng, (1, h, w, c_in))], tensors)
 
 
+@cfg(200)
+@given(
+    st.integers(1, 13),
+    st.integers(1, 11),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.tuples(*[st.integers(0, 3)] * 4),
+    st.sampled_from([1, 3, 4, 5, 8, 16, 17, 20, 33, 64]),
+    st.integers(1, 2),
+    zero_points,
+    zero_points,
+    act_ranges(),
+    st.booleans(),
+    seeds,
+)
+def test_depthwise_conv_3x3(h, w, sh, sw, pad, c, batch, zp_in, zp_out, act, extreme, seed):
+    """The fast depthwise paths (3x3, ch_mult 1, dilation 1; padding up to 2 columns a side, more
+    falls back to the portable loop): strides, channel counts that are and are not multiples of the
+    vector width, batches, and the extreme accumulators of all -128 inputs and weights."""
+    oh, ow = _out(h, pad[0], pad[2], 3, sh, 1), _out(w, pad[1], pad[3], 3, sw, 1)
+    assume(oh >= 1 and ow >= 1)
+    rng = np.random.default_rng(seed)
+    mult, shift = _channel_requant(rng, c, 9)
+    weights = rng.integers(-127, 128, size=(1, 3, 3, c)).astype(np.int8)
+    x = _random_i8(rng, (batch, h, w, c))
+    if extreme:
+        weights[...] = -128
+        x[...] = -128
+    params = qir.DepthwiseConvParams(
+        weights=weights,
+        bias=rng.integers(-(2**14), 2**14, size=c).astype(np.int32),
+        multiplier=mult,
+        shift=shift,
+        input_offset=-zp_in,
+        output_offset=zp_out,
+        stride=(sh, sw),
+        dilation=(1, 1),
+        padding=pad,
+        act_min=act[0],
+        act_max=act[1],
+        ch_mult=1,
+    )
+    layer, tensors = _layer(QOp.DEPTHWISE_CONV, params, [(batch, h, w, c)], (batch, oh, ow, c))
+    check(layer, [x], tensors)
+
+
 def _same_3x3(rng, h, w, c, op):
     """A 3x3 stride-1 "same" conv or depthwise conv with C channels in and out, and its input."""
     mult, shift = _channel_requant(rng, c, 9 * (c if op is QOp.CONV else 1))

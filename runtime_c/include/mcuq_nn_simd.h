@@ -49,6 +49,11 @@ static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlabb(int32_t x, int32_t y, int32_
 static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlatt(int32_t x, int32_t y, int32_t acc) { return __smlatt(x, y, acc); }
 /* Lane-wise int16 add (SADD16). */
 static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sadd16(int32_t x, int32_t y) { return (int32_t)__sadd16(x, y); }
+/* acc + x.lo * y.hi (SMLABT), acc + x.hi * y.lo (SMLATB). */
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlabt(int32_t x, int32_t y, int32_t acc) { return __smlabt(x, y, acc); }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlatb(int32_t x, int32_t y, int32_t acc) { return __smlatb(x, y, acc); }
+/* x saturated to [-128, 127] (SSAT #8). */
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return __ssat(x, 8); }
 #else
 /* C emulations of the instructions above, for testing the DSP paths on a host. */
 static inline MCUQ_MAYBE_UNUSED int32_t mcuq_pack16(int32_t lo, int32_t hi)
@@ -81,6 +86,15 @@ static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sadd16(int32_t x, int32_t y)
 {
     return mcuq_pack16(mcuq_lo16(x) + mcuq_lo16(y), mcuq_hi16(x) + mcuq_hi16(y));
 }
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlabt(int32_t x, int32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mcuq_lo16(x) * mcuq_hi16(y)));
+}
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlatb(int32_t x, int32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(mcuq_hi16(x) * mcuq_lo16(y)));
+}
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
 #endif
 
 /* Four bytes from any address as one word (memcpy compiles to a single LDR on cores that allow
@@ -111,19 +125,8 @@ static inline MCUQ_MAYBE_UNUSED int32x4_t mcuq_requantize_mve(int32x4_t val, int
 }
 #endif
 
-/* ---- convolve_s8 ---- */
-#if defined(MCUQ_HAVE_DSP)
-/* x saturated to int8 (SSAT #8). */
-#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP)
-static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return __ssat(x, 8); }
-#else
-static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
-#endif
-#endif
-
 /* ---- Elementwise add, pooling, fully connected (fast-misc) ----
  * mcuq_sxtab16(acc, x): acc + mcuq_sxtb16(x), lane-wise int16 (SXTAB16); _ror8 takes bytes 1 and 3.
- * (mcuq_ssat8, SSAT #8, is the convolve_s8 block's.)
  * mcuq_max_s8x4 / mcuq_min_s8x4: byte-wise signed max / min of four int8 lanes (SSUB8 sets the GE
  * flags, SEL picks by them; one asm statement, so that nothing can come between the two).
  * MCUQ_MISC_NOINLINE keeps a kernel's fast loops (and their arrays and spilled constants) out of the
