@@ -396,14 +396,32 @@ def run_model(model: qir.QModel, feeds: dict[str, np.ndarray]) -> dict[str, np.n
     return values
 
 
+def _dw_planes(layer: qir.Layer, tensors: dict[str, qir.QTensor]) -> tuple[int, int]:
+    """mcuq_depthwise_conv_s8's fast paths: (bytes of one padded channel plane, planes they can use:
+    4 when the channels come in fours and a plane is at most 1 KiB, else 1; 0 when none applies)."""
+    _, kh, kw, c_out = np.shape(layer.params.weights)
+    _, h, w, c_in = tensors[layer.inputs[0]].shape
+    if not (kh == kw == 3 and c_out == c_in):
+        return 0, 0
+    plane = max(h + 2, 32) * (w + 2)  # columns at least 32 bytes apart (the MVE path's layout)
+    return plane, 4 if c_in % 4 == 0 and plane <= 1024 else 1
+
+
 def roomy_scratch_bytes(layer: qir.Layer, tensors: dict[str, qir.QTensor]) -> int:
-    """Scratch bytes with which a layer's C kernel takes a faster path, where more than it needs; 0 if
-    none. mcuq_convolve_s8's DSP path widens its columns to int16 once per pixel pair when it gets
-    MCUQ_CONV_S8_WIDE_SCRATCH(K) = 6 K bytes, K = KH*KW*C_in a multiple of 4 (one group)."""
-    if layer.op is qir.QOp.CONV and tensors[layer.output].dtype == "int8" and layer.params.groups == 1:
+    """Scratch bytes with which a layer's C kernel takes a faster path, where more than it needs
+    (`*_get_roomy_buffer_size`); the planner gives them where the arena stays as small. 0 if none.
+    mcuq_convolve_s8's DSP path widens its columns to int16 once per pixel pair with 6 K bytes, K =
+    KH*KW*C_in a multiple of 4 (one group); mcuq_depthwise_conv_s8's copies four channels at a time
+    into four planes."""
+    if tensors[layer.output].dtype != "int8":
+        return 0
+    if layer.op is qir.QOp.CONV and layer.params.groups == 1:
         _, kh, kw, cg = np.shape(layer.params.weights)
         if (kh * kw * cg) % 4 == 0:
             return 6 * kh * kw * cg
+    if layer.op is qir.QOp.DEPTHWISE_CONV:
+        plane, planes = _dw_planes(layer, tensors)
+        return (planes * plane + 4 + 3) // 4 * 4 if planes else 0
     return 0
 
 
@@ -413,13 +431,8 @@ def scratch_bytes(layer: qir.Layer, tensors: dict[str, qir.QTensor]) -> int:
         # mcuq_convolve_s8: one output pixel's receptive field for one group, as int16.
         _, kh, kw, cg = np.shape(layer.params.weights)
         return 2 * kh * kw * cg
-    if layer.op is qir.QOp.DEPTHWISE_CONV:
-        # mcuq_depthwise_conv_s8, 3x3 with ch_mult 1: padded channel planes of max(H + 2, 32) x (W + 2)
-        # bytes, 4 of them when C % 4 == 0 and a plane is at most 1 KiB, else 1; 4 bytes of slack.
-        _, kh, kw, c_out = np.shape(layer.params.weights)
-        _, h, w, c_in = tensors[layer.inputs[0]].shape
-        if kh == kw == 3 and c_out == c_in:
-            plane = max(h + 2, 32) * (w + 2)
-            planes = 4 if c_in % 4 == 0 and plane <= 1024 else 1
-            return (planes * plane + 4 + 3) // 4 * 4
+    if layer.op is qir.QOp.DEPTHWISE_CONV and tensors[layer.output].dtype == "int8":  # the s16 kernel needs none
+        # mcuq_depthwise_conv_s8, 3x3 with ch_mult 1: one padded channel plane, 4 bytes of slack.
+        plane, planes = _dw_planes(layer, tensors)
+        return (plane + 4 + 3) // 4 * 4 if planes else 0
     return 0

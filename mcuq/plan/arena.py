@@ -145,7 +145,8 @@ def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
 def with_roomy_scratch(model: QModel, plan: ArenaPlan) -> ArenaPlan:
     """`plan`, with every layer whose kernel has a faster path given more scratch
     (golden.roomy_scratch_bytes) wherever that leaves the arena as small as it is: layer by layer in
-    execution order, each kept only if the arena does not grow. Speed for free, never bytes."""
+    execution order, each kept only if the arena does not grow and the producers that write Concat
+    slices still do (a copy saved is worth more than the faster path). Speed for free, never bytes."""
     roomy: dict[int, int] = {}
     best = plan
     for step, layer in enumerate(model.layers):
@@ -153,6 +154,6 @@ def with_roomy_scratch(model: QModel, plan: ArenaPlan) -> ArenaPlan:
         if size <= golden.scratch_bytes(layer, model.tensors):
             continue
         trial = plan_arena(model, roomy={**roomy, step: size})
-        if trial.size <= plan.size:
+        if trial.size <= plan.size and trial.slices.keys() == plan.slices.keys():
             roomy[step], best = size, trial
     return best

@@ -34,6 +34,8 @@
  * before that pixel's output channels of the group are written. Depthwise: output channel oc of a
  * pixel is written right after the window of its input channel is read. */
 MCUQ_API int32_t mcuq_convolve_s8_get_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims);
+/* More scratch, with which a faster path runs where it applies (the generator gives it where it is free). */
+MCUQ_API int32_t mcuq_convolve_s8_get_roomy_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims);
 MCUQ_API mcuq_status mcuq_convolve_s8(const mcuq_context *ctx,
                                       const mcuq_conv_params *params,
                                       const mcuq_per_channel_quant *quant,
@@ -46,6 +48,9 @@ MCUQ_API mcuq_status mcuq_convolve_s8(const mcuq_context *ctx,
                                       int8_t *output);
 
 MCUQ_API int32_t mcuq_depthwise_conv_s8_get_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims);
+/* More scratch, with which a faster path runs where it applies (the generator gives it where it is free). */
+MCUQ_API int32_t mcuq_depthwise_conv_s8_get_roomy_buffer_size(const mcuq_dims *input_dims,
+                                                              const mcuq_dims *filter_dims);
 MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
                                             const mcuq_dw_conv_params *params,
                                             const mcuq_per_channel_quant *quant,

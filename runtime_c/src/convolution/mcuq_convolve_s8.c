@@ -23,6 +23,14 @@ MCUQ_API int32_t mcuq_convolve_s8_get_buffer_size(const mcuq_dims *input_dims, c
     return (int32_t)sizeof(int16_t) * filter_dims->h * filter_dims->w * filter_dims->c;
 }
 
+MCUQ_API int32_t mcuq_convolve_s8_get_roomy_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims)
+{
+    /* The DSP path's widened columns (MCUQ_CONV_S8_WIDE_SCRATCH below), for K a multiple of 4. */
+    const int32_t k = filter_dims->h * filter_dims->w * filter_dims->c;
+    (void)input_dims;
+    return k % 4 == 0 ? 6 * k : mcuq_convolve_s8_get_buffer_size(input_dims, filter_dims);
+}
+
 static int32_t mcuq_convolve_s8_dot(const int16_t *col, const int8_t *filter, int32_t len)
 {
     int32_t acc = 0;

@@ -46,21 +46,38 @@ static int32_t mcuq_dw_plane_bytes(const mcuq_dims *input_dims)
     return (input_dims->h + 2 > 32 ? input_dims->h + 2 : 32) * (input_dims->w + 2);
 }
 
-/* Scratch of the fast paths (the same on every core, as the planner sizes the arena for any): 4 planes
- * when the channels come in fours and a plane is at most 1 KiB (four channels per copy), else 1; and 4
- * bytes of slack for the loads past a plane's end. 0 where no fast path applies. mcuq.golden.scratch_bytes
- * computes the same. */
-MCUQ_API int32_t mcuq_depthwise_conv_s8_get_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims)
+/* Planes the fast paths can use: 4 (four channels per copy) when the channels come in fours and a plane
+ * is at most 1 KiB, else 1; 0 where no fast path applies. */
+static int32_t mcuq_dw_max_planes(const mcuq_dims *input_dims, const mcuq_dims *filter_dims)
 {
-    int64_t plane;
     if (input_dims == NULL || filter_dims == NULL || filter_dims->h != 3 || filter_dims->w != 3 ||
         filter_dims->c != input_dims->c || input_dims->c < 1 || input_dims->h < 1 || input_dims->w < 1 ||
         (int64_t)(input_dims->h + 34) * (input_dims->w + 2) > (MCUQ_Q31_MAX - 8) / 4)
     {
         return 0;
     }
-    plane = mcuq_dw_plane_bytes(input_dims);
-    return (int32_t)(((input_dims->c % 4 == 0 && plane <= 1024) ? 4 : 1) * plane + 4 + 3) / 4 * 4;
+    return input_dims->c % 4 == 0 && mcuq_dw_plane_bytes(input_dims) <= 1024 ? 4 : 1;
+}
+
+static int32_t mcuq_dw_scratch_bytes(const mcuq_dims *input_dims, int32_t planes)
+{
+    return planes == 0 ? 0 : (planes * mcuq_dw_plane_bytes(input_dims) + 4 + 3) / 4 * 4;
+}
+
+/* Scratch of the fast paths (the same on every core, as the planner sizes the arena for any): one plane
+ * and 4 bytes of slack for the loads past a plane's end; 0 where no fast path applies (the portable
+ * path needs none). mcuq.golden.scratch_bytes computes the same. */
+MCUQ_API int32_t mcuq_depthwise_conv_s8_get_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims)
+{
+    return mcuq_dw_scratch_bytes(input_dims, mcuq_dw_max_planes(input_dims, filter_dims) > 0 ? 1 : 0);
+}
+
+/* Scratch with which the DSP path copies four channels at a time (4 planes), where that applies; the
+ * code generator gives it where it does not enlarge the arena (mcuq.golden.roomy_scratch_bytes). */
+MCUQ_API int32_t mcuq_depthwise_conv_s8_get_roomy_buffer_size(const mcuq_dims *input_dims,
+                                                              const mcuq_dims *filter_dims)
+{
+    return mcuq_dw_scratch_bytes(input_dims, mcuq_dw_max_planes(input_dims, filter_dims));
 }
 
 #if defined(__GNUC__)
@@ -624,7 +641,7 @@ static void mcuq_dw_3x3(const mcuq_context *ctx,
     g.cs = g.hp <= 32 ? 32 : g.hp;
     g.wp = g.pad_left + g.in_w + params->padding.right;
     g.plane_bytes = mcuq_dw_plane_bytes(input_dims);
-    g.planes = mcuq_dw_planes(g.in_c, g.plane_bytes);
+    g.planes = ctx->size >= mcuq_dw_scratch_bytes(input_dims, 4) ? mcuq_dw_planes(g.in_c, g.plane_bytes) : 1;
     g.out_h = output_dims->h;
     g.out_w = output_dims->w;
     g.stride_h = params->stride.h;
