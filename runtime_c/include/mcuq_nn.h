@@ -9,8 +9,14 @@
  * starts far enough before the input that no write reaches an input byte still to be read. The
  * largest allowed start, relative to the input, is computed by mcuq/plan/inplace.py from the loop
  * order documented here (e.g. -(W + 1) * C for a 3x3 stride-1 "same" convolution with C channels in
- * and out); the kernel tests run each kernel at exactly that overlap. Faster variants (DSP, MVE) must
- * keep the same order of reads and writes, or mcuq/plan/inplace.py must learn theirs.
+ * and out); the kernel tests run each kernel at exactly that overlap, on the host and under QEMU.
+ * The faster paths (DSP, MVE; see mcuq_nn_simd.h) read no later and write no earlier than the portable
+ * order, or check the overlap they are given and take the portable loop where theirs would not be
+ * safe (depthwise: its channel-plane paths need an output a whole number of pixels before the input).
+ *
+ * Scratch: *_get_buffer_size is the least a kernel needs; *_get_roomy_buffer_size, where there is one,
+ * the scratch of a faster path that the kernel takes when it gets that much. The code generator gives
+ * a layer the roomy size only where the arena does not grow (mcuq/plan/arena.py with_roomy_scratch).
  *
  * Channel slices: convolution, depthwise convolution, pooling and the elementwise kernels can write
  * their output as one channel slice of a wider NHWC tensor (output_pixel_stride in their params, or

@@ -244,14 +244,9 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
      * the loop needs two pointers and one offset: with 4 accumulators and 6 operands that is 14
      * registers, all a Cortex-M has, where four pointers made the compiler spill. */
 #if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && defined(__GNUC__) && !defined(__clang__)
-#define MCUQ_CONV_S8_STEP4                                                                                   \
-    "ldr %[xb], [%[col], %[len]]\n\t"                                                                          \
-    "ldr %[xa], [%[col]], #4\n\t"                                                                              \
-    "ldr %[w], [%[row], %[len]]\n\t"                                                                          \
-    "sxtb16 %[xa_hi], %[xa], ror #8\n\t"                                                                       \
-    "sxtb16 %[xa], %[xa]\n\t"                                                                                  \
-    "sxtb16 %[xb_hi], %[xb], ror #8\n\t"                                                                       \
-    "sxtb16 %[xb], %[xb]\n\t"                                                                                  \
+/* With the column words of pixels a and b as int16 pairs in xa, xa_hi, xb, xb_hi and filter row 1's
+ * word in w: the 8 SMLAD of rows 1 and 0 (row 0's word loaded here, post-incrementing row). */
+#define MCUQ_CONV_S8_SMLAD_2X2                                                                           \
     "sxtb16 %[w_hi], %[w], ror #8\n\t"                                                                         \
     "sxtb16 %[w], %[w]\n\t"                                                                                    \
     "smlad %[a1], %[xa], %[w], %[a1]\n\t"                                                                      \
@@ -265,6 +260,14 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
     "smlad %[a0], %[xa_hi], %[w_hi], %[a0]\n\t"                                                                \
     "smlad %[b0], %[xb], %[w], %[b0]\n\t"                                                                      \
     "smlad %[b0], %[xb_hi], %[w_hi], %[b0]\n\t"
+#define MCUQ_CONV_S8_STEP4                                                                                   \
+    "ldr %[xb], [%[col], %[len]]\n\t"                                                                          \
+    "ldr %[xa], [%[col]], #4\n\t"                                                                              \
+    "ldr %[w], [%[row], %[len]]\n\t"                                                                          \
+    "sxtb16 %[xa_hi], %[xa], ror #8\n\t"                                                                       \
+    "sxtb16 %[xa], %[xa]\n\t"                                                                                  \
+    "sxtb16 %[xb_hi], %[xb], ror #8\n\t"                                                                       \
+    "sxtb16 %[xb], %[xb]\n\t" MCUQ_CONV_S8_SMLAD_2X2
     /* The loop below in assembly, 16 bytes per turn, for gcc, which spills two registers of the C loop
      * to the stack (clang cannot allocate the 14 registers of the assembly: it compiles the C loop). */
     {
@@ -532,20 +535,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_wide(const in
 #define MCUQ_CONV_S8_WIDE_STEP4                                                                            \
     "ldr %[w], [%[row], %[len]]\n\t"                                                                         \
     "ldrd %[xb], %[xb_hi], [%[col], #8]\n\t"                                                                 \
-    "ldrd %[xa], %[xa_hi], [%[col]], #16\n\t"                                                                \
-    "sxtb16 %[w_hi], %[w], ror #8\n\t"                                                                       \
-    "sxtb16 %[w], %[w]\n\t"                                                                                  \
-    "smlad %[a1], %[xa], %[w], %[a1]\n\t"                                                                    \
-    "smlad %[a1], %[xa_hi], %[w_hi], %[a1]\n\t"                                                              \
-    "smlad %[b1], %[xb], %[w], %[b1]\n\t"                                                                    \
-    "smlad %[b1], %[xb_hi], %[w_hi], %[b1]\n\t"                                                              \
-    "ldr %[w], [%[row]], #4\n\t"                                                                             \
-    "sxtb16 %[w_hi], %[w], ror #8\n\t"                                                                       \
-    "sxtb16 %[w], %[w]\n\t"                                                                                  \
-    "smlad %[a0], %[xa], %[w], %[a0]\n\t"                                                                    \
-    "smlad %[a0], %[xa_hi], %[w_hi], %[a0]\n\t"                                                              \
-    "smlad %[b0], %[xb], %[w], %[b0]\n\t"                                                                    \
-    "smlad %[b0], %[xb_hi], %[w_hi], %[b0]\n\t"
+    "ldrd %[xa], %[xa_hi], [%[col]], #16\n\t" MCUQ_CONV_S8_SMLAD_2X2
     /* 16 bytes of K per turn, in assembly for the same reason as mcuq_conv_s8_dot_2x2_inline's. */
     {
         const int32_t *const end16 = wide + (len & ~15);

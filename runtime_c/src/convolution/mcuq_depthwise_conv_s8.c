@@ -153,18 +153,30 @@ static void mcuq_dw_portable(const mcuq_dw_conv_params *params,
                         }
                         if (border)
                         {
-                            /* The taps in the padding hold the zero point, -input_offset. */
+                            /* The taps in the padding hold the zero point, -input_offset: whole kernel
+                             * rows above and below the clipped window, and the columns beside it. */
                             int32_t padded_filter_sum = 0;
                             for (ky = 0; ky < k_h; ky++)
                             {
-                                const int8_t *f_tap = filter + (size_t)ky * k_w * out_c + oc;
-                                for (kx = 0; kx < k_w; kx++)
+                                const int8_t *const f_taps = filter + (size_t)ky * k_w * out_c + oc;
+                                if (ky < ky0 || ky >= ky1)
                                 {
-                                    if (ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1)
+                                    for (kx = 0; kx < k_w; kx++)
                                     {
-                                        padded_filter_sum += *f_tap;
+                                        padded_filter_sum += f_taps[(size_t)kx * out_c];
                                     }
-                                    f_tap += out_c;
+                                }
+                                else
+                                {
+                                    /* (kx0 may exceed k_w when the whole window lies left of the input) */
+                                    for (kx = 0; kx < kx0 && kx < k_w; kx++)
+                                    {
+                                        padded_filter_sum += f_taps[(size_t)kx * out_c];
+                                    }
+                                    for (kx = kx1; kx < k_w; kx++)
+                                    {
+                                        padded_filter_sum += f_taps[(size_t)kx * out_c];
+                                    }
                                 }
                             }
                             acc -= input_offset * padded_filter_sum;
