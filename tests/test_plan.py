@@ -7,11 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcuq.plan import ALIGNMENT, ArenaPlanner, best_schedule, plan_arena
+from mcuq import golden
+from mcuq.plan import ALIGNMENT, ArenaPlanner, best_schedule, plan_arena, with_roomy_scratch
 from mcuq.plan.buffers import Buffer
 from mcuq.plan.greedy import ORDERS
 from mcuq.plan.schedule import topological_orders
-from mcuq.qir import ConcatParams, CopyParams, Layer, LutParams, QModel, QOp, QTensor, TransposeParams
+from mcuq.qir import ConcatParams, ConvParams, CopyParams, Layer, LutParams, QModel, QOp, QTensor, TransposeParams
 
 buffer_specs = st.lists(
     st.tuples(st.integers(1, 5000), st.integers(0, 20), st.integers(0, 10)), min_size=1, max_size=30
@@ -161,3 +162,40 @@ def test_schedule_picks_the_order_with_the_smallest_arena():
     names = [layer.name for layer in best.layers]
     assert names.index("c") < names.index("b")  # small before the second half of the long branch
     assert plan_arena(best).size == plan_arena(best).lower_bound == 100 + 88 + 12
+
+
+def _conv(name, src, dst, c_in, c_out, k, stride=1, pad=0):
+    return Layer(QOp.CONV, name, (src,), dst, ConvParams(
+        weights=np.zeros((c_out, k, k, c_in), np.int8), bias=np.zeros(c_out, np.int32),
+        multiplier=np.full(c_out, 1 << 30, np.int32), shift=np.full(c_out, -2, np.int32), input_offset=0,
+        output_offset=0, stride=(stride, stride), dilation=(1, 1), padding=(pad,) * 4, act_min=-128, act_max=127))
+
+
+def _funnel_model():
+    """x 16x16x4 -> 3x3 conv -> a 16x16x4 -> 3x3/4 conv -> b 4x4x16 -> 3x3/2 conv -> y 2x2x16: the first
+    conv runs where the arena peaks, the last where little else is alive."""
+    shapes = {"x": (1, 16, 16, 4), "a": (1, 16, 16, 4), "b": (1, 4, 4, 16), "y": (1, 2, 2, 16)}
+    tensors = {n: QTensor(n, s, 1.0, 0) for n, s in shapes.items()}
+    layers = [_conv("c0", "x", "a", 4, 4, 3, pad=1), _conv("c1", "a", "b", 4, 16, 3, stride=4, pad=1),
+              _conv("c2", "b", "y", 16, 16, 3, stride=2, pad=1)]
+    return QModel("funnel", tensors, layers, ["x"], ["y"])
+
+
+def test_roomy_scratch_only_where_the_arena_stays_as_small():
+    model = _funnel_model()
+    least = plan_arena(model)
+    plan = with_roomy_scratch(model, least)
+    assert plan.size == least.size
+    given_roomy = []
+    for step, layer in enumerate(model.layers):
+        need, roomy = golden.scratch_bytes(layer, model.tensors), golden.roomy_scratch_bytes(layer, model.tensors)
+        assert roomy > need  # every conv here has a faster path with more scratch
+        got = plan.scratch[step][1]
+        assert got in (need, roomy)
+        if got == roomy:
+            given_roomy.append(step)
+        else:  # refused: that layer's roomy scratch on top of the others' would enlarge the arena
+            others = {s: golden.roomy_scratch_bytes(model.layers[s], model.tensors) for s in given_roomy}
+            assert plan_arena(model, roomy={**others, step: roomy}).size > least.size
+    assert 2 in given_roomy  # the last conv runs where there is room
+    assert 0 not in given_roomy  # the first runs at the peak
