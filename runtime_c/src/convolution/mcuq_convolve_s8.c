@@ -67,6 +67,15 @@ static int32_t mcuq_convolve_s8_dot(const int16_t *col, const int8_t *filter, in
  */
 #define MCUQ_CONV_S8_FAST 1
 
+/* The inner loops in assembly: gcc only (clang cannot allocate their registers), and only when
+ * optimizing (at -O0 the frame pointer takes one of the 14 registers the DSP loop needs); the C loops
+ * below them give the same results everywhere else. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
+#define MCUQ_CONV_S8_GCC_ASM 1
+#else
+#define MCUQ_CONV_S8_GCC_ASM 0
+#endif
+
 /* Keeps the per-pair channel loop out of the pixel loop, so that the compiler gives the dot-product
  * loop all registers instead of spilling the pixel loop's state around it. */
 #if defined(__GNUC__) || defined(__clang__)
@@ -185,7 +194,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
 #if defined(MCUQ_PATH_MVE)
     /* 16 products per VMLADAVA; the last partial block with zeroing predicated loads. */
     int32_t n;
-#if defined(__GNUC__) && !defined(__clang__)
+#if MCUQ_CONV_S8_GCC_ASM
     /* The loop below as one low-overhead loop in assembly: gcc derives its trip count from the
      * pointers at every call (five instructions) and moves the accumulators around it, a good part
      * of the loop itself for a short K. "Te": the even registers VMLADAVA accumulates in. */
@@ -243,7 +252,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
      * Column b and filter row 1 lie len bytes after column a and row 0 (the caller's layout), so
      * the loop needs two pointers and one offset: with 4 accumulators and 6 operands that is 14
      * registers, all a Cortex-M has, where four pointers made the compiler spill. */
-#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && MCUQ_CONV_S8_GCC_ASM
 /* With the column words of pixels a and b as int16 pairs in xa, xa_hi, xb, xb_hi and filter row 1's
  * word in w: the 8 SMLAD of rows 1 and 0 (row 0's word loaded here, post-incrementing row). */
 #define MCUQ_CONV_S8_SMLAD_2X2                                                                           \
@@ -531,7 +540,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_wide(const in
 {
     const int32_t *const end = wide + len; /* 4 words per 4 bytes of K */
     int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
-#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && MCUQ_CONV_S8_GCC_ASM
 #define MCUQ_CONV_S8_WIDE_STEP4                                                                            \
     "ldr %[w], [%[row], %[len]]\n\t"                                                                         \
     "ldrd %[xb], %[xb_hi], [%[col], #8]\n\t"                                                                 \
@@ -722,7 +731,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_groups_mve(const i
 #define MCUQ_CONV_S8_HELD_MIN 16
 #define MCUQ_CONV_S8_HELD_MAX 64
 
-#if defined(__GNUC__) && !defined(__clang__)
+#if MCUQ_CONV_S8_GCC_ASM
 /* In assembly: gcc otherwise hoists every filter load of a group of channels ahead of the multiplies
  * and spills vectors to the stack. x3 is the last vector for nv = 4, x2 for 3, and so on. */
 #define MCUQ_CONV_S8_HELD_ASM(body, ...)                                                                   \
