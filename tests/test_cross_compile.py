@@ -64,9 +64,12 @@ def test_two_models_link_into_one_program(two_models, tmp_path):
 
 @needs_arm_gcc
 @pytest.mark.parametrize("core", sorted(CORES))
-def test_every_kernel_compiles_for_core(core, tmp_path):
+@pytest.mark.parametrize("opt", ["-O2", "-O0", "-Os", "-O3"])
+def test_every_kernel_compiles_for_core(core, opt, tmp_path):
+    """At every optimization level: the assembly inner loops need registers -O0 does not leave free."""
     for source in KERNEL_SOURCES:
-        _gcc(core, "-I", REPO / "runtime_c" / "include", "-include", "mcuq_nn.h", "-c", source, "-o", tmp_path / "k.o")
+        _gcc(core, "-I", REPO / "runtime_c" / "include", "-include", "mcuq_nn.h", opt, "-c", source,
+             "-o", tmp_path / "k.o")
 
 
 @needs_clang
