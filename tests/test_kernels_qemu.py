@@ -249,3 +249,15 @@ def test_random_layers_equal_golden(core, seeds, tmp_path_factory):
     kinds = list(GENERATORS)
     cases = [c for i, seed in enumerate(seeds) for c in cases_for(kinds[i % len(kinds)], seed)]
     _assert_all_pass(cases, core, tmp_path_factory.mktemp(core))
+
+
+@pytest.mark.parametrize("core", list(CORES))
+def test_add_on_every_input_pair(core, tmp_path):
+    """All 65,536 pairs of int8 inputs through the add kernel's DSP and MVE paths, written in place over
+    the first input, with TFLite's parameters for two different scales (every rounding step shows)."""
+    x = np.arange(-128, 128, dtype=np.int8)
+    a, b = (np.ascontiguousarray(m) for m in np.meshgrid(x, x, indexing="ij"))
+    params = fp.prepare_add(0.037, -3, 0.021, 11, 0.05, 4, -128, 127)
+    layer, tensors = _layer(QOp.ADD, params, [a.shape, a.shape], a.shape)
+    _assert_all_pass([layer_case("add, every input pair, in place", layer, [a, b], tensors, inplace_shift=0)],
+                     core, tmp_path)
