@@ -470,38 +470,6 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_out2_dsp(int32_t a,
     }
 }
 
-/* The DSP channel loop for the usual case, checked once per call: a bias, and every shift <= -2. */
-static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pairs_dsp(const int8_t *col,
-                                                                   int32_t len,
-                                                                   const mcuq_conv_params *params,
-                                                                   const mcuq_per_channel_quant *quant,
-                                                                   const int8_t *filter,
-                                                                   const int32_t *bias,
-                                                                   int32_t out_c,
-                                                                   int8_t *out_a,
-                                                                   int8_t *out_b,
-                                                                   int full)
-{
-    /* Locals, not loads through params in the loop: the int8 stores could alias them. */
-    const int32_t *const mult = quant->multiplier;
-    const int32_t *const shift = quant->shift;
-    const int32_t out_offset = params->output_offset;
-    const int32_t act_min = params->activation.min, act_max = params->activation.max;
-    int32_t oc;
-    for (oc = 0; oc + 1 < out_c; oc += 2)
-    {
-        int32_t acc[4];
-        int32_t b1, m1, s1;
-        mcuq_conv_s8_dot_2x2_inline(col, filter + (size_t)oc * len, len, acc);
-        b1 = bias[oc + 1];
-        m1 = mult[oc + 1];
-        s1 = shift[oc + 1];
-        mcuq_conv_s8_out2_dsp(acc[0], acc[2], bias[oc], mult[oc], shift[oc], out_offset, act_min, act_max, full,
-                              out_a + oc, out_b + oc);
-        mcuq_conv_s8_out2_dsp(acc[1], acc[3], b1, m1, s1, out_offset, act_min, act_max, full, out_a + oc + 1,
-                              out_b + oc + 1);
-    }
-}
 #endif
 
 
@@ -603,19 +571,24 @@ static void mcuq_conv_s8_dot_2x1_wide(const int32_t *wide, const int8_t *row, in
     acc[2] = b;
 }
 
-/* All output channels of a widened pixel pair (rshifts case: a bias, every shift <= -2); full: the
- * clamp is the whole int8 range (a constant in each caller below, so that it costs nothing). */
-static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pair_wide(const int32_t *wide,
-                                                                   int32_t len,
-                                                                   const mcuq_conv_params *params,
-                                                                   const mcuq_per_channel_quant *quant,
-                                                                   const int8_t *filter,
-                                                                   const int32_t *bias,
-                                                                   int32_t out_c,
-                                                                   int8_t *out_a,
-                                                                   int8_t *out_b,
-                                                                   int full)
+/* The DSP channel loop for the usual case, checked once per call: a bias, and every shift <= -2. The
+ * columns are the int8 ones at col, or (widened) the widened ones at wide; full: the clamp is the whole
+ * int8 range. Both flags are constants where it is inlined. Returns the channels done (with int8
+ * columns an odd last one is left to the caller). */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_pairs_dsp(const int8_t *col,
+                                                                      const int32_t *wide,
+                                                                      int32_t len,
+                                                                      const mcuq_conv_params *params,
+                                                                      const mcuq_per_channel_quant *quant,
+                                                                      const int8_t *filter,
+                                                                      const int32_t *bias,
+                                                                      int32_t out_c,
+                                                                      int8_t *out_a,
+                                                                      int8_t *out_b,
+                                                                      int widened,
+                                                                      int full)
 {
+    /* Locals, not loads through params in the loop: the int8 stores could alias them. */
     const int32_t *const mult = quant->multiplier;
     const int32_t *const shift = quant->shift;
     const int32_t out_offset = params->output_offset;
@@ -625,7 +598,14 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pair_wide(const int32
     for (oc = 0; oc + 1 < out_c; oc += 2)
     {
         int32_t b1, m1, s1;
-        mcuq_conv_s8_dot_2x2_wide(wide, filter + (size_t)oc * len, len, acc);
+        if (widened)
+        {
+            mcuq_conv_s8_dot_2x2_wide(wide, filter + (size_t)oc * len, len, acc);
+        }
+        else
+        {
+            mcuq_conv_s8_dot_2x2_inline(col, filter + (size_t)oc * len, len, acc);
+        }
         b1 = bias[oc + 1];
         m1 = mult[oc + 1];
         s1 = shift[oc + 1];
@@ -634,12 +614,14 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pair_wide(const int32
         mcuq_conv_s8_out2_dsp(acc[1], acc[3], b1, m1, s1, out_offset, act_min, act_max, full, out_a + oc + 1,
                               out_b + oc + 1);
     }
-    if (oc < out_c)
+    if (widened && oc < out_c)
     {
         mcuq_conv_s8_dot_2x1_wide(wide, filter + (size_t)oc * len, len, acc);
         mcuq_conv_s8_out2_dsp(acc[0], acc[2], bias[oc], mult[oc], shift[oc], out_offset, act_min, act_max, full,
                               out_a + oc, out_b + oc);
+        oc++;
     }
+    return oc;
 }
 
 static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair_wide_full(const int32_t *wide, int32_t len,
@@ -648,7 +630,7 @@ static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair_wide_full(const int32_t *wid
                                                               const int8_t *filter, const int32_t *bias,
                                                               int32_t out_c, int8_t *out_a, int8_t *out_b)
 {
-    mcuq_conv_s8_pair_wide(wide, len, params, quant, filter, bias, out_c, out_a, out_b, 1);
+    (void)mcuq_conv_s8_pairs_dsp(NULL, wide, len, params, quant, filter, bias, out_c, out_a, out_b, 1, 1);
 }
 
 static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair_wide_clamp(const int32_t *wide, int32_t len,
@@ -657,7 +639,7 @@ static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair_wide_clamp(const int32_t *wi
                                                                const int8_t *filter, const int32_t *bias,
                                                                int32_t out_c, int8_t *out_a, int8_t *out_b)
 {
-    mcuq_conv_s8_pair_wide(wide, len, params, quant, filter, bias, out_c, out_a, out_b, 0);
+    (void)mcuq_conv_s8_pairs_dsp(NULL, wide, len, params, quant, filter, bias, out_c, out_a, out_b, 1, 0);
 }
 #endif
 
@@ -919,13 +901,12 @@ static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair(const int8_t *col,
     {
         if (params->activation.min == -128 && params->activation.max == 127)
         {
-            mcuq_conv_s8_pairs_dsp(col, len, params, quant, filter, bias, out_c, out_a, out_b, 1);
+            oc = mcuq_conv_s8_pairs_dsp(col, NULL, len, params, quant, filter, bias, out_c, out_a, out_b, 0, 1);
         }
         else
         {
-            mcuq_conv_s8_pairs_dsp(col, len, params, quant, filter, bias, out_c, out_a, out_b, 0);
+            oc = mcuq_conv_s8_pairs_dsp(col, NULL, len, params, quant, filter, bias, out_c, out_a, out_b, 0, 0);
         }
-        oc = out_c & ~1;
     }
 #endif
     mcuq_conv_s8_pair_scalar(col, len, params, quant, filter, bias, oc, out_c, out_a, out_b);
