@@ -253,6 +253,16 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
      * the loop needs two pointers and one offset: with 4 accumulators and 6 operands that is 14
      * registers, all a Cortex-M has, where four pointers made the compiler spill. */
 #if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && MCUQ_CONV_S8_GCC_ASM
+/* The 2x2 DSP loop in assembly, four steps (16 bytes of K) per turn, until col_ptr reaches end_ptr; the
+ * step loads the operands, MCUQ_CONV_S8_SMLAD_2X2 does the products. */
+#define MCUQ_CONV_S8_DSP_LOOP(step, col_ptr, end_ptr)                                                       \
+    __asm__("1:\n\t" step step step step "cmp %[col], %[end]\n\t"                                         \
+            "bne 1b\n\t"                                                                                     \
+            : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [col] "+r"(col_ptr), [row] "+r"(row_0), \
+              [xa] "=&r"(xa), [xb] "=&r"(xb), [xa_hi] "=&r"(xa_hi), [xb_hi] "=&r"(xb_hi), [w] "=&r"(w),         \
+              [w_hi] "=&r"(w_hi)                                                                                \
+            : [len] "r"(len), [end] "r"(end_ptr)                                                                \
+            : "cc", "memory")
 /* With the column words of pixels a and b as int16 pairs in xa, xa_hi, xb, xb_hi and filter row 1's
  * word in w: the 8 SMLAD of rows 1 and 0 (row 0's word loaded here, post-incrementing row). */
 #define MCUQ_CONV_S8_SMLAD_2X2                                                                           \
@@ -284,14 +294,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
         int32_t xa, xb, xa_hi, xb_hi, w, w_hi;
         if (col_a != end16)
         {
-            __asm__("1:\n\t" MCUQ_CONV_S8_STEP4 MCUQ_CONV_S8_STEP4 MCUQ_CONV_S8_STEP4 MCUQ_CONV_S8_STEP4
-                    "cmp %[col], %[end]\n\t"
-                    "bne 1b\n\t"
-                    : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [col] "+r"(col_a),
-                      [row] "+r"(row_0), [xa] "=&r"(xa), [xb] "=&r"(xb), [xa_hi] "=&r"(xa_hi),
-                      [xb_hi] "=&r"(xb_hi), [w] "=&r"(w), [w_hi] "=&r"(w_hi)
-                    : [len] "r"(len), [end] "r"(end16)
-                    : "cc", "memory");
+            MCUQ_CONV_S8_DSP_LOOP(MCUQ_CONV_S8_STEP4, col_a, end16);
         }
 #undef MCUQ_CONV_S8_STEP4
     }
@@ -519,14 +522,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_wide(const in
         int32_t xa, xb, xa_hi, xb_hi, w, w_hi;
         if (wide != end16)
         {
-            __asm__("1:\n\t" MCUQ_CONV_S8_WIDE_STEP4 MCUQ_CONV_S8_WIDE_STEP4 MCUQ_CONV_S8_WIDE_STEP4
-                        MCUQ_CONV_S8_WIDE_STEP4 "cmp %[col], %[end]\n\t"
-                    "bne 1b\n\t"
-                    : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [col] "+r"(wide),
-                      [row] "+r"(row_0), [xa] "=&r"(xa), [xb] "=&r"(xb), [xa_hi] "=&r"(xa_hi),
-                      [xb_hi] "=&r"(xb_hi), [w] "=&r"(w), [w_hi] "=&r"(w_hi)
-                    : [len] "r"(len), [end] "r"(end16)
-                    : "cc", "memory");
+            MCUQ_CONV_S8_DSP_LOOP(MCUQ_CONV_S8_WIDE_STEP4, wide, end16);
         }
 #undef MCUQ_CONV_S8_WIDE_STEP4
     }
