@@ -537,25 +537,26 @@ MCUQ_DW_INLINE void mcuq_dw_mve_channel_mode(const int8_t *plane, const mcuq_dw_
     const int32x4_t bias_v = vdupq_n_s32(b);
     const uint32x4_t out_offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)(out_w * os));
     int32_t x, y;
+    const int32_t out_step = 4 * out_w * os;
     for (x = 0; x < out_w; x++)
     {
+        /* One pointer: the other two columns are cs and 2 * cs bytes on (immediate offsets when cs32),
+         * which leaves the scalar registers to the nine weights. */
         const int8_t *c0 = plane + (size_t)x * cs;
-        const int8_t *c1 = c0 + cs;
-        const int8_t *c2 = c1 + cs;
         int8_t *o = out + (size_t)x * os;
-        for (y = 0; y < out_h; y += 4)
+        for (y = out_h; y > 0; y -= 4)
         {
             int32x4_t acc = vmlaq_n_s32(bias_v, vldrbq_s32(c0), w00);
             acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 1), w10);
             acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 2), w20);
-            acc = vmlaq_n_s32(acc, vldrbq_s32(c1), w01);
-            acc = vmlaq_n_s32(acc, vldrbq_s32(c1 + 1), w11);
-            acc = vmlaq_n_s32(acc, vldrbq_s32(c1 + 2), w21);
-            acc = vmlaq_n_s32(acc, vldrbq_s32(c2), w02);
-            acc = vmlaq_n_s32(acc, vldrbq_s32(c2 + 1), w12);
-            acc = vmlaq_n_s32(acc, vldrbq_s32(c2 + 2), w22);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + cs), w01);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + cs + 1), w11);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + cs + 2), w21);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 2 * cs), w02);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 2 * cs + 1), w12);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 2 * cs + 2), w22);
             acc = mcuq_dw_mve_out(acc, mult, shift, off, lo, hi, mode);
-            if (y + 4 <= out_h)
+            if (y >= 4)
             {
                 vstrbq_scatter_offset_s32(o, out_offsets, acc);
             }
@@ -563,12 +564,10 @@ MCUQ_DW_INLINE void mcuq_dw_mve_channel_mode(const int8_t *plane, const mcuq_dw_
             {
                 /* The last rows of a column: the lanes past the output's end read the next column (or
                  * the scratch's slack) and are not stored. */
-                vstrbq_scatter_offset_p_s32(o, out_offsets, acc, vctp32q((uint32_t)(out_h - y)));
+                vstrbq_scatter_offset_p_s32(o, out_offsets, acc, vctp32q((uint32_t)y));
             }
             c0 += 4;
-            c1 += 4;
-            c2 += 4;
-            o += (size_t)4 * out_w * os;
+            o += out_step;
         }
     }
 }
