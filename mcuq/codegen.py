@@ -1,12 +1,13 @@
 """Code generation: int8 IR + arena plan -> NAME.c and NAME.h through the Jinja2 templates.
 
 Python hands the templates data only (numbers, names, shapes); all C text is in `templates/` and, for
-the kernels, in `runtime_c/`, whose sources are copied verbatim into the generated file.
+the kernels, in `runtime_c/`, whose sources are copied verbatim into the generated file. Every name that
+came from the model file is handed over as a `ModelString`, which a template can print only through a
+sanitizer (see `names`).
 """
 
 from __future__ import annotations
 
-import keyword
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -15,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .names import ModelString, c_identifier
 from .plan import ArenaPlan
 from .qir import Layer, QModel, QOp
 from .resources import resource_dir
-from .templating import c_comment_text, template_environment
+from .templating import template_environment
 
 # The kernel entry point each op calls; the code generator copies the file that defines it.
 KERNEL_FUNCTION = {
@@ -59,22 +61,7 @@ def kernel_function(layer: Layer, model: QModel) -> str | None:
     return KERNEL_FUNCTION.get(layer.op)
 
 
-C_KEYWORDS = frozenset(
-    "auto break case char const continue default do double else enum extern float for goto if inline int "
-    "long register restrict return short signed sizeof static struct switch typedef union unsigned void "
-    "volatile while _Bool _Complex _Imaginary".split()
-)
 INCLUDE_LINE = re.compile(r'^\s*#\s*include\s+"[^"]+"\s*$', re.MULTILINE)
-
-
-def c_identifier(name: str) -> str:
-    """A valid, lower-case C identifier for a user-supplied name (model name, prefix)."""
-    ident = re.sub(r"[^0-9a-zA-Z_]", "_", name).strip("_").lower() or "model"
-    if ident[0].isdigit():
-        ident = "m_" + ident
-    if ident in C_KEYWORDS or keyword.iskeyword(ident):
-        ident += "_"
-    return ident
 
 
 def _runtime_text(path: Path) -> str:
@@ -111,8 +98,8 @@ class LayerView:
     op: str
     dtype: str  # of the output: "int8", or "int16" for the 16x8 kernels
     kernel: str | None
-    name: str
-    summary: str
+    name: ModelString
+    summary: ModelString  # op, node name, shapes and scales, for the layer's comment
     inputs: list[dict]
     output: dict
     params: object
@@ -124,7 +111,7 @@ class LayerView:
 
 def _tensor_view(model: QModel, plan: ArenaPlan, name: str) -> dict:
     t = model.tensors[name]
-    return dict(name=name, offset=plan.offsets[name], size=t.size, nbytes=t.nbytes, shape=list(t.shape),
+    return dict(name=ModelString(name), offset=plan.offsets[name], size=t.size, nbytes=t.nbytes, shape=list(t.shape),
                 dims=_dims4(t.shape), scale=t.scale, zero_point=t.zero_point, dtype=t.dtype,
                 ctype="int16_t" if t.dtype == "int16" else "int8_t")
 
@@ -174,7 +161,7 @@ def _extra(layer: Layer, model: QModel, plan: ArenaPlan) -> dict:
         for i, name in enumerate(layer.inputs):
             extent = model.tensors[name].shape[axis]
             if name in plan.slices:  # its producer wrote it in place: nothing to copy
-                written.append(dict(number=i + 1, name=name, layer=producer[name]))
+                written.append(dict(number=i + 1, name=ModelString(name), layer=producer[name]))
             else:
                 parts.append(dict(input=_tensor_view(model, plan, name), outer=outer, inner=inner,
                                   axis_offset=start, axis_size=extent, out_axis_size=out.shape[axis],
@@ -199,10 +186,10 @@ def _write_view(model: QModel, plan: ArenaPlan, layer: Layer) -> dict:
     piece = plan.slices.get(layer.output)
     if piece is None or not piece.strided:
         return dict(pixel_stride=_dims4(out.shape)[3], rows=1, row_size=out.size, row_stride=out.size,
-                    slice_of=piece.concat if piece else None, first=piece.offset if piece else 0,
+                    slice_of=ModelString(piece.concat) if piece else None, first=piece.offset if piece else 0,
                     last=piece.offset + out.size - 1 if piece else 0, strided=False)
     return dict(pixel_stride=piece.pixel_stride, rows=out.size // piece.channels, row_size=piece.channels,
-                row_stride=piece.pixel_stride, slice_of=piece.concat, first=piece.offset,
+                row_stride=piece.pixel_stride, slice_of=ModelString(piece.concat), first=piece.offset,
                 last=piece.offset + piece.channels - 1, strided=True)
 
 
@@ -210,7 +197,7 @@ def _inplace_view(plan: ArenaPlan, layer: Layer) -> dict | None:
     if layer.output not in plan.inplace:
         return None
     source, shift = plan.inplace[layer.output]
-    return dict(input=source, number=layer.inputs.index(source) + 1, shift=shift)
+    return dict(input=ModelString(source), number=layer.inputs.index(source) + 1, shift=shift)
 
 
 def layer_views(model: QModel, plan: ArenaPlan) -> list[LayerView]:
@@ -221,8 +208,8 @@ def layer_views(model: QModel, plan: ArenaPlan) -> list[LayerView]:
             op=layer.op.value,
             dtype=model.tensors[layer.output].dtype,
             kernel=kernel_function(layer, model),
-            name=layer.name,
-            summary=_layer_summary(layer, model),
+            name=ModelString(layer.name),
+            summary=ModelString(_layer_summary(layer, model)),
             inputs=[_tensor_view(model, plan, n) for n in layer.inputs],
             output=_tensor_view(model, plan, layer.output),
             params=layer.params,
@@ -261,8 +248,7 @@ def generate(model: QModel, plan: ArenaPlan, prefix: str, source_name: str) -> G
         version=__version__,
         prefix=prefix,
         PREFIX=prefix.upper(),
-        source_name=c_comment_text(source_name),
-        model=model,
+        source_name=ModelString(source_name),
         inputs=[_tensor_view(model, plan, n) for n in model.inputs],
         outputs=[_tensor_view(model, plan, n) for n in model.outputs],
         layers=layer_views(model, plan),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -18,7 +19,11 @@ import numpy as np
 from .errors import ToolchainError
 from .qir import DTYPE_NUMPY, QModel
 
-HOST_CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared"]
+HOST_CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC"]
+
+# Sections whose code runs when a library is loaded or unloaded. The generated C never has any; one in the
+# object means something in the model file (a name) made it into code, and loading it would run that code.
+LOAD_TIME_SECTIONS = (".init_array", ".fini_array", ".preinit_array", ".ctors", ".dtors", ".init", ".fini")
 
 
 def host_compiler() -> list[str]:
@@ -39,6 +44,47 @@ def _ctype(dtype) -> str:
     return C_TYPES[np.dtype(dtype).name]
 
 
+def _run_compiler(command: list[str], step: str) -> None:
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ToolchainError(
+            f"the generated C did not {step} on the host ({' '.join(command)}):\n{result.stderr.strip()}"
+        )
+
+
+def elf_section_names(path: Path) -> list[str] | None:
+    """The section names of an ELF object file (32 or 64 bit, either byte order); None if it is not ELF
+    (e.g. Mach-O on macOS, where the check below is skipped)."""
+    data = path.read_bytes()
+    if data[:4] != b"\x7fELF":
+        return None
+    wide, order = data[4] == 2, "<" if data[5] == 1 else ">"
+    word = order + ("Q" if wide else "I")
+    # ELF header: e_shoff (section table offset); e_shentsize, e_shnum, e_shstrndx. Section header: sh_name
+    # (offset in the name table) first, sh_offset at 0x18 (64 bit) or 0x10 (32 bit).
+    table = struct.unpack_from(word, data, 0x28 if wide else 0x20)[0]
+    entry_size, count, names_index = struct.unpack_from(order + "HHH", data, 0x3A if wide else 0x2E)
+    names_at = struct.unpack_from(word, data, table + names_index * entry_size + (0x18 if wide else 0x10))[0]
+    names = []
+    for i in range(count):
+        start = names_at + struct.unpack_from(order + "I", data, table + i * entry_size)[0]
+        names.append(data[start : data.index(b"\0", start)].decode("latin-1"))
+    return names
+
+
+def refuse_load_time_code(obj_path: Path) -> None:
+    """Defense in depth behind the name sanitizers (`mcuq.names`): the host build loads the generated C
+    into this process, so an object with constructors or destructors is never linked or loaded."""
+    names = elf_section_names(obj_path) or []
+    found = sorted({n for n in names for s in LOAD_TIME_SECTIONS if n == s or n.startswith(s + ".")})
+    if found:
+        raise ToolchainError(
+            f"the generated C defines code that would run when it is loaded ({', '.join(found)} in "
+            f"{obj_path.name}); mcuq never generates that, so the model file smuggled code into it. "
+            "Refusing to load it: this is a bug in mcuq's name sanitizing, please report it with the model"
+        )
+
+
 class HostModel:
     """The generated C, built as a shared library for this machine."""
 
@@ -46,13 +92,11 @@ class HostModel:
         self.prefix = prefix
         self.model = model
         self._tmp = tempfile.TemporaryDirectory(prefix="mcuq-host-")
-        lib_path = Path(self._tmp.name) / f"lib{prefix}.so"
-        command = [*host_compiler(), *HOST_CFLAGS, "-I", str(h_path.parent), str(c_path), "-o", str(lib_path)]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise ToolchainError(
-                f"the generated C did not compile on the host ({' '.join(command)}):\n{result.stderr.strip()}"
-            )
+        obj_path, lib_path = Path(self._tmp.name) / f"{prefix}.o", Path(self._tmp.name) / f"lib{prefix}.so"
+        _run_compiler([*host_compiler(), *HOST_CFLAGS, "-I", str(h_path.parent), "-c", str(c_path),
+                       "-o", str(obj_path)], "compile")
+        refuse_load_time_code(obj_path)
+        _run_compiler([*host_compiler(), "-shared", str(obj_path), "-o", str(lib_path)], "link")
         self.ffi = cffi.FFI()
         ins = ", ".join(f"const int8_t *input{i}" for i in range(len(model.inputs)))
         outs = ", ".join(f"{_ctype(model.tensors[n].dtype)} *output{i}" for i, n in enumerate(model.outputs))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from xml.sax.saxutils import escape, quoteattr
 
+from .names import xml_text
+
 WIDTH, HEIGHT = 960, 560
 LEFT, RIGHT, TOP, BOTTOM = 72, 24, 56, 44
 COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
@@ -49,13 +51,14 @@ def _text(x: float, y: float, text: str, anchor: str = "middle", size: int = 10,
 def _buffer_rect(axes: _Axes, buf: dict, color: str) -> str:
     x0, x1 = axes.x(buf["first_use"]), axes.x(buf["last_use"] + 1)
     y0, y1 = axes.y(buf["offset"] + buf["size"]), axes.y(buf["offset"])
-    title = (f'{buf["name"]}: {buf["size"]:,} B at offset {buf["offset"]:,}, '
+    # Buffer names are the model's tensor names: each goes through xml_text on its own.
+    title = (f'{xml_text(buf["name"])}: {buf["size"]:,} B at offset {buf["offset"]:,}, '
              f'steps {buf["first_use"]} to {buf["last_use"]}')
     if buf.get("inplace_of"):
-        title += f' (in place over {buf["inplace_of"]}, shift {buf["shift"]} B)'
+        title += f' (in place over {xml_text(buf["inplace_of"])}, shift {buf["shift"]} B)'
     parts = [f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{max(y1 - y0, 0.5):.1f}" '
              f'fill="{color}" fill-opacity="0.72" stroke="#ffffff" stroke-width="0.6">'
-             f"<title>{escape(title)}</title></rect>"]
+             f"<title>{title}</title></rect>"]
     if x1 - x0 >= 6 * len(buf["label"]) + 4 and y1 - y0 >= 12:
         parts.append(_text((x0 + x1) / 2, (y0 + y1) / 2 + 3.5, buf["label"], extra=' fill="#111111"'))
     return "".join(parts)

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from .names import untrusted
 from .plan import ArenaPlan, scratch_name
 from .plan.buffers import union_length
 from .qir import Layer, QModel, QOp
@@ -109,4 +110,6 @@ def to_json(report: dict) -> str:
 
 
 def to_markdown(report: dict) -> str:
-    return template_environment().get_template("report.md.j2").render(report=report)
+    """The report as Markdown. Every string in it may carry a model's names (layer names, hints that
+    quote them), so each reaches the template as a `ModelString` and prints only through md_text/md_code."""
+    return template_environment().get_template("report.md.j2").render(report=untrusted(report))

@@ -1,6 +1,8 @@
 """The one Jinja2 environment for every template (model C, header, report) and its filters.
 
-Filters only format numbers and text; the C itself is in `templates/`.
+Filters only format numbers and text; the C itself is in `templates/`. A model-supplied string reaches a
+template as a `names.ModelString`, which only the sanitizing filters of `names` (c_comment, c_string,
+md_text, md_code, xml_text) can print.
 """
 
 from __future__ import annotations
@@ -11,12 +13,8 @@ from functools import lru_cache
 import jinja2
 import numpy as np
 
+from .names import SANITIZERS, ModelString, md_text
 from .resources import resource_dir
-
-
-def c_comment_text(text: str) -> str:
-    """Text safe inside a /* */ comment."""
-    return text.replace("*/", "* /").replace("\n", " ")
 
 
 def c_float(value: float) -> str:
@@ -37,8 +35,8 @@ def db_text(value) -> str:
     """A decibel figure for the report: one decimal, "exact" for a noiseless result."""
     if value is None:
         return "–"
-    if isinstance(value, str) or not math.isfinite(value):
-        return "exact" if str(value) == "inf" else str(value)
+    if isinstance(value, (str, ModelString)) or not math.isfinite(value):
+        return "exact" if value == "inf" or value == math.inf else md_text(value)
     return f"{value:.1f}"
 
 
@@ -68,6 +66,6 @@ def template_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(c_float=c_float, c_rows=c_rows, c_comment=c_comment_text, db=db_text,
-                       range_text=range_text, share=share_text)
+    env.filters.update(c_float=c_float, c_rows=c_rows, db=db_text, range_text=range_text, share=share_text,
+                       **SANITIZERS)
     return env

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mcuq.codegen import c_identifier
+from mcuq.names import c_identifier
 from mcuq.templating import c_float
 
 
