@@ -12,6 +12,7 @@ through the filter for its context:
     md_text     Markdown and HTML text: markup characters backslash-escaped, no line breaks
     md_code     a Markdown code span that no backtick, pipe or line break can end
     xml_text    SVG/XML character data (escaped, no characters XML forbids)
+    terminal_text  what the command line prints: no control characters but line breaks and tabs
 
 `c_identifier` turns a name into a C identifier (used for the symbol prefix and file names).
 """
@@ -122,12 +123,23 @@ def c_string(value) -> str:
     return '"' + "".join(chr(b) if b in _PLAIN_STRING_BYTES else f"\\{b:03o}" for b in data) + '"'
 
 
+def _is_control(ch: str) -> bool:
+    """C0 and C1 controls (line breaks, the terminal's escape), Unicode line and paragraph separators, and
+    the invisible characters that reorder or hide what follows (bidi overrides and isolates)."""
+    code = ord(ch)
+    return (code < 0x20 or 0x7F <= code < 0xA0 or ch in "\u2028\u2029\u200b\u200e\u200f"
+            or 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069)
+
+
 def _one_line(text: str) -> str:
-    """Control characters and Unicode line/paragraph separators as U+FFFD: no line break, no terminal
-    escape, nothing invisible that changes what follows."""
-    return "".join("\ufffd" if (ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 or ch in "\u2028\u2029\u200b\u200e\u200f"
-                                or 0x202A <= ord(ch) <= 0x202E or 0x2066 <= ord(ch) <= 0x2069)
-                   else ch for ch in text)
+    """Every control character as U+FFFD: no line break, no terminal escape, nothing invisible."""
+    return "".join("\ufffd" if _is_control(ch) else ch for ch in text)
+
+
+def terminal_text(text: str) -> str:
+    """What the command line prints (messages quote model names): line breaks and tabs kept, every other
+    control character as U+FFFD, so that a name cannot move the cursor, clear the screen or hide text."""
+    return "".join("\ufffd" if _is_control(ch) and ch not in "\n\t" else ch for ch in text)
 
 
 # Characters that can start Markdown or HTML markup inside a line (emphasis, code, links and images,

@@ -209,7 +209,10 @@ class Lowering:
         if wanted is None or dtype != "int8" or wanted == (float(np.float32(scale)), int(zero_point)):
             return self.define(name, scale, zero_point, dtype)
         shape = tuple(self.graph.tensors[name].shape)
-        inner = self.define(f"{name}__{node.op}", scale, zero_point, shape=shape)
+        inner_name = f"{name}__{node.op}"
+        while inner_name in self.tensors or inner_name in self.graph.tensors:  # the file may use that name
+            inner_name += "_"
+        inner = self.define(inner_name, scale, zero_point, shape=shape)
         out = self.define(name, *wanted)
         table = requantize_table(inner, out)
         self.pending.append(Layer(QOp.LUT, f"{node.name} (requantize)", (inner.name,), name, qir.LutParams(table)))

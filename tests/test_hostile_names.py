@@ -257,3 +257,14 @@ def test_every_string_of_the_report_is_untrusted():
     wrapped = untrusted({"name": "a", "rows": [{"hints": ["b"]}], "n": 3})
     assert isinstance(wrapped["name"], ModelString) and isinstance(wrapped["rows"][0]["hints"][0], ModelString)
     assert wrapped["n"] == 3 and wrapped["name"] == "a"
+
+
+def test_names_the_pipeline_uses_for_itself(tmp_path, calib):
+    """Tensor names that mimic the planner's scratch buffers or the passes' derived names: the planner's
+    keys are not strings, derived names are made fresh, so nothing collides (this crashed the planner)."""
+    names = {place: place for place in PLACES}
+    names.update(ha="__scratch_0", hb="__scratch_1", cat="scratch of layer 0", y="x__nhwc", wa="ha__weights")
+    onnx.save(conv_model(names), tmp_path / "model.onnx")
+    compiled = mcuq.compile(tmp_path / "model.onnx", calib, tmp_path / "out")
+    assert compiled.report["verification"]["c_vs_golden"]["mismatches"] == 0
+    assert compiled.report["verification"]["float_metrics"][0]["sqnr_db"] > 30

@@ -81,9 +81,20 @@ def inplace_layers(model: QModel, spans: dict[str, tuple[int, int]], mode: str,
     return anchors
 
 
-def scratch_name(step: int) -> str:
-    """The planner's name for the scratch buffer of the layer at `step`."""
-    return f"__scratch_{step}"
+@dataclass(frozen=True)
+class ScratchKey:
+    """The planner's key for the scratch buffer of one layer. Not a str, so that no tensor name a model
+    file chooses ("__scratch_0", say) can collide with it."""
+
+    step: int
+
+    def __str__(self) -> str:
+        return f"scratch of layer {self.step}"
+
+
+def scratch_name(step: int) -> ScratchKey:
+    """The planner's key for the scratch buffer of the layer at `step`."""
+    return ScratchKey(step)
 
 
 def _planner(model: QModel, spans: dict[str, tuple[int, int]], anchors: dict[str, tuple[str, int]],

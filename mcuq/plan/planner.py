@@ -18,6 +18,8 @@ class ArenaPlanner:
                    anchor: str | None = None, shift: int = 0) -> None:
         """With `anchor`, the buffer starts `shift` bytes (a multiple of the alignment, may be
         negative) from the start of the buffer named `anchor`, and may overlap it."""
+        if any(b.name == name for b in self.buffers):
+            raise ValueError(f"buffer {name!r} added twice")
         if shift % self.alignment:
             raise ValueError(f"buffer {name!r}: shift {shift} is not a multiple of {self.alignment}")
         self.buffers.append(Buffer(name, align_up(size, self.alignment), first_use, last_use))
