@@ -11,15 +11,17 @@ a layer the report's "where the error comes from" list names too."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from qdq_models import QdqBuilder
 
 import mcuq
 import mcuq.quant
 from mcuq import cli, diagnose
-from qdq_models import QdqBuilder
 
 ort = pytest.importorskip("onnxruntime")
 from onnxruntime.quantization import (  # noqa: E402
@@ -187,3 +189,58 @@ def test_pad_value_outside_a_fixed_input_quantization(tmp_path):
     lsb = np.abs(compiled.run(verify) - _run(tmp_path / "qdq.onnx", verify)) / np.float32(y_scale)
     assert np.max(lsb) <= 1.0 + 1e-3
     assert np.isclose(compiled.run(verify)[0, :, 0, 0], PAD_VALUE, atol=y_scale / 2).all()
+
+
+def _bad_layer_model() -> onnx.ModelProto:
+    """Conv "stem" (1×1, the identity) → Conv "bad" (1×1: channel 3 times 20, the others as they
+    are) → Conv "head" (3×3). Calibrated on samples whose channel 3 is nearly zero, "bad"'s output
+    range misses what channel 3 brings on the verification samples: its output saturates there."""
+    rng = np.random.default_rng(3)
+    scale = np.array([1.0, 1.0, 1.0, 20.0], np.float32)
+    inits = [numpy_helper.from_array(np.eye(4, dtype=np.float32).reshape(4, 4, 1, 1), "w_stem"),
+             numpy_helper.from_array(np.diag(scale).reshape(4, 4, 1, 1), "w_bad"),
+             numpy_helper.from_array((rng.standard_normal((4, 4, 3, 3)) * 0.3).astype(np.float32), "w_head")]
+    nodes = [helper.make_node("Conv", ["x", "w_stem"], ["s"], name="stem"),
+             helper.make_node("Conv", ["s", "w_bad"], ["b"], name="bad"),
+             helper.make_node("Conv", ["b", "w_head"], ["y"], name="head", pads=[1, 1, 1, 1])]
+    return _model(nodes, inits, SHAPE, name="bad_layer")
+
+
+def _bad_layer_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(4)
+    calib = rng.uniform(-1, 1, (CALIB, *SHAPE[1:])).astype(np.float32)
+    calib[:, 3] *= 0.01
+    return calib, rng.uniform(-1, 1, (VERIFY, *SHAPE[1:])).astype(np.float32)
+
+
+def test_a_low_output_sqnr_warns_naming_the_layer_where_it_falls(tmp_path, capsys):
+    onnx.save(_bad_layer_model(), tmp_path / "bad.onnx")
+    calib, verify = _bad_layer_data()
+    np.save(tmp_path / "calib.npy", calib)
+    np.save(tmp_path / "verify.npy", verify)
+
+    assert cli.main(["compile", str(tmp_path / "bad.onnx"), "--calib", str(tmp_path / "calib.npy"), "--verify-data",
+                     str(tmp_path / "verify.npy"), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    stderr = capsys.readouterr().err
+    warnings = [line for line in stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "'bad' (conv)" in warnings[0] and f"{diagnose.LOW_SQNR_DB:g} dB" in warnings[0]
+
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    (metrics,) = report["verification"]["float_metrics"]
+    assert metrics["sqnr_db"] < diagnose.LOW_SQNR_DB
+    assert report["warnings"] == [warnings[0].removeprefix("warning: ")]
+    rows = {r["name"]: r for r in report["diagnosis"]["layers"]}
+    assert rows["stem"]["sqnr_db"] >= diagnose.LOW_SQNR_DB > rows["bad"]["sqnr_db"]
+    named = [o for o in report["diagnosis"]["offenders"] if o["falls_below_db"] is not None]
+    assert [o["name"] for o in named] == ["bad"]
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "**Warning**: output 'y'" in markdown and "falls below 20 dB here" in markdown
+
+
+def test_no_warning_when_the_output_sqnr_is_high(tmp_path):
+    calib, verify = _bad_layer_data()
+    onnx.save(_bad_layer_model(), tmp_path / "bad.onnx")
+    compiled = mcuq.compile(tmp_path / "bad.onnx", verify, tmp_path / "out", verify_data=verify)
+    assert compiled.report["verification"]["float_metrics"][0]["sqnr_db"] >= diagnose.LOW_SQNR_DB
+    assert compiled.report["warnings"] == []
+    assert all(o["falls_below_db"] is None for o in compiled.report["diagnosis"]["offenders"])
