@@ -20,6 +20,9 @@ from onnx import TensorProto, helper, numpy_helper
 from qdq_models import QdqBuilder
 
 import mcuq
+import mcuq.calibrate
+import mcuq.frontend.onnx_loader
+import mcuq.passes
 import mcuq.quant
 from mcuq import cli, diagnose
 
@@ -244,3 +247,47 @@ def test_no_warning_when_the_output_sqnr_is_high(tmp_path):
     assert compiled.report["verification"]["float_metrics"][0]["sqnr_db"] >= diagnose.LOW_SQNR_DB
     assert compiled.report["warnings"] == []
     assert all(o["falls_below_db"] is None for o in compiled.report["diagnosis"]["offenders"])
+
+
+def test_a_pass_through_layer_where_the_sqnr_falls_is_named(tmp_path):
+    """A pass-through layer (never an offender by the noise it adds) is named when the output's SQNR
+    falls there: as a pad whose value the input's grid clamped did before the fix (9 dB at the pad)."""
+    graph = mcuq.passes.optimize(load_onnx_model(pad_after_max_pool(None), tmp_path))
+    calib, _ = case_data()
+    model = mcuq.quant.quantize(graph, mcuq.calibrate.calibrate(graph, calib.transpose(0, 2, 3, 1)))
+    assert [layer.op.value for layer in model.layers] == ["max_pool", "pad"]
+
+    def row(index, sqnr, added):
+        layer = model.layers[index]
+        return dict(index=index, name=layer.name, op=layer.op.value, own_sqnr_db=sqnr, input_sqnr_db=None,
+                    added_sqnr_db=added, sqnr_db=sqnr, clipped_share=0.0, outlier_ratio=1.0, weights=None,
+                    dtype="int8")
+
+    rows = [row(0, 45.0, None), row(1, 9.0, None)]
+    (low,) = diagnose.low_sqnr_warnings(model, rows, [dict(name="y", sqnr_db=9.0)])
+    assert (low["index"], low["name"], low["op"]) == (1, "pad_y", "pad") and "'pad_y' (pad)" in low["message"]
+    assert [o["name"] for o in diagnose.offenders(rows, "minmax", falls=(low,))] == ["pad_y"]
+    assert diagnose.low_sqnr_warnings(model, rows, [dict(name="y", sqnr_db=20.0)]) == []
+
+
+def load_onnx_model(model: onnx.ModelProto, folder):
+    onnx.save(model, folder / "model.onnx")
+    return mcuq.frontend.onnx_loader.load_onnx(folder / "model.onnx")
+
+
+def test_the_range_a_pad_shares_is_widened_at_its_source(tmp_path):
+    """Conv → MaxPool → Pad: the pad value must be held by the conv's output quantization, which the
+    pool and the pad share; a range the model file fixes is left alone."""
+    conv_nodes, conv_inits = _conv("x", "c", np.random.default_rng(0))
+    pad_nodes, pad_inits = _pad("p", "y")
+    model = _model(conv_nodes + _max_pool("c", "p") + pad_nodes, conv_inits + pad_inits, (1, 4, 6, 6))
+    graph = mcuq.passes.optimize(load_onnx_model(model, tmp_path))
+    conv_out = graph.nodes[0].outputs[0]
+    ranges = {name: (-0.1, 0.2) for name in (*graph.inputs, *(n.outputs[0] for n in graph.nodes))}
+
+    held = mcuq.quant.ranges_holding_constants(graph, ranges, {})
+    value = float(np.float32(PAD_VALUE))  # as the model file stores it
+    assert held[conv_out] == (value, 0.2) and held[graph.outputs[0]] == (value, 0.2)
+    assert held[graph.inputs[0]] == (-0.1, 0.2)
+    fixed = mcuq.quant.ranges_holding_constants(graph, ranges, {conv_out: (0.01, 0)})
+    assert fixed[conv_out] == (-0.1, 0.2)
