@@ -14,6 +14,7 @@ from .errors import McuqError
 from .firmware.project import DEFAULT_STACK_SIZE, OPT_LEVELS
 from .firmware.qemu import DEFAULT_TIMEOUT_S
 from .ptq import DEFAULT_BIAS_CORRECTION, DEFAULT_EQUALIZATION, DEFAULT_METHOD
+from .templating import db_text
 
 
 def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
@@ -143,6 +144,8 @@ def run_compile(args: argparse.Namespace) -> int:
     )
     r = compiled.report
     v = r["verification"]
+    for warning in r.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{compiled.c_path}  {compiled.h_path}")
     print(f"layers {len(r['layers'])}, MACs {r['totals']['macs']:,}, weights {r['totals']['weight_bytes']:,} B, "
           f"arena {r['totals']['arena_bytes']:,} B")
@@ -174,8 +177,10 @@ def print_offenders(report: dict) -> None:
     if offenders:
         print("where the error comes from (report.md has every layer):")
     for o in offenders:
-        print(f"  L{o['index']} {o['name']} ({o['op']}): adds noise at {o['added_sqnr_db']:.1f} dB "
-              f"(own SQNR {o['own_sqnr_db']:.1f} dB)")
+        below = o.get("falls_below_db")
+        falls = "" if below is None else f"the output's SQNR falls below {below:g} dB here; "
+        print(f"  L{o['index']} {o['name']} ({o['op']}): {falls}adds noise at {db_text(o['added_sqnr_db'])} dB "
+              f"(own SQNR {db_text(o['own_sqnr_db'])} dB)")
         for hint in o["hints"]:
             print(f"      {hint}")
 

@@ -122,7 +122,9 @@ def compile(  # noqa: A001 - the API's name is the job's name
     model), int8 samples. ``calib`` may be None for a pre-quantized (QDQ) model that fixes every
     activation's quantization; without ``verify_data`` either, the C is verified on random inputs.
     Raises McuqError subclasses on bad input and VerificationError (after writing the files and the
-    report) when the C differs from the golden model.
+    report) when the C differs from the golden model. ``report["warnings"]`` lists what the caller
+    should see (the CLI prints each as a ``warning:`` line on stderr): an output whose SQNR against
+    the float model is below `diagnose.LOW_SQNR_DB`, with the layer where it falls.
 
     ``int16_layers``: node names (an iterable or a comma-separated string) to run with int16
     activations and int8 weights (TFLite's 16x8 scheme), or ``"auto"`` / ``"auto:DB"`` to choose them
@@ -219,7 +221,8 @@ def compile(  # noqa: A001 - the API's name is the job's name
 
     say("diagnosing each layer's own quantization error")
     t = time.perf_counter()
-    diagnosis = diagnose.diagnose(graph, qmodel, ranges, verify_ir, layer_sqnr, calib_method)
+    diagnosis = diagnose.diagnose(graph, qmodel, ranges, verify_ir, layer_sqnr, calib_method,
+                                  verification["float_metrics"])
     timings["diagnose"] = time.perf_counter() - t
 
     rows = report.layer_rows(qmodel, layer_sqnr)
@@ -242,6 +245,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
         verification=verification,
         layers=rows,
         diagnosis=diagnosis,
+        warnings=[w["message"] for w in diagnosis["low_sqnr"]],
         seconds=timings,
     )
     _write_reports(output_dir, summary)

@@ -16,6 +16,9 @@ For every layer of the integer model, on the verification data:
 - weight ranges: per output channel max |w|, summarized (min, median, max, the widest channel).
 
 Then the layers that lose most by their own quantization are named first, each with what would help.
+And where a model output's SQNR against the float model falls below `LOW_SQNR_DB`, a warning names the
+layer on the way to that output where the cumulative SQNR first falls below it (`low_sqnr_warnings`);
+the list of offenders names that layer too, whatever its op.
 Everything here is a measurement for the report: nothing in it changes the generated code.
 """
 
@@ -44,6 +47,7 @@ INT16_OPS = frozenset({QOp.CONV, QOp.DEPTHWISE_CONV, QOp.FULLY_CONNECTED, QOp.AD
 WEIGHT_CHANNEL_AXIS = {QOp.CONV: 0, QOp.DEPTHWISE_CONV: 3, QOp.FULLY_CONNECTED: 0}
 
 OFFENDERS = 3
+LOW_SQNR_DB = 20.0  # an output below this against the float model gets a warning naming where it falls
 CLIPPED_HINT = 1e-3  # a clipped share above this is worth a hint (0.1 %)
 OUTLIER_HINT = 4.0  # max |x| this many times the 99.9th percentile: the range is set by rare outliers
 SPREAD_HINT = 20.0  # widest channel's max |w| this many times the median channel's
@@ -67,8 +71,7 @@ def dequantize(q: np.ndarray, t: QTensor) -> np.ndarray:
 
 
 def representable_range(t: QTensor) -> tuple[float, float]:
-    lo, hi = DTYPE_RANGE[t.dtype]
-    return (lo - t.zero_point) * t.scale, (hi - t.zero_point) * t.scale
+    return t.real_range()
 
 
 def clipped_count(values: np.ndarray, t: QTensor) -> int:
@@ -243,24 +246,73 @@ def hints(row: dict, calib_method: str) -> list[str]:
     return out
 
 
-def offenders(rows: list[dict], calib_method: str, count: int = OFFENDERS) -> list[dict]:
+def offenders(rows: list[dict], calib_method: str, count: int = OFFENDERS,
+              falls: tuple[dict, ...] = ()) -> list[dict]:
     """The layers that add the most noise of their own (lowest added SQNR; never pass-through ops),
-    worst first, with hints."""
+    worst first, with hints; first of all, the layers where an output's SQNR falls below the
+    threshold (``falls``, from `low_sqnr_warnings`), marked with that threshold."""
     skip = {op.value for op in PASS_THROUGH}
-    candidates = [r for r in rows if r["op"] not in skip and r["added_sqnr_db"] is not None]
-    worst = sorted(candidates, key=lambda r: r["added_sqnr_db"])[:count]
+    below = {f["index"]: f["threshold_db"] for f in falls}
+    candidates = [r for r in rows if r["op"] not in skip and r["added_sqnr_db"] is not None
+                  and r["index"] not in below]
+    worst = [rows[i] for i in below] + sorted(candidates, key=lambda r: r["added_sqnr_db"])[:count]
     return [dict(index=r["index"], name=r["name"], op=r["op"], own_sqnr_db=r["own_sqnr_db"],
                  input_sqnr_db=r["input_sqnr_db"], added_sqnr_db=r["added_sqnr_db"],
-                 clipped_share=r["clipped_share"], hints=hints(r, calib_method)) for r in worst]
+                 sqnr_db=r["sqnr_db"], clipped_share=r["clipped_share"], falls_below_db=below.get(r["index"]),
+                 hints=hints(r, calib_method)) for r in worst]
+
+
+def layers_before(model: QModel, tensor: str) -> list[int]:
+    """Indices of the layers whose results reach ``tensor`` (its producer included), in order."""
+    needed, found = {tensor}, []
+    for index in range(len(model.layers) - 1, -1, -1):
+        layer = model.layers[index]
+        if layer.output in needed:
+            needed.update(layer.inputs)
+            found.append(index)
+    return found[::-1]
+
+
+def where_sqnr_falls(model: QModel, rows: list[dict], output: str, threshold: float) -> dict | None:
+    """The first layer on the way to ``output`` whose cumulative SQNR is below ``threshold``; else
+    (the output's SQNR measured against ONNX Runtime is lower than against the float IR) the one
+    with the lowest cumulative SQNR; None when no layer's is measured."""
+    measured = [rows[i] for i in layers_before(model, output) if rows[i]["sqnr_db"] is not None]
+    below = [r for r in measured if r["sqnr_db"] < threshold]
+    if below:
+        return below[0]
+    return min(measured, key=lambda r: r["sqnr_db"], default=None)
+
+
+def low_sqnr_warnings(model: QModel, rows: list[dict], output_metrics, threshold: float = LOW_SQNR_DB) -> list[dict]:
+    """One entry per model output whose SQNR against the float model (``output_metrics``: `verify`'s
+    float_metrics) is below ``threshold``: the output, the layer where it falls, and a message."""
+    found = []
+    for m in output_metrics:
+        if m["sqnr_db"] >= threshold:
+            continue
+        row = where_sqnr_falls(model, rows, m["name"], threshold)
+        if row is None:
+            continue
+        message = (f"output {m['name']!r}: SQNR {m['sqnr_db']:.1f} dB against the float model, below "
+                   f"{threshold:g} dB; it falls below at layer L{row['index']} {row['name']!r} ({row['op']}), "
+                   f"{row['sqnr_db']:.1f} dB there (see \"Where the error comes from\" in report.md)")
+        found.append(dict(output=m["name"], output_sqnr_db=m["sqnr_db"], index=row["index"], name=row["name"],
+                          op=row["op"], sqnr_db=row["sqnr_db"], threshold_db=threshold, message=message))
+    return found
 
 
 def diagnose(graph: Graph, model: QModel, ranges: dict[str, tuple[float, float]], samples_ir: np.ndarray,
-             cumulative_sqnr: dict[str, float], calib_method: str) -> dict:
+             cumulative_sqnr: dict[str, float], calib_method: str, output_metrics=(),
+             threshold: float = LOW_SQNR_DB) -> dict:
     """The per-layer diagnosis of ``model`` on the first `MAX_SAMPLES` of ``samples_ir`` (IR layout):
-    rows and offenders."""
+    rows, offenders, and the outputs whose SQNR (``output_metrics``, `verify`'s float_metrics) is
+    below ``threshold`` with the layer where it falls (low_sqnr)."""
     samples_ir = samples_ir[:MAX_SAMPLES]
     own, fed, stats = _own_pass(graph, model, samples_ir)
     rows = [layer_row(graph, model, layer, i, ranges, own.get(layer.output), fed.get(layer.output),
                       cumulative_sqnr.get(layer.output), stats[layer.output])
             for i, layer in enumerate(model.layers)]
-    return dict(samples=len(samples_ir), layers=rows, offenders=offenders(rows, calib_method))
+    low = low_sqnr_warnings(model, rows, output_metrics, threshold)
+    return dict(samples=len(samples_ir), layers=rows, offenders=offenders(rows, calib_method, falls=tuple(low)),
+                low_sqnr=low)

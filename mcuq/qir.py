@@ -59,6 +59,16 @@ class QTensor:
     def nbytes(self) -> int:
         return self.size * np.dtype(DTYPE_NUMPY[self.dtype]).itemsize
 
+    def real_range(self) -> tuple[float, float]:
+        """The real values of the grid's lowest and highest level."""
+        q_min, q_max = DTYPE_RANGE[self.dtype]
+        return (q_min - self.zero_point) * self.scale, (q_max - self.zero_point) * self.scale
+
+    def holds(self, value: float) -> bool:
+        """Whether the grid holds the real ``value`` to within half a step (rather than saturating it)."""
+        lo, hi = self.real_range()
+        return lo - 0.5 * self.scale <= value <= hi + 0.5 * self.scale
+
 
 @dataclass(frozen=True)
 class ConvParams:

@@ -94,6 +94,43 @@ def shared_concat_quantization(graph: Graph, ranges: dict[str, tuple[float, floa
     return shared
 
 
+def _shared_source(graph: Graph, name: str) -> str:
+    """The tensor whose quantization ``name`` shares: up through pooling/reshape/transpose/pad, which
+    keep their input's quantization, to the first tensor some other op (or the model input) makes."""
+    node = graph.producer(name)
+    while node is not None and node.op in SAME_AS_INPUT_OPS:
+        name = node.inputs[0]
+        node = graph.producer(name)
+    return name
+
+
+def pads_anything(node: Node) -> bool:
+    return node.op == "pad" and any(node.attrs["pads"])
+
+
+def ranges_holding_constants(graph: Graph, ranges: dict[str, tuple[float, float]],
+                             fixed: dict[str, tuple[float, int]]) -> dict[str, tuple[float, float]]:
+    """``ranges`` widened so that each Pad's constant lies in the range that must hold it: the Pad's
+    output, and the tensor whose quantization the Pad shares (its input, or further up a pooling,
+    reshape or transpose chain). Otherwise the constant would be clamped to the input's grid: a pad
+    value of -0.62 on an input in [-0.38, 0.36] became -0.38 (SQNR 9 dB). A tensor the model file
+    fixes keeps its quantization; `lower_pad` then requantizes the Pad's input into one that holds
+    the constant."""
+    held = dict(ranges)
+
+    def include(name: str, value: float) -> None:
+        if name in held and name not in fixed:
+            lo, hi = held[name]
+            held[name] = (min(lo, value), max(hi, value))
+
+    for node in graph.nodes:
+        if pads_anything(node):
+            value = float(node.attrs.get("value", 0.0))
+            include(node.outputs[0], value)
+            include(_shared_source(graph, node.inputs[0]), value)
+    return held
+
+
 def quantize_value(real: float, scale: float, zero_point: int, dtype: str = "int8") -> int:
     """A real constant (clamp bound, pad value) on the integer grid as TFLite quantizes one
     (``CalculateActivationRangeQuantized``): float32 division, then round half away from zero."""
@@ -163,11 +200,11 @@ class Lowering:
     def __init__(self, graph: Graph, ranges: dict[str, tuple[float, float]],
                  fixed: dict[str, tuple[float, int]] | None = None, int16_nodes: frozenset[str] = frozenset()):
         self.graph = graph
-        self.ranges = ranges
         self.fixed = {name: (float(np.float32(s)), int(zp)) for name, (s, zp) in (fixed or {}).items()}
+        self.ranges = ranges_holding_constants(graph, ranges, self.fixed)
         self.int16_nodes = int16_nodes
         self.dtype = "int8"  # activation dtype of the node being lowered
-        self.shared = shared_concat_quantization(graph, ranges, self.fixed)
+        self.shared = shared_concat_quantization(graph, self.ranges, self.fixed)
         self.tensors: dict[str, QTensor] = {}
         self.layers: list[Layer] = []
         self.pending: list[Layer] = []  # requantizing tables that follow the next emitted layer
@@ -217,6 +254,16 @@ class Lowering:
         table = requantize_table(inner, out)
         self.pending.append(Layer(QOp.LUT, f"{node.name} (requantize)", (inner.name,), name, qir.LutParams(table)))
         return inner
+
+    def requantized_into_output(self, node: Node) -> str:
+        """A tensor holding ``node``'s input in the quantization of ``node``'s output (the file's, or
+        its calibrated range's), written by a requantizing table; its name."""
+        source = self.tensors[node.inputs[0]]
+        out = self.activation(node.outputs[0], node)
+        inner = self.define(f"{node.inputs[0]}__{node.op}", out.scale, out.zero_point, shape=source.shape)
+        self.layers.append(Layer(QOp.LUT, f"{node.name} (requantize)", (source.name,), inner.name,
+                                 qir.LutParams(requantize_table(source, inner))))
+        return inner.name
 
     def same_as_input(self, node: Node) -> QTensor:
         src = self.tensors[node.inputs[0]]
@@ -282,10 +329,26 @@ class Lowering:
         return node.replace(inputs=inputs)
 
 
+def function_table(x: QTensor, out: QTensor, real_fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """int8 in x's quantization -> ``real_fn`` of its real value in out's, as a 256-entry table,
+    computed in float64 from the exact quantizations: one rounding, and the C only indexes."""
+    real = (np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.float64) - x.zero_point) * x.scale
+    return np.clip(np.round(real_fn(real) / out.scale) + out.zero_point, INT8_MIN, INT8_MAX).astype(np.int8)
+
+
 def requantize_table(x: QTensor, out: QTensor) -> np.ndarray:
     """int8 in x's quantization -> the same real value in out's, as a 256-entry table."""
-    real = (np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.float64) - x.zero_point) * x.scale
-    return np.clip(np.round(real / out.scale) + out.zero_point, INT8_MIN, INT8_MAX).astype(np.int8)
+    return function_table(x, out, lambda real: real)
+
+
+def clamp_beyond_grid(node: Node, x: QTensor) -> bool:
+    """Whether every result of ``node``'s fused clamp lies outside ``x``'s grid: a Clip(1.5, 6) after
+    a MaxPool of values in [-0.38, 0.36] makes every output 1.5, which the pool's output, sharing x's
+    quantization, cannot hold (the clamp would saturate at 0.36: SQNR 2.4 dB). A clamp that overlaps
+    the grid gives results inside it, which the shared quantization holds."""
+    low, high = node.attrs.get("act_min", -math.inf), node.attrs.get("act_max", math.inf)
+    lo, hi = x.real_range()
+    return (low > hi and not x.holds(low)) or (high < lo and not x.holds(high))
 
 
 def _weighted(lower: Lowering, node: Node, channel_axis: int):
@@ -352,24 +415,29 @@ def _binary(op: QOp, prepare, prepare_s16=None) -> Callable[[Lowering, Node], No
     return lower_binary
 
 
+def pool_params(node: Node, out: QTensor) -> qir.PoolParams:
+    act_min, act_max = activation_clamp(node, out)
+    a = node.attrs
+    return qir.PoolParams(kernel=tuple(a["kernel"]), stride=tuple(a["strides"]), padding=tuple(a["pads"]),
+                          act_min=act_min, act_max=act_max, count_include_pad=bool(a.get("count_include_pad", False)),
+                          pad_value=out.zero_point)
+
+
 def _pool(op: QOp) -> Callable[[Lowering, Node], None]:
     def lower_pool(lower: Lowering, node: Node) -> None:
+        x = lower.tensors[node.inputs[0]]
+        if clamp_beyond_grid(node, x):
+            lower_clamp_apart(lower, node, op, x)
+            return
         out = lower.same_as_input(node)
-        act_min, act_max = activation_clamp(node, out)
-        a = node.attrs
-        params = qir.PoolParams(kernel=tuple(a["kernel"]), stride=tuple(a["strides"]),
-                                padding=tuple(a["pads"]), act_min=act_min, act_max=act_max,
-                                count_include_pad=bool(a.get("count_include_pad", False)),
-                                pad_value=out.zero_point)
-        lower.emit(node, op, params, output=out.name)
+        lower.emit(node, op, pool_params(node, out), output=out.name)
 
     return lower_pool
 
 
 def _lut(real_fn: Callable[[np.ndarray], np.ndarray],
          fixed_quant: tuple[float, int] | None = None) -> Callable[[Lowering, Node], None]:
-    """An elementwise function of one int8 value becomes a 256-entry table, computed here in float64
-    from the exact input and output quantization: one rounding, and the C only indexes."""
+    """An elementwise function of one int8 value becomes a 256-entry table (`function_table`)."""
 
     def lower_lut(lower: Lowering, node: Node) -> None:
         x = lower.tensors[node.inputs[0]]
@@ -377,10 +445,7 @@ def _lut(real_fn: Callable[[np.ndarray], np.ndarray],
             out = lower.activation(node.outputs[0], node)
         else:
             out = lower.define(node.outputs[0], *fixed_quant)
-        q_in = np.arange(INT8_MIN, INT8_MAX + 1, dtype=np.float64)
-        real_out = real_fn((q_in - x.zero_point) * x.scale, node)
-        table = np.clip(np.round(real_out / out.scale) + out.zero_point, INT8_MIN, INT8_MAX)
-        lower.emit(node, QOp.LUT, qir.LutParams(table=table.astype(np.int8)))
+        lower.emit(node, QOp.LUT, qir.LutParams(function_table(x, out, lambda real: real_fn(real, node))))
 
     return lower_lut
 
@@ -430,9 +495,31 @@ def lower_transpose(lower: Lowering, node: Node) -> None:
 
 
 def lower_pad(lower: Lowering, node: Node) -> None:
+    """A pad keeps its input's quantization, whose range `ranges_holding_constants` widened to hold
+    the pad value. Where the model file fixes that quantization and it cannot hold the value, a table
+    first requantizes the input into the Pad output's quantization (which holds it)."""
+    value = float(node.attrs.get("value", 0.0))
+    if pads_anything(node) and not lower.tensors[node.inputs[0]].holds(value):
+        node = node.replace(inputs=(lower.requantized_into_output(node),))
     out = lower.same_as_input(node)
-    value = quantize_value(float(node.attrs.get("value", 0.0)), out.scale, out.zero_point)
-    lower.emit(node, QOp.PAD, qir.PadParams(pads=tuple(node.attrs["pads"]), pad_value=value), output=out.name)
+    q_value = quantize_value(value, out.scale, out.zero_point, out.dtype)
+    lower.emit(node, QOp.PAD, qir.PadParams(pads=tuple(node.attrs["pads"]), pad_value=q_value), output=out.name)
+
+
+def lower_clamp_apart(lower: Lowering, node: Node, op: QOp, x: QTensor) -> None:
+    """A pooling layer whose fused clamp lies beyond its input's grid (`clamp_beyond_grid`): the pool
+    writes a tensor of its own in its input's quantization, then the clamp is a real op, a table into
+    the output's own quantization (the calibrated range of the clamped values, or the file's)."""
+    if x.dtype != "int8":
+        raise ValueError(f"its fused clamp [{node.attrs.get('act_min')}, {node.attrs.get('act_max')}] lies "
+                         "outside its int16 input's range; run it in int8 (leave it out of --int16)")
+    name = node.outputs[0]
+    pooled = lower.define(f"{name}__{node.op}", x.scale, x.zero_point, shape=tuple(lower.graph.tensors[name].shape))
+    bare = node.replace(attrs={**node.attrs, "act_min": -math.inf, "act_max": math.inf})
+    lower.emit(bare, op, pool_params(bare, pooled), output=pooled.name)
+    out = lower.activation(name, node)
+    table = function_table(pooled, out, lambda real: _clip_fn(real, node))
+    lower.emit(node.replace(name=f"{node.name} (clamp)"), QOp.LUT, qir.LutParams(table), inputs=(pooled.name,))
 
 
 def lower_reshape(lower: Lowering, node: Node) -> None:
