@@ -37,8 +37,9 @@ def parse(spec) -> tuple[tuple[str, ...], float | None]:
 
 
 def readers(graph: Graph, name: str) -> list[str]:
-    """Nodes with an int16 form that read ``name``'s output, looking through reshapes."""
-    node = next(n for n in graph.nodes if n.name == name)
+    """Nodes with an int16 form that read the output of node ``name`` (the one with an int16 form, where a
+    transpose the passes moved shares its name), looking through reshapes."""
+    node = next(n for n in graph.nodes if n.name == name and n.op in precision.INT16_OPS)
     found, frontier = [], list(graph.consumers(node.outputs[0]))
     while frontier:
         consumer = frontier.pop()

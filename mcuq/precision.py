@@ -49,9 +49,12 @@ def output_writers(graph: Graph) -> list[str]:
 
 
 def resolve(graph: Graph, requested: Iterable[str]) -> frozenset[str]:
-    """The node names to run in int16, checked: each must name a node whose op has an int16 form.
+    """The node names to run in int16, checked: each must name a node whose op has an int16 form (other
+    nodes of the same name stay int8, see `node_dtype`).
     `OUTPUTS` (unless a layer has that name) stands for the layers that write the model's outputs."""
-    by_name = {node.name: node for node in graph.nodes}
+    by_name: dict[str, list[Node]] = {}
+    for node in graph.nodes:
+        by_name.setdefault(node.name, []).append(node)
     names = []
     for n in requested:
         names.extend(output_writers(graph) if n == OUTPUTS and n not in by_name else [n] if n else [])
@@ -60,7 +63,7 @@ def resolve(graph: Graph, requested: Iterable[str]) -> frozenset[str]:
         listing = ", ".join(node.name for node in graph.nodes if node.op in INT16_OPS)
         raise McuqError(f"--int16: no layer named {', '.join(map(repr, unknown))}; layers with an int16 form: "
                         f"{listing or 'none'} (names as in report.md)")
-    unsupported = [by_name[n] for n in names if by_name[n].op not in INT16_OPS]
+    unsupported = [by_name[n][0] for n in names if not any(node.op in INT16_OPS for node in by_name[n])]
     if unsupported:
         node = unsupported[0]
         raise McuqError(f"--int16: layer {node.name!r} is a {node.op}, which has no int16 kernel; int16 covers "
@@ -69,7 +72,9 @@ def resolve(graph: Graph, requested: Iterable[str]) -> frozenset[str]:
 
 
 def node_dtype(node: Node, int16_nodes: frozenset[str], input_dtype: str) -> str:
-    """The activation dtype ``node`` runs in: int16 when chosen, its input's for a reshape, else int8."""
+    """The activation dtype ``node`` runs in: int16 when chosen and its op has an int16 form, its input's
+    for a reshape, else int8. A name may stand for several nodes: the passes name a transpose they move
+    past an op (or add around one) after that op, and that transpose stays int8."""
     if node.op in FOLLOWS_INPUT:
         return input_dtype
-    return "int16" if node.name in int16_nodes else "int8"
+    return "int16" if node.name in int16_nodes and node.op in INT16_OPS else "int8"

@@ -149,25 +149,86 @@ def activation_clamp(node: Node, out: QTensor) -> tuple[int, int]:
             quantize_value(hi, out.scale, out.zero_point, out.dtype))
 
 
-def quantize_weights_per_channel(w: np.ndarray, channel_axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int8 per channel: scale_c = max|w_c| / 127 (1.0 for an all-zero channel)."""
+def weight_scales_per_channel(w: np.ndarray, channel_axis: int) -> np.ndarray:
+    """Symmetric int8 per channel: scale_c = max|w_c| / 127 as a float32, or 1.0 for a channel with no
+    nonzero weight or whose scale underflows float32 (its weights all quantize to 0 either way)."""
     moved = np.moveaxis(w.astype(np.float64), channel_axis, 0)
     absmax = np.abs(moved.reshape(moved.shape[0], -1)).max(axis=1)
-    scales = np.where(absmax > 0, absmax / 127.0, 1.0).astype(np.float32).astype(np.float64)
+    scales = (absmax / 127.0).astype(np.float32).astype(np.float64)
+    return np.where(scales > 0, scales, 1.0)
+
+
+def quantize_weights(w: np.ndarray, scales: np.ndarray, channel_axis: int) -> np.ndarray:
     shape = [1] * w.ndim
     shape[channel_axis] = -1
-    q = np.clip(np.round(w / scales.reshape(shape)), -127, 127).astype(np.int8)
-    return q, scales
+    return np.clip(np.round(w / scales.reshape(shape)), -127, 127).astype(np.int8)
+
+
+def quantize_weights_per_channel(w: np.ndarray, channel_axis: int) -> tuple[np.ndarray, np.ndarray]:
+    scales = weight_scales_per_channel(w, channel_axis)
+    return quantize_weights(w, scales, channel_axis), scales
+
+
+def bias_safe_weight_scales(b: np.ndarray, input_scale: float, weight_scales: np.ndarray) -> np.ndarray:
+    """``weight_scales`` with a channel's scale raised where its float bias would take more than the
+    middle half of int32 at scale s_in * s_w[c], as the TFLite converter does (``AdjustWeightsForBiasScale``,
+    whose arithmetic this follows); ONNX Runtime's quantizer has the same rule with less headroom.
+
+    Such a channel is "dead": its folded weights are ~0 (a BatchNorm gamma of ~1e-30) and its bias is
+    not, so s_w[c] ~ 1e-32 would put the bias far beyond int32. Its scale becomes 2|b| / (INT32_MAX s_in):
+    the bias is then INT32_MAX / 2, the other half of int32 is room for the sum of products, the weights
+    quantize to ~0 and the channel outputs act(bias), as the float model does. The same bound serves
+    int16 layers (int64 bias): it keeps the requantization multiplier s_in s_w / s_out large enough to
+    carry the bias to the output (a multiplier below 2^-32 flushes to 0)."""
+    s_in = np.float32(input_scale)
+    abs_b = np.abs(np.asarray(b, dtype=np.float32)).astype(np.float64)
+    scales = np.asarray(weight_scales, dtype=np.float64)
+    too_small = abs_b >= 0.5 * float(s_in) * scales * fixedpoint.INT32_MAX
+    weight_max = (2.0 * abs_b / fixedpoint.INT32_MAX * float(np.float32(127) / s_in)).astype(np.float32)
+    raised = (weight_max / np.float32(127)).astype(np.float64)
+    return np.where(too_small, raised, scales)
+
+
+def accumulator_limit(input_dtype: str) -> int:
+    """The largest accumulator magnitude the kernels hold: int32 for int8 activations, below 2^47 for
+    int16 ones (int64 sums, 64-bit requantization, see `golden16`)."""
+    return fixedpoint.INT32_MAX if input_dtype == "int8" else fixedpoint.S16_ACC_LIMIT - 1
+
+
+def check_accumulator_reach(weights: np.ndarray, bias: np.ndarray, channel_axis: int, input_offset: int,
+                            input_dtype: str, fix: str) -> None:
+    """ValueError where some input could drive a channel's accumulator (bias plus sum of products) out of
+    `accumulator_limit`: the C would wrap around where the golden model stops."""
+    q_min, q_max = DTYPE_RANGE[input_dtype]
+    largest_input = max(abs(q_min + input_offset), abs(q_max + input_offset))
+    moved = np.moveaxis(np.asarray(weights, dtype=np.int64), channel_axis, 0)
+    weight_sums = np.abs(moved.reshape(moved.shape[0], -1)).sum(axis=1)
+    reach = np.abs(np.asarray(bias, dtype=np.int64)) + largest_input * weight_sums
+    limit = accumulator_limit(input_dtype)
+    over = np.flatnonzero(reach > limit)
+    if over.size:
+        c = int(over[0])
+        raise ValueError(
+            f"the accumulator of output channel {c} ({over.size} channel(s) in all) can reach {int(reach[c]):,} "
+            f"(bias {int(bias[c]):,} plus {largest_input} x {int(weight_sums[c]):,} from its weights), beyond "
+            f"{limit:,}; {fix}")
 
 
 def quantize_bias(b: np.ndarray, input_scale: float, weight_scales: np.ndarray, dtype: str = "int8") -> np.ndarray:
-    """int32 bias for int8 activations; int64 for int16 ones (16x8), held below 2^47 in magnitude as
-    the 64-bit requantization requires."""
+    """int32 bias for int8 activations; int64 for int16 ones (16x8), below 2^47 in magnitude as the
+    64-bit requantization requires. ValueError where a value does not fit: scales from
+    `bias_safe_weight_scales` never let that happen; scales a model file fixes may."""
     q = np.round(b.astype(np.float64) / (input_scale * weight_scales))
-    if dtype == "int16":
-        limit = fixedpoint.S16_ACC_LIMIT - 1
-        return np.clip(q, -limit, limit).astype(np.int64)
-    return np.clip(q, -(2**31), 2**31 - 1).astype(np.int32)
+    limit = accumulator_limit(dtype)
+    over = np.flatnonzero(~(np.abs(q) <= limit))  # NaN counts as over
+    if over.size:
+        c = int(over[0])
+        raise ValueError(
+            f"the bias of output channel {c} ({over.size} channel(s) in all) is {float(b[c]):.6g}, or "
+            f"{float(q[c]):.3g} at its scale s_in x s_w = {input_scale:.3g} x {float(weight_scales[c]):.3g}, "
+            f"beyond the bias limit {limit:,}; the model file fixes these scales: quantize it again with "
+            "a larger weight scale for those channels (as the TFLite converter does)")
+    return q.astype(np.int64 if dtype == "int16" else np.int32)
 
 
 def stored_weights(w: np.ndarray, scales: np.ndarray, channel_axis: int) -> tuple[np.ndarray, np.ndarray]:
@@ -357,16 +418,20 @@ def _weighted(lower: Lowering, node: Node, channel_axis: int):
     out = lower.activation(node.outputs[0], node)
     w = lower.graph.const(node.inputs[1])
     b = lower.graph.const(node.inputs[2]) if len(node.inputs) > 2 else None
-    if "weight_scales" in node.attrs:
-        wq, w_scales = stored_weights(w, node.attrs["weight_scales"], channel_axis)
-    else:
-        wq, w_scales = quantize_weights_per_channel(w, channel_axis)
     if b is None:
         b = np.zeros(w.shape[channel_axis], dtype=np.float32)
+    if "weight_scales" in node.attrs:  # the file's scales, taken as they are
+        wq, w_scales = stored_weights(w, node.attrs["weight_scales"], channel_axis)
+        fix = "the model file fixes these scales: quantize it again with a larger weight scale for that channel"
+    else:
+        w_scales = bias_safe_weight_scales(b, x.scale, weight_scales_per_channel(w, channel_axis))
+        wq = quantize_weights(w, w_scales, channel_axis)
+        fix = f"the layer sums too many products for int32: run it in int16 (--int16 {node.name})"
     if "bias_values" in node.attrs:
         bias = stored_bias(node.attrs["bias_values"], node.attrs["bias_scales"], x.scale, w_scales)
     else:
         bias = quantize_bias(b, x.scale, w_scales, out.dtype)
+    check_accumulator_reach(wq, bias, channel_axis, -x.zero_point, x.dtype, fix)
     mult, shift = fixedpoint.conv_multipliers(x.scale, w_scales, out.scale)
     lo, hi = fixedpoint.S16_SHIFT_RANGE
     if out.dtype == "int16" and (shift.min() < lo or shift.max() > hi):
