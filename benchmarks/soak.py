@@ -33,7 +33,8 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the generator lives beside the test that also uses it
+# This checkout's mcuq (not an installed one), and the generator beside the test that also uses it.
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 import graph_fuzz  # noqa: E402
 

@@ -338,9 +338,8 @@ def channel_constant(g: GraphBuilder, x: Value) -> Value:
 
 
 def softmax(g: GraphBuilder, x: Value) -> Value:
-    axis = int(g.rng.integers(-x.rank, x.rank))
-    if g.opset < 13:
-        axis = x.rank - 1  # before opset 13 Softmax flattens from the axis: the last one is the same op
+    # Rarely the batch axis (mcuq refuses it); before opset 13 Softmax flattens from the axis.
+    axis = 0 if g.chance(0.03) else int(g.rng.integers(1, x.rank)) - (x.rank if g.chance(0.3) else 0)
     g.steps.append(f"Softmax(axis={axis})")
     return g.node("Softmax", [x.name], x.shape, axis=axis)
 
