@@ -848,6 +848,17 @@ def test_unsupported_attribute_value_is_explained(tmp_path: Path) -> None:
         load_onnx(path)
 
 
+@pytest.mark.parametrize("shape, axis", [([1, 6], 0), ([1, 3, 4, 4], -4)])
+def test_softmax_over_the_batch_axis_is_refused(shape, axis, tmp_path: Path) -> None:
+    """Found by tests/graph_fuzz.py: it crashed in verification with a traceback (the float reference
+    runs the samples as one batch)."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Softmax", ["r"], ["y"], axis=axis, name="sm")]
+    path = tmp_path / "softmax_batch.onnx"
+    onnx.save(build_model(nodes, {"x": shape}), path)
+    with pytest.raises(UnsupportedOpError, match=f"'sm'.*'Softmax'.*axis={axis} is the batch axis"):
+        load_onnx(path)
+
+
 def test_dynamic_non_batch_dim_needs_input_shape(tmp_path: Path) -> None:
     node = helper.make_node("Relu", ["x"], ["y"])
     path = tmp_path / "dynamic.onnx"

@@ -542,6 +542,10 @@ def unary(op: str) -> Callable[[IrBuilder, onnx.NodeProto], None]:
 def softmax(b: IrBuilder, node: onnx.NodeProto, *, axis: int = -1) -> None:
     out = node.output[0]
     shape = b.shape(out, node)
+    if axis % len(shape) == 0:
+        # The float reference runs many samples as one batch: a softmax across it would mix them.
+        raise unsupported(node, f"axis={axis} is the batch axis: over a batch of one it outputs 1.0 everywhere; "
+                          "take the softmax over a feature axis (e.g. axis=-1)")
     b.emit("softmax", node_label(node), (node.input[0],), shape, {"axis": axis % len(shape)}, out)
 
 
