@@ -86,9 +86,28 @@ Progress = Callable[[int, int], None]
 def batches(graph: Graph, samples: np.ndarray, progress: Progress | None = None):
     """Every activation of the float graph, BATCH samples at a time."""
     for start in range(0, len(samples), BATCH):
-        yield float_exec.run(graph, {graph.inputs[0]: samples[start : start + BATCH]})
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # check_finite names the tensor
+            values = float_exec.run(graph, {graph.inputs[0]: samples[start : start + BATCH]})
+        check_finite(graph, values, start)
+        yield values
         if progress:
             progress(min(start + BATCH, len(samples)), len(samples))
+
+
+def check_finite(graph: Graph, values: dict[str, np.ndarray], first_sample: int) -> None:
+    """Refuse a float model that computes NaN or Inf on the calibration data: no range holds them.
+    Names the first node (in execution order) whose output has one."""
+    for node in graph.nodes:
+        for name in node.outputs:
+            bad = ~np.isfinite(values[name])
+            if bad.any():
+                sample = first_sample + int(np.argmax(bad.reshape(len(bad), -1).any(axis=1)))
+                raise CalibrationError(
+                    f"the float model computes NaN or Inf in tensor {name!r} (output of {node.op} node "
+                    f"{node.name!r}) on calibration sample {sample}: float32 overflows or an undefined operation "
+                    "(e.g. log of a negative value); check the calibration data's range against what the model "
+                    "was trained on, and the weights that feed this node"
+                )
 
 
 def observe(graph: Graph, samples: np.ndarray, make_observer: Callable[[], object],

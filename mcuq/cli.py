@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import sys
+import tempfile
 import time
+import traceback
+from pathlib import Path
 
 from . import __version__
 from .auto_precision import DEFAULT_THRESHOLD_DB
@@ -220,6 +225,35 @@ def _kib(n: int) -> str:
     return f"{n // 1024} KiB" if n % 1024 == 0 else f"{n:,} B"
 
 
+INTERNAL_ERROR_EXIT = 3
+
+
+def write_traceback(exc: BaseException) -> Path:
+    """Write ``exc``'s traceback, with the command line and versions, to a new file in the system's
+    temporary folder (never the output folder: a failed job leaves that as it was)."""
+    fd, name = tempfile.mkstemp(prefix="mcuq-internal-error-", suffix=".txt")
+    with os.fdopen(fd, "w") as out:
+        out.write(f"mcuq {__version__}, Python {sys.version.split()[0]}, {platform.platform()}\n")
+        out.write(f"command: {' '.join(sys.argv)}\n\n")
+        out.write("".join(traceback.format_exception(exc)))
+    return Path(name)
+
+
+def report_internal_error(exc: Exception) -> int:
+    """A bug in mcuq (any exception that is not an McuqError): one line that says so, never blames the
+    input, and names the file holding the traceback."""
+    where = f"{type(exc).__name__} in mcuq"
+    try:
+        path = write_traceback(exc)
+    except OSError as write_error:
+        print(f"internal error: {where} (a bug in mcuq, not a problem with your input); the traceback could not "
+              f"be written ({write_error.strerror}): {exc}", file=sys.stderr)
+        return INTERNAL_ERROR_EXIT
+    print(f"internal error: {where} (a bug in mcuq, not a problem with your input); the full traceback is in "
+          f"{path}: please report it with that file", file=sys.stderr)
+    return INTERNAL_ERROR_EXIT
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -229,3 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     except McuqError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; the output folder is as it was before this run", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every other exception is a bug of mcuq's own
+        return report_internal_error(exc)

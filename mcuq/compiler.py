@@ -4,6 +4,7 @@ host build -> verify -> report [-> firmware build -> QEMU run -> check against t
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,13 +20,14 @@ from . import (
     diagnose,
     firmware,
     memory_svg,
+    output_folder,
     passes,
     ptq,
     quant,
     report,
     verify,
 )
-from .errors import CalibrationError, McuqError, ModelError, OutputExistsError, VerificationError
+from .errors import CalibrationError, McuqError, ModelError, VerificationError
 from .firmware.check import run_summary, size_summary
 from .fixed_quant import take_fixed_quant
 from .frontend.onnx_loader import load_onnx
@@ -87,17 +89,6 @@ class CompiledModel:
         return result[0] if len(result) == 1 else result
 
 
-def _check_output_dir(output_dir: Path, files: list[str], force: bool) -> None:
-    """Refuse, before any work, to write into a folder that holds something unless --force."""
-    if output_dir.exists() and not output_dir.is_dir():
-        raise OutputExistsError(f"{str(output_dir)!r} exists and is not a folder; choose another -o")
-    if output_dir.exists() and any(output_dir.iterdir()) and not force:
-        raise OutputExistsError(
-            f"output folder {str(output_dir)!r} exists and is not empty; pass --force (force=True) to "
-            f"overwrite {', '.join(files)} in it (other files are left alone), or choose another -o"
-        )
-
-
 def compile(  # noqa: A001 - the API's name is the job's name
     model: str | Path,
     calib,
@@ -139,7 +130,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     """
     say = progress or _quiet
     model_path = Path(model)
-    if not model_path.exists():
+    if not os.path.exists(model_path):  # False, not an OSError, for a name too long
         raise ModelError(f"model file {str(model_path)!r} does not exist")
     prefix = codegen.c_identifier(name or model_path.stem)
     output_dir = Path(output_dir)
@@ -147,7 +138,15 @@ def compile(  # noqa: A001 - the API's name is the job's name
     if firmware_options is not None:
         files += firmware.project_file_names(firmware_options.board.name) + ["build/"]
         firmware.require_tools(firmware_options.run and firmware_options.board.emulated)
-    _check_output_dir(output_dir, files, force)
+    with output_folder.guarded(output_dir, files, force):  # a failed job leaves the folder as it was
+        return _compile_into(output_dir, model_path, prefix, calib, input_shapes, calib_method, bias_correction,
+                             equalization, int16_layers, verify_data, verify_labels, firmware_options, say)
+
+
+def _compile_into(output_dir: Path, model_path: Path, prefix: str, calib, input_shapes, calib_method: str,
+                  bias_correction: bool, equalization: bool, int16_layers, verify_data, verify_labels,
+                  firmware_options: firmware.FirmwareOptions | None, say: Progress) -> CompiledModel:
+    """`compile` once the output folder is checked and guarded."""
     timings = {}
     t0 = time.perf_counter()
 
@@ -161,6 +160,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
         )
     in_name = graph.inputs[0]
     in_shape = data.onnx_input_shape(graph, in_name)
+    data.check_one_sample_input(in_name, in_shape, in_name in (input_shapes or {}))
     timings["load"] = time.perf_counter() - t0
 
     calib_ir = None if calib is None else data.prepare_samples(data.load_samples(calib, in_name), graph, in_shape)

@@ -9,12 +9,13 @@ the model's own ONNX input layout without the batch dimension, e.g. ``(3, 32, 32
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from .errors import CalibrationError
+from .errors import CalibrationError, ShapeError
 from .ir import Graph
 
 NPZ_PREFERRED_KEYS = ("x", "x_calib", "calib", "inputs", "data")
@@ -52,7 +53,9 @@ def split_key(source: str | Path) -> tuple[Path, str | None]:
 
 
 def _read_array(path: Path, what: str, keys_wanted: tuple[str, ...], explicit_key: str | None) -> np.ndarray:
-    if not path.exists():
+    if not os.path.isfile(path):  # False, not an OSError, for a name too long
+        if os.path.isdir(path):
+            raise CalibrationError(f"{what}: {str(path)!r} is a folder; give a .npy or .npz file")
         raise CalibrationError(f"{what}: file {str(path)!r} does not exist")
     try:
         loaded = np.load(path, allow_pickle=False)
@@ -95,6 +98,24 @@ def load_labels(source) -> np.ndarray:
     return labels.reshape(-1)
 
 
+def check_one_sample_input(name: str, shape: tuple[int, ...], from_option: bool) -> None:
+    """The generated C runs one sample per call: dimension 0 of the input (ONNX layout) is the batch
+    and must be 1, so that calibration samples and C inputs are the model input without it."""
+    if not shape:
+        raise ShapeError(
+            f"input {name!r} is a scalar (rank 0); mcuq needs a batch dimension first: re-export the model "
+            f"with input shape [1] (or [1, N] for N features)"
+        )
+    if shape[0] != 1:
+        given = "--input-shape gives" if from_option else "the model declares"
+        raise ShapeError(
+            f"input {name!r}: {given} shape {list(shape)}, whose first dimension (the batch) is {shape[0]}; the "
+            f"generated C runs one sample per call, so the batch must be 1: re-export the model with input shape "
+            f"{[1, *shape]} (a batch dimension first) or, if {shape[0]} is the batch, pass --input-shape "
+            f"{name}:{','.join(map(str, (1, *shape[1:])))}"
+        )
+
+
 def prepare_samples(samples: np.ndarray, graph: Graph, onnx_input_shape: tuple[int, ...],
                     what: str = "calibration data") -> np.ndarray:
     """Check samples against the model input and return float32 in the IR layout, (N, *ir_shape[1:])."""
@@ -117,12 +138,14 @@ def prepare_samples(samples: np.ndarray, graph: Graph, onnx_input_shape: tuple[i
         raise CalibrationError(f"{what}: no samples")
     if input_name in graph.io_quant:
         samples = dequantized_int8_samples(samples, graph.io_quant[input_name], input_name, what)
-    samples = samples.astype(np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32's range become Inf, refused next
+        samples = samples.astype(np.float32)
     bad = ~np.isfinite(samples)
     if bad.any():
         first = int(np.argmax(bad.reshape(len(samples), -1).any(axis=1)))
         raise CalibrationError(
-            f"{what}: {int(bad.sum())} values are NaN or Inf (first in sample {first}); clean the data"
+            f"{what}: {int(bad.sum())} values are NaN or Inf, or beyond float32's ±3.4e38 (first in sample "
+            f"{first}); clean the data"
         )
     batched = samples.reshape(len(samples), *onnx_input_shape[1:])
     perm = graph.input_perms.get(input_name)

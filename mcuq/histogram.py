@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +23,12 @@ import numpy as np
 # a bin's centre stands for its values), at most MAX_BINS before neighbours merge.
 TARGET_BINS = 8192
 MAX_BINS = 16384
+
+
+def bin_width(span: float) -> float:
+    """The power of two at most ``span / TARGET_BINS``; for spans so small that the quotient is below
+    the smallest normal float (subnormal values), that smallest normal: all values then share a bin."""
+    return 2.0 ** math.floor(math.log2(max(span / TARGET_BINS, sys.float_info.min)))
 
 
 @dataclass
@@ -35,7 +42,10 @@ class Histogram:
     hi: float = -math.inf
 
     def observe(self, values: np.ndarray) -> None:
+        """Add ``values`` (finite: a NaN or Inf has no bin; the caller names the tensor that holds one)."""
         flat = np.asarray(values, dtype=np.float64).reshape(-1)
+        if not np.isfinite(flat).all():
+            raise ValueError(f"histogram: {int((~np.isfinite(flat)).sum())} of the values are NaN or Inf")
         nonzero = flat[flat != 0]
         self.zeros += flat.size - nonzero.size
         if flat.size:
@@ -43,8 +53,7 @@ class Histogram:
         if not nonzero.size:
             return
         if self.width == 0.0:
-            span = max(self.hi, 0.0) - min(self.lo, 0.0)
-            self.width = 2.0 ** math.floor(math.log2(span / TARGET_BINS))
+            self.width = bin_width(max(self.hi, 0.0) - min(self.lo, 0.0))
         k = np.floor(nonzero / self.width).astype(np.int64)
         self._cover(int(k.min()), int(k.max()))
         while len(self.counts) > self.max_bins:

@@ -24,6 +24,8 @@ RAM_SECTIONS = (".data", ".bss", ".stack")
 class DoesNotFitError(McuqError):
     """The model and the test firmware need more flash or RAM than the board has."""
 
+    keeps_output = True  # the C and the report are complete and say what the model needs
+
 
 @dataclass(frozen=True)
 class FirmwareBuild:

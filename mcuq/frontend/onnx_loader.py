@@ -23,12 +23,14 @@ transposes that cancel.
 from __future__ import annotations
 
 import inspect
+import math
+import os
 from pathlib import Path
 
 import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import numpy_helper, shape_inference, version_converter
+from onnx import external_data_helper, numpy_helper, shape_inference, version_converter
 from onnx.reference import ReferenceEvaluator
 
 from mcuq import ir
@@ -71,21 +73,140 @@ def load_onnx(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None 
 
 
 def read_model(path: Path) -> onnx.ModelProto:
-    if not path.is_file():
+    if os.path.isdir(path):
+        raise ModelError(f"{path} is a folder; give the path of the .onnx model file in it")
+    if not os.path.isfile(path):  # False, not an OSError, for a name too long
         raise ModelError(f"{path}: no such file; give the path of an .onnx model")
+    if path.stat().st_size == 0:
+        raise ModelError(f"{path}: the file is empty (0 bytes); export the model to ONNX again")
     try:
-        model = onnx.load(str(path), load_external_data=True)
+        model = onnx.load(str(path), load_external_data=False)
     except (DecodeError, ValueError) as exc:
         raise ModelError(f"{path}: not an ONNX model ({exc}); export the model to ONNX first") from exc
     except OSError as exc:
-        raise ModelError(f"{path}: cannot read the model or its external data ({exc})") from exc
+        raise ModelError(f"{path}: cannot read the model ({exc})") from exc
     if not model.graph.node or not model.opset_import or not model.graph.output:
         raise ModelError(
             f"{path}: not an ONNX model (no graph, nodes or opset); export the model to ONNX first"
         )
     if default_opset(model) is None:
         raise ModelError(f"{path}: the model imports no default ONNX opset (domain '')")
+    load_external_data(model, path.parent)
+    check_initializers(model)
     return model
+
+
+# --------------------------------------------------------------------------------------------
+# External data: read only regular files inside the model's folder
+
+
+def load_external_data(model: onnx.ModelProto, folder: Path) -> None:
+    """Read the external data of ``model``'s tensors from ``folder`` into the model.
+
+    An ONNX file is untrusted: its external data locations must not read anything outside the
+    model's folder. `external_data_problem` explains the usual ways a location fails; onnx's own
+    checks (which also refuse any link and data past the end of the file) stay as a second guard.
+    """
+    for tensor in model.graph.initializer:
+        if external_data_helper.uses_external_data(tensor):
+            problem = external_data_problem(tensor.name, external_data_helper.ExternalDataInfo(tensor).location,
+                                            folder)
+            if problem:
+                raise ModelError(problem)
+    try:
+        external_data_helper.load_external_data_for_model(model, str(folder))
+    except (onnx.checker.ValidationError, OSError, ValueError) as exc:
+        raise ModelError(
+            f"cannot read the model's external data ({exc}); keep the data files beside the model, as "
+            "onnx.save(model, path, save_as_external_data=True) writes them"
+        ) from exc
+
+
+def external_data_problem(tensor: str, location: str, folder: Path) -> str | None:
+    """Why the external data of ``tensor`` at ``location`` cannot be read (None when it can)."""
+    where = f"tensor {tensor!r} keeps its data in {location!r}"
+    fix = "put the data file in the model's folder and save the model with a relative location"
+    if not location:
+        return f"tensor {tensor!r} has external data without a location; re-export the model"
+    if Path(location).is_absolute():
+        return f"{where}, an absolute path; mcuq reads external data only from the model's folder: {fix}"
+    target = folder / location
+    real_folder = folder.resolve()
+    if target.is_symlink():
+        return (f"{where}, a symbolic link (to {str(target.resolve())!r}); external data is never read through "
+                "a link, which could point anywhere: copy the data file itself into the model's folder")
+    if not target.resolve().is_relative_to(real_folder):
+        return f"{where}, which is outside the model's folder {str(real_folder)!r}; {fix}"
+    if not target.is_file():
+        return f"{where}, which does not exist in the model's folder {str(real_folder)!r}; copy it there"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Values no microcontroller model holds: non-finite weights, tensors of hundreds of MiB
+
+# The largest tensor mcuq accepts, in elements of 4 bytes (float32): 256 MiB, far beyond the RAM and
+# flash of any microcontroller, far below what the host needs to stay responsive. Checked on the input
+# shapes and on every inferred shape before constant folding allocates anything.
+MAX_TENSOR_BYTES = 256 * 2**20
+MAX_TENSOR_ELEMENTS = MAX_TENSOR_BYTES // 4
+# A weight beyond this magnitude overflows float32 (3.4e38) after a few multiply-adds; trained
+# weights are many orders of magnitude smaller. Bounds of Clip (often FLT_MAX or inf) are not weights.
+MAX_WEIGHT_MAGNITUDE = 1e30
+CLIP_BOUND_INPUTS = {"Clip": (1, 2)}
+
+
+def check_initializers(model: onnx.ModelProto) -> None:
+    """Refuse initializers too large for a microcontroller, and float weights that are NaN, Inf or
+    so large that the float model overflows; each message names the initializer."""
+    bounds_only = clip_bound_names(model.graph)
+    for init in model.graph.initializer:
+        check_tensor_size(f"initializer {init.name!r}", tuple(init.dims), "")
+        if init.data_type not in FLOAT_TYPES:
+            continue
+        values = numpy_helper.to_array(init)
+        finite = np.isfinite(values)
+        if init.name in bounds_only:
+            finite |= np.isinf(values)  # Clip(max=inf) is a ReLU
+        big = finite & (np.abs(np.where(finite, values, 0.0)) > MAX_WEIGHT_MAGNITUDE)
+        if not finite.all() or big.any():
+            raise ModelError(non_finite_message(init.name, values, finite, big))
+
+
+FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
+                         onnx.TensorProto.BFLOAT16})
+
+
+def clip_bound_names(graph: onnx.GraphProto) -> set[str]:
+    """Names read only as the min/max bound of a Clip, and by nothing else."""
+    bound, other = set(), set()
+    for node in graph.node:
+        positions = CLIP_BOUND_INPUTS.get(node.op_type, ())
+        for i, name in enumerate(node.input):
+            (bound if i in positions else other).add(name)
+    return bound - other
+
+
+def non_finite_message(name: str, values: np.ndarray, finite: np.ndarray, big: np.ndarray) -> str:
+    flat = values.reshape(-1)
+    counts = [f"{int(np.isnan(flat).sum())} NaN", f"{int((~finite.reshape(-1) & np.isinf(flat)).sum())} Inf",
+              f"{int(big.sum())} beyond ±{MAX_WEIGHT_MAGNITUDE:g}"]
+    first = int(np.argmax(~finite.reshape(-1) | big.reshape(-1)))
+    index = tuple(int(i) for i in np.unravel_index(first, values.shape)) if values.ndim else ()
+    return (
+        f"initializer {name!r} (shape {list(values.shape)}) holds values no float32 model can compute with: "
+        f"{', '.join(c for c in counts if not c.startswith('0 '))} (first {flat[first]:g} at index "
+        f"{list(index)}); the model file is corrupt or its training diverged: re-export it from a good checkpoint"
+    )
+
+
+def check_tensor_size(what: str, shape: tuple[int, ...], hint: str) -> None:
+    elements = math.prod(shape)
+    if elements > MAX_TENSOR_ELEMENTS:
+        raise ShapeError(
+            f"{what} has shape {list(shape)}: {elements:,} elements, {elements * 4 / 2**30:,.1f} GiB as float32; "
+            f"mcuq refuses tensors over {MAX_TENSOR_BYTES // 2**20} MiB, which no microcontroller holds{hint}"
+        )
 
 
 def default_opset(model: onnx.ModelProto) -> int | None:
@@ -177,6 +298,13 @@ def check_float_input(value: onnx.ValueInfoProto) -> None:
 
 
 def static_input_shape(value: onnx.ValueInfoProto, requested: tuple[int, ...] | None) -> Shape:
+    shape = requested_or_declared_shape(value, requested)
+    check_tensor_size(f"input {value.name!r}", shape,
+                      f"; pass --input-shape {value.name}:d0,d1,... with the real sizes")
+    return shape
+
+
+def requested_or_declared_shape(value: onnx.ValueInfoProto, requested: tuple[int, ...] | None) -> Shape:
     tensor_type = value.type.tensor_type
     dims = list(tensor_type.shape.dim) if tensor_type.HasField("shape") else None
     if requested is not None:
@@ -193,17 +321,20 @@ def static_input_shape(value: onnx.ValueInfoProto, requested: tuple[int, ...] | 
         raise ShapeError(
             f"input {value.name!r} has no shape in the model; pass --input-shape {value.name}:d0,d1,..."
         )
+    spelled = ",".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims)
     shape = []
     for axis, dim in enumerate(dims):
+        if dim.HasField("dim_value") and dim.dim_value == 0:
+            raise ShapeError(
+                f"input {value.name!r} has size 0 in dimension {axis} (shape [{spelled}]): a "
+                "zero-sized tensor holds no data; re-export the model with the real size, or pass --input-shape "
+                f"{value.name}:d0,d1,... with every size"
+            )
         if dim.HasField("dim_value") and dim.dim_value > 0:
             shape.append(dim.dim_value)
         elif axis == 0:
             shape.append(1)  # the batch
         else:
-            spelled = ",".join(
-                str(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or "?")
-                for d in dims
-            )
             raise ShapeError(
                 f"input {value.name!r} has dynamic dimension {axis} ({dim.dim_param or 'unnamed'}) in shape "
                 f"[{spelled}]; pass --input-shape {value.name}:d0,d1,... with every size, e.g. "
@@ -267,6 +398,8 @@ def inferred_shapes(
     shapes = {name: tuple(array.shape) for name, array in constants.items()}
     for value in [*graph.input, *graph.value_info, *graph.output]:
         shapes[value.name] = static_shape_of(value)
+        if shapes[value.name] is not None:  # before folding allocates it
+            check_tensor_size(f"tensor {value.name!r}", shapes[value.name], "; check the input shapes")
     return shapes
 
 
