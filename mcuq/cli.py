@@ -18,6 +18,7 @@ from .calibrate import METHODS
 from .errors import McuqError
 from .firmware.project import DEFAULT_STACK_SIZE, OPT_LEVELS
 from .firmware.qemu import DEFAULT_TIMEOUT_S
+from .names import console_name, terminal_text
 from .ptq import DEFAULT_BIAS_CORRECTION, DEFAULT_EQUALIZATION, DEFAULT_METHOD
 from .templating import db_text
 
@@ -160,11 +161,11 @@ def run_compile(args: argparse.Namespace) -> int:
               + ", ".join(entry["name"] for entry in int16))
     print(f"C vs golden on {v['samples']} samples: bit-exact")
     for m in v.get("int8_vs_reference", []):
-        print(f"int8 vs {v['float_reference']} on the model file, {m['name']}: {m['mismatches']} of "
+        print(f"int8 vs {v['float_reference']} on the model file, {console_name(m['name'])}: {m['mismatches']} of "
               f"{m['total']} values differ, max {m['max_lsb']} LSB")
     for m in v["float_metrics"]:
         agree = "" if m["top1_agreement"] is None else f", top-1 agreement {100 * m['top1_agreement']:.2f} %"
-        print(f"vs float ({v['float_reference']}) {m['name']}: SQNR {m['sqnr_db']:.1f} dB, "
+        print(f"vs float ({v['float_reference']}) {console_name(m['name'])}: SQNR {m['sqnr_db']:.1f} dB, "
               f"max abs error {m['max_abs_error']:.4g}{agree}")
     if "accuracy" in v:
         acc = v["accuracy"]
@@ -184,7 +185,8 @@ def print_offenders(report: dict) -> None:
     for o in offenders:
         below = o.get("falls_below_db")
         falls = "" if below is None else f"the output's SQNR falls below {below:g} dB here; "
-        print(f"  L{o['index']} {o['name']} ({o['op']}): {falls}adds noise at {db_text(o['added_sqnr_db'])} dB "
+        print(f"  L{o['index']} {console_name(o['name'])} ({o['op']}): {falls}adds noise at "
+              f"{db_text(o['added_sqnr_db'])} dB "
               f"(own SQNR {db_text(o['own_sqnr_db'])} dB)")
         for hint in o["hints"]:
             print(f"      {hint}")
@@ -254,7 +256,30 @@ def report_internal_error(exc: Exception) -> int:
     return INTERNAL_ERROR_EXIT
 
 
+class TerminalSafeStream:
+    """A text stream that prints every control character but line breaks and tabs as U+FFFD. Messages
+    quote model-supplied names; a name must not move the cursor, rewrite a line or send escapes."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(terminal_text(text))
+
+    def __getattr__(self, attribute):
+        return getattr(self._stream, attribute)
+
+
 def main(argv: list[str] | None = None) -> int:
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = TerminalSafeStream(sys.stdout), TerminalSafeStream(sys.stderr)
+    try:
+        return run(argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "boards":

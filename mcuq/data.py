@@ -106,13 +106,18 @@ def check_one_sample_input(name: str, shape: tuple[int, ...], from_option: bool)
             f"input {name!r} is a scalar (rank 0); mcuq needs a batch dimension first: re-export the model "
             f"with input shape [1] (or [1, N] for N features)"
         )
-    if shape[0] != 1:
-        given = "--input-shape gives" if from_option else "the model declares"
+    if shape[0] != 1 and from_option:
         raise ShapeError(
-            f"input {name!r}: {given} shape {list(shape)}, whose first dimension (the batch) is {shape[0]}; the "
-            f"generated C runs one sample per call, so the batch must be 1: re-export the model with input shape "
-            f"{[1, *shape]} (a batch dimension first) or, if {shape[0]} is the batch, pass --input-shape "
+            f"input {name!r}: --input-shape gives shape {list(shape)}, whose first dimension (the batch) is "
+            f"{shape[0]}; the generated C runs one sample per call: pass --input-shape "
             f"{name}:{','.join(map(str, (1, *shape[1:])))}"
+        )
+    if shape[0] != 1:
+        raise ShapeError(
+            f"input {name!r}: the model declares shape {list(shape)}, whose first dimension (the batch) is "
+            f"{shape[0]}; the generated C runs one sample per call, so the batch must be 1 (or dynamic): "
+            f"re-export the model with input shape {[1, *shape]} if {shape[0]} is a feature size, or with "
+            f"{[1, *shape[1:]]} if it is the batch"
         )
 
 

@@ -142,6 +142,12 @@ def terminal_text(text: str) -> str:
     return "".join("\ufffd" if _is_control(ch) and ch not in "\n\t" else ch for ch in text)
 
 
+def console_name(value) -> str:
+    """A model name inside one line the command line prints: shortened, every control character
+    (line breaks too) as U+FFFD, so that a name cannot forge a line of output."""
+    return _one_line(_shortened(_text(value)))
+
+
 # Characters that can start Markdown or HTML markup inside a line (emphasis, code, links and images,
 # table cells, raw HTML, entities, headings, strikethrough, math); each is backslash-escaped, which
 # CommonMark allows for any ASCII punctuation. Link and image syntax needs '[', so '(' '!' stay plain, and

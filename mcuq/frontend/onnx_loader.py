@@ -316,6 +316,15 @@ def requested_or_declared_shape(value: onnx.ValueInfoProto, requested: tuple[int
             )
         if any(d <= 0 for d in requested):
             raise ShapeError(f"--input-shape {value.name}: sizes must be positive, got {requested}")
+        fixed = [(axis, dim.dim_value, size) for axis, (dim, size) in enumerate(zip(dims or [], requested))
+                 if dim.HasField("dim_value") and dim.dim_value > 0 and dim.dim_value != size]
+        if fixed:
+            axis, declared, size = fixed[0]
+            raise ShapeError(
+                f"--input-shape {value.name}: dimension {axis} is {size}, but the model fixes it at {declared} "
+                f"(ONNX Runtime, the float reference, runs the model file as it is); --input-shape sets only "
+                f"dynamic dimensions: give {declared} there, or re-export the model with the shape you want"
+            )
         return requested
     if dims is None:
         raise ShapeError(
