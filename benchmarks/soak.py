@@ -34,7 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 # This checkout's mcuq (not an installed one), and the generator beside the test that also uses it.
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "benchmarks")]
 
 import graph_fuzz  # noqa: E402
 
@@ -187,8 +187,14 @@ def summary_lines(results: list[dict], board: str | None, worst_count: int, seco
                   *histogram(sqnrs), ""]
         lines += [f"worst {min(worst_count, len(ok))} graphs (reproduce one: "
                   f"{reproduce_command(0, board).replace(' 0', ' SEED', 1)}):"]
+        lines.append("  (beside each: ONNX Runtime's quantize_static, QDQ int8 per-channel MinMax, on the same "
+                     "calibration and verification data: a graph whose int8 form is hard for any quantizer "
+                     "scores low on both)")
         for r in sorted(ok, key=lambda r: r["sqnr_db"])[:worst_count]:
-            lines.append(f"  seed {r['seed']:>5}  {r['sqnr_db']:6.1f} dB  blamed: {r['blamed_layer']}  |  {r['chain']}")
+            ort = r.get("ort_sqnr_db")
+            ort_text = f"{ort:6.1f} dB" if isinstance(ort, float) else f"{ort}"
+            lines.append(f"  seed {r['seed']:>5}  mcuq {r['sqnr_db']:6.1f} dB  ORT {ort_text}  "
+                         f"blamed: {r['blamed_layer']}  |  {r['chain']}")
         lines.append("")
     refusals = Counter(refusal_pattern(r["message"]) for r in results if r["kind"] == "refused")
     if refusals:
@@ -205,6 +211,34 @@ def summary_lines(results: list[dict], board: str | None, worst_count: int, seco
             lines.append(f"  {r['kind']:<13} seed {r['seed']:>5}  {last[0][:200]}  |  {r['chain'][:200]}")
         lines.append("")
     return lines
+
+
+def ort_sqnr_db(seed: int) -> float | str:
+    """The worst output SQNR of ONNX Runtime's own int8 quantization of graph ``seed``: the yardstick
+    for a low mcuq figure. A text when ORT cannot quantize or run the graph."""
+    import tempfile
+
+    import onnx
+    from other_quantizers import ort_quantize
+
+    case = graph_fuzz.generate(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        onnx.save(case.model, path)
+        try:
+            qdq, _ = ort_quantize(path, case.calibration(), "MinMax", Path(tmp))
+            got = graph_fuzz.float_outputs(onnx.load(str(qdq)), case.verification())
+        except Exception as exc:  # noqa: BLE001 - ORT's failure is a fact to print, not ours to fix
+            return f"n/a ({type(exc).__name__})"
+    reference = graph_fuzz.float_outputs(case.model, case.verification())
+    return min(graph_fuzz.sqnr_db(r, g) for r, g in zip(reference, got))
+
+
+def add_ort_yardstick(results: list[dict], worst_count: int) -> None:
+    """ORT's SQNR for the worst graphs (run here, after the soak: few graphs, ORT only)."""
+    ok = sorted((r for r in results if r["kind"] == "ok"), key=lambda r: r["sqnr_db"])
+    for r in ok[:worst_count]:
+        r["ort_sqnr_db"] = ort_sqnr_db(r["seed"])
 
 
 def save_cases(results: list[dict], out: Path, worst_count: int, board: str | None) -> None:
@@ -268,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     results = run_all(jobs, work_dir, args.board, args.jobs, args.timeout, report_one)
     results.sort(key=lambda r: r["seed"])
-    lines = summary_lines(results, args.board, args.worst, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    add_ort_yardstick(results, args.worst)
+    lines = summary_lines(results, args.board, args.worst, seconds)
     save_cases(results, args.out, args.worst, args.board)
     shutil.rmtree(work_dir, ignore_errors=True)
     text = "\n".join(lines) + f"\nresults in {args.out}\n"

@@ -633,7 +633,11 @@ def blamed_layer(report: dict) -> str | None:
     if not offenders:
         return None
     worst = offenders[0]
-    return f"{worst['name']} ({worst['op']}, added {worst['added_sqnr_db']:.1f} dB)"
+    added = worst["added_sqnr_db"]  # None when the layer's own noise does not exceed its inputs'
+    added_text = "no noise of its own" if added is None else f"added {added:.1f} dB"
+    below = worst.get("falls_below_db")
+    falls = "" if below is None else f", output falls below {below:g} dB here"
+    return f"{worst['name']} ({worst['op']}, {added_text}{falls})"
 
 
 def run_case(case: FuzzCase, folder: Path, firmware_options=None) -> Outcome:
