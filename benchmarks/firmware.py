@@ -2,7 +2,7 @@
 flash and RAM, from the firmware mcuq builds and runs under QEMU.
 
     python benchmarks/firmware.py [--opt O2] [--models kws_dscnn,resnet8] [--cores M4,M55] [--per-layer]
-                                  [--no-exact] [--portable]
+                                  [--no-exact] [--portable] [--write-results]
 
 --portable also builds every model with -DMCUQ_PORTABLE_KERNELS (the portable C path on every core) and
 prints, per layer kind and core, the fast paths' instructions against the portable ones: no kind may be
@@ -29,6 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import results
 from zoo_models import REPO, ZOO, cases
 
 import mcuq
@@ -189,6 +190,7 @@ def main() -> int:
     parser.add_argument("--no-exact", action="store_true", help="skip the qemu-icount plugin cross-check")
     parser.add_argument("--portable", action="store_true",
                         help="also measure the portable C path and compare per layer kind")
+    results.add_option(parser)
     args = parser.parse_args()
     if not ZOO.is_dir():
         print(f"model zoo not found at {ZOO}; set MCUQ_MODEL_ZOO", file=sys.stderr)
@@ -197,7 +199,7 @@ def main() -> int:
     cores = {c.strip().lower().removeprefix("cortex-") for c in args.cores.split(",")} if args.cores else None
     boards = [b for b in all_boards()
               if b.emulated and (cores is None or b.core.lower().removeprefix("cortex-") in cores)]
-    with tempfile.TemporaryDirectory() as tmp:
+    with results.recorded(__file__, args.write_results), tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         plugin = None if args.no_exact else build_plugin(tmp)
         exact_source = "qemu-icount plugin" if plugin else ("skipped" if args.no_exact else "plugin not found")

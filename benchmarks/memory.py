@@ -1,6 +1,6 @@
 """Peak RAM of mcuq's arena against TensorFlow Lite Micro's, for each shared model.
 
-    python benchmarks/memory.py            # models from $MCUQ_MODEL_ZOO or ../shared/models
+    python benchmarks/memory.py [--write-results]   # models from $MCUQ_MODEL_ZOO or ../shared/models
 
 Prints a Markdown table: mcuq's arena (activations + kernel scratch, everything the generated code
 uses), its lower bound (the most bytes alive at one step, an in-place pair counted once), the arena
@@ -14,12 +14,14 @@ TFLite model.
 
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import results
 from compile_time import ZOO, cases
 
 import mcuq
@@ -56,20 +58,25 @@ def tflm_arena(name: str) -> tuple[int | None, str]:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    results.add_option(parser)
+    args = parser.parse_args()
     if not ZOO.is_dir():
         print(f"model zoo not found at {ZOO}; set MCUQ_MODEL_ZOO", file=sys.stderr)
         return 1
-    print("| model | mcuq arena B | lower bound B | liveness only B | TFLM arena B | mcuq / TFLM | flash (weights) B |")
-    print("|---|---|---|---|---|---|---|")
-    for name, path, calib in cases():
-        with tempfile.TemporaryDirectory() as out:
-            compiled = mcuq.compile(path, calib[:SAMPLES], Path(out) / "m")
-        plain = plan_arena(compiled.qmodel, modes=("reshapes",)).size
-        tflm, source = tflm_arena(name)
-        tflm_text = f"{tflm:,} ({source})" if tflm else "–"
-        ratio = f"{compiled.arena_size / tflm:.2f}" if tflm else "–"
-        print(f"| {name} | {compiled.arena_size:,} | {compiled.plan.lower_bound:,} | {plain:,} | {tflm_text} | "
-              f"{ratio} | {compiled.report['totals']['weight_bytes']:,} |")
+    with results.recorded(__file__, args.write_results):
+        print("| model | mcuq arena B | lower bound B | liveness only B | TFLM arena B | mcuq / TFLM "
+              "| flash (weights) B |")
+        print("|---|---|---|---|---|---|---|")
+        for name, path, calib in cases():
+            with tempfile.TemporaryDirectory() as out:
+                compiled = mcuq.compile(path, calib[:SAMPLES], Path(out) / "m")
+            plain = plan_arena(compiled.qmodel, modes=("reshapes",)).size
+            tflm, source = tflm_arena(name)
+            tflm_text = f"{tflm:,} ({source})" if tflm else "–"
+            ratio = f"{compiled.arena_size / tflm:.2f}" if tflm else "–"
+            print(f"| {name} | {compiled.arena_size:,} | {compiled.plan.lower_bound:,} | {plain:,} | {tflm_text} | "
+                  f"{ratio} | {compiled.report['totals']['weight_bytes']:,} |")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Quantization quality side by side: mcuq's calibration methods (with and without bias correction and
 cross-layer equalization), ONNX Runtime's `quantize_static` and the TFLite converter's int8 model.
 
-    python benchmarks/quant_quality.py [--models kws_dscnn,mnist_keras] [--quick]
+    python benchmarks/quant_quality.py [--models kws_dscnn,mnist_keras] [--quick] [--write-results]
 
 One Markdown table per model. Every row is measured on the same evaluation samples (zoo_models.py)
 against the float model run by ONNX Runtime: top-1 accuracy where there are labels, top-1 agreement
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import results
 from other_quantizers import ort_outputs, run_onnx, tflite_outputs
 from zoo_models import ZOO, Case, eval_cases
 
@@ -139,24 +140,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", help="comma-separated model names (default: all)")
     parser.add_argument("--quick", action="store_true", help="calibration methods only")
+    results.add_option(parser)
     args = parser.parse_args()
     if not ZOO.is_dir():
         print(f"model zoo not found at {ZOO}; set MCUQ_MODEL_ZOO", file=sys.stderr)
         return 1
     warnings.filterwarnings("ignore")
-    print(PREAMBLE, "\n")
     wanted = set(args.models.split(",")) if args.models else None
-    for case in eval_cases():
-        if wanted and case.name not in wanted:
-            continue
-        print(f"{case.name}:", file=sys.stderr, flush=True)
-        reference = run_onnx(case.path, case.test)
-        rows = [Row("float (ONNX Runtime)", None if case.labels is None else
-                    float(np.mean(reference.reshape(len(reference), -1).argmax(1) == case.labels)), None, None,
-                    "float")]
-        rows += mcuq_rows(case, reference, args.quick)
-        others, notes = other_rows(case, reference)
-        print(table(case, rows + others, notes), "\n", flush=True)
+    with results.recorded(__file__, args.write_results):
+        print(PREAMBLE, "\n")
+        for case in eval_cases():
+            if wanted and case.name not in wanted:
+                continue
+            print(f"{case.name}:", file=sys.stderr, flush=True)
+            reference = run_onnx(case.path, case.test)
+            rows = [Row("float (ONNX Runtime)", None if case.labels is None else
+                        float(np.mean(reference.reshape(len(reference), -1).argmax(1) == case.labels)), None, None,
+                        "float")]
+            rows += mcuq_rows(case, reference, args.quick)
+            others, notes = other_rows(case, reference)
+            print(table(case, rows + others, notes), "\n", flush=True)
     return 0
 
 
