@@ -27,7 +27,7 @@ from zoo_models import ZOO, Case, eval_cases
 
 import mcuq
 from mcuq import passes, precision
-from mcuq.equalize import find_pairs
+from mcuq.calib.equalize import find_pairs
 from mcuq.errors import McuqError
 from mcuq.frontend.onnx_loader import load_onnx
 from mcuq.verify import sqnr_db, top1_agreement

@@ -1,8 +1,8 @@
 """mcuq: a float ONNX model -> calibrated int8 -> one self-contained C file, verified on the host."""
 
 from .errors import McuqError
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["CompiledModel", "McuqError", "__version__", "compile"]
 
 

@@ -11,16 +11,16 @@ import time
 import traceback
 from pathlib import Path
 
-from . import __version__
 from .auto_precision import DEFAULT_THRESHOLD_DB
 from .boards import all_boards
-from .calibrate import METHODS
+from .calib import METHODS
 from .errors import McuqError
 from .firmware.project import DEFAULT_STACK_SIZE, OPT_LEVELS
 from .firmware.qemu import DEFAULT_TIMEOUT_S
 from .names import console_name, terminal_text
 from .ptq import DEFAULT_BIAS_CORRECTION, DEFAULT_EQUALIZATION, DEFAULT_METHOD
 from .templating import db_text
+from .version import __version__
 
 
 def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from . import (
-    __version__,
     auto_precision,
     codegen,
     data,
@@ -35,6 +34,7 @@ from .host import HostModel
 from .ir import Graph
 from .plan import ArenaPlan, best_schedule, plan_arena, with_roomy_scratch
 from .qir import QModel
+from .version import __version__
 
 Progress = Callable[[str], None]
 
@@ -121,7 +121,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     activations and int8 weights (TFLite's 16x8 scheme), or ``"auto"`` / ``"auto:DB"`` to choose them
     from the diagnosis of the int8 model on the calibration data (see `auto_precision`).
 
-    ``calib_method``: minmax, percentile, mse, entropy or auto (per tensor, see `auto_calib`);
+    ``calib_method``: minmax, percentile, mse, entropy or auto (per tensor, see `calib.auto`);
     ``bias_correction``, ``equalization``: the optional float-IR steps of `ptq`.
 
     ``firmware_options``: also write a firmware project for that board into the output folder, build it

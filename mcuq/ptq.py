@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import bias_correction, calibrate, equalize
+from .calib import bias_correction, calibrate, equalize
 from .ir import Graph
 
 DEFAULT_METHOD = "auto"
@@ -52,7 +52,7 @@ def prepare(graph: Graph, samples: np.ndarray, method: str = DEFAULT_METHOD,
         say(f"cross-layer equalization: {len(result.pairs)} layer pairs balanced"
             + (f", {len(result.skipped)} left alone ({result.skipped[0]}...)" if result.skipped else ""))
     say(f"calibrating on {len(samples)} samples ({method})")
-    ranges = calibrate.calibrate(graph, samples, method)
+    ranges = calibrate(graph, samples, method)
     corrected = graph
     if bias_correct:
         say("correcting biases for the weights' int8 rounding")

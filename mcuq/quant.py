@@ -191,7 +191,7 @@ def bias_safe_weight_scales(b: np.ndarray, input_scale: float, weight_scales: np
 
 def accumulator_limit(input_dtype: str) -> int:
     """The largest accumulator magnitude the kernels hold: int32 for int8 activations, below 2^47 for
-    int16 ones (int64 sums, 64-bit requantization, see `golden16`)."""
+    int16 ones (int64 sums, 64-bit requantization, see `golden.s16`)."""
     return fixedpoint.INT32_MAX if input_dtype == "int8" else fixedpoint.S16_ACC_LIMIT - 1
 
 

@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 
-from mcuq.auto_calib import calibrate_auto, probe
-from mcuq.calibrate import calibrate
+from mcuq.calib import calibrate
+from mcuq.calib.auto import calibrate_auto, probe
 from mcuq.ir import Graph, Node, Tensor
 
 

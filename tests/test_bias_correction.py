@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from mcuq import float_exec
-from mcuq.bias_correction import correct_biases, weight_error
+from mcuq.calib.bias_correction import correct_biases, weight_error
 from mcuq.ir import Graph, Node, Tensor
 
 

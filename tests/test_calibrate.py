@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mcuq.calibrate import MinMaxObserver, PercentileObserver, calibrate
+from mcuq.calib import MinMaxObserver, PercentileObserver, calibrate
 from mcuq.errors import CalibrationError
 from mcuq.ir import Graph, Node, Tensor
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from mcuq import calibrate, data, diagnose, passes, quant
+from mcuq import data, diagnose, passes, quant
+from mcuq.calib import calibrate
 from mcuq.frontend.onnx_loader import load_onnx
 from mcuq.qir import QTensor
 
@@ -64,7 +65,7 @@ def digits():
     with np.load(DIGITS / "test.npz") as d:
         x = d["x"]
     shape = data.onnx_input_shape(graph, graph.inputs[0])
-    ranges = calibrate.calibrate(graph, data.prepare_samples(calib, graph, shape))
+    ranges = calibrate(graph, data.prepare_samples(calib, graph, shape))
     return graph, ranges, data.prepare_samples(x[:100], graph, shape)
 
 

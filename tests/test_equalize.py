@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mcuq import float_exec, passes
-from mcuq.equalize import channel_ranges, equalize
+from mcuq.calib.equalize import channel_ranges, equalize
 from mcuq.ir import Graph, Node, Tensor
 
 CONV = dict(strides=(1, 1), dilations=(1, 1), pads=(1, 1, 1, 1))

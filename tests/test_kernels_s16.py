@@ -1,5 +1,5 @@
 """The int16 (16x8) C kernels and the int8 <-> int16 requantize kernels equal the golden model
-(mcuq.golden16 through golden.run_layer) bit for bit on random layers, and the 64-bit requantization
+(mcuq.golden.s16 through golden.run_layer) bit for bit on random layers, and the 64-bit requantization
 helper equals its numpy twin on edge values."""
 
 from __future__ import annotations

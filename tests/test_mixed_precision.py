@@ -12,7 +12,8 @@ from onnx import helper
 from test_ops_end_to_end import conv, make_model
 
 import mcuq
-from mcuq import auto_precision, calibrate, data, golden, passes, precision, quant
+from mcuq import auto_precision, data, golden, passes, precision, quant
+from mcuq.calib import calibrate
 from mcuq.errors import McuqError
 from mcuq.frontend.onnx_loader import load_onnx
 
@@ -24,7 +25,7 @@ DIGITS_INT16 = ("conv1", "pool1", "conv2", "pool2", "fc")  # every digits layer 
 def digits_graph():
     graph = passes.optimize(load_onnx(DIGITS / "digits_cnn.onnx"))
     calib = data.prepare_samples(np.load(DIGITS / "calib.npy"), graph, data.onnx_input_shape(graph, "input"))
-    return graph, calibrate.calibrate(graph, calib)
+    return graph, calibrate(graph, calib)
 
 
 def test_int16_request_is_checked(digits_graph):

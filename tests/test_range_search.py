@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from mcuq.calibrate import MinMaxObserver, calibrate
-from mcuq.histogram import Histogram
-from mcuq.range_search import entropy_range, fake_quantize, kl_divergence, mse_range, squared_errors
+from mcuq.calib import MinMaxObserver, calibrate
+from mcuq.calib.histogram import Histogram
+from mcuq.calib.range_search import entropy_range, fake_quantize, kl_divergence, mse_range, squared_errors
 
 
 def _histogram(values, batches=1):

@@ -20,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 from qdq_models import QdqBuilder
 
 import mcuq
-import mcuq.calibrate
+import mcuq.calib
 import mcuq.frontend.onnx_loader
 import mcuq.passes
 import mcuq.quant
@@ -254,7 +254,7 @@ def test_a_pass_through_layer_where_the_sqnr_falls_is_named(tmp_path):
     falls there: as a pad whose value the input's grid clamped did before the fix (9 dB at the pad)."""
     graph = mcuq.passes.optimize(load_onnx_model(pad_after_max_pool(None), tmp_path))
     calib, _ = case_data()
-    model = mcuq.quant.quantize(graph, mcuq.calibrate.calibrate(graph, calib.transpose(0, 2, 3, 1)))
+    model = mcuq.quant.quantize(graph, mcuq.calib.calibrate(graph, calib.transpose(0, 2, 3, 1)))
     assert [layer.op.value for layer in model.layers] == ["max_pool", "pad"]
 
     def row(index, sqnr, added):

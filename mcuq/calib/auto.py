@@ -6,7 +6,7 @@ resolution on the bulk can lose the few large values later layers depend on, and
 tensor (a conv summing the error over its window, a max pool dropping most of it, a softmax) decides
 how much of the error survives. So each candidate range is scored where its error lands:
 
-1. One calibration pass feeds every observer of every candidate method at once (`calibrate.observe`).
+1. One calibration pass feeds every observer of every candidate method at once (`observe.observe`).
 2. For each tensor whose range the lowering uses (``RANGE_OPS`` outputs and the graph input), its
    *probe* is the part of the graph downstream of it. Scope "output" (the default): every node the
    tensor reaches, measured at the graph outputs. Scope "next" (cheaper, for deep models): the
@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import float_exec
-from .calibrate import OBSERVERS, batches, observe
-from .ir import Graph, Node
-from .quant import activation_qparams
+from .. import float_exec
+from ..ir import Graph, Node
+from ..quant import activation_qparams
+from .observe import OBSERVERS, batches, observe
 from .range_search import fake_quantize
 
 CANDIDATES = ("mse", "entropy", "percentile", "minmax")  # ties go to the first

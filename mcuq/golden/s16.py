@@ -6,7 +6,7 @@ bit-exact with ``runtime_c/src/*/mcuq_*_s16.c``, and the int8 <-> int16 precisio
   int64 bias: the same value whenever its int32 sum does not overflow); requantization is
   ``arm_nn_requantize_s64`` with the Q31 multiplier reduced to Q15 (`fixedpoint.requantize_s64`).
 - add: as ``arm_elementwise_add_s16``: the int8 maths with a left shift of 15 and no offsets.
-- max and average pooling, reshape copies: the int8 functions of `golden`, which are dtype-generic.
+- max and average pooling, reshape copies: the int8 functions of `golden.s8`, which are dtype-generic.
 - requantize: TFLite's ``Requantize`` (the Quantize op between int8 and int16 tensors):
   clamp(requantize(in + input_offset) + output_offset) with the 32-bit `fixedpoint.requantize`.
 
@@ -19,8 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from mcuq import fixedpoint as fp
-from mcuq import golden, qir
+from mcuq import qir
 from mcuq.qir import DTYPE_RANGE, QOp
+
+from . import s8
 
 
 def _check_s16(layer: qir.Layer, acc: np.ndarray, shift) -> None:
@@ -45,15 +47,15 @@ def _requant_s16(layer: qir.Layer, acc: np.ndarray) -> np.ndarray:
 
 
 def conv(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
-    return _requant_s16(layer, golden.conv_accumulator(layer, inputs, tensors))
+    return _requant_s16(layer, s8.conv_accumulator(layer, inputs, tensors))
 
 
 def depthwise_conv(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
-    return _requant_s16(layer, golden.depthwise_accumulator(layer, inputs, tensors))
+    return _requant_s16(layer, s8.depthwise_accumulator(layer, inputs, tensors))
 
 
 def fully_connected(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
-    out = _requant_s16(layer, golden.fc_accumulator(layer, inputs, tensors))
+    out = _requant_s16(layer, s8.fc_accumulator(layer, inputs, tensors))
     return out.reshape(tensors[layer.output].shape)
 
 
@@ -62,7 +64,7 @@ def add(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTens
     _check_zero_offsets(layer, p.input1_offset, p.input2_offset, p.output_offset)
     if p.left_shift != fp.ADD_LEFT_SHIFT_S16:
         raise ValueError(f"{layer.name}: int16 add takes a left shift of {fp.ADD_LEFT_SHIFT_S16}")
-    a, b = golden._binary_inputs(layer, inputs, tensors)
+    a, b = s8.binary_inputs(layer, inputs, tensors)
     # |in| <= 2^15, so in << 15 stays within int32, as in arm_elementwise_add_s16.
     a = fp.requantize(a << p.left_shift, p.input1_multiplier, p.input1_shift)
     b = fp.requantize(b << p.left_shift, p.input2_multiplier, p.input2_shift)
@@ -74,7 +76,7 @@ def requantize(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qi
     src, dst = tensors[layer.inputs[0]], tensors[layer.output]
     if src.shape != dst.shape or src.dtype == dst.dtype:
         raise ValueError(f"{layer.name}: requantize {src.dtype}{list(src.shape)} -> {dst.dtype}{list(dst.shape)}")
-    x = golden._as_shape(inputs[0], src.shape, layer.name).astype(np.int64)
+    x = s8.as_shape(inputs[0], src.shape, layer.name).astype(np.int64)
     # What the C kernels accept: the left shift must keep (in + offset) within int32.
     max_offset, max_shift = (255, 23) if src.dtype == "int8" else (0, 15)
     if abs(p.input_offset) > max_offset or not -31 <= p.shift <= max_shift:
@@ -87,7 +89,7 @@ def avg_pool(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.
     p: qir.PoolParams = layer.params
     if p.pad_value != 0 or p.kernel[0] * p.kernel[1] > 65536:
         raise ValueError(f"{layer.name}: int16 average pooling pads with 0 and sums at most 65,536 elements")
-    return golden._avg_pool(layer, inputs, tensors)
+    return s8.avg_pool(layer, inputs, tensors)
 
 
 OPS = {
@@ -95,8 +97,8 @@ OPS = {
     QOp.DEPTHWISE_CONV: depthwise_conv,
     QOp.FULLY_CONNECTED: fully_connected,
     QOp.ADD: add,
-    QOp.MAX_POOL: golden._max_pool,
+    QOp.MAX_POOL: s8.max_pool,
     QOp.AVG_POOL: avg_pool,
-    QOp.COPY: golden._copy,
+    QOp.COPY: s8.copy,
     QOp.REQUANTIZE: requantize,
 }

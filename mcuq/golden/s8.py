@@ -1,4 +1,4 @@
-"""The integer golden model: a numpy executor of the int8 IR, bit-exact with ``runtime_c``.
+"""The int8 half of the golden model: one numpy function per op, bit-exact with ``runtime_c``.
 
 Every op follows CMSIS-NN's default (double rounding) path as TFLite Micro calls it; the C kernels
 in ``runtime_c/src`` must produce the same bytes for every input. Intermediates are int64 and the
@@ -26,7 +26,7 @@ SOFTMAX_MAX_ROW = 4095
 # --------------------------------------------------------------------------------------------------
 
 
-def _as_shape(x: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
+def as_shape(x: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
     x = np.asarray(x)
     if x.size != int(np.prod(shape, dtype=np.int64)):
         raise ValueError(f"{what}: {x.size} elements do not fit shape {tuple(shape)}")
@@ -106,7 +106,7 @@ def conv_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[s
     p: qir.ConvParams = layer.params
     in_shape = tensors[layer.inputs[0]].shape
     out_shape = tensors[layer.output].shape
-    x = _as_shape(inputs[0], in_shape, layer.name).astype(np.int64)
+    x = as_shape(inputs[0], in_shape, layer.name).astype(np.int64)
     w = np.asarray(p.weights, dtype=np.int64)
     n, _, _, c_in = in_shape
     on, oh, ow, c_out = out_shape
@@ -138,7 +138,7 @@ def depthwise_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors: d
     p: qir.DepthwiseConvParams = layer.params
     in_shape = tensors[layer.inputs[0]].shape
     out_shape = tensors[layer.output].shape
-    x = _as_shape(inputs[0], in_shape, layer.name).astype(np.int64)
+    x = as_shape(inputs[0], in_shape, layer.name).astype(np.int64)
     w = np.asarray(p.weights, dtype=np.int64)
     n, _, _, c_in = in_shape
     on, oh, ow, c_out = out_shape
@@ -183,10 +183,10 @@ def _fully_connected(
     return out.reshape(tensors[layer.output].shape)
 
 
-def _binary_inputs(layer: qir.Layer, inputs: list[np.ndarray], tensors) -> tuple[np.ndarray, np.ndarray]:
+def binary_inputs(layer: qir.Layer, inputs: list[np.ndarray], tensors) -> tuple[np.ndarray, np.ndarray]:
     out_shape = tensors[layer.output].shape
-    a = _as_shape(inputs[0], out_shape, layer.name).astype(np.int64)
-    b = _as_shape(inputs[1], out_shape, layer.name).astype(np.int64)
+    a = as_shape(inputs[0], out_shape, layer.name).astype(np.int64)
+    b = as_shape(inputs[1], out_shape, layer.name).astype(np.int64)
     return a, b
 
 
@@ -194,7 +194,7 @@ def _add(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTen
     p: qir.AddParams = layer.params
     if not 0 <= p.left_shift <= 22 or max(abs(p.input1_offset), abs(p.input2_offset)) > 255:
         raise ValueError(f"{layer.name}: add left shift {p.left_shift} or input offsets out of range")
-    a, b = _binary_inputs(layer, inputs, tensors)
+    a, b = binary_inputs(layer, inputs, tensors)
     a = fp.requantize((a + p.input1_offset) << p.left_shift, p.input1_multiplier, p.input1_shift)
     b = fp.requantize((b + p.input2_offset) << p.left_shift, p.input2_multiplier, p.input2_shift)
     # a + b cannot overflow int32: each is at most 255 * 2^20 scaled by a multiplier below 1.
@@ -203,7 +203,7 @@ def _add(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTen
 
 def _mul(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
     p: qir.MulParams = layer.params
-    a, b = _binary_inputs(layer, inputs, tensors)
+    a, b = binary_inputs(layer, inputs, tensors)
     prod = (a + p.input1_offset) * (b + p.input2_offset)
     return _requant_out(prod, p.output_multiplier, p.output_shift, p.output_offset, p.act_min, p.act_max)
 
@@ -215,7 +215,7 @@ def _pool_setup(layer: qir.Layer, inputs: list[np.ndarray], tensors):
     if out_shape[0] != in_shape[0] or out_shape[3] != in_shape[3]:
         raise ValueError(f"{layer.name}: pooling {in_shape} -> {out_shape} changes N or C")
     _check_window(layer.name, in_shape[1:3], out_shape[1:3], p.kernel, p.stride, (1, 1), p.padding)
-    x = _as_shape(inputs[0], in_shape, layer.name).astype(np.int64)
+    x = as_shape(inputs[0], in_shape, layer.name).astype(np.int64)
     ones = np.ones((1,) + tuple(in_shape[1:3]) + (1,), dtype=np.int64)
     inside = _windows(ones, out_shape[1:3], p.kernel, p.stride, (1, 1), p.padding, 0)
     count = inside.sum(axis=(3, 4))  # [1, OH, OW, 1]: in-bounds elements per window
@@ -228,14 +228,14 @@ def _pool_setup(layer: qir.Layer, inputs: list[np.ndarray], tensors):
 # which run_layer casts to the output's dtype.
 
 
-def _max_pool(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+def max_pool(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
     p, x, out_shape, _ = _pool_setup(layer, inputs, tensors)
     lowest = qir.DTYPE_RANGE[tensors[layer.inputs[0]].dtype][0]  # padding never wins
     win = _windows(x, out_shape[1:3], p.kernel, p.stride, (1, 1), p.padding, lowest)
     return np.clip(win.max(axis=(3, 4)), p.act_min, p.act_max)
 
 
-def _avg_pool(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+def avg_pool(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
     p, x, out_shape, count = _pool_setup(layer, inputs, tensors)
     win = _windows(x, out_shape[1:3], p.kernel, p.stride, (1, 1), p.padding, 0)
     total = win.sum(axis=(3, 4))
@@ -255,7 +255,7 @@ def _softmax(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.
     row = out_shape[-1]
     if row > SOFTMAX_MAX_ROW:
         raise ValueError(f"{layer.name}: softmax rows of {row} elements (at most {SOFTMAX_MAX_ROW})")
-    x = _as_shape(inputs[0], out_shape, layer.name).astype(np.int64).reshape(-1, row)
+    x = as_shape(inputs[0], out_shape, layer.name).astype(np.int64).reshape(-1, row)
     return softmax_rows(x, p).reshape(out_shape)
 
 
@@ -287,7 +287,7 @@ def _lut(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTen
     table = np.asarray(p.table, dtype=np.int8)
     if table.shape != (256,):
         raise ValueError(f"{layer.name}: LUT has shape {table.shape}, not (256,)")
-    x = _as_shape(inputs[0], tensors[layer.output].shape, layer.name).astype(np.int64)
+    x = as_shape(inputs[0], tensors[layer.output].shape, layer.name).astype(np.int64)
     return table[x + 128]
 
 
@@ -300,7 +300,7 @@ def _concat(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.Q
         raise ValueError(f"{layer.name}: concat needs one offset, multiplier and shift per input")
     parts = []
     for i, name in enumerate(layer.inputs):
-        x = _as_shape(inputs[i], tensors[name].shape, layer.name).astype(np.int64)
+        x = as_shape(inputs[i], tensors[name].shape, layer.name).astype(np.int64)
         if p.multipliers[i] == 0:
             parts.append(x)
         else:
@@ -314,7 +314,7 @@ def _concat(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.Q
 
 def _transpose(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
     p: qir.TransposeParams = layer.params
-    x = _as_shape(inputs[0], tensors[layer.inputs[0]].shape, layer.name)
+    x = as_shape(inputs[0], tensors[layer.inputs[0]].shape, layer.name)
     out = np.transpose(x, p.perm)
     if out.shape != tuple(tensors[layer.output].shape):
         raise ValueError(f"{layer.name}: transpose gives {out.shape}")
@@ -323,7 +323,7 @@ def _transpose(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qi
 
 def _pad(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
     p: qir.PadParams = layer.params
-    x = _as_shape(inputs[0], tensors[layer.inputs[0]].shape, layer.name)
+    x = as_shape(inputs[0], tensors[layer.inputs[0]].shape, layer.name)
     r = x.ndim
     if len(p.pads) != 2 * r or min(p.pads) < 0:
         raise ValueError(f"{layer.name}: pads {p.pads} do not fit rank {r} (negative pads unsupported)")
@@ -334,105 +334,24 @@ def _pad(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTen
     return out
 
 
-def _copy(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+def copy(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
     if tensors[layer.inputs[0]].dtype != tensors[layer.output].dtype:
         raise ValueError(f"{layer.name}: a copy cannot change the dtype")
-    return _as_shape(inputs[0], tensors[layer.output].shape, layer.name)
+    return as_shape(inputs[0], tensors[layer.output].shape, layer.name)
 
 
-_OPS: dict[qir.QOp, Callable[[qir.Layer, list[np.ndarray], dict[str, qir.QTensor]], np.ndarray]] = {
+OPS: dict[qir.QOp, Callable[[qir.Layer, list[np.ndarray], dict[str, qir.QTensor]], np.ndarray]] = {
     qir.QOp.CONV: _conv,
     qir.QOp.DEPTHWISE_CONV: _depthwise,
     qir.QOp.FULLY_CONNECTED: _fully_connected,
     qir.QOp.ADD: _add,
     qir.QOp.MUL: _mul,
-    qir.QOp.MAX_POOL: _max_pool,
-    qir.QOp.AVG_POOL: _avg_pool,
+    qir.QOp.MAX_POOL: max_pool,
+    qir.QOp.AVG_POOL: avg_pool,
     qir.QOp.LUT: _lut,
     qir.QOp.SOFTMAX: _softmax,
     qir.QOp.CONCAT: _concat,
     qir.QOp.TRANSPOSE: _transpose,
     qir.QOp.PAD: _pad,
-    qir.QOp.COPY: _copy,
+    qir.QOp.COPY: copy,
 }
-
-
-# --------------------------------------------------------------------------------------------------
-# public API
-# --------------------------------------------------------------------------------------------------
-
-
-def _op(layer: qir.Layer, tensors: dict[str, qir.QTensor]):
-    if tensors[layer.output].dtype == "int8" and layer.op is not qir.QOp.REQUANTIZE:
-        return _OPS[layer.op]
-    from mcuq import golden16  # the int16 ops build on this module's accumulators
-
-    if layer.op not in golden16.OPS:
-        raise ValueError(f"{layer.name}: no int16 form of {layer.op.value}")
-    return golden16.OPS[layer.op]
-
-
-def run_layer(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
-    """Execute one layer; returns an array of ``tensors[layer.output].shape`` in its dtype."""
-    out_t = tensors[layer.output]
-    out = _op(layer, tensors)(layer, list(inputs), tensors)
-    return np.asarray(out).astype(qir.DTYPE_NUMPY[out_t.dtype]).reshape(out_t.shape)
-
-
-def run_model(model: qir.QModel, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Execute all layers in order. ``feeds``: int8 arrays in the IR layout (batch dim included).
-    Returns every activation tensor (the inputs too) by name."""
-    values: dict[str, np.ndarray] = {}
-    for name in model.inputs:
-        if name not in feeds:
-            raise ValueError(f"no feed for model input {name!r}")
-        x = np.asarray(feeds[name])
-        want = qir.DTYPE_NUMPY[model.tensors[name].dtype]
-        if x.dtype != want:
-            raise ValueError(f"feed {name!r} is {x.dtype}, not {np.dtype(want).name}")
-        values[name] = _as_shape(x, model.tensors[name].shape, f"feed {name!r}")
-    for layer in model.layers:
-        values[layer.output] = run_layer(layer, [values[n] for n in layer.inputs], model.tensors)
-    return values
-
-
-def _dw_planes(layer: qir.Layer, tensors: dict[str, qir.QTensor]) -> tuple[int, int]:
-    """mcuq_depthwise_conv_s8's fast paths: (bytes of one padded channel plane, planes they can use:
-    4 when the channels come in fours and a plane is at most 1 KiB, else 1; 0 when none applies)."""
-    _, kh, kw, c_out = np.shape(layer.params.weights)
-    _, h, w, c_in = tensors[layer.inputs[0]].shape
-    if not (kh == kw == 3 and c_out == c_in):
-        return 0, 0
-    plane = max(h + 2, 32) * (w + 2)  # columns at least 32 bytes apart (the MVE path's layout)
-    return plane, 4 if c_in % 4 == 0 and plane <= 1024 else 1
-
-
-def roomy_scratch_bytes(layer: qir.Layer, tensors: dict[str, qir.QTensor]) -> int:
-    """Scratch bytes with which a layer's C kernel takes a faster path, where more than it needs
-    (`*_get_roomy_buffer_size`); the planner gives them where the arena stays as small. 0 if none.
-    mcuq_convolve_s8's DSP path widens its columns to int16 once per pixel pair with 6 K bytes, K =
-    KH*KW*C_in a multiple of 4 (one group); mcuq_depthwise_conv_s8's copies four channels at a time
-    into four planes."""
-    if tensors[layer.output].dtype != "int8":
-        return 0
-    if layer.op is qir.QOp.CONV and layer.params.groups == 1:
-        _, kh, kw, cg = np.shape(layer.params.weights)
-        if (kh * kw * cg) % 4 == 0:
-            return 6 * kh * kw * cg
-    if layer.op is qir.QOp.DEPTHWISE_CONV:
-        plane, planes = _dw_planes(layer, tensors)
-        return (planes * plane + 4 + 3) // 4 * 4 if planes else 0
-    return 0
-
-
-def scratch_bytes(layer: qir.Layer, tensors: dict[str, qir.QTensor]) -> int:
-    """Scratch buffer bytes of a layer's C kernel, as its ``*_get_buffer_size`` returns."""
-    if layer.op is qir.QOp.CONV and tensors[layer.output].dtype == "int8":  # mcuq_convolve_s16 needs none
-        # mcuq_convolve_s8: one output pixel's receptive field for one group, as int16.
-        _, kh, kw, cg = np.shape(layer.params.weights)
-        return 2 * kh * kw * cg
-    if layer.op is qir.QOp.DEPTHWISE_CONV and tensors[layer.output].dtype == "int8":  # the s16 kernel needs none
-        # mcuq_depthwise_conv_s8, 3x3 with ch_mult 1: one padded channel plane, 4 bytes of slack.
-        plane, planes = _dw_planes(layer, tensors)
-        return (plane + 4 + 3) // 4 * 4 if planes else 0
-    return 0

@@ -4,7 +4,7 @@ An observer sees batches of one tensor's values and returns a (min, max) range. 
 extremes; ``percentile`` clips outliers at a percentile of |x| (more resolution for the bulk of the
 values at the cost of clipping a few); ``mse`` and ``entropy`` keep a histogram and search the
 clipping range with the least quantization error or KL divergence (`range_search`). ``auto``
-(`auto_calib`) picks one of these per tensor by the error each causes downstream.
+(`auto`) picks one of these per tensor by the error each causes downstream.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from functools import partial
 
 import numpy as np
 
-from . import float_exec
-from .errors import CalibrationError
+from .. import float_exec
+from ..errors import CalibrationError
+from ..ir import Graph
 from .histogram import Histogram
-from .ir import Graph
 from .range_search import entropy_range, mse_range
 
 BATCH = 64
@@ -119,16 +119,3 @@ def observe(graph: Graph, samples: np.ndarray, make_observer: Callable[[], objec
         for name, observer in observers.items():
             observer.observe(values[name])
     return observers
-
-
-def calibrate(graph: Graph, samples: np.ndarray, method: str = "minmax",
-              progress: Progress | None = None) -> dict[str, tuple[float, float]]:
-    """Ranges of the graph input and of every node output, observed over ``samples`` (IR layout)."""
-    if method == "auto":
-        from .auto_calib import calibrate_auto  # it builds on this module
-
-        return calibrate_auto(graph, samples, progress).ranges
-    if method not in OBSERVERS:
-        raise CalibrationError(f"unknown calibration method {method!r}; choose one of {', '.join(METHODS)}")
-    observers = observe(graph, samples, OBSERVERS[method], progress)
-    return {name: observer.range() for name, observer in observers.items()}
