@@ -34,7 +34,7 @@ from zoo_models import REPO, ZOO, cases
 
 import mcuq
 from mcuq import firmware, quant
-from mcuq.boards import all_boards
+from mcuq.firmware.boards import all_boards
 
 PLUGIN_SOURCE = REPO.parent / "shared" / "tools" / "qemu-icount" / "icount_plugin.c"
 CMSIS_REFERENCE = REPO.parent / "shared" / "reference" / "cmsisnn-v7-qemu.md"

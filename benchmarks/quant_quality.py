@@ -26,11 +26,12 @@ from other_quantizers import ort_outputs, run_onnx, tflite_outputs
 from zoo_models import ZOO, Case, eval_cases
 
 import mcuq
-from mcuq import passes, precision
+from mcuq import passes
 from mcuq.calib.equalize import find_pairs
 from mcuq.errors import McuqError
 from mcuq.frontend.onnx_loader import load_onnx
-from mcuq.verify import sqnr_db, top1_agreement
+from mcuq.quant import precision
+from mcuq.verify.compare import sqnr_db, top1_agreement
 
 MCUQ_METHODS = ("minmax", "percentile", "mse", "entropy", "auto")
 PREAMBLE = """\

@@ -53,7 +53,7 @@ def worker(connection, work_dir: str, board: str | None) -> None:
     options = None
     if board:
         from mcuq import firmware
-        from mcuq.boards import get_board
+        from mcuq.firmware.boards import get_board
 
         options = firmware.FirmwareOptions(get_board(board), samples=2)
     while (job := connection.recv()) is not None:
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(range(args.start, args.start + args.count))
     if args.board:
         from mcuq import firmware
-        from mcuq.boards import get_board
+        from mcuq.firmware.boards import get_board
 
         if not get_board(args.board).emulated:
             print(f"board {args.board!r} is not emulated by QEMU; choose one of boards/ with a qemu machine",

@@ -11,16 +11,16 @@ import time
 import traceback
 from pathlib import Path
 
-from .auto_precision import DEFAULT_THRESHOLD_DB
-from .boards import all_boards
-from .calib import METHODS
-from .errors import McuqError
-from .firmware.project import DEFAULT_STACK_SIZE, OPT_LEVELS
-from .firmware.qemu import DEFAULT_TIMEOUT_S
-from .names import console_name, terminal_text
-from .ptq import DEFAULT_BIAS_CORRECTION, DEFAULT_EQUALIZATION, DEFAULT_METHOD
-from .templating import db_text
-from .version import __version__
+from mcuq.calib import METHODS
+from mcuq.calib.ptq import DEFAULT_BIAS_CORRECTION, DEFAULT_EQUALIZATION, DEFAULT_METHOD
+from mcuq.codegen.names import console_name, terminal_text
+from mcuq.codegen.templating import db_text
+from mcuq.errors import McuqError
+from mcuq.firmware.boards import all_boards
+from mcuq.firmware.project import DEFAULT_STACK_SIZE, OPT_LEVELS
+from mcuq.firmware.qemu import DEFAULT_TIMEOUT_S
+from mcuq.quant.auto_precision import DEFAULT_THRESHOLD_DB
+from mcuq.version import __version__
 
 
 def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
@@ -119,8 +119,8 @@ def _progress(quiet: bool):
 
 
 def _firmware_options(args: argparse.Namespace):
-    from .boards import get_board
-    from .firmware import FirmwareOptions
+    from mcuq.firmware import FirmwareOptions
+    from mcuq.firmware.boards import get_board
 
     if not args.board:
         return None
@@ -134,8 +134,8 @@ def _firmware_options(args: argparse.Namespace):
 
 
 def run_compile(args: argparse.Namespace) -> int:
-    from .compiler import compile as compile_model
-    from .data import load_labels
+    from mcuq.data import load_labels
+    from mcuq.pipeline import compile as compile_model
 
     try:
         shapes = parse_input_shapes(args.input_shape)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CalibrationError, ShapeError
-from .ir import Graph
+from mcuq.errors import CalibrationError, ShapeError
+from mcuq.ir.graph import Graph
 
 NPZ_PREFERRED_KEYS = ("x", "x_calib", "calib", "inputs", "data")
 

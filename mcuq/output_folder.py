@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import OutputError, OutputExistsError
+from mcuq.errors import OutputError, OutputExistsError
 
 BACKUP_PREFIX = ".mcuq-previous-"
 

@@ -6,7 +6,7 @@ library is built once per test session (``load()`` is cached) into a temporary d
 
 The static inline helpers of ``mcuq_nn_support.h`` have no symbols of their own; a small test-only
 translation unit (``_SUPPORT_SHIM``) wraps each one as an exported array function so the tests can
-compare them with ``mcuq.fixedpoint`` element by element.
+compare them with ``mcuq.numerics.fixedpoint`` element by element.
 """
 
 from __future__ import annotations

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from mcuq import golden
-from mcuq.boards import Board, get_board
-from mcuq.codegen import folded_bias
-from mcuq.qir import Layer, QOp, QTensor
-from mcuq.templating import template_environment
+from mcuq.codegen.emit import folded_bias
+from mcuq.codegen.templating import template_environment
+from mcuq.firmware.boards import Board, get_board
+from mcuq.qir.model import Layer, QOp, QTensor
 
 REPO = Path(__file__).resolve().parent.parent
 INCLUDE = REPO / "runtime_c" / "include"

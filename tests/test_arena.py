@@ -15,8 +15,8 @@ from test_ops_end_to_end import conv, make_model
 
 import mcuq
 from mcuq import codegen, golden
-from mcuq.host import HostModel
-from mcuq.qir import QOp
+from mcuq.qir.model import QOp
+from mcuq.verify.host import HostModel
 
 
 def _residual_dscnn():
@@ -103,7 +103,7 @@ def test_a_plan_that_overlaps_live_data_is_caught(compiled, tmp_path):
 def test_report_draws_the_arena(compiled):
     from xml.etree import ElementTree
 
-    from mcuq import memory_svg
+    from mcuq.report import memory_svg
 
     out = compiled.c_path.parent
     memory = compiled.report["memory"]

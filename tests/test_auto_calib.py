@@ -6,7 +6,7 @@ import numpy as np
 
 from mcuq.calib import calibrate
 from mcuq.calib.auto import calibrate_auto, probe
-from mcuq.ir import Graph, Node, Tensor
+from mcuq.ir.graph import Graph, Node, Tensor
 
 
 def _fc_graph(weights):

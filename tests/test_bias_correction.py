@@ -4,9 +4,9 @@ import math
 
 import numpy as np
 
-from mcuq import float_exec
 from mcuq.calib.bias_correction import correct_biases, weight_error
-from mcuq.ir import Graph, Node, Tensor
+from mcuq.ir import float_exec
+from mcuq.ir.graph import Graph, Node, Tensor
 
 
 def _conv_fc_graph(seed=0):

@@ -3,8 +3,8 @@ file or an unknown board is an error that names the problem."""
 
 import pytest
 
-from mcuq import boards
-from mcuq.boards import BoardError, get_board, parse_board
+from mcuq.firmware import boards
+from mcuq.firmware.boards import BoardError, get_board, parse_board
 
 # (core flag, flash origin, RAM origin, QEMU machine) as the vendors' memory maps and QEMU give them.
 EXPECTED = {

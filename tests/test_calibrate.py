@@ -5,7 +5,7 @@ import pytest
 
 from mcuq.calib import MinMaxObserver, PercentileObserver, calibrate
 from mcuq.errors import CalibrationError
-from mcuq.ir import Graph, Node, Tensor
+from mcuq.ir.graph import Graph, Node, Tensor
 
 
 def test_minmax_keeps_extremes_across_batches():

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mcuq.names import c_identifier
-from mcuq.templating import c_float
+from mcuq.codegen.names import c_identifier
+from mcuq.codegen.templating import c_float
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from test_ops_end_to_end import conv, make_model
 
 import mcuq
 from mcuq.plan import lifetimes, plan_arena, slice_writes
-from mcuq.qir import ConcatParams, CopyParams, Layer, LutParams, QModel, QOp, QTensor
+from mcuq.qir.model import ConcatParams, CopyParams, Layer, LutParams, QModel, QOp, QTensor
 
 
 def inception():

@@ -17,8 +17,9 @@ from qdq_models import QdqBuilder
 from test_ops_end_to_end import conv, make_model
 
 import mcuq
-from mcuq import fixedpoint, quant
+from mcuq import quant
 from mcuq.errors import McuqError
+from mcuq.numerics import fixedpoint
 
 RNG = np.random.default_rng(77)
 DEAD_WEIGHT = 1e-30

@@ -10,8 +10,9 @@ from onnx import helper
 from test_ops_end_to_end import conv, make_model
 
 import mcuq
-from mcuq import passes, precision
+from mcuq import passes
 from mcuq.frontend.onnx_loader import load_onnx
+from mcuq.quant import precision
 
 RNG = np.random.default_rng(5)
 SHAPE = [1, 3, 4, 5]

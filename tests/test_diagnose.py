@@ -1,4 +1,4 @@
-"""The per-layer diagnosis (mcuq.diagnose): its statistics on hand-made cases, and on the bundled digits
+"""The per-layer diagnosis (mcuq.verify.diagnose): its statistics on hand-made cases, and on the bundled digits
 model with one layer's range deliberately clipped: that layer shows clipped values and is named first."""
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from mcuq import data, diagnose, passes, quant
+from mcuq import data, passes, quant
 from mcuq.calib import calibrate
 from mcuq.frontend.onnx_loader import load_onnx
-from mcuq.qir import QTensor
+from mcuq.qir.model import QTensor
+from mcuq.verify import diagnose
 
 DIGITS = REPO / "examples" / "digits"
 

@@ -5,9 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from mcuq import float_exec, passes
+from mcuq import passes
 from mcuq.calib.equalize import channel_ranges, equalize
-from mcuq.ir import Graph, Node, Tensor
+from mcuq.ir import float_exec
+from mcuq.ir.graph import Graph, Node, Tensor
 
 CONV = dict(strides=(1, 1), dilations=(1, 1), pads=(1, 1, 1, 1))
 

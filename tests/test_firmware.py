@@ -15,9 +15,9 @@ from conftest import REPO
 
 import mcuq
 from mcuq import firmware, quant
-from mcuq.boards import all_boards, get_board
 from mcuq.cli import main as cli_main
 from mcuq.errors import McuqError
+from mcuq.firmware.boards import all_boards, get_board
 from mcuq.firmware.qemu import FirmwareRunError, parse_output
 
 TOOLS = ("arm-none-eabi-gcc", "make", "qemu-system-arm")

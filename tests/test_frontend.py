@@ -22,10 +22,11 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OrtFail
 
-from mcuq import float_exec, ir
+from mcuq import ir
 from mcuq.errors import ModelError, ShapeError, UnsupportedOpError
 from mcuq.frontend.onnx_loader import HANDLERS, load_onnx
-from mcuq.passes import optimize
+from mcuq.ir import float_exec
+from mcuq.passes.rewrites import optimize
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ZOO = Path(os.environ.get("MCUQ_MODEL_ZOO", REPO_ROOT.parent / "shared" / "models"))

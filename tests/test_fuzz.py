@@ -95,7 +95,7 @@ def test_fuzzed_graphs_compile_and_the_c_equals_the_golden_model(tmp_path):
 @pytest.mark.parametrize("seed", QEMU_SEEDS)
 def test_fuzzed_graphs_run_under_qemu_as_on_the_host(seed, tmp_path):
     from mcuq import firmware
-    from mcuq.boards import get_board
+    from mcuq.firmware.boards import get_board
 
     options = firmware.FirmwareOptions(get_board(QEMU_BOARD), samples=2, extra_cflags="-Werror")
     outcome = graph_fuzz.run_case(graph_fuzz.generate(seed), tmp_path, options)

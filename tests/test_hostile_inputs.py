@@ -316,7 +316,7 @@ def test_a_failure_midway_leaves_the_output_folder_as_it_was(case, tmp_path, mon
         assert (out / "model.c").is_file()  # the job did write its files before failing
         raise McuqError("a late refusal")
 
-    monkeypatch.setattr(mcuq.compiler.diagnose, "diagnose", refuse_late)
+    monkeypatch.setattr(mcuq.pipeline.diagnose, "diagnose", refuse_late)
     with pytest.raises(McuqError, match="a late refusal"):
         mcuq.compile(path, CALIB, out, name="model", force=True)
     assert snapshot(out) == earlier
@@ -336,7 +336,7 @@ def test_an_internal_error_is_not_a_user_error(tmp_path):
     mcuq.compile(path, CALIB, out)
     earlier = snapshot(out)
     script = (  # a bug after the C was written: the earlier result comes back
-        "import sys, mcuq.diagnose as d\n"
+        "import sys, mcuq.verify.diagnose as d\n"
         "def broken(*a, **k): raise KeyError('a bug')\n"
         "d.diagnose = broken\n"
         "from mcuq.cli import main\n"

@@ -24,9 +24,7 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 import mcuq
-from mcuq.errors import McuqError, ToolchainError
-from mcuq.host import elf_section_names, host_compiler, refuse_load_time_code
-from mcuq.names import (
+from mcuq.codegen.names import (
     MAX_SHOWN,
     ModelString,
     UnsafeOutputError,
@@ -38,7 +36,9 @@ from mcuq.names import (
     untrusted,
     xml_text,
 )
-from mcuq.templating import template_environment
+from mcuq.codegen.templating import template_environment
+from mcuq.errors import McuqError, ToolchainError
+from mcuq.verify.host import elf_section_names, host_compiler, refuse_load_time_code
 
 
 def payload(marker: Path) -> str:

@@ -1,5 +1,5 @@
 """The C kernels (runtime_c) equal the golden model (mcuq.golden) bit for bit, and the Prepare math
-(mcuq.fixedpoint) equals TFLite's.
+(mcuq.numerics.fixedpoint) equals TFLite's.
 
 Random layers come from hypothesis: it picks the structure (shapes, strides, dilations, padding,
 groups, channel multiplier, zero points, clamps); a seeded numpy generator fills the data and the
@@ -17,12 +17,12 @@ from c_kernels import VARIANTS, load, support, use_variant
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from mcuq import fixedpoint as fp
 from mcuq import golden, qir
-from mcuq.codegen import folded_bias
+from mcuq.codegen.emit import folded_bias
+from mcuq.numerics import fixedpoint as fp
 from mcuq.plan import inplace
 from mcuq.plan.concat import CHANNEL_SLICE_OPS
-from mcuq.qir import QOp
+from mcuq.qir.model import QOp
 
 
 @pytest.fixture(autouse=True, params=list(VARIANTS))
@@ -1258,7 +1258,7 @@ def test_exp_and_reciprocal_are_accurate():
 
 
 # --------------------------------------------------------------------------------------------------
-# the C helpers of mcuq_nn_support.h equal mcuq.fixedpoint
+# the C helpers of mcuq_nn_support.h equal mcuq.numerics.fixedpoint
 # --------------------------------------------------------------------------------------------------
 
 

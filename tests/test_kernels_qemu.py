@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kernel_qemu import KernelCase, layer_case, run_cases, tools_missing
 
-from mcuq import fixedpoint as fp
 from mcuq import golden, qir
+from mcuq.numerics import fixedpoint as fp
 from mcuq.plan import inplace
-from mcuq.qir import QOp
+from mcuq.qir.model import QOp
 
 CORES = {"M4": "mps2-an386", "M55": "mps3-an547"}
 

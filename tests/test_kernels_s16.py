@@ -12,9 +12,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from test_kernels import _out, cfg, pool_layers, seeds, windows
 
-from mcuq import fixedpoint as fp
 from mcuq import golden, qir
-from mcuq.qir import QOp
+from mcuq.numerics import fixedpoint as fp
+from mcuq.qir.model import QOp
 
 I16 = (-32768, 32767)
 

@@ -12,10 +12,11 @@ from onnx import helper
 from test_ops_end_to_end import conv, make_model
 
 import mcuq
-from mcuq import auto_precision, data, golden, passes, precision, quant
+from mcuq import data, golden, passes, quant
 from mcuq.calib import calibrate
 from mcuq.errors import McuqError
 from mcuq.frontend.onnx_loader import load_onnx
+from mcuq.quant import auto_precision, precision
 
 DIGITS = REPO / "examples" / "digits"
 DIGITS_INT16 = ("conv1", "pool1", "conv2", "pool2", "fc")  # every digits layer with an int16 form

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 def _check_c_apis(compiled, sample_onnx):
     """invoke_f32 agrees with invoke; a caller arena of exactly ARENA_SIZE random bytes gives the
     golden model's output, one byte less is refused (see arena_checks)."""
-    from mcuq.quant import quantize_input
+    from mcuq.quant.lower import quantize_input
 
     graph = compiled.graph
     t_in = compiled.qmodel.tensors[graph.inputs[0]]

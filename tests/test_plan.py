@@ -12,7 +12,7 @@ from mcuq.plan import ALIGNMENT, ArenaPlanner, best_schedule, plan_arena, with_r
 from mcuq.plan.buffers import Buffer
 from mcuq.plan.greedy import ORDERS
 from mcuq.plan.schedule import topological_orders
-from mcuq.qir import ConcatParams, ConvParams, CopyParams, Layer, LutParams, QModel, QOp, QTensor, TransposeParams
+from mcuq.qir.model import ConcatParams, ConvParams, CopyParams, Layer, LutParams, QModel, QOp, QTensor, TransposeParams
 
 buffer_specs = st.lists(
     st.tuples(st.integers(1, 5000), st.integers(0, 20), st.integers(0, 10)), min_size=1, max_size=30

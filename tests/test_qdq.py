@@ -10,10 +10,10 @@ from qdq_models import QdqBuilder, conv_relu_model, int8_io_dense_model
 import mcuq
 from mcuq import golden, passes, quant
 from mcuq.errors import CalibrationError, McuqError, ModelError
-from mcuq.fixed_quant import take_fixed_quant
 from mcuq.frontend import qdq
 from mcuq.frontend.onnx_loader import load_onnx
-from mcuq.qir import QOp
+from mcuq.qir.model import QOp
+from mcuq.quant.fixed import take_fixed_quant
 
 
 def _lower(model: onnx.ModelProto, tmp_path, ranges=None):

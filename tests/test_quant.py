@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcuq.quant import activation_qparams, quantize_bias, quantize_weights_per_channel
+from mcuq.quant.lower import activation_qparams, quantize_bias, quantize_weights_per_channel
 
 finite = st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False)
 
@@ -56,7 +56,7 @@ def test_bias_scale_is_input_scale_times_weight_scale():
 def test_clamp_bounds_round_as_tflite():
     """TFLite quantizes a fused activation's bounds with a float32 division and round half away
     from zero (``Quantize`` in ``CalculateActivationRangeQuantized``), not half to even."""
-    from mcuq.quant import quantize_value
+    from mcuq.quant.lower import quantize_value
 
     assert quantize_value(0.25, 0.5, 0) == 1  # 0.5 -> 1 (Python's round would give 0)
     assert quantize_value(-0.25, 0.5, 0) == -1
@@ -67,8 +67,8 @@ def test_concat_inputs_take_the_output_quantization_where_free():
     """TFLite's rule: a Concat's inputs share its output's scale and zero point. Free producers (conv)
     take it, also through a pooling chain (whose source's range then widens the shared one); an
     input read by another layer too, or produced by an op with a fixed output (sigmoid), keeps its own."""
-    from mcuq.ir import Graph, Node, Tensor
-    from mcuq.quant import shared_concat_quantization
+    from mcuq.ir.graph import Graph, Node, Tensor
+    from mcuq.quant.lower import shared_concat_quantization
 
     names = ["x", "a", "p", "b", "u", "c", "cat"]
     nodes = [Node("conv2d", "A", ("x",), ("a",)), Node("max_pool", "P", ("a",), ("p",)),

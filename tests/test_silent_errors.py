@@ -24,7 +24,8 @@ import mcuq.calib
 import mcuq.frontend.onnx_loader
 import mcuq.passes
 import mcuq.quant
-from mcuq import cli, diagnose
+from mcuq import cli
+from mcuq.verify import diagnose
 
 ort = pytest.importorskip("onnxruntime")
 from onnxruntime.quantization import (  # noqa: E402

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import CalibrationError
-from ..ir import Graph
-from .auto import calibrate_auto
-from .observe import METHODS, OBSERVERS, MinMaxObserver, PercentileObserver, Progress, batches, observe
+from mcuq.calib.auto import calibrate_auto
+from mcuq.calib.observe import METHODS, OBSERVERS, MinMaxObserver, PercentileObserver, Progress, batches, observe
+from mcuq.errors import CalibrationError
+from mcuq.ir.graph import Graph
 
 __all__ = ["METHODS", "OBSERVERS", "MinMaxObserver", "PercentileObserver", "batches", "calibrate", "observe"]
 

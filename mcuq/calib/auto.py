@@ -32,14 +32,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import float_exec
-from ..ir import Graph, Node
-from ..quant import activation_qparams
-from .observe import OBSERVERS, batches, observe
-from .range_search import fake_quantize
+from mcuq.calib.observe import OBSERVERS, batches, observe
+from mcuq.calib.range_search import fake_quantize
+from mcuq.ir import float_exec
+from mcuq.ir.graph import Graph, Node
+from mcuq.quant.lower import activation_qparams
 
 CANDIDATES = ("mse", "entropy", "percentile", "minmax")  # ties go to the first
-# Ops whose output the lowering quantizes from its calibrated range (quant.py: `calibrated`); the
+# Ops whose output the lowering quantizes from its calibrated range (`quant.lower`); the
 # others keep their input's quantization (pools, reshape, transpose, pad) or a fixed one (softmax,
 # sigmoid, tanh), so their range is not used.
 RANGE_OPS = frozenset({"conv2d", "depthwise_conv2d", "fully_connected", "add", "mul", "concat", "clip", "leaky_relu"})

@@ -20,11 +20,11 @@ import math
 
 import numpy as np
 
-from .. import float_exec
-from ..ir import Graph, Node
-from ..passes import add_constant, remove_unused_tensors, with_nodes_replaced
-from ..quant import quantize_weights_per_channel
-from .observe import batches
+from mcuq.calib.observe import batches
+from mcuq.ir import float_exec
+from mcuq.ir.graph import Graph, Node
+from mcuq.passes.rewrites import add_constant, remove_unused_tensors, with_nodes_replaced
+from mcuq.quant.lower import quantize_weights_per_channel
 
 # Weight axis holding the output channel (conv2d OHWI, depthwise [1, KH, KW, C*m], FC [O, K]).
 CHANNEL_AXIS = {"conv2d": 0, "depthwise_conv2d": 3, "fully_connected": 0}

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..ir import Graph, Node
-from ..passes import Index, add_constant, remove_unused_tensors, with_nodes_replaced
+from mcuq.ir.graph import Graph, Node
+from mcuq.passes.rewrites import Index, add_constant, remove_unused_tensors, with_nodes_replaced
 
 MAX_ROUNDS = 100
 TOLERANCE = 1e-4  # stop when no scale moves by more than this factor (in log)

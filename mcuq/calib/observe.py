@@ -15,11 +15,11 @@ from functools import partial
 
 import numpy as np
 
-from .. import float_exec
-from ..errors import CalibrationError
-from ..ir import Graph
-from .histogram import Histogram
-from .range_search import entropy_range, mse_range
+from mcuq.calib.histogram import Histogram
+from mcuq.calib.range_search import entropy_range, mse_range
+from mcuq.errors import CalibrationError
+from mcuq.ir import float_exec
+from mcuq.ir.graph import Graph
 
 BATCH = 64
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quant import INT8_MAX, INT8_MIN, activation_qparams
-from .histogram import Histogram
+from mcuq.calib.histogram import Histogram
+from mcuq.quant.lower import INT8_MAX, INT8_MIN, activation_qparams
 
 # Fractions of the observed extreme tried as a clipping point: fine steps near the extreme, geometric
 # ones far below it (a Gaussian with one huge outlier wants a clip at a few standard deviations).

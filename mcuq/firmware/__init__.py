@@ -4,9 +4,9 @@ with arm-none-eabi-gcc, check it fits, and run it under QEMU where the board is 
     project.write_project -> toolchain.build (ELF, sizes) -> qemu.run (outputs, ticks per layer)
 """
 
-from .project import FirmwareOptions, FirmwareProject, TestSample, project_file_names, write_project
-from .qemu import FirmwareRun, run_firmware
-from .toolchain import DoesNotFitError, FirmwareBuild, build_firmware, require_tools
+from mcuq.firmware.project import FirmwareOptions, FirmwareProject, TestSample, project_file_names, write_project
+from mcuq.firmware.qemu import FirmwareRun, run_firmware
+from mcuq.firmware.toolchain import DoesNotFitError, FirmwareBuild, build_firmware, require_tools
 
 __all__ = [
     "DoesNotFitError", "FirmwareBuild", "FirmwareOptions", "FirmwareProject", "FirmwareRun", "TestSample",

@@ -3,9 +3,9 @@ host build, and instructions per layer."""
 
 from __future__ import annotations
 
-from .project import TestSample
-from .qemu import FirmwareRun
-from .toolchain import FirmwareBuild
+from mcuq.firmware.project import TestSample
+from mcuq.firmware.qemu import FirmwareRun
+from mcuq.firmware.toolchain import FirmwareBuild
 
 
 def output_mismatches(run: FirmwareRun, samples: list[TestSample]) -> list[str]:

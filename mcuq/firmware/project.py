@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..boards import Board
-from ..errors import McuqError
-from ..templating import template_environment
-from ..version import __version__
+from mcuq.codegen.templating import template_environment
+from mcuq.errors import McuqError
+from mcuq.firmware.boards import Board
+from mcuq.version import __version__
 
 # Template (under templates/firmware/) -> file name in the project; {board} is the board's name.
 PROJECT_FILES = {

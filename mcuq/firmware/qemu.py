@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import McuqError
-from .project import FirmwareProject
-from .toolchain import QEMU, require_tools
+from mcuq.errors import McuqError
+from mcuq.firmware.project import FirmwareProject
+from mcuq.firmware.toolchain import QEMU, require_tools
 
 DEFAULT_TIMEOUT_S = 120.0
 EXIT_MEANINGS = {1: "an output differs from the host build", 2: "the model returned an error status",

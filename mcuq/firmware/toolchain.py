@@ -11,8 +11,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from ..errors import McuqError, ToolchainError
-from .project import FirmwareProject
+from mcuq.errors import McuqError, ToolchainError
+from mcuq.firmware.project import FirmwareProject
 
 CROSS_COMPILE = "arm-none-eabi-"
 QEMU = "qemu-system-arm"

@@ -16,9 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from mcuq import qir
-
-from . import s8, s16
-from .s8 import SOFTMAX_MAX_ROW, as_shape  # noqa: F401 - SOFTMAX_MAX_ROW is part of the API
+from mcuq.golden import s8, s16
+from mcuq.golden.s8 import SOFTMAX_MAX_ROW, as_shape  # noqa: F401 - SOFTMAX_MAX_ROW is part of the API
 
 __all__ = ["SOFTMAX_MAX_ROW", "roomy_scratch_bytes", "run_layer", "run_model", "scratch_bytes"]
 # --------------------------------------------------------------------------------------------------

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcuq import fixedpoint as fp
 from mcuq import qir
-from mcuq.qir import DTYPE_RANGE, QOp
-
-from . import s8
+from mcuq.golden import s8
+from mcuq.numerics import fixedpoint as fp
+from mcuq.qir.model import DTYPE_RANGE, QOp
 
 
 def _check_s16(layer: qir.Layer, acc: np.ndarray, shift) -> None:

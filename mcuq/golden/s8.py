@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mcuq import fixedpoint as fp
 from mcuq import qir
+from mcuq.numerics import fixedpoint as fp
 
 #: Longest softmax row: with more elements the int32 sum of exp values (each up to 2^19 in
 #: Q12.19) could overflow in ``arm_softmax_s8``; the C kernel rejects such rows too.

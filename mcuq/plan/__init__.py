@@ -6,10 +6,18 @@ first-fit strategy in several orders; `concat` says which Concat inputs their pr
 straight into the Concat's output.
 """
 
-from .arena import ALIGNMENT, ArenaPlan, inplace_layers, lifetimes, plan_arena, scratch_name, with_roomy_scratch
-from .concat import Slice, slice_writes
-from .planner import ArenaPlanner
-from .schedule import best_schedule
+from mcuq.plan.arena import (
+           ALIGNMENT,
+           ArenaPlan,
+           inplace_layers,
+           lifetimes,
+           plan_arena,
+           scratch_name,
+           with_roomy_scratch,
+)
+from mcuq.plan.concat import Slice, slice_writes
+from mcuq.plan.planner import ArenaPlanner
+from mcuq.plan.schedule import best_schedule
 
 __all__ = ["ALIGNMENT", "ArenaPlan", "ArenaPlanner", "Slice", "best_schedule", "inplace_layers", "lifetimes",
            "plan_arena", "scratch_name", "slice_writes", "with_roomy_scratch"]

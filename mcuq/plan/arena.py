@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .. import golden
-from ..qir import QModel, QOp
-from . import greedy
-from .buffers import Buffer
-from .concat import Slice, slice_writes
-from .inplace import inplace_shift
-from .planner import ArenaPlanner
+from mcuq import golden
+from mcuq.plan import greedy
+from mcuq.plan.buffers import Buffer
+from mcuq.plan.concat import Slice, slice_writes
+from mcuq.plan.inplace import inplace_shift
+from mcuq.plan.planner import ArenaPlanner
+from mcuq.qir.model import QModel, QOp
 
 ALIGNMENT = 4  # int32 scratch and word-wise loads need 4-byte alignment
 # "all": every layer that can runs in place; "reshapes": only reshapes share their input's bytes.

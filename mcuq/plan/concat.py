@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from ..qir import QModel, QOp
+from mcuq.qir.model import QModel, QOp
 
 # Producers that may write a contiguous slice: every kernel with an output pointer of its own.
 CONTIGUOUS_SLICE_OPS = frozenset({

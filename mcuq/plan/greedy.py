@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .buffers import Buffer, Group, align_up
+from mcuq.plan.buffers import Buffer, Group, align_up
 
 # Sort keys: the group placed first gets the lowest offsets.
 ORDERS: dict[str, Callable[[Group], tuple]] = {

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..qir import Layer, QOp, QTensor
+from mcuq.qir.model import Layer, QOp, QTensor
 
 _NO_READ = np.iinfo(np.int64).max  # a window that lies entirely in the padding reads nothing
 

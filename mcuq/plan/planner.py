@@ -4,8 +4,8 @@ then `plan(order)` -> offsets and arena size. A buffer may be anchored to anothe
 
 from __future__ import annotations
 
-from . import greedy
-from .buffers import Buffer, Group, align_up, make_groups
+from mcuq.plan import greedy
+from mcuq.plan.buffers import Buffer, Group, align_up, make_groups
 
 
 class ArenaPlanner:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from ..qir import QModel
-from .arena import plan_arena
+from mcuq.plan.arena import plan_arena
+from mcuq.qir.model import QModel
 
 ORDER_LIMIT = 48  # topological orders tried: enough for every branch choice of ResNet-like models
 

@@ -13,8 +13,8 @@ from functools import lru_cache
 import jinja2
 import numpy as np
 
-from .names import SANITIZERS, ModelString, md_text
-from .resources import resource_dir
+from mcuq.codegen.names import SANITIZERS, ModelString, md_text
+from mcuq.resources import resource_dir
 
 
 def c_float(value: float) -> str:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from . import passes
-from .ir import Graph, Node
+from mcuq import passes
+from mcuq.ir.graph import Graph, Node
 
 Quant = tuple[float, int]
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .errors import McuqError
-from .ir import Graph, Node
+from mcuq.errors import McuqError
+from mcuq.ir.graph import Graph, Node
 
 INT16_OPS = frozenset({"conv2d", "depthwise_conv2d", "fully_connected", "add", "max_pool", "avg_pool"})
 FOLLOWS_INPUT = frozenset({"reshape"})  # no arithmetic: keeps its input's precision

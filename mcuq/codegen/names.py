@@ -34,7 +34,7 @@ class UnsafeOutputError(TypeError):
 
 
 class ModelString:
-    """A string from the model file, printable only through a sanitizer of `mcuq.names`.
+    """A string from the model file, printable only through a sanitizer of `mcuq.codegen.names`.
 
     Deliberately not a `str` subclass: str methods and concatenation would hand back a plain, printable
     str. Compares and hashes as its text, so templates can still test it."""
@@ -47,7 +47,7 @@ class ModelString:
     def _refuse(self, *_args):
         raise UnsafeOutputError(
             f"model-supplied string {self.untrusted_text[:40]!r} printed without a sanitizer: pass it through "
-            "c_comment, c_string, md_text, md_code or xml_text (mcuq.names)"
+            "c_comment, c_string, md_text, md_code or xml_text (mcuq.codegen.names)"
         )
 
     __str__ = __format__ = __html__ = __add__ = __radd__ = __mod__ = __rmod__ = __iter__ = _refuse

@@ -29,10 +29,11 @@ import math
 
 import numpy as np
 
-from . import float_exec, golden
-from .ir import Graph
-from .qir import DTYPE_NUMPY, DTYPE_RANGE, Layer, QModel, QOp, QTensor
-from .verify import SqnrAccumulator
+from mcuq import golden
+from mcuq.ir import float_exec
+from mcuq.ir.graph import Graph
+from mcuq.qir.model import DTYPE_NUMPY, DTYPE_RANGE, Layer, QModel, QOp, QTensor
+from mcuq.verify.compare import SqnrAccumulator
 
 CHUNK = 64  # samples per batched golden run: bounds the memory of the window arrays
 MAX_SAMPLES = 256  # the first samples of the verification data are enough for these statistics

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .calib import bias_correction, calibrate, equalize
-from .ir import Graph
+from mcuq.calib import bias_correction, calibrate, equalize
+from mcuq.ir.graph import Graph
 
 DEFAULT_METHOD = "auto"
 DEFAULT_BIAS_CORRECTION = True

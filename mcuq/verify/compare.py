@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, float_exec, golden, quant
-from .host import HostModel
-from .ir import Graph
-from .qir import QModel
-from .reference import real_outputs, reference_outputs
+from mcuq import data, golden, quant
+from mcuq.ir import float_exec
+from mcuq.ir.graph import Graph
+from mcuq.qir.model import QModel
+from mcuq.verify.host import HostModel
+from mcuq.verify.reference import real_outputs, reference_outputs
 
 
 def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .names import ModelString, c_identifier
-from .plan import ArenaPlan
-from .qir import Layer, QModel, QOp
-from .resources import resource_dir
-from .templating import template_environment
-from .version import __version__
+from mcuq.codegen.names import ModelString, c_identifier
+from mcuq.codegen.templating import template_environment
+from mcuq.plan import ArenaPlan
+from mcuq.qir.model import Layer, QModel, QOp
+from mcuq.resources import resource_dir
+from mcuq.version import __version__
 
 # The kernel entry point each op calls; the code generator copies the file that defines it.
 KERNEL_FUNCTION = {

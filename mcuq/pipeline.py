@@ -12,29 +12,20 @@ from pathlib import Path
 
 import numpy as np
 
-from . import (
-    auto_precision,
-    codegen,
-    data,
-    diagnose,
-    firmware,
-    memory_svg,
-    output_folder,
-    passes,
-    ptq,
-    quant,
-    report,
-    verify,
-)
-from .errors import CalibrationError, McuqError, ModelError, VerificationError
-from .firmware.check import run_summary, size_summary
-from .fixed_quant import take_fixed_quant
-from .frontend.onnx_loader import load_onnx
-from .host import HostModel
-from .ir import Graph
-from .plan import ArenaPlan, best_schedule, plan_arena, with_roomy_scratch
-from .qir import QModel
-from .version import __version__
+from mcuq import codegen, data, firmware, output_folder, passes, quant, report, verify
+from mcuq.calib import ptq
+from mcuq.errors import CalibrationError, McuqError, ModelError, VerificationError
+from mcuq.firmware.check import run_summary, size_summary
+from mcuq.frontend.onnx_loader import load_onnx
+from mcuq.ir.graph import Graph
+from mcuq.plan import ArenaPlan, best_schedule, plan_arena, with_roomy_scratch
+from mcuq.qir.model import QModel
+from mcuq.quant import auto_precision
+from mcuq.quant.fixed import take_fixed_quant
+from mcuq.report import memory_svg
+from mcuq.verify import diagnose
+from mcuq.verify.host import HostModel
+from mcuq.version import __version__
 
 Progress = Callable[[str], None]
 

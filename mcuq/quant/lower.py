@@ -5,7 +5,7 @@ per output channel in [-127, 127]. Bias: int32 at scale s_in * s_w[c]. Requantiz
 and the op-specific "Prepare" maths come from `fixedpoint`, which mirrors TFLite.
 
 An activation's (scale, zero point) is the one the model file fixes (``fixed``, from a pre-quantized
-QDQ model, see `mcuq.fixed_quant`), else the one a Concat shares with it (TFLite's rule, see
+QDQ model, see `mcuq.quant.fixed`), else the one a Concat shares with it (TFLite's rule, see
 `shared_concat_quantization`), else the one its calibrated range gives. Layers whose weights the file
 stores as integers keep those integers and the file's int32 bias.
 """
@@ -18,10 +18,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import fixedpoint, precision, qir
-from .errors import CalibrationError, McuqError, UnsupportedOpError
-from .ir import Graph, Node
-from .qir import DTYPE_RANGE, Layer, QOp, QTensor
+from mcuq import qir
+from mcuq.errors import CalibrationError, McuqError, UnsupportedOpError
+from mcuq.ir.graph import Graph, Node
+from mcuq.numerics import fixedpoint
+from mcuq.qir.model import DTYPE_RANGE, Layer, QOp, QTensor
+from mcuq.quant import precision
 
 INT8_MIN, INT8_MAX = -128, 127
 

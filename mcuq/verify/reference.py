@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import onnx_input_shape
-from .ir import Graph
-from .quant import dequantize, quantize_input
+from mcuq.data import onnx_input_shape
+from mcuq.ir.graph import Graph
+from mcuq.quant.lower import dequantize, quantize_input
 
 
 def _float_runner(model_path: Path):

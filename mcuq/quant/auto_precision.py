@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import diagnose, precision, quant
-from .errors import McuqError
-from .ir import Graph
+from mcuq import quant
+from mcuq.errors import McuqError
+from mcuq.ir.graph import Graph
+from mcuq.quant import precision
+from mcuq.verify import diagnose
 
 DEFAULT_THRESHOLD_DB = 33.0
 

@@ -8,11 +8,11 @@ import math
 
 import numpy as np
 
-from .names import untrusted
-from .plan import ArenaPlan, scratch_name
-from .plan.buffers import union_length
-from .qir import Layer, QModel, QOp
-from .templating import template_environment
+from mcuq.codegen.names import untrusted
+from mcuq.codegen.templating import template_environment
+from mcuq.plan import ArenaPlan, scratch_name
+from mcuq.plan.buffers import union_length
+from mcuq.qir.model import Layer, QModel, QOp
 
 
 def layer_macs(layer: Layer, model: QModel) -> int:

@@ -16,8 +16,8 @@ from pathlib import Path
 import cffi
 import numpy as np
 
-from .errors import ToolchainError
-from .qir import DTYPE_NUMPY, QModel
+from mcuq.errors import ToolchainError
+from mcuq.qir.model import DTYPE_NUMPY, QModel
 
 HOST_CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC"]
 
@@ -73,7 +73,7 @@ def elf_section_names(path: Path) -> list[str] | None:
 
 
 def refuse_load_time_code(obj_path: Path) -> None:
-    """Defense in depth behind the name sanitizers (`mcuq.names`): the host build loads the generated C
+    """Defense in depth behind the name sanitizers (`mcuq.codegen.names`): the host build loads the generated C
     into this process, so an object with constructors or destructors is never linked or loaded."""
     names = elf_section_names(obj_path) or []
     found = sorted({n for n in names for s in LOAD_TIME_SECTIONS if n == s or n.startswith(s + ".")})

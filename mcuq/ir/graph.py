@@ -23,7 +23,7 @@ Op set (``Node.op``) and attributes. Every 4-D activation tensor is ``[N, H, W, 
 | fake_quant         | x                   | scale, zero_point (int8): y = (clip(round(x/scale)+zp) - zp)*scale |
 
 ``fake_quant`` carries a quantization the model file fixes (a QuantizeLinear/DequantizeLinear pair);
-`mcuq.fixed_quant` takes these nodes out of the optimized graph before lowering. A conv2d,
+`mcuq.quant.fixed` takes these nodes out of the optimized graph before lowering. A conv2d,
 depthwise_conv2d or fully_connected whose weights the file stores as integers has the attrs
 ``weight_scales`` (float32 [O], one per output channel, so ``round(w / weight_scales)`` gives the
 stored int8 weights in any layout) and, for an int32 bias, ``bias_values`` (int [O]) and

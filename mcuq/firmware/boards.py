@@ -10,8 +10,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import McuqError
-from .resources import resource_dir
+from mcuq.errors import McuqError
+from mcuq.resources import resource_dir
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,0 +1,3 @@
+"""See `emit`."""
+
+from .emit import *  # noqa: F403 - the stage's API

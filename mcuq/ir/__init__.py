@@ -1,0 +1,3 @@
+"""See `graph`."""
+
+from .graph import *  # noqa: F403 - the stage's API

@@ -1,0 +1,3 @@
+"""See `rewrites`."""
+
+from .rewrites import *  # noqa: F403 - the stage's API

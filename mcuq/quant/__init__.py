@@ -1,0 +1,3 @@
+"""See `lower`."""
+
+from .lower import *  # noqa: F403 - the stage's API

@@ -1,0 +1,3 @@
+"""See `summary`."""
+
+from .summary import *  # noqa: F403 - the stage's API

@@ -1,0 +1,3 @@
+"""See `compare`."""
+
+from .compare import *  # noqa: F403 - the stage's API
