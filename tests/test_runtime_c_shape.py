@@ -62,13 +62,31 @@ def _public_kernels() -> set[str]:
     return set(functions_with_parameters(PUBLIC_API.read_text()))
 
 
-@pytest.mark.parametrize("path", C_FILES, ids=lambda p: str(p.relative_to(RUNTIME_C)))
+# Files still over a limit, to be split next (issue 12). Strict: a listed file that meets the limits
+# fails the test until it leaves this list, so the list can only shrink.
+NOT_YET_SPLIT = {
+    "src/convolution/mcuq_depthwise_conv_s8.c": "747 lines; mcuq_dw_portable (9), mcuq_dw_3x3 (9), "
+                                                 "mcuq_dw_mve_channel_mode (10) parameters",
+    "src/basic_math/mcuq_elementwise_add_s8.c": "add8_elem_dsp has 11 parameters",
+    "src/pooling/mcuq_avg_pool_s8.c": "avg8_pixel_fast has 9 parameters",
+}
+
+
+def _with_known_offenders(paths, applies):
+    return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=NOT_YET_SPLIT[key]))
+            if (key := p.relative_to(RUNTIME_C).as_posix()) in NOT_YET_SPLIT and applies(key) else p
+            for p in paths]
+
+
+@pytest.mark.parametrize("path", _with_known_offenders(C_FILES, lambda key: "lines" in NOT_YET_SPLIT[key]),
+                         ids=lambda p: str(p.relative_to(RUNTIME_C)))
 def test_file_is_under_500_lines(path):
     lines = len(path.read_text().splitlines())
     assert lines < MAX_LINES, f"{path.name} has {lines} lines: split it (one path per file, shared helpers in a header)"
 
 
-@pytest.mark.parametrize("path", C_FILES, ids=lambda p: str(p.relative_to(RUNTIME_C)))
+@pytest.mark.parametrize("path", _with_known_offenders(C_FILES, lambda key: "parameters" in NOT_YET_SPLIT[key]),
+                         ids=lambda p: str(p.relative_to(RUNTIME_C)))
 def test_no_function_has_more_than_8_parameters(path):
     public = _public_kernels()
     over = {name: n for name, n in functions_with_parameters(path.read_text()).items()
