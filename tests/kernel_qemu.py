@@ -144,10 +144,9 @@ def layer_case(label: str, layer: Layer, inputs: list[np.ndarray], tensors: dict
         params = dict(input_offset=p.input_offset, output_offset=p.output_offset,
                       activation=dict(min=p.act_min, max=p.act_max))
         setup = (f"static const mcuq_fc_params params = {c_init(params)};\n"
-                 f"static const mcuq_dims in_dims = {c_init(_dims((batch, 1, 1, k)))}, "
-                 f"f_dims = {c_init(_dims((k, 1, 1, o)))}, out_dims = {c_init(_dims((batch, 1, 1, o)))};\n"
+                 f"static const mcuq_fc_dims dims = {c_init(dict(batches=batch, input_depth=k, output_depth=o))};\n"
                  "const mcuq_per_channel_quant quant = {mults, shifts};")
-        call = f"mcuq_fully_connected_s8(&params, &quant, &in_dims, {src}, &f_dims, weights, bias, &out_dims, {dst})"
+        call = f"mcuq_fully_connected_s8(&params, &quant, &dims, {src}, weights, bias, {dst})"
     elif layer.op is QOp.ADD:
         params = dict(input1_offset=p.input1_offset,
                       input1_quant=dict(multiplier=p.input1_multiplier, shift=p.input1_shift),

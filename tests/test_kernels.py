@@ -191,16 +191,9 @@ def run_c(
                 "activation": {"min": p.act_min, "max": p.act_max},
             },
         )
+        dims = ffi.new("mcuq_fc_dims *", {"batches": batch, "input_depth": k, "output_depth": o})
         status = lib.mcuq_fully_connected_s8(
-            params,
-            quant_pc(),
-            _dims(ffi, (batch, 1, 1, k)),
-            _i8(ffi, ins[0]),
-            _dims(ffi, (k, 1, 1, o)),
-            _i8(ffi, w),
-            _i32(ffi, bias),
-            _dims(ffi, (batch, 1, 1, o)),
-            _i8(ffi, out),
+            params, quant_pc(), dims, _i8(ffi, ins[0]), _i8(ffi, w), _i32(ffi, bias), _i8(ffi, out)
         )
     elif layer.op is QOp.ADD:
         params = ffi.new(

@@ -113,8 +113,8 @@ def run_c16(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.Q
         batch = ins[0].size // k
         params = ffi.new("mcuq_fc_params *", {"input_offset": 0, "output_offset": 0,
                                               "activation": {"min": p.act_min, "max": p.act_max}})
-        status = lib.mcuq_fully_connected_s16(params, per_channel(), _dims(ffi, (batch, 1, 1, k)), x,
-                                              _dims(ffi, (k, 1, 1, o)), w, bias, _dims(ffi, (batch, 1, 1, o)), y)
+        dims = ffi.new("mcuq_fc_dims *", {"batches": batch, "input_depth": k, "output_depth": o})
+        status = lib.mcuq_fully_connected_s16(params, per_channel(), dims, x, w, bias, y)
     elif layer.op is QOp.ADD:
         params = ffi.new("mcuq_add_params *", {
             "input1_offset": p.input1_offset,

@@ -70,7 +70,7 @@ def _runtime_text(path: Path) -> str:
 
 @cache
 def kernel_sources() -> dict[str, Path]:
-    """Kernel function name -> the runtime_c source file that defines it."""
+    """Kernel function name -> the runtime_c source file that defines it (its entry)."""
     found = {}
     for path in sorted((resource_dir("runtime_c") / "src").rglob("*.c")):
         text = path.read_text()
@@ -78,6 +78,21 @@ def kernel_sources() -> dict[str, Path]:
             if re.search(rf"^MCUQ_API\s+[\w ]+\b{fn}\s*\(", text, re.MULTILINE):
                 found[fn] = path
     return found
+
+
+def kernel_files(entry: Path) -> list[Path]:
+    """A kernel's files in the order the generated C needs them: its own headers, the bodies of its
+    paths, then its entry (e.g. mcuq_convolve_s8.h, mcuq_convolve_s8_fast.h, mcuq_convolve_s8_dsp.c,
+    ..., mcuq_convolve_s8.c): every file beside the entry named after it."""
+    def own(path: Path) -> bool:
+        return path != entry and (path.stem == entry.stem or path.stem.startswith(entry.stem + "_"))
+
+    siblings = sorted(p for p in entry.parent.iterdir() if own(p) and p.suffix in (".h", ".c"))
+    return [p for p in siblings if p.suffix == ".h"] + [p for p in siblings if p.suffix == ".c"] + [entry]
+
+
+def kernel_text(entry: Path) -> str:
+    return "".join(_runtime_text(path) for path in kernel_files(entry))
 
 
 def _dims4(shape: tuple[int, ...]) -> list[int]:
@@ -256,7 +271,7 @@ def generate(model: QModel, plan: ArenaPlan, prefix: str, source_name: str) -> G
         runtime_types=_runtime_text(include / "mcuq_nn_types.h"),
         runtime_support=_runtime_text(include / "mcuq_nn_support.h"),
         runtime_simd=_runtime_text(include / "mcuq_nn_simd.h"),
-        kernels=[dict(function=fn, text=_runtime_text(sources[fn])) for fn in used],
+        kernels=[dict(function=fn, text=kernel_text(sources[fn])) for fn in used],
         uses_memcpy=any(layer.op is QOp.COPY for layer in model.layers),
     )
     env = template_environment()

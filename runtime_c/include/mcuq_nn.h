@@ -68,15 +68,13 @@ MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
                                             const mcuq_dims *output_dims,
                                             int8_t *output);
 
-/* input_dims: n = batch, c = K (h = w = 1); filter_dims: n = K, c = O; output_dims: n = batch, c = O. */
+/* dims: see mcuq_fc_dims (input [batches, K], filter [O, K], output [batches, O]). */
 MCUQ_API mcuq_status mcuq_fully_connected_s8(const mcuq_fc_params *params,
                                              const mcuq_per_channel_quant *quant,
-                                             const mcuq_dims *input_dims,
+                                             const mcuq_fc_dims *dims,
                                              const int8_t *input,
-                                             const mcuq_dims *filter_dims,
                                              const int8_t *filter,
                                              const int32_t *bias,
-                                             const mcuq_dims *output_dims,
                                              int8_t *output);
 
 /* ---- Elementwise over dims->rows rows of dims->row_size elements (dense inputs; output rows
@@ -152,12 +150,10 @@ MCUQ_API mcuq_status mcuq_depthwise_conv_s16(const mcuq_dw_conv_params *params,
 /* Dims as mcuq_fully_connected_s8. */
 MCUQ_API mcuq_status mcuq_fully_connected_s16(const mcuq_fc_params *params,
                                               const mcuq_per_channel_quant *quant,
-                                              const mcuq_dims *input_dims,
+                                              const mcuq_fc_dims *dims,
                                               const int16_t *input,
-                                              const mcuq_dims *filter_dims,
                                               const int8_t *filter,
                                               const int64_t *bias,
-                                              const mcuq_dims *output_dims,
                                               int16_t *output);
 
 /* left_shift must be 15 and the offsets 0. In-place allowed. */

@@ -263,6 +263,15 @@ static inline MCUQ_MAYBE_UNUSED int mcuq_activation_ok(const mcuq_activation *ac
 }
 
 /* Activation clamp within int16 and ordered. */
+/* Fully connected dims with no negative extent and no tensor of more than 2^31 - 1 elements. */
+static inline MCUQ_MAYBE_UNUSED int mcuq_fc_dims_ok(const mcuq_fc_dims *dims)
+{
+    return dims->batches >= 0 && dims->input_depth >= 0 && dims->output_depth >= 0 &&
+           (int64_t)dims->batches * dims->input_depth <= MCUQ_Q31_MAX &&
+           (int64_t)dims->output_depth * dims->input_depth <= MCUQ_Q31_MAX &&
+           (int64_t)dims->batches * dims->output_depth <= MCUQ_Q31_MAX;
+}
+
 static inline MCUQ_MAYBE_UNUSED int mcuq_activation_s16_ok(const mcuq_activation *act)
 {
     return act->min >= -32768 && act->max <= 32767 && act->min <= act->max;

@@ -103,6 +103,15 @@ typedef struct {
     mcuq_activation activation;
 } mcuq_fc_params;
 
+/* The extent of a fully connected layer: input [batches, input_depth], filter [output_depth,
+ * input_depth] (one row of K = input_depth weights per output), output [batches, output_depth].
+ * (CMSIS-NN passes the same in three cmsis_nn_dims: input n = batches, filter n = K, c = output depth.) */
+typedef struct {
+    int32_t batches;
+    int32_t input_depth;
+    int32_t output_depth;
+} mcuq_fc_dims;
+
 /* The extent of an elementwise kernel (add, mul, table): `rows` rows of `row_size` elements. The
  * inputs are dense; output row r starts at output + r * output_row_stride, so output_row_stride ==
  * row_size is a dense output, and a larger one writes a channel slice of a wider tensor (rows are

@@ -12,34 +12,28 @@
 
 MCUQ_API mcuq_status mcuq_fully_connected_s16(const mcuq_fc_params *params,
                                               const mcuq_per_channel_quant *quant,
-                                              const mcuq_dims *input_dims,
+                                              const mcuq_fc_dims *dims,
                                               const int16_t *input,
-                                              const mcuq_dims *filter_dims,
                                               const int8_t *filter,
                                               const int64_t *bias,
-                                              const mcuq_dims *output_dims,
                                               int16_t *output)
 {
     int32_t batch, o, k;
 
-    if (params == NULL || quant == NULL || input_dims == NULL || input == NULL || filter_dims == NULL ||
-        filter == NULL || output_dims == NULL || output == NULL)
+    if (params == NULL || quant == NULL || dims == NULL || input == NULL || filter == NULL || output == NULL)
     {
         return MCUQ_ARG_ERROR;
     }
     if (params->input_offset != 0 || params->output_offset != 0 || !mcuq_activation_s16_ok(&params->activation) ||
-        mcuq_dims_size(input_dims) < 0 || mcuq_dims_size(filter_dims) < 0 || mcuq_dims_size(output_dims) < 0 ||
-        input_dims->h != 1 || input_dims->w != 1 || filter_dims->n != input_dims->c ||
-        output_dims->c != filter_dims->c || output_dims->n != input_dims->n ||
-        !mcuq_s16_shifts_ok(quant->shift, output_dims->c))
+        !mcuq_fc_dims_ok(dims) || !mcuq_s16_shifts_ok(quant->shift, dims->output_depth))
     {
         return MCUQ_ARG_ERROR;
     }
 
     {
-        const int32_t depth = input_dims->c;
-        const int32_t out_c = output_dims->c;
-        for (batch = 0; batch < input_dims->n; batch++)
+        const int32_t depth = dims->input_depth;
+        const int32_t out_c = dims->output_depth;
+        for (batch = 0; batch < dims->batches; batch++)
         {
             const int16_t *const x = input + (size_t)batch * depth;
             for (o = 0; o < out_c; o++)

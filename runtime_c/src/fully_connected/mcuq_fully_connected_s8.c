@@ -97,33 +97,28 @@ static MCUQ_MISC_NOINLINE void fc8_row_fast(const mcuq_fc_params *params, const 
 
 MCUQ_API mcuq_status mcuq_fully_connected_s8(const mcuq_fc_params *params,
                                              const mcuq_per_channel_quant *quant,
-                                             const mcuq_dims *input_dims,
+                                             const mcuq_fc_dims *dims,
                                              const int8_t *input,
-                                             const mcuq_dims *filter_dims,
                                              const int8_t *filter,
                                              const int32_t *bias,
-                                             const mcuq_dims *output_dims,
                                              int8_t *output)
 {
     int32_t batch, o, k;
 
-    if (params == NULL || quant == NULL || input_dims == NULL || input == NULL || filter_dims == NULL ||
-        filter == NULL || output_dims == NULL || output == NULL)
+    if (params == NULL || quant == NULL || dims == NULL || input == NULL || filter == NULL || output == NULL)
     {
         return MCUQ_ARG_ERROR;
     }
-    if (params->input_offset < -127 || params->input_offset > 128 || !mcuq_activation_ok(&params->activation) || mcuq_dims_size(input_dims) < 0 ||
-        mcuq_dims_size(filter_dims) < 0 || mcuq_dims_size(output_dims) < 0 || input_dims->h != 1 ||
-        input_dims->w != 1 || filter_dims->n != input_dims->c || output_dims->c != filter_dims->c ||
-        output_dims->n != input_dims->n)
+    if (params->input_offset < -127 || params->input_offset > 128 || !mcuq_activation_ok(&params->activation) ||
+        !mcuq_fc_dims_ok(dims))
     {
         return MCUQ_ARG_ERROR;
     }
 
     {
-        const int32_t depth = input_dims->c;
-        const int32_t out_c = output_dims->c;
-        for (batch = 0; batch < input_dims->n; batch++)
+        const int32_t depth = dims->input_depth;
+        const int32_t out_c = dims->output_depth;
+        for (batch = 0; batch < dims->batches; batch++)
         {
             const int8_t *const x = input + (size_t)batch * depth;
 #if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)

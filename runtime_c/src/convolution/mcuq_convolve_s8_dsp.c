@@ -1,0 +1,417 @@
+/*
+ * mcuq_convolve_s8, DSP path (Cortex-M4, M7, M33; on the host with -DMCUQ_EMULATE_DSP): one group,
+ * output pixels two at a time, each pair of output channels a 2-pixel x 2-channel SXTB16 + SMLAD dot
+ * product over the two int8 columns (mcuq_convolve_s8_fast.h has the walk and what the MVE path
+ * shares). With roomy scratch the columns are widened to int16 once per pair (see
+ * MCUQ_CONV_S8_WIDE_SCRATCH below).
+ */
+#include "mcuq_nn_types.h"
+#include "mcuq_nn_support.h"
+#include "mcuq_nn_simd.h"
+#include "mcuq_convolve_s8.h"
+
+#if defined(MCUQ_HAVE_DSP) && !defined(MCUQ_PATH_MVE)
+#include "mcuq_convolve_s8_fast.h"
+
+/* The inner loops in assembly where gcc optimizes for a core with the DSP extension (see
+ * MCUQ_CONV_S8_GCC_ASM); the C loops after them give the same results everywhere else. */
+#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && MCUQ_CONV_S8_GCC_ASM
+#define MCUQ_CONV_S8_DSP_ASM 1
+/* The 2x2 DSP loop in assembly, four steps (16 bytes of K) per turn, until col_ptr reaches end_ptr; the
+ * step loads the operands, MCUQ_CONV_S8_SMLAD_2X2 does the products. */
+#define MCUQ_CONV_S8_DSP_LOOP(step, col_ptr, end_ptr)                                                       \
+    __asm__("1:\n\t" step step step step "cmp %[col], %[end]\n\t"                                         \
+            "bne 1b\n\t"                                                                                     \
+            : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [col] "+r"(col_ptr), [row] "+r"(row_0), \
+              [xa] "=&r"(xa), [xb] "=&r"(xb), [xa_hi] "=&r"(xa_hi), [xb_hi] "=&r"(xb_hi), [w] "=&r"(w),         \
+              [w_hi] "=&r"(w_hi)                                                                                \
+            : [len] "r"(len), [end] "r"(end_ptr)                                                                \
+            : "cc", "memory")
+/* With the column words of pixels a and b as int16 pairs in xa, xa_hi, xb, xb_hi and filter row 1's
+ * word in w: the 8 SMLAD of rows 1 and 0 (row 0's word loaded here, post-incrementing row). */
+#define MCUQ_CONV_S8_SMLAD_2X2                                                                           \
+    "sxtb16 %[w_hi], %[w], ror #8\n\t"                                                                         \
+    "sxtb16 %[w], %[w]\n\t"                                                                                    \
+    "smlad %[a1], %[xa], %[w], %[a1]\n\t"                                                                      \
+    "smlad %[a1], %[xa_hi], %[w_hi], %[a1]\n\t"                                                                \
+    "smlad %[b1], %[xb], %[w], %[b1]\n\t"                                                                      \
+    "smlad %[b1], %[xb_hi], %[w_hi], %[b1]\n\t"                                                                \
+    "ldr %[w], [%[row]], #4\n\t"                                                                               \
+    "sxtb16 %[w_hi], %[w], ror #8\n\t"                                                                         \
+    "sxtb16 %[w], %[w]\n\t"                                                                                    \
+    "smlad %[a0], %[xa], %[w], %[a0]\n\t"                                                                      \
+    "smlad %[a0], %[xa_hi], %[w_hi], %[a0]\n\t"                                                                \
+    "smlad %[b0], %[xb], %[w], %[b0]\n\t"                                                                      \
+    "smlad %[b0], %[xb_hi], %[w_hi], %[b0]\n\t"
+#define MCUQ_CONV_S8_STEP4                                                                                   \
+    "ldr %[xb], [%[col], %[len]]\n\t"                                                                          \
+    "ldr %[xa], [%[col]], #4\n\t"                                                                              \
+    "ldr %[w], [%[row], %[len]]\n\t"                                                                          \
+    "sxtb16 %[xa_hi], %[xa], ror #8\n\t"                                                                       \
+    "sxtb16 %[xa], %[xa]\n\t"                                                                                  \
+    "sxtb16 %[xb_hi], %[xb], ror #8\n\t"                                                                       \
+    "sxtb16 %[xb], %[xb]\n\t" MCUQ_CONV_S8_SMLAD_2X2
+/* The same with the columns widened (mcuq_conv_s8_dot_2x2_wide): one LDRD per column word pair. */
+#define MCUQ_CONV_S8_WIDE_STEP4                                                                            \
+    "ldr %[w], [%[row], %[len]]\n\t"                                                                         \
+    "ldrd %[xb], %[xb_hi], [%[col], #8]\n\t"                                                                 \
+    "ldrd %[xa], %[xa_hi], [%[col]], #16\n\t" MCUQ_CONV_S8_SMLAD_2X2
+#else
+#define MCUQ_CONV_S8_DSP_ASM 0
+#endif
+
+static inline void mcuq_conv_s8_copy(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 4; n -= 4)
+    {
+        mcuq_write_s8x4(dst, mcuq_read_s8x4(src));
+        src += 4;
+        dst += 4;
+    }
+    for (; n > 0; n--)
+    {
+        *dst++ = *src++;
+    }
+}
+
+/* acc[2 * pixel + channel] = dot(column of pixel a or b, filter row 0 or 1) over len bytes, where
+ * column b follows column a and row 1 follows row 0 (both len bytes long). */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const int8_t *col_a,
+                                                                        const int8_t *row_0,
+                                                                        int32_t len,
+                                                                        int32_t *acc)
+{
+    const int8_t *col_b;
+    const int8_t *row_1;
+    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+    const int8_t *const end = col_a + (len & ~3);
+    int32_t n;
+    /* Per 4 bytes: SXTB16 gives the int16 pairs of bytes (0, 2), SXTB16 ROR 8 those of bytes (1, 3),
+     * on the column and on the filter alike, so the pairs line up for SMLAD without reordering.
+     * Column b and filter row 1 lie len bytes after column a and row 0 (the caller's layout), so
+     * the loop needs two pointers and one offset: with 4 accumulators and 6 operands that is 14
+     * registers, all a Cortex-M has, where four pointers made the compiler spill. */
+#if MCUQ_CONV_S8_DSP_ASM
+    /* The loop below in assembly, 16 bytes per turn, for gcc, which spills two registers of the C loop
+     * to the stack (clang cannot allocate the 14 registers of the assembly: it compiles the C loop). */
+    {
+        const int8_t *const end16 = col_a + (len & ~15);
+        int32_t xa, xb, xa_hi, xb_hi, w, w_hi;
+        if (col_a != end16)
+        {
+            MCUQ_CONV_S8_DSP_LOOP(MCUQ_CONV_S8_STEP4, col_a, end16);
+        }
+    }
+#endif
+    while (col_a != end)
+    {
+        const int32_t xb = mcuq_read_s8x4(col_a + len);
+        const int32_t xa = mcuq_read_s8x4(col_a);
+        const int32_t xa_lo = mcuq_sxtb16(xa), xa_hi = mcuq_sxtb16_ror8(xa);
+        const int32_t xb_lo = mcuq_sxtb16(xb), xb_hi = mcuq_sxtb16_ror8(xb);
+        int32_t w = mcuq_read_s8x4(row_0 + len);
+        int32_t w_lo = mcuq_sxtb16(w), w_hi = mcuq_sxtb16_ror8(w);
+        a1 = mcuq_smlad(xa_lo, w_lo, a1);
+        a1 = mcuq_smlad(xa_hi, w_hi, a1);
+        b1 = mcuq_smlad(xb_lo, w_lo, b1);
+        b1 = mcuq_smlad(xb_hi, w_hi, b1);
+        w = mcuq_read_s8x4(row_0);
+        w_lo = mcuq_sxtb16(w);
+        w_hi = mcuq_sxtb16_ror8(w);
+        a0 = mcuq_smlad(xa_lo, w_lo, a0);
+        a0 = mcuq_smlad(xa_hi, w_hi, a0);
+        b0 = mcuq_smlad(xb_lo, w_lo, b0);
+        b0 = mcuq_smlad(xb_hi, w_hi, b0);
+        col_a += 4;
+        row_0 += 4;
+    }
+    col_b = col_a + len;
+    row_1 = row_0 + len;
+    for (n = len & 3; n > 0; n--)
+    {
+        const int32_t xa = *col_a++, xb = *col_b++, w0 = *row_0++, w1 = *row_1++;
+        a0 += xa * w0;
+        b0 += xb * w0;
+        a1 += xa * w1;
+        b1 += xb * w1;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = b0;
+    acc[3] = b1;
+}
+
+static void mcuq_conv_s8_dot_2x2(const int8_t *col_a, const int8_t *row_0, int32_t len, int32_t *acc)
+{
+    mcuq_conv_s8_dot_2x2_inline(col_a, row_0, len, acc);
+}
+
+/* One output channel's bias and requantization, and the output's offset and clamp. */
+typedef struct
+{
+    int32_t bias, mult, shift;
+} mcuq_conv_s8_chan;
+
+typedef struct
+{
+    int32_t out_offset, act_min, act_max;
+} mcuq_conv_s8_range;
+
+/* mcuq_requantize_rshift (shift <= -2) of one channel's two values, with the per-channel part hoisted;
+ * then the output offset and the clamp (SSAT when full: the clamp is the whole int8 range). */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_out2_dsp(int32_t a,
+                                                                  int32_t b,
+                                                                  mcuq_conv_s8_chan ch,
+                                                                  const mcuq_conv_s8_range *range,
+                                                                  int full,
+                                                                  int8_t *out_a,
+                                                                  int8_t *out_b)
+{
+    const int32_t n = -ch.shift;
+    const int32_t round_hi = (int32_t)(1u << (n - 2));
+    int32_t i;
+    for (i = 0; i < 2; i++)
+    {
+        const int32_t x = (i == 0 ? a : b) + ch.bias;
+        const uint32_t lo = 0x40000000u | ((uint32_t)x & 0x80000000u);
+        const int32_t hi = round_hi + (x >> 31);
+        const int64_t sum = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)x * ch.mult;
+        int32_t v = ((int32_t)(sum >> 32) >> (n - 1)) + range->out_offset;
+        if (full)
+        {
+            v = mcuq_ssat8(v);
+        }
+        else
+        {
+            v = mcuq_clamp_s32(v, range->act_min, range->act_max);
+        }
+        *(i == 0 ? out_a : out_b) = (int8_t)v;
+    }
+}
+
+/*
+ * Roomy scratch: when the caller's scratch holds MCUQ_CONV_S8_WIDE_SCRATCH(K) bytes (the code
+ * generator gives that much wherever it does not enlarge the arena) and K is a multiple of 4, the two
+ * columns are widened to int16 once per pixel pair, in the SXTB16 lane order, interleaved per 4 bytes:
+ *   words 4g..4g+3 = a(4g, 4g+2), a(4g+1, 4g+3), b(4g, 4g+2), b(4g+1, 4g+3)   (int16 pairs)
+ * The 2x2 inner loop then loads each column word pair with one LDRD and only the filter bytes are
+ * extended: 16 instructions per 16 MACs instead of 20. The int8 columns (the im2col, or the input
+ * itself for a window that is one run of input bytes) stage in the last 2K bytes.
+ */
+/* The two int8 columns a and b (len bytes each, len % 4 == 0) widened into the layout above. */
+static void mcuq_conv_s8_widen(int32_t *wide, const int8_t *a, const int8_t *b, int32_t len)
+{
+    int32_t g;
+    for (g = 0; g < len; g += 4)
+    {
+        const int32_t xa = mcuq_read_s8x4(a + g), xb = mcuq_read_s8x4(b + g);
+        wide[0] = mcuq_sxtb16(xa);
+        wide[1] = mcuq_sxtb16_ror8(xa);
+        wide[2] = mcuq_sxtb16(xb);
+        wide[3] = mcuq_sxtb16_ror8(xb);
+        wide += 4;
+    }
+}
+
+/* acc[2 * pixel + channel] = dot(widened column of pixel a or b, filter row 0 or 1), row 1 = row 0 + len. */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_wide(const int32_t *wide,
+                                                                      const int8_t *row_0,
+                                                                      int32_t len,
+                                                                      int32_t *acc)
+{
+    const int32_t *const end = wide + len; /* 4 words per 4 bytes of K */
+    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+#if MCUQ_CONV_S8_DSP_ASM
+    /* 16 bytes of K per turn, in assembly for the same reason as mcuq_conv_s8_dot_2x2_inline's. */
+    {
+        const int32_t *const end16 = wide + (len & ~15);
+        int32_t xa, xb, xa_hi, xb_hi, w, w_hi;
+        if (wide != end16)
+        {
+            MCUQ_CONV_S8_DSP_LOOP(MCUQ_CONV_S8_WIDE_STEP4, wide, end16);
+        }
+    }
+#endif
+    while (wide != end)
+    {
+        int32_t w = mcuq_read_s8x4(row_0 + len);
+        int32_t w_lo = mcuq_sxtb16(w), w_hi = mcuq_sxtb16_ror8(w);
+        a1 = mcuq_smlad(wide[0], w_lo, a1);
+        a1 = mcuq_smlad(wide[1], w_hi, a1);
+        b1 = mcuq_smlad(wide[2], w_lo, b1);
+        b1 = mcuq_smlad(wide[3], w_hi, b1);
+        w = mcuq_read_s8x4(row_0);
+        w_lo = mcuq_sxtb16(w);
+        w_hi = mcuq_sxtb16_ror8(w);
+        a0 = mcuq_smlad(wide[0], w_lo, a0);
+        a0 = mcuq_smlad(wide[1], w_hi, a0);
+        b0 = mcuq_smlad(wide[2], w_lo, b0);
+        b0 = mcuq_smlad(wide[3], w_hi, b0);
+        wide += 4;
+        row_0 += 4;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = b0;
+    acc[3] = b1;
+}
+
+/* acc[0], acc[2] = dot(widened column of pixel a, b; row) for a last channel of an odd count. */
+static void mcuq_conv_s8_dot_2x1_wide(const int32_t *wide, const int8_t *row, int32_t len, int32_t *acc)
+{
+    int32_t a = 0, b = 0, g;
+    for (g = 0; g < len; g += 4)
+    {
+        const int32_t w = mcuq_read_s8x4(row + g);
+        const int32_t w_lo = mcuq_sxtb16(w), w_hi = mcuq_sxtb16_ror8(w);
+        a = mcuq_smlad(wide[1], w_hi, mcuq_smlad(wide[0], w_lo, a));
+        b = mcuq_smlad(wide[3], w_hi, mcuq_smlad(wide[2], w_lo, b));
+        wide += 4;
+    }
+    acc[0] = a;
+    acc[2] = b;
+}
+
+/* The DSP channel loop for the usual case, checked once per call: a bias, and every shift <= -2. The
+ * columns are the int8 ones at col, or (widened) the widened ones at wide; full: the clamp is the whole
+ * int8 range. Both flags are constants where it is inlined. Returns the channels done (with int8
+ * columns an odd last one is left to the caller). */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_pairs_dsp(const int8_t *col,
+                                                                      const int32_t *wide,
+                                                                      const mcuq_conv_s8_channels *ch,
+                                                                      int8_t *out_a,
+                                                                      int8_t *out_b,
+                                                                      int widened,
+                                                                      int full)
+{
+    /* Locals, not loads through ch or params in the loop: the int8 stores could alias them. */
+    const int32_t len = ch->len, out_c = ch->out_c;
+    const int8_t *const filter = ch->filter;
+    const int32_t *const bias = ch->bias;
+    const int32_t *const mult = ch->quant->multiplier;
+    const int32_t *const shift = ch->quant->shift;
+    const mcuq_conv_s8_range range = {ch->params->output_offset, ch->params->activation.min,
+                                      ch->params->activation.max};
+    int32_t oc;
+    int32_t acc[4];
+    for (oc = 0; oc + 1 < out_c; oc += 2)
+    {
+        mcuq_conv_s8_chan c0, c1;
+        if (widened)
+        {
+            mcuq_conv_s8_dot_2x2_wide(wide, filter + (size_t)oc * len, len, acc);
+        }
+        else
+        {
+            mcuq_conv_s8_dot_2x2_inline(col, filter + (size_t)oc * len, len, acc);
+        }
+        c1.bias = bias[oc + 1];
+        c1.mult = mult[oc + 1];
+        c1.shift = shift[oc + 1];
+        c0.bias = bias[oc];
+        c0.mult = mult[oc];
+        c0.shift = shift[oc];
+        mcuq_conv_s8_out2_dsp(acc[0], acc[2], c0, &range, full, out_a + oc, out_b + oc);
+        mcuq_conv_s8_out2_dsp(acc[1], acc[3], c1, &range, full, out_a + oc + 1, out_b + oc + 1);
+    }
+    if (widened && oc < out_c)
+    {
+        const mcuq_conv_s8_chan c0 = {bias[oc], mult[oc], shift[oc]};
+        mcuq_conv_s8_dot_2x1_wide(wide, filter + (size_t)oc * len, len, acc);
+        mcuq_conv_s8_out2_dsp(acc[0], acc[2], c0, &range, full, out_a + oc, out_b + oc);
+        oc++;
+    }
+    return oc;
+}
+
+static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair_wide_full(const int32_t *wide,
+                                                              const mcuq_conv_s8_channels *ch,
+                                                              int8_t *out_a,
+                                                              int8_t *out_b)
+{
+    (void)mcuq_conv_s8_pairs_dsp(NULL, wide, ch, out_a, out_b, 1, 1);
+}
+
+static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair_wide_clamp(const int32_t *wide,
+                                                               const mcuq_conv_s8_channels *ch,
+                                                               int8_t *out_a,
+                                                               int8_t *out_b)
+{
+    (void)mcuq_conv_s8_pairs_dsp(NULL, wide, ch, out_a, out_b, 1, 0);
+}
+
+/* All output channels of the pixel pair whose columns are in col (2 * len bytes), written to out_a and
+ * out_b (the same pointer for an odd last pixel: col holds its column twice, both results are equal). */
+static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair(const int8_t *col,
+                                                    const mcuq_conv_s8_channels *ch,
+                                                    int8_t *out_a,
+                                                    int8_t *out_b,
+                                                    int rshifts)
+{
+    int32_t oc = 0;
+    if (rshifts)
+    {
+        if (ch->params->activation.min == -128 && ch->params->activation.max == 127)
+        {
+            oc = mcuq_conv_s8_pairs_dsp(col, NULL, ch, out_a, out_b, 0, 1);
+        }
+        else
+        {
+            oc = mcuq_conv_s8_pairs_dsp(col, NULL, ch, out_a, out_b, 0, 0);
+        }
+    }
+    mcuq_conv_s8_pair_scalar(col, ch, oc, out_a, out_b);
+}
+
+MCUQ_API void mcuq_convolve_s8_dsp(const mcuq_conv_s8_args *args)
+{
+    const mcuq_context *const ctx = args->ctx;
+    const int32_t pixels = args->input_dims->n * args->output_dims->h * args->output_dims->w;
+    const int32_t out_stride = args->params->output_pixel_stride;
+    int8_t *const col = (int8_t *)ctx->buf; /* pixel a's column, then pixel b's */
+    int8_t *stage = col;                    /* where the int8 columns are built */
+    int32_t *wide = NULL;                   /* the widened columns, with roomy scratch */
+    const int full = args->params->activation.min == -128 && args->params->activation.max == 127;
+    mcuq_conv_s8_window win;
+    mcuq_conv_s8_cursor cur;
+    mcuq_conv_s8_channels ch;
+    int32_t pixel = 0;
+    int rshifts;
+    mcuq_conv_s8_fast_init(args, &win, &cur, &ch);
+    rshifts = mcuq_conv_s8_rshifts(&ch);
+    /* Roomy scratch: widened columns first, the int8 ones staged after them. */
+    if (rshifts && ch.len % 4 == 0 && ctx->size >= MCUQ_CONV_S8_WIDE_SCRATCH(ch.len) &&
+        ((uintptr_t)ctx->buf & 3u) == 0u)
+    {
+        wide = (int32_t *)ctx->buf;
+        stage = col + 4 * ch.len;
+    }
+    while (pixel < pixels)
+    {
+        /* The pair: pixel and pixel + 1; the last pixel of an odd count is taken twice (its second
+         * result is not written). A window that is one run of input bytes is widened from where it is. */
+        const int two = pixel + 1 < pixels;
+        int8_t *const out_a = args->output + (size_t)pixel * out_stride;
+        int8_t *const out_b = two ? out_a + out_stride : out_a;
+        const int8_t *cols[2];
+        mcuq_conv_s8_next_pair(&cur, &win, stage, ch.len, two, wide != NULL, cols);
+        if (wide == NULL)
+        {
+            mcuq_conv_s8_pair(col, &ch, out_a, out_b, rshifts);
+        }
+        else
+        {
+            mcuq_conv_s8_widen(wide, cols[0], cols[1], ch.len);
+            if (full)
+            {
+                mcuq_conv_s8_pair_wide_full(wide, &ch, out_a, out_b);
+            }
+            else
+            {
+                mcuq_conv_s8_pair_wide_clamp(wide, &ch, out_a, out_b);
+            }
+        }
+        pixel += 1 + two;
+    }
+}
+#endif /* MCUQ_HAVE_DSP && !MCUQ_PATH_MVE */

@@ -1,0 +1,406 @@
+/*
+ * mcuq_convolve_s8, MVE path (Helium: Cortex-M55, M85): one group. For 16 <= K <= 64 one pixel at a
+ * time with its column held in vector registers; otherwise output pixels two at a time, each pair of
+ * output channels a 2-pixel x 2-channel VMLADAVA.S8 dot product, four channels per vector
+ * requantization (mcuq_convolve_s8_fast.h has the walk and what the DSP path shares).
+ */
+#include "mcuq_nn_types.h"
+#include "mcuq_nn_support.h"
+#include "mcuq_nn_simd.h"
+#include "mcuq_convolve_s8.h"
+
+#if defined(MCUQ_PATH_MVE)
+#include "mcuq_convolve_s8_fast.h"
+/* For 16 <= K <= 64: one pixel at a time, its column held in nv = ceil(K / 16) vector registers, so
+ * that an output channel costs nv VLDRB of filter and nv VMLADAVA, with no loop over K and no second
+ * pixel. The last vector holds the column's last 16 bytes with the lanes the previous vector already
+ * covers zeroed, and is multiplied by the filter row's last 16 bytes: every load stays inside its
+ * row and unpredicated. */
+#define MCUQ_CONV_S8_HELD_MIN 16
+#define MCUQ_CONV_S8_HELD_MAX 64
+
+#if MCUQ_CONV_S8_GCC_ASM
+/* In assembly: gcc otherwise hoists every filter load of a group of channels ahead of the multiplies
+ * and spills vectors to the stack. x3 is the last vector for nv = 4, x2 for 3, and so on. */
+#define MCUQ_CONV_S8_HELD_ASM(body, ...)                                                                   \
+    __asm__(body : [acc] "=&Te"(acc), [t] "=&w"(t), [p] "+r"(p) : __VA_ARGS__, [len] "r"(len) : "memory")
+#define MCUQ_CONV_S8_LD(j) "vldrb.u8 %q[t], [%[p], #" #j "]\n\t"
+#define MCUQ_CONV_S8_LAST "add %[p], %[p], %[len]\n\tvldrb.u8 %q[t], [%[p], #-16]\n\t"
+#endif
+
+static inline void mcuq_conv_s8_copy(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 16; n -= 16)
+    {
+        vstrbq_s8(dst, vldrbq_s8(src));
+        src += 16;
+        dst += 16;
+    }
+    if (n > 0)
+    {
+        const mve_pred16_t p = vctp8q((uint32_t)n);
+        vstrbq_p_s8(dst, vldrbq_z_s8(src, p), p);
+    }
+}
+
+/* acc[2 * pixel + channel] = dot(column of pixel a or b, filter row 0 or 1) over len bytes, where
+ * column b follows column a and row 1 follows row 0 (both len bytes long). */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const int8_t *col_a,
+                                                                        const int8_t *row_0,
+                                                                        int32_t len,
+                                                                        int32_t *acc)
+{
+    const int8_t *col_b = col_a + len;
+    const int8_t *row_1 = row_0 + len;
+    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+    /* 16 products per VMLADAVA; the last partial block with zeroing predicated loads. */
+    int32_t n;
+#if MCUQ_CONV_S8_GCC_ASM
+    /* The loop below as one low-overhead loop in assembly: gcc derives its trip count from the
+     * pointers at every call (five instructions) and moves the accumulators around it, a good part
+     * of the loop itself for a short K. "Te": the even registers VMLADAVA accumulates in. */
+    n = len >> 4;
+    __asm__("wls lr, %[n], 2f\n\t"
+            "1:\n\t"
+            "vldrb.u8 q0, [%[ca]], #16\n\t"
+            "vldrb.u8 q1, [%[cb]], #16\n\t"
+            "vldrb.u8 q2, [%[r0]], #16\n\t"
+            "vmladava.s8 %[a0], q0, q2\n\t"
+            "vmladava.s8 %[b0], q1, q2\n\t"
+            "vldrb.u8 q2, [%[r1]], #16\n\t"
+            "vmladava.s8 %[a1], q0, q2\n\t"
+            "vmladava.s8 %[b1], q1, q2\n\t"
+            "le lr, 1b\n\t"
+            "2:\n\t"
+            : [a0] "+Te"(a0), [a1] "+Te"(a1), [b0] "+Te"(b0), [b1] "+Te"(b1), [ca] "+r"(col_a), [cb] "+r"(col_b),
+              [r0] "+r"(row_0), [r1] "+r"(row_1)
+            : [n] "r"(n)
+            : "q0", "q1", "q2", "lr", "memory");
+#else
+    for (n = len >> 4; n > 0; n--)
+    {
+        const int8x16_t xa = vldrbq_s8(col_a);
+        const int8x16_t xb = vldrbq_s8(col_b);
+        const int8x16_t w0 = vldrbq_s8(row_0);
+        const int8x16_t w1 = vldrbq_s8(row_1);
+        a0 = vmladavaq_s8(a0, xa, w0);
+        b0 = vmladavaq_s8(b0, xb, w0);
+        a1 = vmladavaq_s8(a1, xa, w1);
+        b1 = vmladavaq_s8(b1, xb, w1);
+        col_a += 16;
+        col_b += 16;
+        row_0 += 16;
+        row_1 += 16;
+    }
+#endif
+    if ((len & 15) != 0)
+    {
+        const mve_pred16_t p = vctp8q((uint32_t)(len & 15));
+        const int8x16_t xa = vldrbq_z_s8(col_a, p);
+        const int8x16_t xb = vldrbq_z_s8(col_b, p);
+        const int8x16_t w0 = vldrbq_z_s8(row_0, p);
+        const int8x16_t w1 = vldrbq_z_s8(row_1, p);
+        a0 = vmladavaq_s8(a0, xa, w0);
+        b0 = vmladavaq_s8(b0, xb, w0);
+        a1 = vmladavaq_s8(a1, xa, w1);
+        b1 = vmladavaq_s8(b1, xb, w1);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = b0;
+    acc[3] = b1;
+}
+
+static void mcuq_conv_s8_dot_2x2(const int8_t *col_a, const int8_t *row_0, int32_t len, int32_t *acc)
+{
+    mcuq_conv_s8_dot_2x2_inline(col_a, row_0, len, acc);
+}
+
+/* Four channels at a time: two 2x2 dot products, then the four values of each pixel requantized as one
+ * vector and stored with one narrowing VSTRB; returns the number of channels done. rshift_only (a
+ * bias and no left shift, checked once per call): mcuq_requantize_mve without its left-shift steps. */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_groups_mve(const int8_t *col,
+                                                                       const mcuq_conv_s8_channels *ch,
+                                                                       int8_t *out_a,
+                                                                       int8_t *out_b,
+                                                                       int rshift_only)
+{
+    const int32_t len = ch->len, out_c = ch->out_c;
+    const mcuq_conv_params *const params = ch->params;
+    const mcuq_per_channel_quant *const quant = ch->quant;
+    const int8_t *const filter = ch->filter;
+    const int32_t *const bias = ch->bias;
+    const int32x4_t out_offset = vdupq_n_s32(params->output_offset);
+    const int32x4_t act_min = vdupq_n_s32(params->activation.min);
+    const int32x4_t act_max = vdupq_n_s32(params->activation.max);
+    int32_t oc;
+    for (oc = 0; oc + 4 <= out_c; oc += 4)
+    {
+        const int8_t *const row = filter + (size_t)oc * len;
+        int32x4_t b, mult, shift, va, vb;
+        int32_t acc[8];
+        mcuq_conv_s8_dot_2x2_inline(col, row, len, acc);
+        mcuq_conv_s8_dot_2x2_inline(col, row + 2 * len, len, acc + 4);
+        b = rshift_only || bias != NULL ? vldrwq_s32(bias + oc) : vdupq_n_s32(0);
+        mult = vldrwq_s32(quant->multiplier + oc);
+        shift = vldrwq_s32(quant->shift + oc);
+        va = vdupq_n_s32(acc[0]);
+        va = vsetq_lane_s32(acc[1], va, 1);
+        va = vsetq_lane_s32(acc[4], va, 2);
+        va = vsetq_lane_s32(acc[5], va, 3);
+        vb = vdupq_n_s32(acc[2]);
+        vb = vsetq_lane_s32(acc[3], vb, 1);
+        vb = vsetq_lane_s32(acc[6], vb, 2);
+        vb = vsetq_lane_s32(acc[7], vb, 3);
+        va = vaddq_s32(va, b);
+        vb = vaddq_s32(vb, b);
+        if (rshift_only)
+        {
+            /* mcuq_requantize_mve with a zero left shift: shift is the (non-positive) right one. */
+            va = vqrdmulhq_s32(va, mult);
+            vb = vqrdmulhq_s32(vb, mult);
+            va = vrshlq_s32(vqaddq_s32(va, vshrq_n_s32(vandq_s32(va, shift), 31)), shift);
+            vb = vrshlq_s32(vqaddq_s32(vb, vshrq_n_s32(vandq_s32(vb, shift), 31)), shift);
+        }
+        else
+        {
+            va = mcuq_requantize_mve(va, mult, shift);
+            vb = mcuq_requantize_mve(vb, mult, shift);
+        }
+        va = vaddq_s32(va, out_offset);
+        vb = vaddq_s32(vb, out_offset);
+        vstrbq_s32(out_a + oc, vminq_s32(vmaxq_s32(va, act_min), act_max));
+        vstrbq_s32(out_b + oc, vminq_s32(vmaxq_s32(vb, act_min), act_max));
+    }
+    return oc;
+}
+
+#if MCUQ_CONV_S8_GCC_ASM
+static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_dot_held(int8x16_t x0,
+                                                                     int8x16_t x1,
+                                                                     int8x16_t x2,
+                                                                     int8x16_t x3,
+                                                                     const int8_t **row,
+                                                                     int32_t len,
+                                                                     int nv)
+{
+    const int8_t *p = *row;
+    int32_t acc;
+    int8x16_t t;
+    if (nv == 1)
+    {
+        MCUQ_CONV_S8_HELD_ASM(MCUQ_CONV_S8_LAST "vmladav.s8 %[acc], %q[x0], %q[t]\n\t", [x0] "w"(x0));
+    }
+    else if (nv == 2)
+    {
+        MCUQ_CONV_S8_HELD_ASM(MCUQ_CONV_S8_LD(0) "vmladav.s8 %[acc], %q[x0], %q[t]\n\t" MCUQ_CONV_S8_LAST
+                              "vmladava.s8 %[acc], %q[x1], %q[t]\n\t",
+                              [x0] "w"(x0), [x1] "w"(x1));
+    }
+    else if (nv == 3)
+    {
+        MCUQ_CONV_S8_HELD_ASM(MCUQ_CONV_S8_LD(0) "vmladav.s8 %[acc], %q[x0], %q[t]\n\t" MCUQ_CONV_S8_LD(16)
+                              "vmladava.s8 %[acc], %q[x1], %q[t]\n\t" MCUQ_CONV_S8_LAST
+                              "vmladava.s8 %[acc], %q[x2], %q[t]\n\t",
+                              [x0] "w"(x0), [x1] "w"(x1), [x2] "w"(x2));
+    }
+    else
+    {
+        MCUQ_CONV_S8_HELD_ASM(MCUQ_CONV_S8_LD(0) "vmladav.s8 %[acc], %q[x0], %q[t]\n\t" MCUQ_CONV_S8_LD(16)
+                              "vmladava.s8 %[acc], %q[x1], %q[t]\n\t" MCUQ_CONV_S8_LD(32)
+                              "vmladava.s8 %[acc], %q[x2], %q[t]\n\t" MCUQ_CONV_S8_LAST
+                              "vmladava.s8 %[acc], %q[x3], %q[t]\n\t",
+                              [x0] "w"(x0), [x1] "w"(x1), [x2] "w"(x2), [x3] "w"(x3));
+    }
+    *row = p;
+    return acc;
+}
+#else
+static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_dot_held(int8x16_t x0,
+                                                                     int8x16_t x1,
+                                                                     int8x16_t x2,
+                                                                     int8x16_t x3,
+                                                                     const int8_t **row,
+                                                                     int32_t len,
+                                                                     int nv)
+{
+    const int8_t *const w = *row;
+    const int8x16_t x[4] = {x0, x1, x2, x3};
+    int32_t acc = 0;
+    int j;
+    for (j = 0; j < nv - 1; j++)
+    {
+        acc = vmladavaq_s8(acc, x[j], vldrbq_s8(w + 16 * j));
+    }
+    *row = w + len;
+    return vmladavaq_s8(acc, x[nv - 1], vldrbq_s8(w + len - 16));
+}
+#endif
+
+/* All output channels of one pixel whose column (len bytes, 16 * (nv - 1) < len <= 16 * nv) is at col:
+ * four channels per vector requantization and narrowing store, the rest through the scalar step. */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_held(const int8_t *col,
+                                                                    const mcuq_conv_s8_channels *ch,
+                                                                    int8_t *out,
+                                                                    int rshift_only,
+                                                                    int nv)
+{
+    const int32_t len = ch->len, out_c = ch->out_c;
+    const mcuq_conv_params *const params = ch->params;
+    const mcuq_per_channel_quant *const quant = ch->quant;
+    const int8_t *const filter = ch->filter;
+    const int32_t *const bias = ch->bias;
+    /* The last vector: the column's last 16 bytes, its first 16 * nv - len lanes zeroed. */
+    const mve_pred16_t last = (mve_pred16_t)~vctp8q((uint32_t)(16 * nv - len));
+    const int8x16_t xl = vldrbq_z_s8(col + len - 16, last);
+    const int8x16_t x0 = nv == 1 ? xl : vldrbq_s8(col);
+    const int8x16_t x1 = nv == 2 ? xl : (nv > 2 ? vldrbq_s8(col + 16) : vdupq_n_s8(0));
+    const int8x16_t x2 = nv == 3 ? xl : (nv > 3 ? vldrbq_s8(col + 32) : vdupq_n_s8(0));
+    const int8x16_t x3 = nv == 4 ? xl : vdupq_n_s8(0);
+    const int32x4_t out_offset = vdupq_n_s32(params->output_offset);
+    const int32x4_t act_min = vdupq_n_s32(params->activation.min);
+    const int32x4_t act_max = vdupq_n_s32(params->activation.max);
+    const int8_t *w = filter;
+    int32_t oc;
+    /* The column is in registers from here on: the output may overwrite it (in place). */
+    for (oc = 0; oc + 4 <= out_c; oc += 4)
+    {
+        int32x4_t v, mult, shift;
+        const int32_t a0 = mcuq_conv_s8_dot_held(x0, x1, x2, x3, &w, len, nv);
+        const int32_t a1 = mcuq_conv_s8_dot_held(x0, x1, x2, x3, &w, len, nv);
+        const int32_t a2 = mcuq_conv_s8_dot_held(x0, x1, x2, x3, &w, len, nv);
+        const int32_t a3 = mcuq_conv_s8_dot_held(x0, x1, x2, x3, &w, len, nv);
+        v = vdupq_n_s32(a0);
+        v = vsetq_lane_s32(a1, v, 1);
+        v = vsetq_lane_s32(a2, v, 2);
+        v = vsetq_lane_s32(a3, v, 3);
+        v = vaddq_s32(v, rshift_only || bias != NULL ? vldrwq_s32(bias + oc) : vdupq_n_s32(0));
+        mult = vldrwq_s32(quant->multiplier + oc);
+        shift = vldrwq_s32(quant->shift + oc);
+        if (rshift_only)
+        {
+            v = vqrdmulhq_s32(v, mult); /* mcuq_requantize_mve with a zero left shift */
+            v = vrshlq_s32(vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, shift), 31)), shift);
+        }
+        else
+        {
+            v = mcuq_requantize_mve(v, mult, shift);
+        }
+        v = vaddq_s32(v, out_offset);
+        vstrbq_s32(out + oc, vminq_s32(vmaxq_s32(v, act_min), act_max));
+    }
+    for (; oc < out_c; oc++)
+    {
+        mcuq_conv_s8_out_step step;
+        const int32_t acc = mcuq_conv_s8_dot_held(x0, x1, x2, x3, &w, len, nv) + (bias != NULL ? bias[oc] : 0);
+        mcuq_conv_s8_out_step_init(&step, quant->multiplier[oc], quant->shift[oc], params);
+        out[oc] = mcuq_conv_s8_out(acc, &step);
+    }
+}
+
+static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pixel_mve(const int8_t *col,
+                                                         const mcuq_conv_s8_channels *ch,
+                                                         int8_t *out,
+                                                         int rshift_only)
+{
+    /* One instance per vector count and requantization case: tested inside the channel loop, the
+     * flag takes a register the four accumulators (even registers) need, and gcc adds moves. The
+     * if chains lay out better than one switch (KWS M55 1x1 64->64: 142,281 against 153,531). */
+    const int nv = (ch->len + 15) >> 4;
+    if (rshift_only)
+    {
+        if (nv == 1)
+        {
+            mcuq_conv_s8_pixel_held(col, ch, out, 1, 1);
+        }
+        else if (nv == 2)
+        {
+            mcuq_conv_s8_pixel_held(col, ch, out, 1, 2);
+        }
+        else if (nv == 3)
+        {
+            mcuq_conv_s8_pixel_held(col, ch, out, 1, 3);
+        }
+        else
+        {
+            mcuq_conv_s8_pixel_held(col, ch, out, 1, 4);
+        }
+    }
+    else
+    {
+        if (nv == 1)
+        {
+            mcuq_conv_s8_pixel_held(col, ch, out, 0, 1);
+        }
+        else if (nv == 2)
+        {
+            mcuq_conv_s8_pixel_held(col, ch, out, 0, 2);
+        }
+        else if (nv == 3)
+        {
+            mcuq_conv_s8_pixel_held(col, ch, out, 0, 3);
+        }
+        else
+        {
+            mcuq_conv_s8_pixel_held(col, ch, out, 0, 4);
+        }
+    }
+}
+
+/* All output channels of the pixel pair whose columns are in col (2 * len bytes), written to out_a and
+ * out_b (the same pointer for an odd last pixel: col holds its column twice, both results are equal). */
+static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair(const int8_t *col,
+                                                    const mcuq_conv_s8_channels *ch,
+                                                    int8_t *out_a,
+                                                    int8_t *out_b,
+                                                    int rshifts)
+{
+    int32_t oc;
+    if (rshifts)
+    {
+        oc = mcuq_conv_s8_groups_mve(col, ch, out_a, out_b, 1);
+    }
+    else
+    {
+        oc = mcuq_conv_s8_groups_mve(col, ch, out_a, out_b, 0);
+    }
+    mcuq_conv_s8_pair_scalar(col, ch, oc, out_a, out_b);
+}
+
+MCUQ_API void mcuq_convolve_s8_mve(const mcuq_conv_s8_args *args)
+{
+    const int32_t pixels = args->input_dims->n * args->output_dims->h * args->output_dims->w;
+    const int32_t out_stride = args->params->output_pixel_stride;
+    int8_t *const col = (int8_t *)args->ctx->buf; /* pixel a's column, then pixel b's */
+    mcuq_conv_s8_window win;
+    mcuq_conv_s8_cursor cur;
+    mcuq_conv_s8_channels ch;
+    int32_t pixel;
+    int rshifts;
+    mcuq_conv_s8_fast_init(args, &win, &cur, &ch);
+    rshifts = mcuq_conv_s8_rshifts(&ch);
+    if (ch.len >= MCUQ_CONV_S8_HELD_MIN && ch.len <= MCUQ_CONV_S8_HELD_MAX)
+    {
+        /* One pixel at a time (in place: its window is in registers before its output is written).
+         * A window that is one run of input bytes (a single row of taps, inside the input: 1x1
+         * convs) is read where it is; others are copied into the scratch first. */
+        for (pixel = 0; pixel < pixels; pixel++)
+        {
+            const int8_t *const src = mcuq_conv_s8_column(&cur, &win, col, 1);
+            mcuq_conv_s8_pixel_mve(src, &ch, args->output + (size_t)pixel * out_stride, rshifts);
+            mcuq_conv_s8_advance(&cur);
+        }
+        return;
+    }
+    for (pixel = 0; pixel < pixels; pixel += 2)
+    {
+        /* The pair: pixel and pixel + 1; the last pixel of an odd count is taken twice (its second
+         * result is not written). */
+        const int two = pixel + 1 < pixels;
+        int8_t *const out_a = args->output + (size_t)pixel * out_stride;
+        const int8_t *cols[2];
+        mcuq_conv_s8_next_pair(&cur, &win, col, ch.len, two, 0, cols);
+        mcuq_conv_s8_pair(col, &ch, out_a, two ? out_a + out_stride : out_a, rshifts);
+    }
+}
+#endif /* MCUQ_PATH_MVE */
