@@ -196,6 +196,11 @@ def main() -> int:
         print(f"model zoo not found at {ZOO}; set MCUQ_MODEL_ZOO", file=sys.stderr)
         return 1
     wanted = set(args.models.split(",")) if args.models else None
+    unknown = sorted((wanted or set()) - {name for name, _, _ in cases()})
+    if unknown:
+        print(f"no benchmark model named {', '.join(map(repr, unknown))}; choose from "
+              f"{', '.join(repr(name) for name, _, _ in cases())}", file=sys.stderr)
+        return 2
     cores = {c.strip().lower().removeprefix("cortex-") for c in args.cores.split(",")} if args.cores else None
     boards = [b for b in all_boards()
               if b.emulated and (cores is None or b.core.lower().removeprefix("cortex-") in cores)]
