@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from mcuq import golden
-from mcuq.codegen.emit import folded_bias
 from mcuq.codegen.templating import template_environment
+from mcuq.codegen.views import folded_bias
 from mcuq.firmware.boards import Board, get_board
+from mcuq.qir import kernels
 from mcuq.qir.model import Layer, QOp, QTensor
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,7 +100,7 @@ def layer_case(label: str, layer: Layer, inputs: list[np.ndarray], tensors: dict
     the golden model's output as the expected bytes. `inplace_shift`: run with the output that many
     bytes after input 0's start (overlapping it). `pixel_stride`: write the output as the first
     channels of pixels that many channels wide (conv, depthwise, pooling). The kernel gets the least
-    scratch it needs, or with `roomy` the scratch of its faster path (golden.roomy_scratch_bytes)."""
+    scratch it needs, or with `roomy` the scratch of its faster path (kernels.roomy_scratch_bytes)."""
     want = golden.run_layer(layer, inputs, tensors)
     out_shape = tensors[layer.output].shape
     channels = out_shape[-1]
@@ -121,8 +122,8 @@ def layer_case(label: str, layer: Layer, inputs: list[np.ndarray], tensors: dict
         geometry = dict(stride=dict(h=p.stride[0], w=p.stride[1]), dilation=dict(h=p.dilation[0], w=p.dilation[1]),
                         padding=dict(zip(("top", "left", "bottom", "right"), p.padding)),
                         activation=dict(min=p.act_min, max=p.act_max))
-        least = golden.scratch_bytes(layer, tensors)
-        scratch = max(least, golden.roomy_scratch_bytes(layer, tensors)) if roomy else least
+        least = kernels.scratch_bytes(layer, tensors)
+        scratch = max(least, kernels.roomy_scratch_bytes(layer, tensors)) if roomy else least
         if scratch > SCRATCH_BYTES:
             raise ValueError(f"{label}: needs {scratch} B of scratch, the harness has {SCRATCH_BYTES}")
         if layer.op is QOp.CONV:
@@ -244,7 +245,7 @@ int main(void)
         {
             failed++;
             fw_line_begin();
-            /* 3: the kernel's buffer-size function disagrees with golden.scratch_bytes */
+            /* 3: the kernel's buffer-size function disagrees with kernels.scratch_bytes */
             fw_line_str(result == 2 ? "case error " : (result == 3 ? "case scratch " : "case failed "));
             fw_line_uint(i);
             fw_line_end();

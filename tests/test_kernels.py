@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mcuq import golden, qir
-from mcuq.codegen.emit import folded_bias
+from mcuq.codegen.views import folded_bias
 from mcuq.numerics import fixedpoint as fp
 from mcuq.plan import inplace
-from mcuq.plan.concat import CHANNEL_SLICE_OPS
+from mcuq.qir import kernels
+from mcuq.qir.kernels import SliceWrite, kernel_spec
 from mcuq.qir.model import QOp
 
 
@@ -109,7 +110,7 @@ def run_c(
     roomy: bool = False,
 ) -> np.ndarray:
     """Run one layer through its C kernel; asserts MCUQ_OK and returns the int8 output. ``roomy``: give
-    the kernel the scratch of its faster path (golden.roomy_scratch_bytes) instead of the least. ``inplace``:
+    the kernel the scratch of its faster path (kernels.roomy_scratch_bytes) instead of the least. ``inplace``:
     (input index, shift) to make the output overlap that input (see ``_io_buffers``).
     ``channel_slice``: (first channel, pixel stride) to write the output as channels [first, first + C)
     of pixels ``stride`` channels wide (see ``_slice_buffer``); the bytes outside that slice must stay
@@ -154,7 +155,7 @@ def run_c(
             fdims = _dims(ffi, w.shape)
             size = lib.mcuq_convolve_s8_get_buffer_size(_dims(ffi, in_shape), fdims)
             if roomy:
-                size = max(size, golden.roomy_scratch_bytes(layer, tensors))
+                size = max(size, kernels.roomy_scratch_bytes(layer, tensors))
             kernel = lib.mcuq_convolve_s8
         else:
             conv["ch_mult"] = p.ch_mult
@@ -162,7 +163,7 @@ def run_c(
             fdims = _dims(ffi, w.shape)
             size = lib.mcuq_depthwise_conv_s8_get_buffer_size(_dims(ffi, in_shape), fdims)
             if roomy:
-                size = max(size, golden.roomy_scratch_bytes(layer, tensors))
+                size = max(size, kernels.roomy_scratch_bytes(layer, tensors))
             kernel = lib.mcuq_depthwise_conv_s8
         scratch = ffi.new("int16_t[]", max(size // 2, 1))
         ctx = ffi.new("mcuq_context *", {"buf": scratch, "size": size})
@@ -325,7 +326,7 @@ def check(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTe
     layer in place, with the output written over its input at the largest shift it allows."""
     want = golden.run_layer(layer, inputs, tensors)
     _assert_same(want, run_c(layer, inputs, tensors), "separate buffers")
-    roomy = golden.roomy_scratch_bytes(layer, tensors) > golden.scratch_bytes(layer, tensors)
+    roomy = kernels.roomy_scratch_bytes(layer, tensors) > kernels.scratch_bytes(layer, tensors)
     if roomy:
         _assert_same(want, run_c(layer, inputs, tensors, roomy=True), "roomy scratch")
     shift = inplace.max_shift(layer, tensors)
@@ -335,7 +336,7 @@ def check(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTe
             if roomy:
                 _assert_same(want, run_c(layer, inputs, tensors, (k, shift), roomy=True),
                              f"in place over input {k}, shift {shift}, roomy scratch")
-    if layer.op in CHANNEL_SLICE_OPS:
+    if kernel_spec(layer.op).slice_write is SliceWrite.CHANNELS:
         for first, stride in _channel_slices(want.shape[-1], want.size):
             got = run_c(layer, inputs, tensors, channel_slice=(first, stride))
             _assert_same(want, got, f"as channels {first}.. of pixels {stride} wide")
@@ -1017,10 +1018,10 @@ def test_scratch_bytes_equal_c_get_buffer_size(kh, kw, cg, groups, og):
     in_shape = (1, kh + 2, kw + 2, groups * cg)
     layer, tensors = _layer(QOp.CONV, params, [in_shape], (1, 3, 3, groups * og))
     want = lib.mcuq_convolve_s8_get_buffer_size(_dims(ffi, in_shape), _dims(ffi, params.weights.shape))
-    assert golden.scratch_bytes(layer, tensors) == want == 2 * kh * kw * cg
+    assert kernels.scratch_bytes(layer, tensors) == want == 2 * kh * kw * cg
     roomy = lib.mcuq_convolve_s8_get_roomy_buffer_size(_dims(ffi, in_shape), _dims(ffi, params.weights.shape))
     if groups == 1:  # the C function gives the least where no faster path applies; golden gives 0
-        assert max(golden.roomy_scratch_bytes(layer, tensors), golden.scratch_bytes(layer, tensors)) == roomy
+        assert max(kernels.roomy_scratch_bytes(layer, tensors), kernels.scratch_bytes(layer, tensors)) == roomy
     dw = qir.DepthwiseConvParams(
         weights=np.zeros((1, kh, kw, cg), np.int8),
         bias=np.zeros(cg, np.int32),
@@ -1038,11 +1039,11 @@ def test_scratch_bytes_equal_c_get_buffer_size(kh, kw, cg, groups, og):
     c_dw = lib.mcuq_depthwise_conv_s8_get_buffer_size(
         _dims(ffi, (1, kh, kw, cg)), _dims(ffi, (1, kh, kw, cg))
     )
-    assert golden.scratch_bytes(dw_layer, dw_tensors) == c_dw
+    assert kernels.scratch_bytes(dw_layer, dw_tensors) == c_dw
     c_dw_roomy = lib.mcuq_depthwise_conv_s8_get_roomy_buffer_size(
         _dims(ffi, (1, kh, kw, cg)), _dims(ffi, (1, kh, kw, cg))
     )
-    assert max(golden.roomy_scratch_bytes(dw_layer, dw_tensors), c_dw) == c_dw_roomy
+    assert max(kernels.roomy_scratch_bytes(dw_layer, dw_tensors), c_dw) == c_dw_roomy
 
 
 def _conv_call(ctx_size=None, out_hw=(2, 2), groups=1, pixel_stride=4):

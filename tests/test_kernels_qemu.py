@@ -19,9 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kernel_qemu import KernelCase, layer_case, run_cases, tools_missing
 
-from mcuq import golden, qir
+from mcuq import qir
 from mcuq.numerics import fixedpoint as fp
 from mcuq.plan import inplace
+from mcuq.qir import kernels
 from mcuq.qir.model import QOp
 
 CORES = {"M4": "mps2-an386", "M55": "mps3-an547"}
@@ -164,7 +165,7 @@ def cases_for(kind: str, seed: int) -> list[KernelCase]:
     layer, tensors, inputs = GENERATORS[kind](rng)
     label = f"{kind} seed {seed}: {[tensors[n].shape for n in layer.inputs]} -> {tensors['out'].shape}"
     cases = [layer_case(label, layer, inputs, tensors)]
-    roomy = golden.roomy_scratch_bytes(layer, tensors) > golden.scratch_bytes(layer, tensors)
+    roomy = kernels.roomy_scratch_bytes(layer, tensors) > kernels.scratch_bytes(layer, tensors)
     if roomy:
         cases.append(layer_case(f"{label}, roomy scratch", layer, inputs, tensors, roomy=True))
     shift = inplace.max_shift(layer, tensors)
@@ -211,7 +212,7 @@ def _model_layers() -> list[KernelCase]:
         x = [_i8(rng, (1, h, w, c_in))]
         label = f"{op.value} {kh}x{kw}/{stride[0]} {c_in}->{c_out} {h}x{w}"
         cases.append(layer_case(label, layer, x, tensors))
-        if golden.roomy_scratch_bytes(layer, tensors) > golden.scratch_bytes(layer, tensors):
+        if kernels.roomy_scratch_bytes(layer, tensors) > kernels.scratch_bytes(layer, tensors):
             cases.append(layer_case(f"{label}, roomy scratch", layer, x, tensors, roomy=True))
         shift_in = inplace.max_shift(layer, tensors)
         if shift_in is not None and shift_in < 0:

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcuq import golden
 from mcuq.plan import ALIGNMENT, ArenaPlanner, best_schedule, plan_arena, with_roomy_scratch
 from mcuq.plan.buffers import Buffer
 from mcuq.plan.greedy import ORDERS
 from mcuq.plan.schedule import topological_orders
+from mcuq.qir import kernels
 from mcuq.qir.model import ConcatParams, ConvParams, CopyParams, Layer, LutParams, QModel, QOp, QTensor, TransposeParams
 
 buffer_specs = st.lists(
@@ -188,14 +188,14 @@ def test_roomy_scratch_only_where_the_arena_stays_as_small():
     assert plan.size == least.size
     given_roomy = []
     for step, layer in enumerate(model.layers):
-        need, roomy = golden.scratch_bytes(layer, model.tensors), golden.roomy_scratch_bytes(layer, model.tensors)
+        need, roomy = kernels.scratch_bytes(layer, model.tensors), kernels.roomy_scratch_bytes(layer, model.tensors)
         assert roomy > need  # every conv here has a faster path with more scratch
         got = plan.scratch[step][1]
         assert got in (need, roomy)
         if got == roomy:
             given_roomy.append(step)
         else:  # refused: that layer's roomy scratch on top of the others' would enlarge the arena
-            others = {s: golden.roomy_scratch_bytes(model.layers[s], model.tensors) for s in given_roomy}
+            others = {s: kernels.roomy_scratch_bytes(model.layers[s], model.tensors) for s in given_roomy}
             assert plan_arena(model, roomy={**others, step: roomy}).size > least.size
     assert 2 in given_roomy  # the last conv runs where there is room
     assert 0 not in given_roomy  # the first runs at the peak

@@ -36,15 +36,16 @@ from mcuq.calib.observe import OBSERVERS, batches, observe
 from mcuq.calib.range_search import fake_quantize
 from mcuq.ir import float_exec
 from mcuq.ir.graph import Graph, Node
+from mcuq.ir.ops import OutputGrid, ops_where
 from mcuq.quant.lower import activation_qparams
 
 CANDIDATES = ("mse", "entropy", "percentile", "minmax")  # ties go to the first
 # Ops whose output the lowering quantizes from its calibrated range (`quant.lower`); the
 # others keep their input's quantization (pools, reshape, transpose, pad) or a fixed one (softmax,
 # sigmoid, tanh), so their range is not used.
-RANGE_OPS = frozenset({"conv2d", "depthwise_conv2d", "fully_connected", "add", "mul", "concat", "clip", "leaky_relu"})
+RANGE_OPS = ops_where(lambda op: op.output_grid in (OutputGrid.CALIBRATED, OutputGrid.SHARED))
 # Ops that pass values on without computing new ones: the error is followed through them.
-PASS_THROUGH_OPS = frozenset({"reshape", "transpose", "pad", "max_pool", "avg_pool", "concat"})
+VALUE_MOVING_OPS = ops_where(lambda op: op.moves_values)
 
 
 @dataclass
@@ -88,7 +89,7 @@ def probe(graph: Graph, tensor: str, scope: str = "next") -> Probe:
             if id(consumer) in nodes:
                 continue
             nodes[id(consumer)] = consumer
-            if scope == "output" or consumer.op in PASS_THROUGH_OPS:
+            if scope == "output" or consumer.op in VALUE_MOVING_OPS:
                 frontier.append(consumer.outputs[0])
             else:
                 measured.append(consumer.outputs[0])

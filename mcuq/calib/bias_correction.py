@@ -23,11 +23,11 @@ import numpy as np
 from mcuq.calib.observe import batches
 from mcuq.ir import float_exec
 from mcuq.ir.graph import Graph, Node
+from mcuq.ir.ops import op_info
 from mcuq.passes.rewrites import add_constant, remove_unused_tensors, with_nodes_replaced
 from mcuq.quant.lower import quantize_weights_per_channel
 
 # Weight axis holding the output channel (conv2d OHWI, depthwise [1, KH, KW, C*m], FC [O, K]).
-CHANNEL_AXIS = {"conv2d": 0, "depthwise_conv2d": 3, "fully_connected": 0}
 
 
 def weight_error(weights: np.ndarray, axis: int) -> np.ndarray:
@@ -39,7 +39,7 @@ def weight_error(weights: np.ndarray, axis: int) -> np.ndarray:
 
 
 def correctable(graph: Graph, node: Node) -> bool:
-    return node.op in CHANNEL_AXIS and len(node.inputs) >= 3 and all(
+    return op_info(node.op).weights is not None and len(node.inputs) >= 3 and all(
         graph.const(name) is not None for name in node.inputs[1:3]
     )
 
@@ -48,7 +48,7 @@ def output_shift_sums(node: Node, x: np.ndarray, error: np.ndarray) -> tuple[np.
     """Sum over samples and positions of (W - W_q) x per output channel, and how many were summed.
     Computed before the fused activation: the bias acts before it."""
     linear = {**node.attrs, "act_min": -math.inf, "act_max": math.inf}
-    zero_bias = np.zeros(error.shape[CHANNEL_AXIS[node.op]], np.float32)
+    zero_bias = np.zeros(error.shape[op_info(node.op).weights.output], np.float32)
     y = float_exec.OPS[node.op](linear, x, error.astype(np.float32), zero_bias).astype(np.float64)
     per_channel = y.reshape(-1, y.shape[-1])
     return per_channel.sum(axis=0), per_channel.shape[0]
@@ -59,7 +59,7 @@ def correct_biases(graph: Graph, samples: np.ndarray) -> Graph:
     layers = [node for node in graph.nodes if correctable(graph, node)]
     if not layers:
         return graph
-    errors = {id(n): weight_error(graph.const(n.inputs[1]), CHANNEL_AXIS[n.op]) for n in layers}
+    errors = {id(n): weight_error(graph.const(n.inputs[1]), op_info(n.op).weights.output) for n in layers}
     sums = {id(n): 0.0 for n in layers}
     count = {id(n): 0 for n in layers}
     for values in batches(graph, samples):

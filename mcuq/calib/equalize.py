@@ -25,14 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mcuq.ir.graph import Graph, Node
+from mcuq.ir.ops import op_info
 from mcuq.passes.rewrites import Index, add_constant, remove_unused_tensors, with_nodes_replaced
 
 MAX_ROUNDS = 100
 TOLERANCE = 1e-4  # stop when no scale moves by more than this factor (in log)
 
-# Weight axes: conv2d OHWI, depthwise [1, KH, KW, C] (channel = input = output channel, multiplier 1).
-OUTPUT_AXIS = {"conv2d": 0, "depthwise_conv2d": 3}
-INPUT_AXIS = {"conv2d": 3, "depthwise_conv2d": 3}
 
 
 @dataclass
@@ -48,7 +46,8 @@ def equalizable_layer(graph: Graph, node: Node) -> bool:
         return False
     if node.op == "depthwise_conv2d" and node.attrs.get("depth_multiplier", 1) != 1:
         return False
-    return node.op in OUTPUT_AXIS and all(graph.const(n) is not None for n in node.inputs[1:3])
+    axes = op_info(node.op).weights
+    return axes is not None and axes.windowed and all(graph.const(n) is not None for n in node.inputs[1:3])
 
 
 def commutes_with_scaling(node: Node) -> bool:
@@ -108,7 +107,7 @@ def equalize(graph: Graph) -> Equalization:
         rounds += 1
         largest_step = 0.0
         for i, j in pairs:
-            out_axis, in_axis = OUTPUT_AXIS[nodes[i].op], INPUT_AXIS[nodes[j].op]
+            out_axis, in_axis = op_info(nodes[i].op).weights.output, op_info(nodes[j].op).weights.input
             s = balancing_scales(channel_ranges(weights[i], out_axis), channel_ranges(weights[j], in_axis))
             weights[i] = weights[i] / along(out_axis, weights[i].ndim, s)
             biases[i] = biases[i] / s

@@ -14,6 +14,7 @@ import jinja2
 import numpy as np
 
 from mcuq.codegen.names import SANITIZERS, ModelString, md_text
+from mcuq.codegen.views import Arena, Context, Ref, Symbol
 from mcuq.resources import resource_dir
 
 
@@ -29,6 +30,50 @@ def c_rows(values, per_line: int = 16, suffix: str = "") -> list[str]:
     """Array initializer rows of comma-separated integers (``suffix`` "LL" for int64 values)."""
     flat = [f"{int(v)}{suffix}" for v in np.asarray(values).reshape(-1)]
     return [", ".join(flat[i : i + per_line]) for i in range(0, len(flat), per_line)]
+
+
+def c_initializer(value, symbol, top: bool = True) -> str:
+    """The C initializer of a view's struct value (see `views`): a dict is a struct with designated
+    fields (one per line at the top level), a tuple a positional one or an array, a list an array of
+    structs (one per line); ``symbol`` names a `views.Symbol` (another array of the layer)."""
+    if isinstance(value, Symbol):
+        return symbol(value.name)
+    if isinstance(value, dict):
+        fields = [f".{k} = {c_initializer(v, symbol, False)}" for k, v in value.items()]
+        return "{\n" + "".join(f"    {f},\n" for f in fields) + "}" if top else "{" + ", ".join(fields) + "}"
+    if isinstance(value, list):
+        return "{\n" + "".join(f"    {c_initializer(v, symbol, False)},\n" for v in value) + "}"
+    if isinstance(value, tuple):
+        return "{" + ", ".join(c_initializer(v, symbol, False) for v in value) + "}"
+    return str(int(value))
+
+
+def c_argument(arg, symbol) -> str:
+    """A kernel call's argument (see `views`) as C, the arena being ``int8_t *arena``."""
+    if isinstance(arg, Arena):
+        at = f"arena + {arg.offset}"
+        return at if arg.ctype == "int8_t" else f"({'const ' if arg.const else ''}{arg.ctype} *)({at})"
+    if isinstance(arg, Ref):
+        return f"&{symbol(arg.name)}" + ("" if arg.index is None else f"[{arg.index}]")
+    if isinstance(arg, Symbol):
+        return symbol(arg.name)
+    if isinstance(arg, Context):
+        return "&ctx"
+    return str(int(arg))
+
+
+def c_call(call, symbol, column: int = 17, width: int = 116) -> str:
+    """``function(arguments)`` starting at ``column`` (after ``status = `` in a layer's block),
+    wrapped under the opening parenthesis where a line would pass ``width``."""
+    head = f"{call.function}("
+    lines, line = [], " " * column + head
+    for i, arg in enumerate(call.args):
+        text = c_argument(arg, symbol) + (", " if i < len(call.args) - 1 else ")")
+        if len(line) + len(text.rstrip()) > width and not line.endswith("("):
+            lines.append(line.rstrip())
+            line = " " * (column + len(head))
+        line += text
+    return "\n".join([*lines, line])[column:]
 
 
 def db_text(value) -> str:
@@ -66,6 +111,7 @@ def template_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(c_float=c_float, c_rows=c_rows, db=db_text, range_text=range_text, share=share_text,
+    env.filters.update(c_float=c_float, c_rows=c_rows, c_initializer=c_initializer, c_call=c_call,
+                       db=db_text, range_text=range_text, share=share_text,
                        **SANITIZERS)
     return env

@@ -38,7 +38,7 @@ from mcuq.errors import ModelError
 QUANTIZE, DEQUANTIZE = "QuantizeLinear", "DequantizeLinear"
 
 #: Ops that move quantized values without arithmetic: their output keeps the input's quantization.
-PASS_THROUGH_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "MaxPool"})
+INT8_SHAPE_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "MaxPool"})
 
 #: ONNX's operator-oriented quantized ops: a different format, not compiled.
 OPERATOR_ORIENTED_OPS = frozenset(
@@ -256,7 +256,7 @@ class Rewriter:
                 self.io_quant[value.name] = q
                 value.type.tensor_type.elem_type = TensorProto.FLOAT
                 return q
-            if node.op_type in PASS_THROUGH_OPS:
+            if node.op_type in INT8_SHAPE_OPS:
                 frontier.add(node.output[0])
         raise ModelError(
             f"input {value.name!r} is int8 but no DequantizeLinear reads it; mcuq cannot tell its scale"
@@ -301,13 +301,13 @@ class Rewriter:
                 )
             return [helper.make_node("Identity", [data], [node.output[0]], name=label(node))]
         readers = [name for name in node.input if name in quant]
-        if node.op_type in PASS_THROUGH_OPS and readers == [data]:
+        if node.op_type in INT8_SHAPE_OPS and readers == [data]:
             quant[node.output[0]] = quant[data]
             return [node]
         if readers:
             raise ModelError(
                 f"node {label(node)!r} ({node.op_type}) computes on the int8 tensor {readers[0]!r}; only "
-                f"DequantizeLinear and shape ops ({', '.join(sorted(PASS_THROUGH_OPS))}) may read int8 "
+                f"DequantizeLinear and shape ops ({', '.join(sorted(INT8_SHAPE_OPS))}) may read int8 "
                 "tensors: put a DequantizeLinear before it"
             )
         return [node]

@@ -41,32 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-FLOAT_OPS = frozenset(
-    {
-        "conv2d",
-        "depthwise_conv2d",
-        "fully_connected",
-        "add",
-        "mul",
-        "max_pool",
-        "avg_pool",
-        "clip",
-        "leaky_relu",
-        "sigmoid",
-        "tanh",
-        "softmax",
-        "concat",
-        "reshape",
-        "transpose",
-        "pad",
-        "fake_quant",
-    }
-)
-
-# Ops that may carry a fused clamp (act_min/act_max).
-FUSABLE_ACTIVATION_OPS = frozenset(
-    {"conv2d", "depthwise_conv2d", "fully_connected", "add", "mul", "max_pool", "avg_pool"}
-)
+from mcuq.ir.ops import OPS
 
 NO_ACTIVATION = (-math.inf, math.inf)
 
@@ -142,7 +117,7 @@ class Graph:
         """Check the invariants every stage relies on; raise AssertionError naming the culprit."""
         known = set(self.inputs) | {n for n, t in self.tensors.items() if t.is_constant}
         for node in self.nodes:
-            assert node.op in FLOAT_OPS, f"node {node.name!r}: unknown IR op {node.op!r}"
+            assert node.op in OPS, f"node {node.name!r}: unknown IR op {node.op!r}"
             for name in node.inputs:
                 assert name in known, f"node {node.name!r} reads {name!r} before it is produced"
             for name in node.outputs:

@@ -21,16 +21,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcuq import ir
+from mcuq.ir.ops import ops_where
 
 Rewrite = Callable[[ir.Graph], "ir.Graph | None"]
 
 NCHW_TO_NHWC = (0, 2, 3, 1)
 NHWC_TO_NCHW = (0, 3, 1, 2)
 # fake_quant (a quantization the model file fixes) is elementwise too: transposes move through it.
-UNARY_ELEMENTWISE_OPS = frozenset({"clip", "leaky_relu", "sigmoid", "tanh", "fake_quant"})
-BINARY_ELEMENTWISE_OPS = frozenset({"add", "mul"})
-CONV_OPS = frozenset({"conv2d", "depthwise_conv2d"})
-AFFINE_FOLD_TARGETS = frozenset({"conv2d", "depthwise_conv2d", "fully_connected"})
+UNARY_ELEMENTWISE_OPS = ops_where(lambda op: op.elementwise_inputs == 1)
+BINARY_ELEMENTWISE_OPS = ops_where(lambda op: op.elementwise_inputs == 2)
+CONV_OPS = ops_where(lambda op: op.weights is not None and op.weights.windowed)
+AFFINE_FOLD_TARGETS = ops_where(lambda op: op.weights is not None)
+FUSABLE_ACTIVATION_OPS = ops_where(lambda op: op.fuses_activation)
 MAX_REWRITES = 100_000
 
 
@@ -569,7 +571,7 @@ def fuse_clip_into_producer(graph: ir.Graph) -> ir.Graph | None:
     """Relu/ReLU6/Clip after an op that can clamp its own output: intersect the ranges."""
     index = Index.of(graph)
     for clip in nodes_of(graph, "clip"):
-        producer = index.producer(clip.inputs[0], ir.FUSABLE_ACTIVATION_OPS)
+        producer = index.producer(clip.inputs[0], FUSABLE_ACTIVATION_OPS)
         if producer is None or index.sole_consumer(clip.inputs[0]) is not clip:
             continue
         low, high = activation_range(producer)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mcuq import golden
 from mcuq.plan import greedy
 from mcuq.plan.buffers import Buffer
 from mcuq.plan.concat import Slice, slice_writes
 from mcuq.plan.inplace import inplace_shift
 from mcuq.plan.planner import ArenaPlanner
+from mcuq.qir import kernels
 from mcuq.qir.model import QModel, QOp
 
 ALIGNMENT = 4  # int32 scratch and word-wise loads need 4-byte alignment
@@ -107,7 +107,7 @@ def _planner(model: QModel, spans: dict[str, tuple[int, int]], anchors: dict[str
         planner.add_buffer(name, model.tensors[name].nbytes, first, last, anchor=anchor, shift=shift)
     scratch_sizes = {}
     for step, layer in enumerate(model.layers):
-        size = roomy.get(step) or golden.scratch_bytes(layer, model.tensors)
+        size = roomy.get(step) or kernels.scratch_bytes(layer, model.tensors)
         if size > 0:
             scratch_sizes[step] = size
             planner.add_buffer(scratch_name(step), size, step, step)
@@ -155,14 +155,14 @@ def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
 
 def with_roomy_scratch(model: QModel, plan: ArenaPlan) -> ArenaPlan:
     """`plan`, with every layer whose kernel has a faster path given more scratch
-    (golden.roomy_scratch_bytes) wherever that leaves the arena as small as it is: layer by layer in
+    (kernels.roomy_scratch_bytes) wherever that leaves the arena as small as it is: layer by layer in
     execution order, each kept only if the arena does not grow and the producers that write Concat
     slices still do (a copy saved is worth more than the faster path). Speed for free, never bytes."""
     roomy: dict[int, int] = {}
     best = plan
     for step, layer in enumerate(model.layers):
-        size = golden.roomy_scratch_bytes(layer, model.tensors)
-        if size <= golden.scratch_bytes(layer, model.tensors):
+        size = kernels.roomy_scratch_bytes(layer, model.tensors)
+        if size <= kernels.scratch_bytes(layer, model.tensors):
             continue
         trial = plan_arena(model, roomy={**roomy, step: size})
         if trial.size <= plan.size and trial.slices.keys() == plan.slices.keys():

@@ -8,7 +8,7 @@ Two kinds of slice, in NHWC:
 - channel: concat along the last axis (Inception, SqueezeNet's fire modules, U-Net skips): each
   output pixel holds every input's channels side by side, so the producer writes its C_i channels
   per pixel with the pixel stride of the output's C, starting at its channel offset. Only kernels
-  with an explicit output stride can do that (`CHANNEL_SLICE_OPS`).
+  with an explicit output stride can do that (`SliceWrite.CHANNELS` in `qir.kernels`).
 
 An input is written in place when it is produced by a layer (not a model input), is no model output,
 is read by this Concat alone and only once, and already has the Concat output's scale and zero point
@@ -28,16 +28,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from mcuq.qir.kernels import SliceWrite, kernel_spec
 from mcuq.qir.model import QModel, QOp
 
-# Producers that may write a contiguous slice: every kernel with an output pointer of its own.
-CONTIGUOUS_SLICE_OPS = frozenset({
-    QOp.CONV, QOp.DEPTHWISE_CONV, QOp.FULLY_CONNECTED, QOp.ADD, QOp.MUL, QOp.MAX_POOL, QOp.AVG_POOL, QOp.LUT,
-    QOp.SOFTMAX, QOp.TRANSPOSE, QOp.PAD,
-})
-# Producers whose kernels take an output pixel (row) stride: they can write a channel slice.
-CHANNEL_SLICE_OPS = frozenset({QOp.CONV, QOp.DEPTHWISE_CONV, QOp.MAX_POOL, QOp.AVG_POOL, QOp.ADD, QOp.MUL,
-                               QOp.LUT})
+# What a producer's kernel can write for each kind of slice (its row's `SliceWrite`).
+ABLE_TO_WRITE = {"contiguous": (SliceWrite.CONTIGUOUS, SliceWrite.CHANNELS), "channel": (SliceWrite.CHANNELS,)}
 
 
 @dataclass(frozen=True)
@@ -73,7 +68,7 @@ def slice_writes(model: QModel) -> dict[str, Slice]:
         out = model.tensors[layer.output]
         axis = layer.params.axis % len(out.shape)
         kind = _slice_kind(out.shape, axis)
-        allowed = CONTIGUOUS_SLICE_OPS if kind == "contiguous" else CHANNEL_SLICE_OPS
+        allowed = ABLE_TO_WRITE.get(kind, ())
         inner = 1
         for d in out.shape[axis + 1:]:
             inner *= d
@@ -82,7 +77,7 @@ def slice_writes(model: QModel) -> dict[str, Slice]:
             t = model.tensors[name]
             same_quant = layer.params.multipliers[i] == 0 and (t.scale, t.zero_point) == (out.scale, out.zero_point)
             if (kind is not None and same_quant and readers[name] == 1 and name in producer
-                    and name not in model.outputs and producer[name].op in allowed):
+                    and name not in model.outputs and kernel_spec(producer[name].op).slice_write in allowed):
                 stride = out.shape[-1] if kind == "channel" else t.shape[-1]
                 slices[name] = Slice(layer.output, start * inner, stride, t.shape[-1])
             start += t.shape[axis]

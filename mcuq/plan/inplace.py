@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mcuq.qir.kernels import InPlace, kernel_spec
 from mcuq.qir.model import Layer, QOp, QTensor
 
 _NO_READ = np.iinfo(np.int64).max  # a window that lies entirely in the padding reads nothing
@@ -92,10 +93,6 @@ def _window_bound(layer: Layer, tensors: dict[str, QTensor]) -> int | None:
     return _bound_channelwise(first, out_shape[3])
 
 
-# Ops whose element i is written after element i of every input was read, and never read again
-# (softmax reads a whole row before writing it, then each element once more just before writing it).
-_ELEMENTWISE = {QOp.ADD, QOp.MUL, QOp.LUT, QOp.SOFTMAX, QOp.COPY}
-_WINDOWED = {QOp.CONV, QOp.DEPTHWISE_CONV, QOp.MAX_POOL, QOp.AVG_POOL}
 
 
 def max_shift(layer: Layer, tensors: dict[str, QTensor]) -> int | None:
@@ -104,9 +101,12 @@ def max_shift(layer: Layer, tensors: dict[str, QTensor]) -> int | None:
     in place. For ADD and MUL the input is the first one; the other input must not overlap."""
     if any(tensors[name].dtype != "int8" for name in (*layer.inputs, layer.output)):
         return None  # the byte arithmetic here counts one byte per element: int16 layers run out of place
-    if layer.op in _ELEMENTWISE:
+    # Elementwise: element i is written after element i of every input was read, and never read again
+    # (softmax reads a whole row before writing it, then each element once more just before writing it).
+    kind = kernel_spec(layer.op).inplace
+    if kind is InPlace.ELEMENTWISE:
         return 0
-    if layer.op in _WINDOWED:
+    if kind is InPlace.WINDOWED:
         # Beyond the input's end the output overlaps nothing: no need to look further.
         return min(_window_bound(layer, tensors), tensors[layer.inputs[0]].size)
     return None  # fully connected, concat, transpose, pad: output written while the input is still read
@@ -116,9 +116,7 @@ def inplace_shift(layer: Layer, tensors: dict[str, QTensor], input_index: int, a
     """The shift the planner uses for writing the output over input `input_index`: the largest safe
     one, at most 0 (a positive shift only helps when the output is larger, and then it costs), rounded
     down to the alignment. None when in-place saves nothing (input and output would not overlap)."""
-    if input_index != 0 and layer.op not in (QOp.ADD, QOp.MUL):
-        return None
-    bound = max_shift(layer, tensors)
+    bound = max_shift(layer, tensors) if input_index < len(layer.inputs) else None
     if bound is None:
         return None
     shift = min(bound, 0) // alignment * alignment

@@ -16,6 +16,8 @@ import numpy as np
 from mcuq import quant
 from mcuq.errors import McuqError
 from mcuq.ir.graph import Graph
+from mcuq.qir.kernels import has_int16_form
+from mcuq.qir.model import QOp
 from mcuq.quant import precision
 from mcuq.verify import diagnose
 
@@ -57,7 +59,7 @@ def choose(graph: Graph, ranges: dict, calib_ir: np.ndarray, calib_method: str,
     """The int16 layers for ``auto``, and why each was chosen (for the report)."""
     model = quant.quantize(graph, ranges)
     rows = diagnose.diagnose(graph, model, ranges, calib_ir, {}, calib_method)["layers"]
-    int16_ops = {op.value for op in diagnose.INT16_OPS}
+    int16_ops = {op.value for op in QOp if has_int16_form(op)}
     chosen: dict[str, str] = {}
     for row in rows:
         added = row["added_sqnr_db"]

@@ -21,6 +21,7 @@ import numpy as np
 from mcuq import qir
 from mcuq.errors import CalibrationError, McuqError, UnsupportedOpError
 from mcuq.ir.graph import Graph, Node
+from mcuq.ir.ops import OutputGrid, ops_where
 from mcuq.numerics import fixedpoint
 from mcuq.qir.model import DTYPE_RANGE, Layer, QOp, QTensor
 from mcuq.quant import precision
@@ -49,9 +50,9 @@ def activation_qparams(lo: float, hi: float, dtype: str = "int8") -> tuple[float
 
 
 # Ops whose kernels requantize (or look up) into any output quantization they are given.
-FREE_OUTPUT_OPS = frozenset({"conv2d", "depthwise_conv2d", "fully_connected", "add", "mul", "clip", "leaky_relu"})
+FREE_OUTPUT_OPS = ops_where(lambda op: op.output_grid is OutputGrid.CALIBRATED)
 # Ops whose output keeps their input's quantization.
-SAME_AS_INPUT_OPS = frozenset({"max_pool", "avg_pool", "reshape", "transpose", "pad"})
+SAME_AS_INPUT_OPS = ops_where(lambda op: op.output_grid is OutputGrid.INPUT)
 
 
 def _free_source(graph: Graph, name: str, fixed: dict) -> str | None:

@@ -20,9 +20,10 @@ from collections.abc import Iterable
 
 from mcuq.errors import McuqError
 from mcuq.ir.graph import Graph, Node
+from mcuq.ir.ops import ops_where
 
-INT16_OPS = frozenset({"conv2d", "depthwise_conv2d", "fully_connected", "add", "max_pool", "avg_pool"})
-FOLLOWS_INPUT = frozenset({"reshape"})  # no arithmetic: keeps its input's precision
+INT16_OPS = ops_where(lambda op: op.int16)
+FOLLOWS_INPUT = ops_where(lambda op: op.follows_input_precision)  # no arithmetic: keeps its input's precision
 
 
 def boundary_name(tensor: str, dtype: str) -> str:

@@ -32,20 +32,12 @@ import numpy as np
 from mcuq import golden
 from mcuq.ir import float_exec
 from mcuq.ir.graph import Graph
+from mcuq.qir.kernels import KERNELS, has_int16_form, kernel_spec
 from mcuq.qir.model import DTYPE_NUMPY, DTYPE_RANGE, Layer, QModel, QOp, QTensor
 from mcuq.verify.compare import SqnrAccumulator
 
 CHUNK = 64  # samples per batched golden run: bounds the memory of the window arrays
 MAX_SAMPLES = 256  # the first samples of the verification data are enough for these statistics
-
-#: Ops whose output quantization is their input's and that compute nothing new: they add no error of
-#: their own (their own SQNR is their input's rounding), so they are never named as offenders.
-PASS_THROUGH = frozenset({QOp.MAX_POOL, QOp.TRANSPOSE, QOp.PAD, QOp.COPY, QOp.REQUANTIZE})
-
-#: Ops with an int16 (16x8) form; see `quant16`.
-INT16_OPS = frozenset({QOp.CONV, QOp.DEPTHWISE_CONV, QOp.FULLY_CONNECTED, QOp.ADD, QOp.MAX_POOL, QOp.AVG_POOL})
-
-WEIGHT_CHANNEL_AXIS = {QOp.CONV: 0, QOp.DEPTHWISE_CONV: 3, QOp.FULLY_CONNECTED: 0}
 
 OFFENDERS = 3
 LOW_SQNR_DB = 20.0  # an output below this against the float model gets a warning naming where it falls
@@ -193,12 +185,12 @@ def _own_pass(graph: Graph, model: QModel, samples_ir: np.ndarray):
 
 
 def _weights(graph: Graph, layer: Layer) -> dict | None:
-    axis = WEIGHT_CHANNEL_AXIS.get(layer.op)
+    axes = kernel_spec(layer.op).weights
     node = next((n for n in graph.nodes if n.name == layer.name), None)
-    if axis is None or node is None or len(node.inputs) < 2:
+    if axes is None or node is None or len(node.inputs) < 2:
         return None
     w = graph.const(node.inputs[1])
-    return None if w is None else weight_summary(w, axis)
+    return None if w is None else weight_summary(w, axes.output)
 
 
 def layer_row(graph: Graph, model: QModel, layer: Layer, index: int, ranges: dict, own_db: float,
@@ -242,7 +234,7 @@ def hints(row: dict, calib_method: str) -> list[str]:
     if w is not None and w["spread"] > SPREAD_HINT:
         out.append(f"weights of channel {w['widest_channel']} span {w['spread']:.0f}× the median channel "
                    "→ per-channel already; consider cross-layer equalization")
-    if row["op"] in {op.value for op in INT16_OPS} and row["dtype"] == "int8":
+    if has_int16_form(QOp(row["op"])) and row["dtype"] == "int8":
         out.append(f"int16 activations for this layer: --int16 {row['name']}")
     return out
 
@@ -252,7 +244,9 @@ def offenders(rows: list[dict], calib_method: str, count: int = OFFENDERS,
     """The layers that add the most noise of their own (lowest added SQNR; never pass-through ops),
     worst first, with hints; first of all, the layers where an output's SQNR falls below the
     threshold (``falls``, from `low_sqnr_warnings`), marked with that threshold."""
-    skip = {op.value for op in PASS_THROUGH}
+    # Ops that only select or copy values add no error of their own (their own SQNR is their input's
+    # rounding): never named as offenders.
+    skip = {spec.op.value for spec in KERNELS.values() if not spec.adds_error}
     below = {f["index"]: f["threshold_db"] for f in falls}
     candidates = [r for r in rows if r["op"] not in skip and r["added_sqnr_db"] is not None
                   and r["index"] not in below]

@@ -1,0 +1,410 @@
+"""One view function per int8 IR op: the typed data of one layer's C, written once.
+
+A view is what the kernel call of a layer needs, as data: the const arrays (weights, bias,
+multipliers, tables), the parameter and dims structs with their field values (a ``dict`` is a struct
+with named fields, a ``tuple`` one with positional ones or a C array), and the calls with their
+arguments. `templates/ops/<op>.c.j2` renders a view as C for the generated model; the kernel tests
+hand the same structs to cffi (which takes the same dicts and tuples) and call the same functions
+with the same arguments; the QEMU kernel harness renders the same templates. So a kernel's call is
+written here and nowhere else.
+
+Where the layer's tensors live comes in as a `Placement` (byte offsets into one buffer, the arena),
+so a view does not depend on the planner: the code generator places layers as `plan` did, a test
+wherever it wants to (over an input, into a channel slice, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mcuq.qir import kernels
+from mcuq.qir.model import Layer, QOp, QTensor
+
+# --------------------------------------------------------------------------------------------------
+# the vocabulary of a view
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """Another declaration of the same layer, by its short name (``weights``, ``multiplier``, ...)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class CArray:
+    """A const array of the layer (flash)."""
+
+    name: str
+    ctype: str  # int8_t, int32_t or int64_t
+    values: np.ndarray = field(compare=False)
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class CStruct:
+    """A const struct (or array of structs) of the layer, with its field values."""
+
+    name: str
+    ctype: str
+    value: dict | tuple | list  # a list: an array of structs
+
+    @property
+    def count(self) -> int | None:
+        """Elements of an array of structs; None for one struct."""
+        return len(self.value) if isinstance(self.value, list) else None
+
+
+@dataclass(frozen=True)
+class Arena:
+    """A pointer into the arena (the layer's input or output)."""
+
+    offset: int
+    ctype: str  # int8_t or int16_t
+    const: bool
+
+
+@dataclass(frozen=True)
+class Ref:
+    """The address of one of the layer's structs (``&name``), or of element ``index`` of an array of them."""
+
+    name: str
+    index: int | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """The kernel's scratch: ``size`` bytes at ``offset`` in the arena (None: no scratch)."""
+
+    offset: int | None
+    size: int
+
+
+Argument = Arena | Ref | Symbol | Context | int
+
+
+@dataclass(frozen=True)
+class KernelCall:
+    function: str
+    args: tuple[Argument, ...]
+
+
+@dataclass(frozen=True)
+class OpView:
+    arrays: tuple[CArray, ...] = ()
+    structs: tuple[CStruct, ...] = ()
+    calls: tuple[KernelCall, ...] = ()
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a layer's tensors are: byte offsets into the arena, the scratch, and how the output is
+    written (``pixel_stride``: elements between output pixels, more than the output's channels when it
+    is written as a channel slice of a Concat's output). ``in_place_inputs``: inputs of a Concat that
+    their producers already wrote into its output (nothing to copy)."""
+
+    inputs: tuple[int, ...]
+    output: int
+    scratch: tuple[int, int] | None = None
+    pixel_stride: int | None = None
+    in_place_inputs: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class LayerData:
+    """What a view function reads: the layer, its tensors and its placement."""
+
+    layer: Layer
+    tensors: dict[str, QTensor]
+    at: Placement
+
+    @property
+    def params(self):
+        return self.layer.params
+
+    @property
+    def out(self) -> QTensor:
+        return self.tensors[self.layer.output]
+
+    def input(self, k: int = 0) -> QTensor:
+        return self.tensors[self.layer.inputs[k]]
+
+    @property
+    def function(self) -> str:
+        return kernels.c_kernel(self.layer, self.tensors).function
+
+    @property
+    def int8(self) -> bool:
+        return self.out.dtype == "int8"
+
+    def arena_in(self, k: int = 0) -> Arena:
+        return Arena(self.at.inputs[k], _ctype(self.input(k)), const=True)
+
+    def arena_out(self) -> Arena:
+        return Arena(self.at.output, _ctype(self.out), const=False)
+
+    @property
+    def pixel_stride(self) -> int:
+        return self.at.pixel_stride or dims4(self.out.shape)[3]
+
+    def elementwise_dims(self) -> dict:
+        """rows x row_size elements: one dense row, or one row per pixel when writing a channel slice."""
+        size, channels = self.out.size, dims4(self.out.shape)[3]
+        if self.pixel_stride == channels:
+            return dict(rows=1, row_size=size, output_row_stride=size)
+        return dict(rows=size // channels, row_size=channels, output_row_stride=self.pixel_stride)
+
+
+def _ctype(t: QTensor) -> str:
+    return "int16_t" if t.dtype == "int16" else "int8_t"
+
+
+def dims4(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """NHWC dims of a tensor of rank <= 4, leading dims 1."""
+    return (1,) * (4 - len(shape)) + tuple(shape)
+
+
+def _perm4(perm: tuple[int, ...]) -> tuple[int, ...]:
+    lead = 4 - len(perm)
+    return tuple(range(lead)) + tuple(p + lead for p in perm)
+
+
+def _tile(pair) -> dict:
+    return dict(h=int(pair[0]), w=int(pair[1]))
+
+
+def _padding(pads) -> dict:
+    return dict(zip(("top", "left", "bottom", "right"), map(int, pads)))
+
+
+def _activation(p) -> dict:
+    return dict(min=int(p.act_min), max=int(p.act_max))
+
+
+def _quant(multiplier, shift) -> dict:
+    return dict(multiplier=int(multiplier), shift=int(shift))
+
+
+# --------------------------------------------------------------------------------------------------
+# weighted layers: conv, depthwise, fully connected
+# --------------------------------------------------------------------------------------------------
+
+
+def folded_bias(op: QOp, params) -> np.ndarray:
+    """The bias the int8 conv, depthwise and FC kernels take: the input offset folded in,
+    bias[c] + input_offset * sum(weights of c), so that their inner loops multiply raw int8 inputs.
+    Padded positions then hold the input zero point (-input_offset) and contribute
+    -input_offset * w, which the folded term cancels: the same sum as the golden model's. The
+    addition wraps to int32 like the kernels' accumulators (only the final sum matters, mod 2^32)."""
+    w = np.asarray(params.weights, dtype=np.int64)
+    reduced = kernels.kernel_spec(op).weights.reduced(w.ndim)
+    total = np.asarray(params.bias, dtype=np.int64) + params.input_offset * w.sum(axis=reduced)
+    return total.astype(np.uint64).astype(np.uint32).view(np.int32)  # two's-complement wrap
+
+
+def _weight_arrays(d: LayerData) -> tuple[CArray, ...]:
+    p = d.params
+    if d.int8:
+        bias = CArray("bias", "int32_t", folded_bias(d.layer.op, p),
+                      "The bias with the input offset folded in: bias + input_offset * sum of the channel's weights.")
+    else:
+        bias = CArray("bias", "int64_t", np.asarray(p.bias, dtype=np.int64))
+    return (CArray("weights", "int8_t", np.asarray(p.weights, dtype=np.int8)), bias,
+            CArray("multiplier", "int32_t", np.asarray(p.multiplier, dtype=np.int32)),
+            CArray("shift", "int32_t", np.asarray(p.shift, dtype=np.int32)))
+
+
+QUANT = CStruct("quant", "mcuq_per_channel_quant", (Symbol("multiplier"), Symbol("shift")))
+
+
+def _conv_like(d: LayerData, params_type: str, params: dict) -> OpView:
+    p = d.params
+    structs = (CStruct("input_dims", "mcuq_dims", dims4(d.input().shape)),
+               CStruct("filter_dims", "mcuq_dims", tuple(int(n) for n in np.shape(p.weights))),
+               CStruct("output_dims", "mcuq_dims", dims4(d.out.shape)),
+               CStruct("params", params_type, params), QUANT)
+    context = (Context(*d.at.scratch) if d.at.scratch else Context(None, 0),) if d.int8 else ()  # s16: none
+    args = (*context, Ref("params"), Ref("quant"), Ref("input_dims"), d.arena_in(), Ref("filter_dims"),
+            Symbol("weights"), Symbol("bias"), Ref("output_dims"), d.arena_out())
+    return OpView(_weight_arrays(d), structs, (KernelCall(d.function, args),))
+
+
+def _window(p) -> dict:
+    return dict(stride=_tile(p.stride), dilation=_tile(p.dilation), padding=_padding(p.padding),
+                activation=_activation(p))
+
+
+def conv_view(d: LayerData) -> OpView:
+    p = d.params
+    return _conv_like(d, "mcuq_conv_params", dict(
+        input_offset=int(p.input_offset), output_offset=int(p.output_offset), **_window(p), groups=int(p.groups),
+        output_pixel_stride=d.pixel_stride))
+
+
+def depthwise_conv_view(d: LayerData) -> OpView:
+    p = d.params
+    return _conv_like(d, "mcuq_dw_conv_params", dict(
+        input_offset=int(p.input_offset), output_offset=int(p.output_offset), ch_mult=int(p.ch_mult), **_window(p),
+        output_pixel_stride=d.pixel_stride))
+
+
+def fully_connected_view(d: LayerData) -> OpView:
+    p = d.params
+    out_depth, in_depth = np.shape(p.weights)
+    structs = (CStruct("dims", "mcuq_fc_dims", dict(batches=d.out.size // out_depth, input_depth=int(in_depth),
+                                                     output_depth=int(out_depth))),
+               CStruct("params", "mcuq_fc_params", dict(input_offset=int(p.input_offset),
+                                                         output_offset=int(p.output_offset),
+                                                         activation=_activation(p))), QUANT)
+    args = (Ref("params"), Ref("quant"), Ref("dims"), d.arena_in(), Symbol("weights"), Symbol("bias"), d.arena_out())
+    return OpView(_weight_arrays(d), structs, (KernelCall(d.function, args),))
+
+
+# --------------------------------------------------------------------------------------------------
+# elementwise: add, mul, table lookup, softmax, requantize
+# --------------------------------------------------------------------------------------------------
+
+
+def _binary(d: LayerData, params_type: str, params: dict) -> OpView:
+    """An elementwise op of two inputs: int8 takes rows (it may write a channel slice), int16 a size."""
+    structs = [CStruct("params", params_type, params)]
+    if d.int8:
+        structs.insert(0, CStruct("dims", "mcuq_elementwise_dims", d.elementwise_dims()))
+        args = (Ref("params"), Ref("dims"), d.arena_in(0), d.arena_in(1), d.arena_out())
+    else:
+        args = (Ref("params"), d.arena_in(0), d.arena_in(1), d.arena_out(), d.out.size)
+    return OpView((), tuple(structs), (KernelCall(d.function, args),))
+
+
+def add_view(d: LayerData) -> OpView:
+    p = d.params
+    return _binary(d, "mcuq_add_params", dict(
+        input1_offset=int(p.input1_offset), input1_quant=_quant(p.input1_multiplier, p.input1_shift),
+        input2_offset=int(p.input2_offset), input2_quant=_quant(p.input2_multiplier, p.input2_shift),
+        left_shift=int(p.left_shift), output_offset=int(p.output_offset),
+        output_quant=_quant(p.output_multiplier, p.output_shift), activation=_activation(p)))
+
+
+def mul_view(d: LayerData) -> OpView:
+    p = d.params
+    return _binary(d, "mcuq_mul_params", dict(
+        input1_offset=int(p.input1_offset), input2_offset=int(p.input2_offset), output_offset=int(p.output_offset),
+        output_quant=_quant(p.output_multiplier, p.output_shift), activation=_activation(p)))
+
+
+def lut_view(d: LayerData) -> OpView:
+    table = CArray("table", "int8_t", np.asarray(d.params.table, dtype=np.int8))
+    structs = (CStruct("dims", "mcuq_elementwise_dims", d.elementwise_dims()),)
+    call = KernelCall(d.function, (Symbol("table"), Ref("dims"), d.arena_in(), d.arena_out()))
+    return OpView((table,), structs, (call,))
+
+
+def softmax_view(d: LayerData) -> OpView:
+    p = d.params
+    row = d.out.shape[-1]
+    params = dict(input_multiplier=int(p.input_multiplier), input_left_shift=int(p.input_left_shift),
+                  diff_min=int(p.diff_min))
+    call = KernelCall(d.function, (Ref("params"), d.arena_in(), d.out.size // row, row, d.arena_out()))
+    return OpView((), (CStruct("params", "mcuq_softmax_params", params),), (call,))
+
+
+def requantize_view(d: LayerData) -> OpView:
+    p = d.params
+    params = dict(input_offset=int(p.input_offset), output_offset=int(p.output_offset),
+                  quant=_quant(p.multiplier, p.shift))
+    call = KernelCall(d.function, (Ref("params"), d.arena_in(), d.arena_out(), d.out.size))
+    return OpView((), (CStruct("params", "mcuq_requantize_params", params),), (call,))
+
+
+# --------------------------------------------------------------------------------------------------
+# windows and data movement: pooling, concat, transpose, pad, copy
+# --------------------------------------------------------------------------------------------------
+
+
+def pool_view(d: LayerData) -> OpView:
+    p = d.params
+    params = dict(kernel=_tile(p.kernel), stride=_tile(p.stride), padding=_padding(p.padding),
+                  activation=_activation(p), count_include_pad=int(bool(p.count_include_pad)),
+                  pad_value=int(p.pad_value), output_pixel_stride=d.pixel_stride)
+    structs = (CStruct("input_dims", "mcuq_dims", dims4(d.input().shape)),
+               CStruct("output_dims", "mcuq_dims", dims4(d.out.shape)),
+               CStruct("params", "mcuq_pool_params", params))
+    args = (Ref("params"), Ref("input_dims"), d.arena_in(), Ref("output_dims"), d.arena_out())
+    return OpView((), structs, (KernelCall(d.function, args),))
+
+
+def concat_view(d: LayerData) -> OpView:
+    """One call per input, except the inputs their producers already wrote into the output."""
+    p, shape = d.params, d.out.shape
+    axis = p.axis % len(shape)
+    outer, inner = math.prod(shape[:axis]), math.prod(shape[axis + 1:])
+    parts, calls, start = [], [], 0
+    for i in range(len(d.layer.inputs)):
+        extent = d.input(i).shape[axis]
+        if i not in d.at.in_place_inputs:
+            calls.append(KernelCall(d.function, (Ref("params", len(parts)), d.arena_in(i), d.arena_out())))
+            parts.append(dict(outer=outer, inner=inner, axis_offset=start, axis_size=extent, out_axis_size=shape[axis],
+                              input_offset=int(p.input_offsets[i]), quant=_quant(p.multipliers[i], p.shifts[i]),
+                              output_offset=int(p.output_offset)))
+        start += extent
+    structs = (CStruct("params", "mcuq_concat_params", parts),) if parts else ()
+    return OpView((), structs, tuple(calls))
+
+
+def transpose_view(d: LayerData) -> OpView:
+    params = dict(dims=dims4(d.input().shape), perm=_perm4(d.params.perm))
+    call = KernelCall(d.function, (Ref("params"), d.arena_in(), d.arena_out()))
+    return OpView((), (CStruct("params", "mcuq_transpose_params", params),), (call,))
+
+
+def pad_view(d: LayerData) -> OpView:
+    rank = len(d.out.shape)
+    lead = (0,) * (4 - rank)
+    pads = tuple(int(v) for v in d.params.pads)
+    params = dict(dims=dims4(d.input().shape), before=lead + pads[:rank], after=lead + pads[rank:],
+                  pad_value=int(d.params.pad_value))
+    call = KernelCall(d.function, (Ref("params"), d.arena_in(), d.arena_out()))
+    return OpView((), (CStruct("params", "mcuq_pad_params", params),), (call,))
+
+
+def copy_view(d: LayerData) -> OpView:
+    """No kernel: the template moves the bytes (memmove), or nothing for a reshape in place."""
+    return OpView()
+
+
+VIEWS: dict[QOp, Callable[[LayerData], OpView]] = {
+    QOp.CONV: conv_view,
+    QOp.DEPTHWISE_CONV: depthwise_conv_view,
+    QOp.FULLY_CONNECTED: fully_connected_view,
+    QOp.ADD: add_view,
+    QOp.MUL: mul_view,
+    QOp.MAX_POOL: pool_view,
+    QOp.AVG_POOL: pool_view,
+    QOp.LUT: lut_view,
+    QOp.SOFTMAX: softmax_view,
+    QOp.CONCAT: concat_view,
+    QOp.TRANSPOSE: transpose_view,
+    QOp.PAD: pad_view,
+    QOp.COPY: copy_view,
+    QOp.REQUANTIZE: requantize_view,
+}
+assert set(VIEWS) == set(QOp), "every QOp has a view"
+
+
+def op_view(layer: Layer, tensors: dict[str, QTensor], at: Placement) -> OpView:
+    return VIEWS[layer.op](LayerData(layer, tensors, at))
+
+
+def template_name(op: QOp) -> str:
+    """The template that renders an op's view: ``templates/ops/<view function without _view>.c.j2``."""
+    return "ops/" + VIEWS[op].__name__.removesuffix("_view") + ".c.j2"
+
+
+def context_of(view: OpView) -> Context | None:
+    """The scratch a view's calls take, if any (the template declares it once, as ``ctx``)."""
+    return next((a for call in view.calls for a in call.args if isinstance(a, Context)), None)

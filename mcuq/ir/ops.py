@@ -1,0 +1,83 @@
+"""What each float IR op is: one `OpInfo` row per op, the single place the stages ask.
+
+The passes ask which ops are elementwise, which carry weights and a fused clamp; calibration asks
+which outputs get a calibrated range and which ops only move values; the lowering asks how an op's
+output is quantized and whether it has an int16 (16x8) form. A new op is a row here (and a frontend
+handler, a lowering handler, a `qir.kernels` row, a golden function, a view, a template, a C kernel).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class OutputGrid(enum.Enum):
+    """How the lowering quantizes an op's output."""
+
+    CALIBRATED = "calibrated"  # the kernel requantizes (or looks up) into any grid: the output's own range
+    SHARED = "shared"  # calibrated, and shared with the inputs that are free to take it (Concat)
+    INPUT = "input"  # the input's grid, unchanged (pooling, reshape, transpose, pad)
+    FIXED = "fixed"  # a grid of the op's own (softmax, sigmoid, tanh) or of the model file (fake_quant)
+
+
+@dataclass(frozen=True)
+class WeightAxes:
+    """Where the channels are in an op's weight tensor (conv OHWI, depthwise [1, KH, KW, C], FC [O, K])."""
+
+    output: int  # output channels: per-channel scales and the bias
+    input: int  # input channels (depthwise: the same axis, one channel in, one out)
+    windowed: bool  # slides a spatial window (conv, depthwise): equalization and the conv rewrites apply
+
+    def reduced(self, rank: int) -> tuple[int, ...]:
+        """The axes one output channel sums over."""
+        return tuple(axis for axis in range(rank) if axis != self.output)
+
+
+CONV_WEIGHTS = WeightAxes(output=0, input=3, windowed=True)
+DEPTHWISE_WEIGHTS = WeightAxes(output=3, input=3, windowed=True)
+DENSE_WEIGHTS = WeightAxes(output=0, input=1, windowed=False)
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    name: str
+    output_grid: OutputGrid
+    weights: WeightAxes | None = None  # None: no weight tensor
+    fuses_activation: bool = False  # may carry a fused clamp (act_min/act_max attributes)
+    elementwise_inputs: int = 0  # 1 or 2 for an elementwise op (inputs broadcast), else 0
+    moves_values: bool = False  # only moves or selects values: an error passes through unchanged
+    int16: bool = False  # has a 16x8 kernel (int16 activations, int8 weights)
+    follows_input_precision: bool = False  # runs in its input's precision, int8 or int16 (reshape)
+
+
+_ROWS = (
+    OpInfo("conv2d", OutputGrid.CALIBRATED, CONV_WEIGHTS, fuses_activation=True, int16=True),
+    OpInfo("depthwise_conv2d", OutputGrid.CALIBRATED, DEPTHWISE_WEIGHTS, fuses_activation=True, int16=True),
+    OpInfo("fully_connected", OutputGrid.CALIBRATED, DENSE_WEIGHTS, fuses_activation=True, int16=True),
+    OpInfo("add", OutputGrid.CALIBRATED, fuses_activation=True, elementwise_inputs=2, int16=True),
+    OpInfo("mul", OutputGrid.CALIBRATED, fuses_activation=True, elementwise_inputs=2),
+    OpInfo("max_pool", OutputGrid.INPUT, fuses_activation=True, moves_values=True, int16=True),
+    OpInfo("avg_pool", OutputGrid.INPUT, fuses_activation=True, moves_values=True, int16=True),
+    OpInfo("clip", OutputGrid.CALIBRATED, elementwise_inputs=1),
+    OpInfo("leaky_relu", OutputGrid.CALIBRATED, elementwise_inputs=1),
+    OpInfo("sigmoid", OutputGrid.FIXED, elementwise_inputs=1),
+    OpInfo("tanh", OutputGrid.FIXED, elementwise_inputs=1),
+    OpInfo("softmax", OutputGrid.FIXED),
+    OpInfo("concat", OutputGrid.SHARED, moves_values=True),
+    OpInfo("reshape", OutputGrid.INPUT, moves_values=True, follows_input_precision=True),
+    OpInfo("transpose", OutputGrid.INPUT, moves_values=True),
+    OpInfo("pad", OutputGrid.INPUT, moves_values=True),
+    OpInfo("fake_quant", OutputGrid.FIXED, elementwise_inputs=1),
+)
+
+OPS: dict[str, OpInfo] = {row.name: row for row in _ROWS}
+
+
+def op_info(op: str) -> OpInfo:
+    return OPS[op]
+
+
+def ops_where(predicate) -> frozenset[str]:
+    """The names of the ops whose row satisfies ``predicate`` (e.g. ``lambda o: o.int16``)."""
+    return frozenset(row.name for row in _ROWS if predicate(row))

@@ -1,0 +1,183 @@
+"""What each int8 IR op's C kernel is: one `KernelSpec` row per `QOp`, the single place the planner,
+the code generator, the diagnosis and the tests ask.
+
+A row names the C entry point per output dtype (``int8``: the s8 kernel; ``int16``: the 16x8 kernel,
+or for REQUANTIZE the direction), the runtime_c source that defines it (the code generator copies
+that file and its siblings), the scratch bytes the kernel needs (a Python mirror of its C
+``*_get_buffer_size``; the kernel tests check they agree) and the more it can use for a faster path,
+how the planner may place the output (over an input, or as a slice of a Concat's output), and
+whether the op adds rounding error of its own.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mcuq.ir.ops import CONV_WEIGHTS, DENSE_WEIGHTS, DEPTHWISE_WEIGHTS, WeightAxes
+from mcuq.qir.model import Layer, QOp, QTensor
+
+ScratchSize = Callable[[Layer, dict[str, QTensor]], int]
+
+
+class InPlace(enum.Enum):
+    """Whether the planner may write a layer's output over an input (int8 layers only)."""
+
+    NEVER = "never"  # the output is written while the input is still read (FC, concat, transpose, pad)
+    ELEMENTWISE = "elementwise"  # element i is written after element i of every input was read
+    WINDOWED = "windowed"  # a sliding window: over the input, shifted back by the window's reach
+
+
+class SliceWrite(enum.Enum):
+    """Whether a layer can write its output straight into its slice of a Concat's output."""
+
+    NONE = "none"
+    CONTIGUOUS = "contiguous"  # one block: the kernel has an output pointer of its own
+    CHANNELS = "channels"  # also a channel range of each pixel: the kernel takes an output pixel stride
+
+
+@dataclass(frozen=True)
+class CKernel:
+    function: str  # the entry point, e.g. mcuq_convolve_s8
+    source: str  # the file under runtime_c/src that defines it
+    scratch: ScratchSize | None = None  # bytes it needs (its *_get_buffer_size); None: none
+    roomy_scratch: ScratchSize | None = None  # bytes with which it takes a faster path; None: none
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    op: QOp
+    kernels: dict[str, CKernel]  # by output dtype; no entry: the op has no kernel in that dtype
+    inplace: InPlace = InPlace.NEVER
+    slice_write: SliceWrite = SliceWrite.NONE
+    adds_error: bool = True  # False: output = a selection or exact copy of input values, never blamed
+    weights: WeightAxes | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# scratch sizes: Python mirrors of the C kernels' *_get_buffer_size and *_get_roomy_buffer_size
+# --------------------------------------------------------------------------------------------------
+
+
+def conv_s8_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
+    """mcuq_convolve_s8: one output pixel's receptive field for one group, as int16."""
+    _, kh, kw, cg = np.shape(layer.params.weights)
+    return 2 * kh * kw * cg
+
+
+def conv_s8_roomy_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
+    """mcuq_convolve_s8's DSP path widens its columns to int16 once per pixel pair with 6 K bytes,
+    K = KH*KW*C_in a multiple of 4 (one group)."""
+    _, kh, kw, cg = np.shape(layer.params.weights)
+    return 6 * kh * kw * cg if layer.params.groups == 1 and (kh * kw * cg) % 4 == 0 else 0
+
+
+def _dw_planes(layer: Layer, tensors: dict[str, QTensor]) -> tuple[int, int]:
+    """mcuq_depthwise_conv_s8's fast paths: (bytes of one padded channel plane, planes they can use:
+    4 when the channels come in fours and a plane is at most 1 KiB, else 1; 0 when none applies)."""
+    _, kh, kw, c_out = np.shape(layer.params.weights)
+    _, h, w, c_in = tensors[layer.inputs[0]].shape
+    if not (kh == kw == 3 and c_out == c_in):
+        return 0, 0
+    plane = max(h + 2, 32) * (w + 2)  # columns at least 32 bytes apart (the MVE path's layout)
+    return plane, 4 if c_in % 4 == 0 and plane <= 1024 else 1
+
+
+def depthwise_s8_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
+    """mcuq_depthwise_conv_s8, 3x3 with ch_mult 1: one padded channel plane, 4 bytes of slack."""
+    plane, planes = _dw_planes(layer, tensors)
+    return (plane + 4 + 3) // 4 * 4 if planes else 0
+
+
+def depthwise_s8_roomy_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
+    """mcuq_depthwise_conv_s8 copies four channels at a time into four planes."""
+    plane, planes = _dw_planes(layer, tensors)
+    return (planes * plane + 4 + 3) // 4 * 4 if planes else 0
+
+
+# --------------------------------------------------------------------------------------------------
+# the table
+# --------------------------------------------------------------------------------------------------
+
+
+def _kernel(name: str, family: str, **sizes) -> CKernel:
+    return CKernel(name, f"{family}/{name}.c", **sizes)
+
+
+_ROWS = (
+    KernelSpec(QOp.CONV, {
+        "int8": _kernel("mcuq_convolve_s8", "convolution", scratch=conv_s8_scratch,
+                        roomy_scratch=conv_s8_roomy_scratch),
+        "int16": _kernel("mcuq_convolve_s16", "convolution")},
+        InPlace.WINDOWED, SliceWrite.CHANNELS, weights=CONV_WEIGHTS),
+    KernelSpec(QOp.DEPTHWISE_CONV, {
+        "int8": _kernel("mcuq_depthwise_conv_s8", "convolution", scratch=depthwise_s8_scratch,
+                        roomy_scratch=depthwise_s8_roomy_scratch),
+        "int16": _kernel("mcuq_depthwise_conv_s16", "convolution")},
+        InPlace.WINDOWED, SliceWrite.CHANNELS, weights=DEPTHWISE_WEIGHTS),
+    KernelSpec(QOp.FULLY_CONNECTED, {
+        "int8": _kernel("mcuq_fully_connected_s8", "fully_connected"),
+        "int16": _kernel("mcuq_fully_connected_s16", "fully_connected")},
+        InPlace.NEVER, SliceWrite.CONTIGUOUS, weights=DENSE_WEIGHTS),
+    KernelSpec(QOp.ADD, {
+        "int8": _kernel("mcuq_elementwise_add_s8", "basic_math"),
+        "int16": _kernel("mcuq_elementwise_add_s16", "basic_math")},
+        InPlace.ELEMENTWISE, SliceWrite.CHANNELS),
+    KernelSpec(QOp.MUL, {"int8": _kernel("mcuq_elementwise_mul_s8", "basic_math")},
+               InPlace.ELEMENTWISE, SliceWrite.CHANNELS),
+    KernelSpec(QOp.MAX_POOL, {
+        "int8": _kernel("mcuq_max_pool_s8", "pooling"), "int16": _kernel("mcuq_max_pool_s16", "pooling")},
+        InPlace.WINDOWED, SliceWrite.CHANNELS, adds_error=False),
+    KernelSpec(QOp.AVG_POOL, {
+        "int8": _kernel("mcuq_avg_pool_s8", "pooling"), "int16": _kernel("mcuq_avg_pool_s16", "pooling")},
+        InPlace.WINDOWED, SliceWrite.CHANNELS),
+    KernelSpec(QOp.LUT, {"int8": _kernel("mcuq_lut_s8", "activations")}, InPlace.ELEMENTWISE, SliceWrite.CHANNELS),
+    KernelSpec(QOp.SOFTMAX, {"int8": _kernel("mcuq_softmax_s8", "softmax")}, InPlace.ELEMENTWISE,
+               SliceWrite.CONTIGUOUS),
+    KernelSpec(QOp.CONCAT, {"int8": _kernel("mcuq_concat_s8", "data_movement")}),
+    KernelSpec(QOp.TRANSPOSE, {"int8": _kernel("mcuq_transpose_s8", "data_movement")},
+               slice_write=SliceWrite.CONTIGUOUS, adds_error=False),
+    KernelSpec(QOp.PAD, {"int8": _kernel("mcuq_pad_s8", "data_movement")},
+               slice_write=SliceWrite.CONTIGUOUS, adds_error=False),
+    KernelSpec(QOp.COPY, {}, InPlace.ELEMENTWISE, adds_error=False),  # memmove, or nothing when in place
+    KernelSpec(QOp.REQUANTIZE, {  # by output dtype: the direction of the precision boundary
+        "int16": _kernel("mcuq_requantize_s8_s16", "quantization"),
+        "int8": _kernel("mcuq_requantize_s16_s8", "quantization")}, adds_error=False),
+)
+
+KERNELS: dict[QOp, KernelSpec] = {row.op: row for row in _ROWS}
+assert set(KERNELS) == set(QOp), "every QOp has a KernelSpec row"
+
+
+def kernel_spec(op: QOp) -> KernelSpec:
+    return KERNELS[op]
+
+
+def c_kernel(layer: Layer, tensors: dict[str, QTensor]) -> CKernel | None:
+    """The C kernel a layer calls, by op and output dtype (None: a copy, or no such kernel)."""
+    return KERNELS[layer.op].kernels.get(tensors[layer.output].dtype)
+
+
+def has_int16_form(op: QOp) -> bool:
+    """Whether an op has a 16x8 kernel (REQUANTIZE's int16 entry is a conversion, not a form)."""
+    return op is not QOp.REQUANTIZE and "int16" in KERNELS[op].kernels
+
+
+def all_c_kernels() -> list[CKernel]:
+    return [kernel for row in _ROWS for kernel in row.kernels.values()]
+
+
+def scratch_bytes(layer: Layer, tensors: dict[str, QTensor]) -> int:
+    """Scratch buffer bytes of a layer's C kernel, as its ``*_get_buffer_size`` returns."""
+    kernel = c_kernel(layer, tensors)
+    return kernel.scratch(layer, tensors) if kernel and kernel.scratch else 0
+
+
+def roomy_scratch_bytes(layer: Layer, tensors: dict[str, QTensor]) -> int:
+    """Scratch bytes with which a layer's C kernel takes a faster path, where more than it needs
+    (`*_get_roomy_buffer_size`); the planner gives them where the arena stays as small. 0 if none."""
+    kernel = c_kernel(layer, tensors)
+    return kernel.roomy_scratch(layer, tensors) if kernel and kernel.roomy_scratch else 0
