@@ -1,3 +1,5 @@
-"""See `graph`."""
+"""The float IR (`graph`), what each op is (`ops`), and the float executor (`float_exec`)."""
 
-from .graph import *  # noqa: F403 - the stage's API
+from mcuq.ir.graph import NO_ACTIVATION, Graph, Node, Tensor
+
+__all__ = ["Graph", "NO_ACTIVATION", "Node", "Tensor"]

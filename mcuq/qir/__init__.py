@@ -1,3 +1,29 @@
-"""See `model`."""
+"""The int8 IR (`model`) and what each of its ops' C kernel is (`kernels`)."""
 
-from .model import *  # noqa: F403 - the stage's API
+from mcuq.qir.model import (
+    DTYPE_NUMPY,
+    DTYPE_RANGE,
+    AddParams,
+    ConcatParams,
+    ConvParams,
+    CopyParams,
+    DepthwiseConvParams,
+    FullyConnectedParams,
+    Layer,
+    LutParams,
+    MulParams,
+    PadParams,
+    PoolParams,
+    QModel,
+    QOp,
+    QTensor,
+    RequantizeParams,
+    SoftmaxParams,
+    TransposeParams,
+)
+
+__all__ = [
+    "AddParams", "ConcatParams", "ConvParams", "CopyParams", "DTYPE_NUMPY", "DTYPE_RANGE",
+    "DepthwiseConvParams", "FullyConnectedParams", "Layer", "LutParams", "MulParams", "PadParams", "PoolParams",
+    "QModel", "QOp", "QTensor", "RequantizeParams", "SoftmaxParams", "TransposeParams",
+]

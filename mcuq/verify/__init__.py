@@ -1,3 +1,6 @@
-"""See `compare`."""
+"""Verification: the host build (`host`), the float reference (`reference`), metrics (`compare`),
+per-layer diagnosis (`diagnose`)."""
 
-from .compare import *  # noqa: F403 - the stage's API
+from mcuq.verify.compare import verify_model
+
+__all__ = ["verify_model"]
