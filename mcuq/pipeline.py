@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,10 +23,8 @@ from mcuq.plan import ArenaPlan, best_schedule, plan_arena, with_roomy_scratch
 from mcuq.qir.model import QModel
 from mcuq.quant import auto_precision
 from mcuq.quant.fixed import take_fixed_quant
-from mcuq.report import memory_svg
 from mcuq.verify import diagnose
 from mcuq.verify.host import HostModel
-from mcuq.version import __version__
 
 Progress = Callable[[str], None]
 
@@ -60,6 +59,15 @@ class CompiledModel:
     def run_int8(self, x_int8_ir: np.ndarray) -> list[np.ndarray]:
         """One int8 sample in the IR layout (with batch dim) -> int8 outputs in the IR layout."""
         return self.host.invoke(x_int8_ir)
+
+    def firmware_samples(self, samples_ir: np.ndarray) -> list[firmware.TestSample]:
+        """Inputs (IR layout) for a firmware to embed, quantized, with the host build's outputs it must reproduce."""
+        t_in, _ = self._io()
+        samples = []
+        for sample in samples_ir:
+            q = quant.quantize_input(sample[None], t_in.scale, t_in.zero_point)
+            samples.append(firmware.TestSample(q.reshape(-1), tuple(y.reshape(-1) for y in self.run_int8(q))))
+        return samples
 
     def run(self, x: np.ndarray) -> list[np.ndarray] | np.ndarray:
         """Samples in the ONNX input layout and type, (N, ...) or one sample -> outputs in the ONNX
@@ -119,28 +127,114 @@ def compile(  # noqa: A001 - the API's name is the job's name
     with arm-none-eabi-gcc (DoesNotFitError when it does not fit) and, with ``run`` on an emulated board,
     run it under QEMU on the first verification samples; its outputs must equal the host build's.
     """
-    say = progress or _quiet
     model_path = Path(model)
     if not os.path.exists(model_path):  # False, not an OSError, for a name too long
         raise ModelError(f"model file {str(model_path)!r} does not exist")
-    prefix = codegen.c_identifier(name or model_path.stem)
-    output_dir = Path(output_dir)
-    files = [f"{prefix}.c", f"{prefix}.h", "report.md", "report.json", "memory.svg"]
+    job = _Job(model_path, codegen.c_identifier(name or model_path.stem), Path(output_dir), calib, input_shapes,
+               calib_method, bias_correction, equalization, int16_layers, verify_data, verify_labels,
+               firmware_options)
+    names = _output_names(job)
     if firmware_options is not None:
-        files += firmware.project_file_names(firmware_options.board.name) + ["build/"]
         firmware.require_tools(firmware_options.run and firmware_options.board.emulated)
-    with output_folder.guarded(output_dir, files, force):  # a failed job leaves the folder as it was
-        return _compile_into(output_dir, model_path, prefix, calib, input_shapes, calib_method, bias_correction,
-                             equalization, int16_layers, verify_data, verify_labels, firmware_options, say)
+    with output_folder.guarded(job.output_dir, names, force):  # a failed job leaves the folder as it was
+        return _compile_into(job, progress or _quiet)
 
 
-def _compile_into(output_dir: Path, model_path: Path, prefix: str, calib, input_shapes, calib_method: str,
-                  bias_correction: bool, equalization: bool, int16_layers, verify_data, verify_labels,
-                  firmware_options: firmware.FirmwareOptions | None, say: Progress) -> CompiledModel:
-    """`compile` once the output folder is checked and guarded."""
-    timings = {}
-    t0 = time.perf_counter()
+def _compile_into(job: _Job, say: Progress) -> CompiledModel:
+    """`compile` once the output folder is checked and guarded: each stage takes what earlier ones returned."""
+    timer = StageTimer()
+    with timer.stage("load"):
+        loaded = _load(job.model_path, job.prefix, job.input_shapes, say)
+    samples = _prepare_data(loaded, job.calib, job.verify_data, job.verify_labels)
+    with timer.stage("calibrate"):
+        calibrated = _calibrate(loaded, samples.calib, job, say)
+    precision = _choose_precision(job.int16_layers, calibrated, samples.calib, job.calib_method, say)
+    with timer.stage("quantize_and_emit"):
+        qmodel, plan = _quantize_and_plan(calibrated, loaded.fixed, precision.int16_nodes)
+        c_path, h_path = _emit(qmodel, plan, job, say)
+    verify_ir = _verification_inputs(samples, calibrated.reference, qmodel)
+    with timer.stage("host_build"):
+        host = _host_build(c_path, h_path, job.prefix, qmodel, say)
+    with timer.stage("verify"):
+        verification, layer_sqnr = _verify(job, calibrated.reference, qmodel, host, verify_ir, samples, say)
+    with timer.stage("diagnose"):
+        diagnosis = _diagnose(calibrated, qmodel, verify_ir, layer_sqnr, verification, job.calib_method, say)
+    summary = _report(job, qmodel, plan, _calibration_facts(job, loaded, samples, calibrated), precision.facts,
+                      verification, layer_sqnr, diagnosis, timer.seconds, say)
+    _check_c_equals_golden(verification, job.output_dir)
+    compiled = CompiledModel(job.prefix, calibrated.reference, qmodel, plan, c_path, h_path, summary, host)
+    if job.firmware_options is not None:
+        compiled.firmware_build, compiled.firmware_run = _firmware(job, compiled, verify_ir, say)
+    return compiled
 
+
+class StageTimer:
+    """Wall-clock seconds of each stage, in the order they ran: the report's ``seconds``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time the body as stage ``name``; a stage that raises records nothing (the error goes on)."""
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What `compile` was asked for, with the C prefix chosen and the paths as `Path`."""
+
+    model_path: Path
+    prefix: str
+    output_dir: Path
+    calib: object
+    input_shapes: dict[str, tuple[int, ...]] | None
+    calib_method: str
+    bias_correction: bool
+    equalization: bool
+    int16_layers: object
+    verify_data: object
+    verify_labels: np.ndarray | None
+    firmware_options: firmware.FirmwareOptions | None
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """The optimized float IR and what the model file fixes."""
+
+    graph: Graph
+    fixed: dict  # tensor -> (scale, zero point) a pre-quantized (QDQ) file fixes
+    in_name: str
+    in_shape: tuple[int, ...]  # the ONNX input shape
+
+
+@dataclass(frozen=True)
+class _Samples:
+    """Calibration and verification inputs in the IR layout."""
+
+    calib: np.ndarray | None
+    verify: np.ndarray | None  # None: random inputs, drawn once the input's quantization is known
+    verify_source: str  # what the verification inputs are, for the report
+    verify_labels: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class _Precision:
+    int16_nodes: Collection[str]  # for the lowering
+    facts: report.PrecisionFacts  # for the report
+
+
+def _output_names(job: _Job) -> list[str]:
+    """The files and folders the job writes into the output folder."""
+    names = [f"{job.prefix}.c", f"{job.prefix}.h", "report.md", "report.json", "memory.svg"]
+    if job.firmware_options is not None:
+        names += firmware.project_file_names(job.firmware_options.board.name) + ["build/"]
+    return names
+
+
+def _load(model_path: Path, prefix: str, input_shapes, say: Progress) -> _Loaded:
     say(f"loading {model_path.name}")
     graph, fixed = take_fixed_quant(passes.optimize(load_onnx(model_path, input_shapes)))
     graph.name = prefix
@@ -152,155 +246,148 @@ def _compile_into(output_dir: Path, model_path: Path, prefix: str, calib, input_
     in_name = graph.inputs[0]
     in_shape = data.onnx_input_shape(graph, in_name)
     data.check_one_sample_input(in_name, in_shape, in_name in (input_shapes or {}))
-    timings["load"] = time.perf_counter() - t0
+    return _Loaded(graph, fixed, in_name, in_shape)
 
+
+def _prepare_data(loaded: _Loaded, calib, verify_data, verify_labels) -> _Samples:
+    """Verification inputs: the verification data, else the calibration data, else random inputs."""
+    graph, in_name, in_shape = loaded.graph, loaded.in_name, loaded.in_shape
     calib_ir = None if calib is None else data.prepare_samples(data.load_samples(calib, in_name), graph, in_shape)
     if verify_data is not None:
         verify_ir = data.prepare_samples(data.load_samples(verify_data, in_name, "verification data"),
                                          graph, in_shape, "verification data")
-        data_label = "verification data"
+        source = "verification data"
     elif calib_ir is not None:
-        verify_ir, data_label = calib_ir, "calibration data"
+        verify_ir, source = calib_ir, "calibration data"
     else:
-        verify_ir, data_label = None, f"{data.RANDOM_SAMPLES} random inputs (no data given)"
+        verify_ir, source = None, f"{data.RANDOM_SAMPLES} random inputs (no data given)"
     if verify_labels is not None and (verify_ir is None or len(verify_labels) != len(verify_ir)):
         raise CalibrationError(
             f"verification labels: {len(verify_labels)} labels for "
             f"{'no' if verify_ir is None else len(verify_ir)} samples; pass --verify-data with them"
         )
-    ranges, quant_graph, ptq_summary = {}, graph, {}
-    t = time.perf_counter()
-    if calib_ir is not None:
-        # A pre-quantized model keeps the weights and biases its file stores: no equalization or correction.
-        prepared = ptq.prepare(graph, calib_ir, calib_method, bias_correction and not fixed,
-                               equalization and not fixed, say)
-        graph, quant_graph, ranges, ptq_summary = prepared.reference, prepared.graph, prepared.ranges, prepared.summary
-    timings["calibrate"] = time.perf_counter() - t
+    return _Samples(calib_ir, verify_ir, source, verify_labels)
 
-    int16_names, threshold = auto_precision.parse(int16_layers)
-    chosen = [dict(name=n, reason="asked for") for n in int16_names]
-    if threshold is not None:
-        if calib_ir is None:
-            raise CalibrationError("--int16 auto chooses layers from the calibration data: pass --calib too")
-        say(f"choosing int16 layers: those adding noise below {threshold:g} dB on the calibration data")
-        int16_names, chosen = auto_precision.choose(quant_graph, ranges, calib_ir, calib_method, threshold)
 
-    t = time.perf_counter()
-    qmodel = best_schedule(quant.quantize(quant_graph, ranges, fixed, int16_nodes=int16_names))
-    if verify_ir is None:
-        t_in = qmodel.tensors[in_name]
-        verify_ir = data.random_samples(graph, t_in.scale, t_in.zero_point)
-    plan = with_roomy_scratch(qmodel, plan_arena(qmodel))
-    code = codegen.generate(qmodel, plan, prefix, model_path.name)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    c_path, h_path = output_dir / f"{prefix}.c", output_dir / f"{prefix}.h"
+def _calibrate(loaded: _Loaded, calib_ir: np.ndarray | None, job: _Job, say: Progress) -> ptq.Prepared:
+    """Ranges from the calibration data (none without it: the model file then fixes them)."""
+    if calib_ir is None:
+        return ptq.Prepared(loaded.graph, loaded.graph, {}, {})
+    # A pre-quantized model keeps the weights and biases its file stores: no equalization or correction.
+    pre_quantized = bool(loaded.fixed)
+    return ptq.prepare(loaded.graph, calib_ir, job.calib_method, job.bias_correction and not pre_quantized,
+                       job.equalization and not pre_quantized, say)
+
+
+def _choose_precision(int16_layers, calibrated: ptq.Prepared, calib_ir: np.ndarray | None, calib_method: str,
+                      say: Progress) -> _Precision:
+    """The int16 layers: those named, or for ``auto`` those the diagnosis on the calibration data picks."""
+    names, threshold = auto_precision.parse(int16_layers)
+    if threshold is None:
+        return _Precision(names, report.PrecisionFacts(None, [dict(name=n, reason="asked for") for n in names]))
+    if calib_ir is None:
+        raise CalibrationError("--int16 auto chooses layers from the calibration data: pass --calib too")
+    say(f"choosing int16 layers: those adding noise below {threshold:g} dB on the calibration data")
+    names, chosen = auto_precision.choose(calibrated.graph, calibrated.ranges, calib_ir, calib_method, threshold)
+    return _Precision(names, report.PrecisionFacts(threshold, chosen))
+
+
+def _quantize_and_plan(calibrated: ptq.Prepared, fixed: dict, int16_nodes) -> tuple[QModel, ArenaPlan]:
+    qmodel = best_schedule(quant.quantize(calibrated.graph, calibrated.ranges, fixed, int16_nodes=int16_nodes))
+    return qmodel, with_roomy_scratch(qmodel, plan_arena(qmodel))
+
+
+def _emit(qmodel: QModel, plan: ArenaPlan, job: _Job, say: Progress) -> tuple[Path, Path]:
+    """Write NAME.c and NAME.h."""
+    code = codegen.generate(qmodel, plan, job.prefix, job.model_path.name)
+    job.output_dir.mkdir(parents=True, exist_ok=True)
+    c_path, h_path = job.output_dir / f"{job.prefix}.c", job.output_dir / f"{job.prefix}.h"
     c_path.write_text(code.c_source)
     h_path.write_text(code.header)
-    timings["quantize_and_emit"] = time.perf_counter() - t
     say(f"wrote {c_path} and {h_path} (arena {plan.size:,} B, lower bound {plan.lower_bound:,} B)")
+    return c_path, h_path
 
-    t = time.perf_counter()
+
+def _verification_inputs(samples: _Samples, graph: Graph, qmodel: QModel) -> np.ndarray:
+    if samples.verify is not None:
+        return samples.verify
+    t_in = qmodel.tensors[qmodel.inputs[0]]
+    return data.random_samples(graph, t_in.scale, t_in.zero_point)
+
+
+def _host_build(c_path: Path, h_path: Path, prefix: str, qmodel: QModel, say: Progress) -> HostModel:
     say("building the C on the host")
-    host = HostModel(c_path, h_path, prefix, qmodel)
-    timings["host_build"] = time.perf_counter() - t
+    return HostModel(c_path, h_path, prefix, qmodel)
 
+
+def _verify(job: _Job, graph: Graph, qmodel: QModel, host: HostModel, verify_ir: np.ndarray, samples: _Samples,
+            say: Progress) -> tuple[dict, dict[str, float]]:
+    """The C against the golden model (exact) and against the float model; each activation's SQNR."""
     say(f"verifying on {len(verify_ir)} samples")
-    t = time.perf_counter()
-    verification, layer_sqnr = verify.verify_model(model_path, graph, qmodel, host, verify_ir, verify_labels, say)
-    verification["data"] = data_label
-    timings["verify"] = time.perf_counter() - t
+    verification, layer_sqnr = verify.verify_model(job.model_path, graph, qmodel, host, verify_ir,
+                                                   samples.verify_labels, say)
+    verification["data"] = samples.verify_source
+    return verification, layer_sqnr
 
+
+def _diagnose(calibrated: ptq.Prepared, qmodel: QModel, verify_ir: np.ndarray, layer_sqnr: dict[str, float],
+              verification: dict, calib_method: str, say: Progress) -> dict:
     say("diagnosing each layer's own quantization error")
-    t = time.perf_counter()
-    diagnosis = diagnose.diagnose(graph, qmodel, ranges, verify_ir, layer_sqnr, calib_method,
-                                  verification["float_metrics"])
-    timings["diagnose"] = time.perf_counter() - t
+    return diagnose.diagnose(calibrated.reference, qmodel, calibrated.ranges, verify_ir, layer_sqnr, calib_method,
+                             verification["float_metrics"])
 
-    rows = report.layer_rows(qmodel, layer_sqnr)
-    summary = dict(
-        name=prefix,
-        source=model_path.name,
-        version=__version__,
-        inputs=[_tensor_summary(qmodel, n) for n in qmodel.inputs],
-        outputs=[_tensor_summary(qmodel, n) for n in qmodel.outputs],
-        totals=dict(
-            macs=sum(r["macs"] for r in rows),
-            weight_bytes=sum(r["weight_bytes"] for r in rows),
-            arena_bytes=plan.size,
-            arena_lower_bound=plan.lower_bound,
-        ),
-        memory=report.memory_section(qmodel, plan),
-        calibration={**_calibration_summary(qmodel, fixed, calib_method, calib_ir), **ptq_summary},
-        precision=dict(auto_threshold_db=threshold, int16_layers=chosen,
-                       boundaries=sum(layer.op.value == "requantize" for layer in qmodel.layers)),
-        verification=verification,
-        layers=rows,
-        diagnosis=diagnosis,
-        warnings=[w["message"] for w in diagnosis["low_sqnr"]],
-        seconds=timings,
-    )
-    _write_reports(output_dir, summary)
-    (output_dir / "memory.svg").write_text(memory_svg.render(summary["memory"], prefix))
-    say(f"wrote {output_dir / 'report.md'}")
 
-    compiled = CompiledModel(prefix, graph, qmodel, plan, c_path, h_path, summary, host)
+def _calibration_facts(job: _Job, loaded: _Loaded, samples: _Samples, calibrated: ptq.Prepared
+                       ) -> report.CalibrationFacts:
+    return report.CalibrationFacts(job.calib_method, None if samples.calib is None else len(samples.calib),
+                                   loaded.fixed, calibrated.summary)
+
+
+def _report(job: _Job, qmodel: QModel, plan: ArenaPlan, calibration: report.CalibrationFacts,
+            precision: report.PrecisionFacts, verification: dict, layer_sqnr: dict[str, float], diagnosis: dict,
+            seconds: dict[str, float], say: Progress) -> dict:
+    """Assemble the report and write report.json, report.md and memory.svg."""
+    summary = report.assemble(job.prefix, job.model_path.name, qmodel, plan, calibration, precision, verification,
+                              layer_sqnr, diagnosis, seconds)
+    report.write(job.output_dir, summary)
+    say(f"wrote {job.output_dir / 'report.md'}")
+    return summary
+
+
+def _check_c_equals_golden(verification: dict, output_dir: Path) -> None:
     mism = verification["c_vs_golden"]
     if mism["mismatches"]:
         raise VerificationError(
             f"the generated C differs from the golden model in {mism['mismatches']} values (up to "
             f"{mism['max_lsb']} LSB); this is a bug in mcuq: please report it with {output_dir}/report.json"
         )
-    if firmware_options is not None:
-        _firmware_stage(compiled, firmware_options, verify_ir, output_dir, say)
-    return compiled
 
 
-def _write_reports(output_dir: Path, summary: dict) -> None:
-    (output_dir / "report.json").write_text(report.to_json(summary))
-    (output_dir / "report.md").write_text(report.to_markdown(summary))
-
-
-def _firmware_stage(compiled: CompiledModel, options: firmware.FirmwareOptions, samples_ir: np.ndarray,
-                    output_dir: Path, say: Progress) -> None:
-    """Write and build the firmware; run it on an emulated board; its outputs must equal the host build's."""
+def _firmware(job: _Job, compiled: CompiledModel, samples_ir: np.ndarray, say: Progress
+              ) -> tuple[firmware.FirmwareBuild, firmware.FirmwareRun | None]:
+    """Write and build the firmware; run it on an emulated board; its outputs must equal the host build's.
+    Adds the ``firmware`` section to the report and writes the report again."""
+    options, output_dir = job.firmware_options, job.output_dir
     board = options.board
-    t_in = compiled.qmodel.tensors[compiled.qmodel.inputs[0]]
-    samples = []
-    for sample in samples_ir[: options.samples]:
-        q = quant.quantize_input(sample[None], t_in.scale, t_in.zero_point)
-        samples.append(firmware.TestSample(q.reshape(-1), tuple(y.reshape(-1) for y in compiled.run_int8(q))))
+    samples = compiled.firmware_samples(samples_ir[: options.samples])
     project = firmware.write_project(output_dir, compiled.name, board, samples, opt=options.opt,
                                      stack_size=options.stack_size)
     say(f"building the firmware for {board.name} ({board.cpu}, {options.opt})")
     totals = compiled.report["totals"]
     build = firmware.build_firmware(project, extra_cflags=options.extra_cflags, arena_bytes=totals["arena_bytes"],
                                     weight_bytes=totals["weight_bytes"])
-    compiled.firmware_build = build
     section = dict(board=board.name, cpu=board.cpu, opt=options.opt, elf=str(project.elf), **size_summary(build))
     compiled.report["firmware"] = section
+    run = None
     if options.run and board.emulated:
         say(f"running {len(samples)} samples under QEMU ({board.qemu_machine})")
         run = firmware.run_firmware(project, timeout_s=options.timeout_s)
-        compiled.firmware_run = run
         section["run"] = run_summary(run, samples, [r["macs"] for r in compiled.report["layers"]])
-    _write_reports(output_dir, compiled.report)
+    report.write(output_dir, compiled.report)
     problems = section.get("run", {}).get("mismatches")
     if problems:
         raise VerificationError(
             f"the firmware on {board.name} computed different outputs than the host build of the same C: "
             + "; ".join(problems[:5]) + f". This is a bug in mcuq: please report it with {output_dir}"
         )
-
-
-def _calibration_summary(qmodel: QModel, fixed: dict, method: str, calib_ir: np.ndarray | None) -> dict:
-    """Where the activations' quantization came from: the model file (QDQ) or calibration."""
-    from_file = sum(1 for name in qmodel.tensors if name in fixed)
-    return dict(method=method if calib_ir is not None else "none", samples=0 if calib_ir is None else len(calib_ir),
-                fixed_by_model=from_file, calibrated=len(qmodel.tensors) - from_file if calib_ir is not None else 0)
-
-
-def _tensor_summary(qmodel: QModel, name: str) -> dict:
-    t = qmodel.tensors[name]
-    return dict(name=name, shape=list(t.shape), scale=t.scale, zero_point=t.zero_point)
-
-
+    return build, run

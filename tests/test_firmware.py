@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO
 
 import mcuq
-from mcuq import firmware, quant
+from mcuq import firmware
 from mcuq.cli import main as cli_main
 from mcuq.errors import McuqError
 from mcuq.firmware.boards import all_boards, get_board
@@ -37,13 +37,8 @@ def _samples(compiled, samples_onnx):
     from mcuq import data
 
     graph = compiled.graph
-    prepared = data.prepare_samples(samples_onnx, graph, data.onnx_input_shape(graph, graph.inputs[0]))
-    t_in = compiled.qmodel.tensors[compiled.qmodel.inputs[0]]
-    result = []
-    for sample in prepared:
-        q = quant.quantize_input(sample[None], t_in.scale, t_in.zero_point)
-        result.append(firmware.TestSample(q.reshape(-1), tuple(y.reshape(-1) for y in compiled.run_int8(q))))
-    return result
+    return compiled.firmware_samples(
+        data.prepare_samples(samples_onnx, graph, data.onnx_input_shape(graph, graph.inputs[0])))
 
 
 def _project(compiled, board_name, folder, samples, **options):
