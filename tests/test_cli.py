@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from conftest import REPO
 from onnx import TensorProto, helper
+
+from tests.helpers.paths import REPO
 
 EXAMPLE = REPO / "examples" / "digits"
 
