@@ -1,9 +1,9 @@
 """Run int8 kernel calls on an emulated Cortex-M and check them against the golden model.
 
-The kernel tests of tests/runtime_c/test_kernels.py run on the host, where the MVE path cannot run and the DSP
-path runs on C emulations of its instructions. This harness checks the real instructions: it writes
-one C file of test cases (each: one kernel call on random data, with the golden model's output as the
-expected bytes), builds it with every runtime_c kernel for a board's core, runs it under QEMU, and
+The int8 kernel tests of tests/runtime_c/ (one file per kernel family) run on the host, where the MVE
+path cannot run and the DSP path runs on C emulations of its instructions. This harness checks the
+real instructions: it writes one C file of test cases (each: one kernel call on random data, with the
+golden model's output as the expected bytes), builds it with every runtime_c kernel for a board's core, runs it under QEMU, and
 reads back which cases failed.
 
 Each case owns one int8 work buffer holding its inputs and its output region (after, or overlapping,

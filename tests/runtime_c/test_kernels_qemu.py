@@ -2,8 +2,8 @@
 and Cortex-M55 (MVE path) under QEMU, each equal to the golden model byte for byte, with separate
 buffers, in place at the largest overlap the planner allows, and writing a channel slice.
 
-tests/runtime_c/test_kernels.py checks the same kernels on the host (portable C, and the DSP path on C
-emulations of its instructions); the MVE path runs only here. The shapes lean towards what the fast
+The int8 family files beside this one check the same kernels on the host (portable C, and the DSP
+path on C emulations of its instructions); the MVE path runs only here. The shapes lean towards what the fast
 paths specialize: channel counts around multiples of 4 and 16 and their tails, 1x1 and 3x3 windows,
 strides 1 and 2, padding on every side.
 """
