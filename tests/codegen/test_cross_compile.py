@@ -84,7 +84,8 @@ def test_clang_compiles_generated_code_and_kernels(two_models, tmp_path):
 def test_pre_quantized_model_compiles_for_cortex_m0(tmp_path):
     """A QDQ model's C (stored weights, requantizing tables, int8 IO) passes the same strict build."""
     import onnx
-    from qdq_models import QdqBuilder, int8_io_dense_model
+
+    from tests.helpers.qdq_models import QdqBuilder, int8_io_dense_model
 
     model, _ = int8_io_dense_model()
     onnx.save(model, tmp_path / "dense.onnx")
