@@ -1,4 +1,4 @@
-"""Soak test: compile thousands of random valid ONNX graphs (tests/graph_fuzz.py) and count what happens.
+"""Soak test: compile thousands of random valid ONNX graphs (tests/helpers/graph_fuzz.py) and count what happens.
 
     python benchmarks/soak.py --count 1000                      # seeds 0..999, host only
     python benchmarks/soak.py --count 1000 --board mps2-an386   # and every 10th graph under QEMU too
@@ -33,10 +33,10 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# This checkout's mcuq (not an installed one), and the generator beside the test that also uses it.
-sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "benchmarks")]
+# This checkout's mcuq (not an installed one) and its tests' helpers, where the generator lives.
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
-import graph_fuzz  # noqa: E402
+from tests.helpers import graph_fuzz  # noqa: E402
 
 FAILURES = ("crash", "c_mismatch", "qemu_mismatch", "build_failed")
 KINDS = ("ok", "refused") + FAILURES

@@ -1,18 +1,14 @@
-import os
-from pathlib import Path
+"""Fixtures for every suite below tests/. Shared code that is not a fixture lives in tests/helpers/."""
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def model_zoo() -> Path:
-    return Path(os.environ.get("MCUQ_MODEL_ZOO", REPO.parent / "shared" / "models"))
+from tests.helpers import small_models
+from tests.helpers.paths import model_zoo
 
 
 @pytest.fixture(scope="session")
-def zoo() -> Path:
+def zoo():
     path = model_zoo()
     if not path.is_dir():
         pytest.skip(f"model zoo not found at {path} (set MCUQ_MODEL_ZOO)")
@@ -33,11 +29,7 @@ def kws_data(zoo):
 
 @pytest.fixture(autouse=True)
 def fresh_shared_weights():
-    """Tests in several files build models with `test_ops_end_to_end.conv`, whose weights come from
-    that module's one generator; reset it before each test so that a test's weights (and the margins
-    it asserts) do not depend on which tests ran before it."""
-    import sys
-
-    shared = sys.modules.get("test_ops_end_to_end")
-    if shared is not None:
-        shared.RNG = np.random.default_rng(1234)
+    """Tests in several folders build models with `small_models.conv`, whose weights come from that
+    module's one generator; reset it before each test so that a test's weights (and the margins it
+    asserts) do not depend on which tests ran before it."""
+    small_models.reset_weights()

@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from conftest import REPO
 from onnx import TensorProto, helper
+
+from tests.helpers.paths import REPO
 
 EXAMPLE = REPO / "examples" / "digits"
 
@@ -141,7 +142,7 @@ def test_force_leaves_other_files_alone(tmp_path):
 
 
 def test_pre_quantized_model_needs_no_calibration_data(tmp_path):
-    from qdq_models import int8_io_dense_model
+    from tests.helpers.qdq_models import int8_io_dense_model
 
     model, _ = int8_io_dense_model()
     onnx.save(model, tmp_path / "qdq.onnx")

@@ -7,7 +7,8 @@ import sys
 import zipfile
 
 import pytest
-from conftest import REPO
+
+from tests.helpers.paths import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@ is gone), and the test command it gives is the one CI runs."""
 
 import re
 
-from conftest import REPO
+from tests.helpers.paths import REPO
 
 README = (REPO / "README.md").read_text()
 
