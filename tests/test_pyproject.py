@@ -5,7 +5,7 @@ tests/test_packaging.py builds and runs the wheel itself."""
 
 import sys
 
-from conftest import REPO
+from tests.helpers.paths import REPO
 
 if sys.version_info >= (3, 11):
     import tomllib
