@@ -147,7 +147,10 @@ def test_kws_runs_bit_exact(kws_compiled, kws_data, board, tmp_path):
     build, run = _build_and_run(kws_compiled, board, tmp_path / "fw", samples)
     _assert_equal_to_host(run, samples)
     assert firmware.run_firmware(build.project).layer_ticks == run.layer_ticks
-    assert run.total_instructions(0) > 2_656_768 / 2  # at most 2 MACs per instruction on these cores
+    # A floor that catches a broken count: SMLAD does 2 MACs per instruction, Helium's VMLADAVA more (its
+    # conv layers run at up to 6 per instruction, whole models below 4, as the ResNet-8 test below allows).
+    most_macs_per_insn = 4 if get_board(board).mve else 2
+    assert run.total_instructions(0) > 2_656_768 / most_macs_per_insn
 
 
 @pytest.mark.slow

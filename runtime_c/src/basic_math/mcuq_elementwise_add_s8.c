@@ -179,40 +179,38 @@ static MCUQ_MISC_NOINLINE void add8_run_fast(const add8_consts *kp, const mcuq_a
 
 #elif defined(MCUQ_HAVE_DSP)
 
-/* One element before the clamp: requantize(a + b) + output offset. */
-static inline int32_t add8_elem_dsp(int32_t x1, int32_t x2, int32_t scale1, int32_t off1, int32_t scale2,
-                                    int32_t off2, int32_t half2, int32_t mult2, int32_t mult_o, int32_t hi_o,
-                                    int32_t n1_o)
+/* One element before the clamp: requantize(a + b) + output offset, with the constants of k (a copy
+ * in the caller's registers: the stores through int8_t *out could change a struct in memory). */
+static inline int32_t add8_elem_dsp(int32_t x1, int32_t x2, const add8_consts *k)
 {
-    const int32_t a = x1 * scale1 + off1;
-    const int32_t v = x2 * scale2 + off2;
+    const int32_t a = x1 * k->scale1 + k->off1;
+    const int32_t v = x2 * k->scale2 + k->off2;
     const int32_t sign = v >> 31;
     /* a + b in the high word; the low word 2^31 + half2 for v >= 0, 2^31 - half2 for v < 0. */
-    const uint32_t lo2 = 0x80000000u + (uint32_t)((half2 ^ sign) - sign);
-    const int64_t acc2 = (int64_t)(((uint64_t)(uint32_t)a << 32) | lo2) + (int64_t)v * mult2;
+    const uint32_t lo2 = 0x80000000u + (uint32_t)((k->half2 ^ sign) - sign);
+    const int64_t acc2 = (int64_t)(((uint64_t)(uint32_t)a << 32) | lo2) + (int64_t)v * k->mult2;
     const int32_t sum = (int32_t)(uint32_t)((uint64_t)acc2 >> 32);
     /* mcuq_requantize_rshift (n >= 2), the output offset added in the high word. */
     const uint32_t lo = 0x40000000u | ((uint32_t)sum & 0x80000000u);
-    const int32_t hi = hi_o + (sum >> 31);
-    const int64_t acc = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)sum * mult_o;
-    return (int32_t)(acc >> 32) >> n1_o;
+    const int32_t hi = k->hi_o + (sum >> 31);
+    const int64_t acc = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)sum * k->mult_o;
+    return (int32_t)(acc >> 32) >> (k->n_o - 1);
 }
 
-static MCUQ_MISC_NOINLINE void add8_run_fast(const add8_consts *k, const mcuq_activation *act, const int8_t *in1,
+static MCUQ_MISC_NOINLINE void add8_run_fast(const add8_consts *kp, const mcuq_activation *act, const int8_t *in1,
                                             const int8_t *in2, int8_t *out, int32_t n)
 {
-    const int32_t scale1 = k->scale1, off1 = k->off1, scale2 = k->scale2, off2 = k->off2, half2 = k->half2;
-    const int32_t mult2 = k->mult2, mult_o = k->mult_o, hi_o = k->hi_o, n1_o = k->n_o - 1;
+    add8_consts k = *kp;
     int32_t i;
 
-    if (act->min == -128 && act->max == 127 && scale1 == (1 << 19))
+    if (act->min == -128 && act->max == 127 && k.scale1 == (1 << 19))
     {
-        /* TFLite's left shift (20): input 1's scale becomes a shifted operand, which frees one more
-         * register (none is spilled in the loop then). */
+        /* TFLite's left shift (20): input 1's scale, a constant here, becomes a shifted operand, which
+         * frees one more register (none is spilled in the loop then). */
+        k.scale1 = 1 << 19;
         for (i = 0; i < n; i++)
         {
-            out[i] = (int8_t)mcuq_ssat8(
-                add8_elem_dsp(in1[i], in2[i], 1 << 19, off1, scale2, off2, half2, mult2, mult_o, hi_o, n1_o));
+            out[i] = (int8_t)mcuq_ssat8(add8_elem_dsp(in1[i], in2[i], &k));
         }
     }
     else if (act->min == -128 && act->max == 127)
@@ -221,8 +219,7 @@ static MCUQ_MISC_NOINLINE void add8_run_fast(const add8_consts *k, const mcuq_ac
          * two registers fewer in the loop. */
         for (i = 0; i < n; i++)
         {
-            out[i] = (int8_t)mcuq_ssat8(
-                add8_elem_dsp(in1[i], in2[i], scale1, off1, scale2, off2, half2, mult2, mult_o, hi_o, n1_o));
+            out[i] = (int8_t)mcuq_ssat8(add8_elem_dsp(in1[i], in2[i], &k));
         }
     }
     else
@@ -230,9 +227,7 @@ static MCUQ_MISC_NOINLINE void add8_run_fast(const add8_consts *k, const mcuq_ac
         const int32_t act_lo = act->min, act_hi = act->max;
         for (i = 0; i < n; i++)
         {
-            out[i] = (int8_t)mcuq_clamp_s32(
-                add8_elem_dsp(in1[i], in2[i], scale1, off1, scale2, off2, half2, mult2, mult_o, hi_o, n1_o), act_lo,
-                act_hi);
+            out[i] = (int8_t)mcuq_clamp_s32(add8_elem_dsp(in1[i], in2[i], &k), act_lo, act_hi);
         }
     }
 }

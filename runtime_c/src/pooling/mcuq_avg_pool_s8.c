@@ -145,12 +145,22 @@ static void avg8_sum8(const int8_t *base, int32_t rows, int32_t width, int32_t r
 #endif
 
 #if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
+/* One output pixel's window, clipped to the input. */
+typedef struct
+{
+    const int8_t *base; /* its first tap inside the input, channel 0 */
+    int32_t rows, width; /* the taps inside: rows x width */
+    int32_t pad_sum;     /* what the padded taps add to every channel's sum */
+    int32_t count;       /* the divisor */
+} avg8_window;
+
 /* The channels of one output pixel that the fast path takes (all but a DSP tail of up to 3); returns
- * how many. base: the window's first tap inside the input; rows x width taps inside. */
-static MCUQ_MISC_NOINLINE int32_t avg8_pixel_fast(const int8_t *base, int32_t rows, int32_t width, int32_t in_w,
-                                                  int32_t ch, int32_t pad_sum, int32_t count,
+ * how many. in_w, ch: the input's width and channels. */
+static MCUQ_MISC_NOINLINE int32_t avg8_pixel_fast(const avg8_window *win, int32_t in_w, int32_t ch,
                                                   const mcuq_activation *act, int8_t *out_pixel)
 {
+    const int8_t *const base = win->base;
+    const int32_t rows = win->rows, width = win->width, pad_sum = win->pad_sum, count = win->count;
     /* One run per window row, or one for the whole window when it spans full rows. */
     const int32_t full = width == in_w;
     const int32_t runs = full ? 1 : rows;
@@ -236,8 +246,11 @@ MCUQ_API mcuq_status mcuq_avg_pool_s8(const mcuq_pool_params *params,
                         return MCUQ_ARG_ERROR;
                     }
 #if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
-                    c = avg8_pixel_fast(in_batch + ((size_t)y0 * in_w + x0) * ch, y1 - y0, x1 - x0, in_w, ch, pad_sum,
-                                        count, &params->activation, out_pixel);
+                    {
+                        const avg8_window win = {
+                            in_batch + ((size_t)y0 * in_w + x0) * ch, y1 - y0, x1 - x0, pad_sum, count};
+                        c = avg8_pixel_fast(&win, in_w, ch, &params->activation, out_pixel);
+                    }
 #else
                     c = 0;
 #endif

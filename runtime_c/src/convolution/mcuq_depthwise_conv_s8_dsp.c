@@ -1,0 +1,294 @@
+/*
+ * mcuq_depthwise_conv_s8, DSP path (Cortex-M4, M7, M33; Cortex-M55 for strides other than 1; on the
+ * host with -DMCUQ_EMULATE_DSP): the 3x3 layers of mcuq_depthwise_conv_s8_fast.h on row-major planes,
+ * 4 channels per copy where the scratch is roomy (one word load gives 4 channels of a pixel). One word
+ * of a plane row gives the columns (x, x+1, x+2, x+3), SXTB16 gives (x, x+2) and (x+1, x+3): SMLAD
+ * takes the outer taps of one kernel row, SMLABB/SMLATB/... the middle one, and a stride-1 row
+ * computes two output pixels from the same word. Accumulators of a few rows first, then their
+ * requantization, which folds the output offset into the rounding constant.
+ */
+#include "mcuq_nn_types.h"
+#include "mcuq_nn_support.h"
+#include "mcuq_nn_simd.h"
+#include "mcuq_depthwise_conv_s8.h"
+
+#if defined(MCUQ_HAVE_DSP)
+#include "mcuq_depthwise_conv_s8_fast.h"
+
+/* Per-channel requantization of the DSP path. For 2 <= n = -shift <= 23 (the usual case) the
+ * output offset is folded into the rounding constant of mcuq_requantize_rshift: with
+ *   hi = 2^(n-2) + off * 2^(n-1) + (v < 0 ? -1 : 0),  lo = (v & 2^31) | 2^30,
+ * ((hi:lo) + v * mult) >> 32 >> (n - 1) = mcuq_requantize(v, mult, shift) + off (adding a multiple
+ * of 2^(n-1) before an arithmetic shift by n - 1 adds its quotient exactly; |hi| stays below 2^31
+ * since |v * mult| < 2^62 and |off| <= 128, n <= 23). Other shifts take mcuq_requantize_fast. */
+typedef struct
+{
+    int32_t mult, shift, hbias, nm1, off, lo, hi;
+} mcuq_dw_requant;
+
+static inline int mcuq_dw_folded_shift(int32_t shift) { return shift <= -2 && shift >= -23; }
+
+static inline void mcuq_dw_requant_init(mcuq_dw_requant *q, int32_t mult, int32_t shift,
+                                        const mcuq_dw_conv_params *params)
+{
+    q->mult = mult;
+    q->shift = shift;
+    q->off = params->output_offset;
+    q->lo = params->activation.min;
+    q->hi = params->activation.max;
+    if (mcuq_dw_folded_shift(shift))
+    {
+        const int32_t n = -shift;
+        q->nm1 = n - 1;
+        q->hbias = (int32_t)(1u << (n - 2)) + (int32_t)((uint32_t)q->off << (n - 1));
+    }
+    else
+    {
+        q->nm1 = 0;
+        q->hbias = 0;
+    }
+}
+
+static inline int mcuq_dw_mode(const mcuq_dw_requant *q)
+{
+    if (!mcuq_dw_folded_shift(q->shift))
+    {
+        return 2;
+    }
+    return q->lo == -128 && q->hi == 127 ? 0 : 1;
+}
+
+/* Two int8 weights as the int16 lanes (lo, hi) of one word. */
+static inline int32_t mcuq_dw_pack(int8_t lo, int8_t hi)
+{
+    return (int32_t)(((uint32_t)(uint16_t)(int16_t)lo) | ((uint32_t)(uint16_t)(int16_t)hi << 16));
+}
+
+/* Copy input channels c .. c + g->planes - 1 into the planes, row major: plane k byte
+ * (pad_top + y) * wp + pad_left + x = input(y, x, c + k). Four channels per word load when there are
+ * four planes. */
+static void mcuq_dw_dsp_fill(int8_t *scratch, const int8_t *in_batch, int32_t c, const mcuq_dw_geom *g)
+{
+    const int32_t in_w = g->in_w, in_c = g->in_c, wp = g->wp, pb = g->plane_bytes;
+    int32_t y, x;
+    for (y = 0; y < g->in_h; y++)
+    {
+        const int8_t *src = in_batch + (size_t)y * in_w * in_c + c;
+        int8_t *dst = scratch + (size_t)(g->pad_top + y) * wp + g->pad_left;
+        if (g->planes == 4)
+        {
+            for (x = 0; x < in_w; x++)
+            {
+                const uint32_t v = (uint32_t)mcuq_read_s8x4(src);
+                dst[0] = (int8_t)v;
+                dst[pb] = (int8_t)(v >> 8);
+                dst[2 * pb] = (int8_t)(v >> 16);
+                dst[3 * pb] = (int8_t)(v >> 24);
+                dst++;
+                src += in_c;
+            }
+        }
+        else
+        {
+            for (x = 0; x < in_w; x++)
+            {
+                dst[x] = *src;
+                src += in_c;
+            }
+        }
+    }
+}
+
+/* Requantize n accumulators into output pixels os bytes apart. mode 0: folded shift, no clamp beyond
+ * int8; 1: folded shift and the activation clamp; 2: any shift. */
+MCUQ_DW_INLINE void mcuq_dw_dsp_store(const int32_t *acc, int32_t n, int8_t *out, int32_t os, const mcuq_dw_requant *q,
+                                      const int mode)
+{
+    const int32_t *const end = acc + n;
+    const int32_t mult = q->mult, shift = q->shift, hbias = q->hbias, nm1 = q->nm1, off = q->off;
+    const int32_t lo = q->lo, hi = q->hi;
+    while (acc != end)
+    {
+        const int32_t v = *acc++;
+        int32_t r;
+        if (mode == 2)
+        {
+            r = mcuq_clamp_s32(mcuq_requantize_fast(v, mult, shift) + off, lo, hi);
+        }
+        else
+        {
+            const uint32_t l = ((uint32_t)v & 0x80000000u) | 0x40000000u;
+            const int32_t h = hbias + (v >> 31);
+            const int64_t a = (int64_t)(((uint64_t)(uint32_t)h << 32) | l) + (int64_t)v * (int64_t)mult;
+            r = (int32_t)(a >> 32) >> nm1;
+            r = mode == 0 ? mcuq_ssat8(r) : mcuq_clamp_s32(r, lo, hi);
+        }
+        *out = (int8_t)r;
+        out += os;
+    }
+}
+
+#define MCUQ_DW_ACC 32 /* accumulators on the stack: one pass of rows x pixels */
+
+/* Accumulators of `rows` output rows of n pixels of one channel (rows in_step bytes apart in the plane,
+ * p: the first row's first pixel's window), n apart in acc. At stride 1 the word of columns
+ * (x, x+1, x+2, x+3) of a padded row gives two output pixels: e = (x, x+2) takes the outer taps of x
+ * (w02 = (w[k][0], w[k][2]), SMLAD), o = (x+1, x+3) those of x + 1; the middle taps take one half of
+ * w1_01 = (w[0][1], w[1][1]) or of w1_2 = w[2][1]. An odd n computes one more pixel, which reads the
+ * row's padding and the next row (in the scratch) and which the next row overwrites (acc has room
+ * for it). */
+MCUQ_DW_INLINE void mcuq_dw_dsp_acc(const int8_t *p, int32_t wp, int32_t in_step, int32_t rows, int32_t n,
+                                    int32_t stride_w, const int32_t *w, int32_t *acc)
+{
+    const int32_t w02_0 = w[0], w02_1 = w[1], w02_2 = w[2], w1_01 = w[3], w1_2 = w[4], b = w[5];
+    const int32_t wp2 = 2 * wp;
+    int32_t j;
+    for (j = 0; j < rows; j++)
+    {
+        const int8_t *pp = p;
+        int32_t *a = acc + (size_t)j * n;
+        int32_t v, e, o, a0, a1;
+        if (stride_w == 1)
+        {
+            int32_t *const end = a + ((n + 1) & ~1);
+            const int8_t *q;
+            while (a != end)
+            {
+                v = mcuq_read_s8x4(pp);
+                e = mcuq_sxtb16(v);
+                o = mcuq_sxtb16_ror8(v);
+                a0 = mcuq_smlad(e, w02_0, b);
+                a0 = mcuq_smlabb(o, w1_01, a0);
+                a1 = mcuq_smlad(o, w02_0, b);
+                a1 = mcuq_smlatb(e, w1_01, a1);
+                q = pp + wp;
+                v = mcuq_read_s8x4(q);
+                e = mcuq_sxtb16(v);
+                o = mcuq_sxtb16_ror8(v);
+                a0 = mcuq_smlad(e, w02_1, a0);
+                a0 = mcuq_smlabt(o, w1_01, a0);
+                a1 = mcuq_smlad(o, w02_1, a1);
+                a1 = mcuq_smlatt(e, w1_01, a1);
+                v = mcuq_read_s8x4(q + wp);
+                e = mcuq_sxtb16(v);
+                o = mcuq_sxtb16_ror8(v);
+                a0 = mcuq_smlad(e, w02_2, a0);
+                a0 = mcuq_smlabb(o, w1_2, a0);
+                a1 = mcuq_smlad(o, w02_2, a1);
+                a1 = mcuq_smlatb(e, w1_2, a1);
+                a[0] = a0;
+                a[1] = a1;
+                a += 2;
+                pp += 2;
+            }
+        }
+        else
+        {
+            int32_t *const end = a + n;
+            while (a != end)
+            {
+                v = mcuq_read_s8x4(pp);
+                a0 = mcuq_smlad(mcuq_sxtb16(v), w02_0, b);
+                a0 = mcuq_smlabb(mcuq_sxtb16_ror8(v), w1_01, a0);
+                v = mcuq_read_s8x4(pp + wp);
+                a0 = mcuq_smlad(mcuq_sxtb16(v), w02_1, a0);
+                a0 = mcuq_smlabt(mcuq_sxtb16_ror8(v), w1_01, a0);
+                v = mcuq_read_s8x4(pp + wp2);
+                a0 = mcuq_smlad(mcuq_sxtb16(v), w02_2, a0);
+                a0 = mcuq_smlabb(mcuq_sxtb16_ror8(v), w1_2, a0);
+                *a++ = a0;
+                pp += stride_w;
+            }
+        }
+        p += in_step;
+    }
+}
+
+/* One channel on its plane: several whole output rows per pass when a row fits the accumulators,
+ * else chunks of a row. */
+MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_geom *g, const int32_t *w,
+                                             const mcuq_dw_requant *q, int8_t *out, const int mode)
+{
+    int32_t acc[MCUQ_DW_ACC + 1];
+    const int32_t out_w = g->out_w, os = g->os, wp = g->wp, stride_w = g->stride_w;
+    const int32_t in_step = g->stride_h * wp;
+    int32_t y, x0;
+    if (out_w <= MCUQ_DW_ACC)
+    {
+        const int32_t per_pass = MCUQ_DW_ACC / out_w;
+        for (y = 0; y < g->out_h; y += per_pass)
+        {
+            const int32_t rows = g->out_h - y < per_pass ? g->out_h - y : per_pass;
+            mcuq_dw_dsp_acc(plane + (size_t)y * in_step, wp, in_step, rows, out_w, stride_w, w, acc);
+            mcuq_dw_dsp_store(acc, rows * out_w, out + (size_t)y * out_w * os, os, q, mode);
+        }
+    }
+    else
+    {
+        for (y = 0; y < g->out_h; y++)
+        {
+            for (x0 = 0; x0 < out_w; x0 += MCUQ_DW_ACC)
+            {
+                const int32_t n = out_w - x0 < MCUQ_DW_ACC ? out_w - x0 : MCUQ_DW_ACC;
+                mcuq_dw_dsp_acc(plane + (size_t)y * in_step + (size_t)x0 * stride_w, wp, in_step, 1, n, stride_w, w,
+                                acc);
+                mcuq_dw_dsp_store(acc, n, out + ((size_t)y * out_w + x0) * os, os, q, mode);
+            }
+        }
+    }
+}
+
+/* One channel c (plane at `plane`) of the DSP path. */
+static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel(const int8_t *plane, const mcuq_dw_geom *g,
+                                                 const mcuq_dw_conv_s8_args *args, int32_t c, int8_t *out)
+{
+    const int8_t *f = args->filter + c;
+    const int32_t in_c = g->in_c;
+    int32_t w[6];
+    mcuq_dw_requant q;
+    /* Per kernel row k, (w[k][0], w[k][2]) for SMLAD; the middle taps w[0][1], w[1][1] share a word. */
+    w[0] = mcuq_dw_pack(f[0], f[2 * in_c]);
+    w[1] = mcuq_dw_pack(f[3 * in_c], f[5 * in_c]);
+    w[2] = mcuq_dw_pack(f[6 * in_c], f[8 * in_c]);
+    w[3] = mcuq_dw_pack(f[in_c], f[4 * in_c]);
+    w[4] = f[7 * in_c];
+    w[5] = args->bias != NULL ? args->bias[c] : 0;
+    mcuq_dw_requant_init(&q, args->quant->multiplier[c], args->quant->shift[c], args->params);
+    switch (mcuq_dw_mode(&q))
+    {
+    case 0:
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 0);
+        break;
+    case 1:
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 1);
+        break;
+    default:
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 2);
+        break;
+    }
+}
+
+/* Per batch and per group of channels (one plane each): copy the channels into the planes, then
+ * compute their outputs. */
+MCUQ_API void mcuq_depthwise_conv_s8_dsp(const mcuq_dw_conv_s8_args *args)
+{
+    int8_t *const scratch = (int8_t *)args->ctx->buf;
+    mcuq_dw_geom g;
+    int32_t batch, c, k;
+    mcuq_dw_fast_setup(args, &g);
+    for (batch = 0; batch < args->input_dims->n; batch++)
+    {
+        const int8_t *const in_batch = args->input + (size_t)batch * g.in_h * g.in_w * g.in_c;
+        int8_t *const out_batch = args->output + (size_t)batch * g.out_h * g.out_w * g.os;
+        for (c = 0; c < g.in_c; c += g.planes)
+        {
+            mcuq_dw_dsp_fill(scratch, in_batch, c, &g);
+            for (k = 0; k < g.planes; k++)
+            {
+                mcuq_dw_dsp_channel(scratch + (size_t)k * g.plane_bytes, &g, args, c + k,
+                                    out_batch + c + k);
+            }
+        }
+    }
+}
+#endif /* MCUQ_HAVE_DSP */

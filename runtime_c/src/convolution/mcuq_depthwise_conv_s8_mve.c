@@ -1,0 +1,177 @@
+/*
+ * mcuq_depthwise_conv_s8, MVE path (Helium: Cortex-M55, M85), stride 1: the 3x3 layers of
+ * mcuq_depthwise_conv_s8_fast.h on column-major planes (columns 32 bytes apart when they fit, so that
+ * the 9 taps are immediate offsets from one register); lanes = 4 consecutive output rows of one
+ * column: each tap is one VLDRB.S32 and one VMLA by the scalar weight; requantization on the 4 lanes,
+ * a scatter store. Other strides take the DSP path (mcuq_depthwise_conv_s8_dsp.c).
+ */
+#include "mcuq_nn_types.h"
+#include "mcuq_nn_support.h"
+#include "mcuq_nn_simd.h"
+#include "mcuq_depthwise_conv_s8.h"
+
+#if defined(MCUQ_PATH_MVE)
+#include "mcuq_depthwise_conv_s8_fast.h"
+
+/* Copy input channel c into plane 0, column major: byte (pad_left + x) * cs + pad_top + y =
+ * input(y, x, c); 4 rows of a column per gather. */
+static void mcuq_dw_mve_fill(int8_t *scratch, const int8_t *in_batch, int32_t c, const mcuq_dw_geom *g)
+{
+    const int32_t in_h = g->in_h, in_w = g->in_w, row_bytes = g->in_w * g->in_c;
+    const uint32x4_t offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)row_bytes);
+    const int32_t full = in_h & ~3;
+    int32_t x, y;
+    for (x = 0; x < in_w; x++)
+    {
+        const int8_t *src = in_batch + (size_t)x * g->in_c + c;
+        int8_t *dst = scratch + (size_t)(g->pad_left + x) * g->cs + g->pad_top;
+        for (y = 0; y < full; y += 4)
+        {
+            vstrbq_s32(dst, vldrbq_gather_offset_s32(src, offsets));
+            dst += 4;
+            src += (size_t)4 * row_bytes;
+        }
+        if (y < in_h)
+        {
+            const mve_pred16_t pred = vctp32q((uint32_t)(in_h - y));
+            vstrbq_p_s32(dst, vldrbq_gather_offset_z_s32(src, offsets, pred), pred);
+        }
+    }
+}
+
+/* One channel's constants, set up once: its filter (tap 0; the other taps follow in_c bytes apart),
+ * bias, requantization, output offset and clamp. */
+typedef struct
+{
+    const int8_t *f;
+    int32_t bias, mult, shift, off, lo, hi;
+} mcuq_dw_mve_chan;
+
+/* mcuq_requantize_mve with one multiplier and shift for the 4 lanes, then the offset and the clamp;
+ * mode as mcuq_dw_mve_channel_mode. */
+MCUQ_DW_INLINE int32x4_t mcuq_dw_mve_out(int32x4_t acc, const mcuq_dw_mve_chan *k, const int mode)
+{
+    const int32_t mult = k->mult, shift = k->shift;
+    if (mode != 2)
+    {
+        acc = vqrdmulhq_n_s32(acc, mult);
+        acc = vqaddq_s32(acc, vshrq_n_s32(acc, 31)); /* -1 on negative lanes: round half away from zero */
+        acc = vrshlq_n_s32(acc, shift);
+    }
+    else
+    {
+        const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : shift;
+        acc = vqrdmulhq_n_s32(vshlq_r_s32(acc, left), mult);
+        acc = vqaddq_s32(acc, vshrq_n_s32(vandq_s32(acc, vdupq_n_s32(right)), 31));
+        acc = vrshlq_n_s32(acc, right);
+    }
+    acc = vaddq_n_s32(acc, k->off);
+    if (mode == 0)
+    {
+        return vshrq_n_s32(vqshlq_n_s32(acc, 24), 24); /* saturate to [-128, 127] */
+    }
+    return vminq_s32(vmaxq_s32(acc, vdupq_n_s32(k->lo)), vdupq_n_s32(k->hi));
+}
+
+/* One channel on its column-major plane (stride 1): lanes = 4 consecutive output rows of one column,
+ * each tap one VLDRB.S32 of the column and one VMLA by the scalar weight; requantization on the 4
+ * lanes, a scatter store. mode 0: right shift, no clamp beyond int8; 1: right shift and the
+ * activation clamp; 2: any shift and clamp. */
+MCUQ_DW_INLINE void mcuq_dw_mve_channel_mode(const int8_t *plane, const mcuq_dw_geom *g, const mcuq_dw_mve_chan *chan,
+                                             int8_t *out, const int mode, const int cs32)
+{
+    /* cs32: columns 32 bytes apart, so that the 9 taps are immediate offsets from one register. */
+    const mcuq_dw_mve_chan k = *chan; /* in registers: the scatter stores may alias anything */
+    const int8_t *const f = k.f;
+    const int32_t in_c = g->in_c, cs = cs32 ? 32 : g->cs, out_h = g->out_h, out_w = g->out_w, os = g->os;
+    const int32_t w00 = f[0], w01 = f[in_c], w02 = f[2 * in_c];
+    const int32_t w10 = f[3 * in_c], w11 = f[4 * in_c], w12 = f[5 * in_c];
+    const int32_t w20 = f[6 * in_c], w21 = f[7 * in_c], w22 = f[8 * in_c];
+    const int32x4_t bias_v = vdupq_n_s32(k.bias);
+    const uint32x4_t out_offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)(out_w * os));
+    int32_t x, y;
+    const int32_t out_step = 4 * out_w * os;
+    for (x = 0; x < out_w; x++)
+    {
+        /* One pointer: the other two columns are cs and 2 * cs bytes on (immediate offsets when cs32),
+         * which leaves the scalar registers to the nine weights. */
+        const int8_t *c0 = plane + (size_t)x * cs;
+        int8_t *o = out + (size_t)x * os;
+        for (y = out_h; y > 0; y -= 4)
+        {
+            int32x4_t acc = vmlaq_n_s32(bias_v, vldrbq_s32(c0), w00);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 1), w10);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 2), w20);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + cs), w01);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + cs + 1), w11);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + cs + 2), w21);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 2 * cs), w02);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 2 * cs + 1), w12);
+            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 2 * cs + 2), w22);
+            acc = mcuq_dw_mve_out(acc, &k, mode);
+            if (y >= 4)
+            {
+                vstrbq_scatter_offset_s32(o, out_offsets, acc);
+            }
+            else
+            {
+                /* The last rows of a column: the lanes past the output's end read the next column (or
+                 * the scratch's slack) and are not stored. */
+                vstrbq_scatter_offset_p_s32(o, out_offsets, acc, vctp32q((uint32_t)y));
+            }
+            c0 += 4;
+            o += out_step;
+        }
+    }
+}
+
+static MCUQ_DW_NOINLINE void mcuq_dw_mve_channel(const int8_t *plane, const mcuq_dw_geom *g,
+                                                 const mcuq_dw_conv_s8_args *args, int32_t c, int8_t *out)
+{
+    mcuq_dw_mve_chan k;
+    int mode;
+    k.f = args->filter + c;
+    k.bias = args->bias != NULL ? args->bias[c] : 0;
+    k.mult = args->quant->multiplier[c];
+    k.shift = args->quant->shift[c];
+    k.off = args->params->output_offset;
+    k.lo = args->params->activation.min;
+    k.hi = args->params->activation.max;
+    mode = k.shift >= 0 ? 2 : (k.lo == -128 && k.hi == 127 ? 0 : 1);
+    if (mode == 0 && g->cs == 32)
+    {
+        mcuq_dw_mve_channel_mode(plane, g, &k, out, 0, 1);
+    }
+    else if (mode == 0)
+    {
+        mcuq_dw_mve_channel_mode(plane, g, &k, out, 0, 0);
+    }
+    else if (mode == 1)
+    {
+        mcuq_dw_mve_channel_mode(plane, g, &k, out, 1, 0);
+    }
+    else
+    {
+        mcuq_dw_mve_channel_mode(plane, g, &k, out, 2, 0);
+    }
+}
+
+/* Per batch and channel: copy the channel into plane 0, then compute its outputs. */
+MCUQ_API void mcuq_depthwise_conv_s8_mve(const mcuq_dw_conv_s8_args *args)
+{
+    int8_t *const scratch = (int8_t *)args->ctx->buf;
+    mcuq_dw_geom g;
+    int32_t batch, c;
+    mcuq_dw_fast_setup(args, &g);
+    for (batch = 0; batch < args->input_dims->n; batch++)
+    {
+        const int8_t *const in_batch = args->input + (size_t)batch * g.in_h * g.in_w * g.in_c;
+        int8_t *const out_batch = args->output + (size_t)batch * g.out_h * g.out_w * g.os;
+        for (c = 0; c < g.in_c; c++)
+        {
+            mcuq_dw_mve_fill(scratch, in_batch, c, &g);
+            mcuq_dw_mve_channel(scratch, &g, args, c, out_batch + c);
+        }
+    }
+}
+#endif /* MCUQ_PATH_MVE */
