@@ -35,7 +35,7 @@ def kernel_source(kernel: CKernel) -> Path:
 
 def kernel_files(entry: Path) -> list[Path]:
     """A kernel's files in the order the generated C needs them: its own headers, the bodies of its
-    paths, then its entry (e.g. mcuq_convolve_s8.h, mcuq_convolve_s8_fast.h, mcuq_convolve_s8_dsp.c,
+    paths, then its entry (e.g. mcuq_convolve_s8_args.h, mcuq_convolve_s8_fast.h, mcuq_convolve_s8_dsp.c,
     ..., mcuq_convolve_s8.c): every file beside the entry named after it."""
     def own(path: Path) -> bool:
         return path != entry and (path.stem == entry.stem or path.stem.startswith(entry.stem + "_"))

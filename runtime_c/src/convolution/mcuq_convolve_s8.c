@@ -9,14 +9,14 @@
  * the kernel sums raw input * filter products, with padded positions holding the zero point.
  *
  * This file is the entry: the scratch sizes, the argument checks and the choice of path, made once per
- * call. The paths, bit-exact with each other, are in their own files (see mcuq_convolve_s8.h): the
+ * call. The paths, bit-exact with each other, are in their own files (see mcuq_convolve_s8_args.h): the
  * portable one (mcuq_convolve_s8_portable.c), which takes every grouped convolution, and for one group
  * the DSP (mcuq_convolve_s8_dsp.c) and MVE (mcuq_convolve_s8_mve.c) ones.
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
 #include "mcuq_nn_simd.h"
-#include "mcuq_convolve_s8.h"
+#include "mcuq_convolve_s8_args.h"
 
 MCUQ_API int32_t mcuq_convolve_s8_get_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims)
 {

@@ -8,7 +8,7 @@
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
 #include "mcuq_nn_simd.h"
-#include "mcuq_convolve_s8.h"
+#include "mcuq_convolve_s8_args.h"
 
 #if defined(MCUQ_HAVE_DSP) && !defined(MCUQ_PATH_MVE)
 #include "mcuq_convolve_s8_fast.h"

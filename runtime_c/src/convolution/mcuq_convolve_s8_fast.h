@@ -26,7 +26,7 @@
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
 #include "mcuq_nn_simd.h"
-#include "mcuq_convolve_s8.h"
+#include "mcuq_convolve_s8_args.h"
 
 #if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
 /* The inner loops in assembly: gcc only (clang cannot allocate their registers), and only when

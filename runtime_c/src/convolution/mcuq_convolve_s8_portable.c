@@ -9,7 +9,7 @@
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
-#include "mcuq_convolve_s8.h"
+#include "mcuq_convolve_s8_args.h"
 
 static int32_t mcuq_convolve_s8_dot(const int16_t *col, const int8_t *filter, int32_t len)
 {

@@ -11,7 +11,7 @@
  * products, and a padded tap adds zero_point * filter = -input_offset * filter.
  *
  * This file is the entry: the scratch sizes, the argument checks and the choice of path, made once per
- * call. The paths, bit-exact with each other, are in their own files (see mcuq_depthwise_conv_s8.h):
+ * call. The paths, bit-exact with each other, are in their own files (see mcuq_depthwise_conv_s8_args.h):
  * the portable one (mcuq_depthwise_conv_s8_portable.c), the reference and the fallback, and for 3x3
  * filters with ch_mult 1, dilation 1 and at most 1 row or column of padding per side (DS-CNN,
  * MobileNet), given the scratch buffer, the DSP (mcuq_depthwise_conv_s8_dsp.c) and MVE
@@ -28,7 +28,7 @@
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
 #include "mcuq_nn_simd.h"
-#include "mcuq_depthwise_conv_s8.h"
+#include "mcuq_depthwise_conv_s8_args.h"
 
 /* Planes the fast paths can use: 4 (four channels per copy) when the channels come in fours and a plane
  * is at most 1 KiB, else 1; 0 where no fast path applies. */

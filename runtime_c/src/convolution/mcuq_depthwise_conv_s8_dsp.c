@@ -10,7 +10,7 @@
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
 #include "mcuq_nn_simd.h"
-#include "mcuq_depthwise_conv_s8.h"
+#include "mcuq_depthwise_conv_s8_args.h"
 
 #if defined(MCUQ_HAVE_DSP)
 #include "mcuq_depthwise_conv_s8_fast.h"

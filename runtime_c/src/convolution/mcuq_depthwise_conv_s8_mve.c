@@ -8,7 +8,7 @@
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
 #include "mcuq_nn_simd.h"
-#include "mcuq_depthwise_conv_s8.h"
+#include "mcuq_depthwise_conv_s8_args.h"
 
 #if defined(MCUQ_PATH_MVE)
 #include "mcuq_depthwise_conv_s8_fast.h"

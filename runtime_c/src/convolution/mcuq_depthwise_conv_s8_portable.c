@@ -8,7 +8,7 @@
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
-#include "mcuq_depthwise_conv_s8.h"
+#include "mcuq_depthwise_conv_s8_args.h"
 
 #if defined(__GNUC__)
 __attribute__((noinline)) /* its own registers: inlined into the entry point it spills in the inner loop */

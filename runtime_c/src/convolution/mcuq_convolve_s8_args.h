@@ -8,8 +8,8 @@
  * this header, the bodies and then the entry into the generated file, where MCUQ_API makes them all
  * static; in a library build (the tests) the bodies have external linkage, declared here.
  */
-#ifndef MCUQ_CONVOLVE_S8_H
-#define MCUQ_CONVOLVE_S8_H
+#ifndef MCUQ_CONVOLVE_S8_ARGS_H
+#define MCUQ_CONVOLVE_S8_ARGS_H
 
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_simd.h"
@@ -46,4 +46,4 @@ MCUQ_API void mcuq_convolve_s8_dsp(const mcuq_conv_s8_args *args);
 MCUQ_API void mcuq_convolve_s8_mve(const mcuq_conv_s8_args *args);
 #endif
 
-#endif /* MCUQ_CONVOLVE_S8_H */
+#endif /* MCUQ_CONVOLVE_S8_ARGS_H */
