@@ -404,6 +404,29 @@ def global_average_pool(b: IrBuilder, node: onnx.NodeProto) -> None:
     pool(b, node, "avg_pool", shape[2:], (1, 1), (0, 0, 0, 0), {"count_include_pad": 0})
 
 
+def reduce_mean(b: IrBuilder, node: onnx.NodeProto, *, keepdims: int = 1, noop_with_empty_axes: int = 0) -> None:
+    """ReduceMean over H and W of an NCHW tensor is global average pooling (the dynamo exporter writes
+    `x.mean((2, 3))` and `adaptive_avg_pool2d(x, 1)` this way); with keepdims 0 a reshape to [N, C] follows."""
+    shape = require_rank(b, node, node.input[0], (4,))
+    axes_name = input_name(node, 1)
+    axes = b.constant(axes_name) if axes_name else None
+    if axes_name and axes is None:
+        raise unsupported(node, "axes must be a constant")
+    if axes is None or axes.size == 0:
+        raise unsupported(node, "a mean over every axis (no axes given); mcuq reduces over H and W only")
+    if sorted(int(a) % 4 for a in axes.reshape(-1)) != [2, 3]:
+        raise unsupported(node, f"axes={[int(a) for a in axes.reshape(-1)]}; mcuq reduces over H and W (axes 2 and 3 "
+                                "of NCHW: global average pooling) only")
+    label, pooled_nchw = node_label(node), (shape[0], shape[1], 1, 1)
+    attrs = {"kernel": tuple(int(d) for d in shape[2:]), "strides": (1, 1), "pads": (0, 0, 0, 0),
+             "count_include_pad": 0, "act_min": -math.inf, "act_max": math.inf}
+    y = b.emit("avg_pool", label, (b.transpose(label, node.input[0], NCHW_TO_NHWC),), nhwc(pooled_nchw), attrs)
+    if keepdims:
+        b.transpose(label, y, NHWC_TO_NCHW, node.output[0])
+    else:
+        b.reshape(label, b.transpose(label, y, NHWC_TO_NCHW), (shape[0], shape[1]), node.output[0])
+
+
 def batch_normalization(
     b: IrBuilder,
     node: onnx.NodeProto,
@@ -655,6 +678,7 @@ HANDLERS: dict[str, Callable[..., None]] = {
     "Mul": mul,
     "Pad": pad,
     "QuantizeLinear": quantize_linear,
+    "ReduceMean": reduce_mean,
     "Relu": relu,
     "Reshape": reshape,
     "Sigmoid": unary("sigmoid"),

@@ -97,6 +97,24 @@ def case_gemm_relu6_and_global_pool():
     return [n, gp, fl, gemm, clip], [1, 3, 6, 6], inits, {"avg_pool", "fully_connected"}
 
 
+def case_reduce_mean_over_h_and_w_keepdims():
+    """torch.onnx.export's dynamo exporter writes global average pooling as ReduceMean (keepdims 1 for
+    adaptive_avg_pool2d(x, 1), 0 for x.mean((2, 3)))."""
+    n, i = conv("c", "x", "h", 3, 8)
+    mean = helper.make_node("ReduceMean", ["h"], ["g"], axes=[2, 3], keepdims=1)  # opset 13; the loader makes axes an input
+    fl = helper.make_node("Flatten", ["g"], ["f"])
+    gemm = helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], transB=1)
+    return [n, mean, fl, gemm], [1, 3, 6, 6], {**i, "fw": w(10, 8), "fb": w(10)}, {"avg_pool"}
+
+
+def case_reduce_mean_over_h_and_w_dropping_them():
+    n, i = conv("c", "x", "h", 3, 8)
+    mean = helper.make_node("ReduceMean", ["h"], ["g"], axes=[-1, -2], keepdims=0)
+    gemm = helper.make_node("Gemm", ["g", "fw", "fb"], ["y"], transB=1)
+    inits = {**i, "fw": w(10, 8), "fb": w(10)}
+    return [n, mean, gemm], [1, 3, 6, 6], inits, {"avg_pool", "fully_connected"}
+
+
 def case_two_outputs():
     a, ia = conv("a", "x", "y", 3, 4)
     b, ib = conv("b", "y", "z", 4, 2)

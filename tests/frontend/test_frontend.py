@@ -848,6 +848,16 @@ def test_unsupported_attribute_value_is_explained(tmp_path: Path) -> None:
         load_onnx(path)
 
 
+@pytest.mark.parametrize("axes", [[1], [1, 2, 3], [3]])
+def test_reduce_mean_other_than_over_h_and_w_is_refused(axes, tmp_path: Path) -> None:
+    nodes = [helper.make_node("Relu", ["x"], ["r"]),
+             helper.make_node("ReduceMean", ["r"], ["y"], axes=axes, keepdims=1, name="avg")]
+    path = tmp_path / "mean.onnx"
+    onnx.save(build_model(nodes, {"x": [1, 3, 4, 4]}), path)
+    with pytest.raises(UnsupportedOpError, match=r"'avg'.*'ReduceMean'.*axes=.*over H and W"):
+        load_onnx(path)
+
+
 @pytest.mark.parametrize("shape, axis", [([1, 6], 0), ([1, 3, 4, 4], -4)])
 def test_softmax_over_the_batch_axis_is_refused(shape, axis, tmp_path: Path) -> None:
     """Found by tests/helpers/graph_fuzz.py: it crashed in verification with a traceback (the float reference

@@ -371,8 +371,17 @@ def pass_through(g: GraphBuilder, x: Value) -> Value:
 
 
 def global_pool(g: GraphBuilder, x: Value) -> Value:
-    g.steps.append("GlobalAveragePool")
-    return g.node("GlobalAveragePool", [x.name], (*x.shape[:2], 1, 1))
+    """GlobalAveragePool, or ReduceMean over H and W as torch's dynamo exporter writes it (axes an
+    attribute before opset 18, an input from then on)."""
+    how = g.pick(["GlobalAveragePool", "ReduceMean"])
+    g.steps.append(how)
+    shape = (*x.shape[:2], 1, 1)
+    if how == "GlobalAveragePool":
+        return g.node("GlobalAveragePool", [x.name], shape)
+    axes = g.pick([[2, 3], [-1, -2]])
+    if g.opset >= 18:
+        return g.node("ReduceMean", [x.name, g.constant("axes", np.array(axes, np.int64))], shape, keepdims=1)
+    return g.node("ReduceMean", [x.name], shape, axes=axes, keepdims=1)
 
 
 def classifier_head(g: GraphBuilder, x: Value) -> Value:
