@@ -142,8 +142,8 @@ class _Objects:
 
 
 def run_c(layer: Layer, inputs: list[np.ndarray], tensors: dict[str, QTensor],
-              inplace: tuple[int, int] | None = None, channel_slice: tuple[int, int] | None = None,
-              roomy: bool = False) -> np.ndarray:
+          inplace: tuple[int, int] | None = None, channel_slice: tuple[int, int] | None = None,
+          roomy: bool = False) -> np.ndarray:
     """Run one layer through its C kernel(s); asserts MCUQ_OK and that no byte outside the output
     (and the scratch) changed, except input bytes the output overlaps. Returns the output."""
     ffi, lib = load()
