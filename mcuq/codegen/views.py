@@ -304,6 +304,23 @@ def lut_view(d: LayerData) -> OpView:
     return OpView((table,), structs, (call,))
 
 
+def prelu_view(d: LayerData) -> OpView:
+    """Rows are pixels (row_size: channels) whatever the output's stride: the kernel picks each element's
+    negative-side multiplier by its channel."""
+    p = d.params
+    channels = dims4(d.out.shape)[3]
+    arrays = (CArray("multiplier", "int32_t", np.asarray(p.negative_multiplier, dtype=np.int32),
+                     "x < 0: s_in * slope[c] / s_out, per channel."),
+              CArray("shift", "int32_t", np.asarray(p.negative_shift, dtype=np.int32)))
+    params = dict(input_offset=int(p.input_offset), output_offset=int(p.output_offset),
+                  positive_quant=_quant(p.positive_multiplier, p.positive_shift))
+    dims = dict(rows=d.out.size // channels, row_size=channels, output_row_stride=d.pixel_stride)
+    structs = (CStruct("params", "mcuq_prelu_params", params), QUANT,
+               CStruct("dims", "mcuq_elementwise_dims", dims))
+    call = KernelCall(d.function, (Ref("params"), Ref("quant"), Ref("dims"), d.arena_in(), d.arena_out()))
+    return OpView(arrays, structs, (call,))
+
+
 def softmax_view(d: LayerData) -> OpView:
     p = d.params
     row = d.out.shape[-1]
@@ -392,6 +409,7 @@ VIEWS: dict[QOp, Callable[[LayerData], OpView]] = {
     QOp.PAD: pad_view,
     QOp.COPY: copy_view,
     QOp.REQUANTIZE: requantize_view,
+    QOp.PRELU: prelu_view,
 }
 assert set(VIEWS) == set(QOp), "every QOp has a view"
 

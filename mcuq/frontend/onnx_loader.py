@@ -11,7 +11,8 @@ Stages, each a small function from one ONNX model to the next:
    `mcuq.frontend.qdq`, which keeps the file's scales, zero points, int8 weights and int32 biases;
 5. infer shapes (``onnx.shape_inference``) and fold constant subgraphs with
    ``onnx.reference.ReferenceEvaluator``, repeating until nothing more folds;
-6. translate each remaining node with the handler registered for its op in ``HANDLERS``
+6. recognize activations written as several nodes (`mcuq.frontend.patterns`: GELU's Erf form);
+7. translate each remaining node with the handler registered for its op in ``HANDLERS``
    (`mcuq.frontend.onnx_ops`).
 
 Handlers translate literally: layout-sensitive ops (Conv, pools, BatchNormalization, per-channel
@@ -35,7 +36,7 @@ from onnx.reference import ReferenceEvaluator
 
 from mcuq import ir
 from mcuq.errors import ModelError, ShapeError, UnsupportedOpError
-from mcuq.frontend import qdq
+from mcuq.frontend import patterns, qdq
 from mcuq.frontend.onnx_ops import HANDLERS, IrBuilder, Shape, node_label
 
 TARGET_OPSET = 21
@@ -65,6 +66,7 @@ def load_onnx(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None 
     model = converted_to_opset(quantized.model, TARGET_OPSET)
     model = with_static_input_shapes(model, input_shapes or {})
     nodes, constants, shapes = fold_constants(model)
+    nodes = patterns.fused_activations(nodes, constants, [value.name for value in model.graph.output])
     return to_ir(model.graph, nodes, constants, shapes, name=path.stem, quantized=quantized)
 
 

@@ -508,6 +508,10 @@ def elementwise_binary(b: IrBuilder, node: onnx.NodeProto, op: str) -> None:
     if all(c is None for c in constants):
         if b.shape(first, node) != b.shape(second, node):
             raise unsupported(node, "two activations of different shapes (broadcasting between activations)")
+        gate = gated_by_itself(b, first, second) if op == "mul" else None
+        if gate is not None:  # the gate node is left without readers: the passes drop it
+            b.emit(gate[0], node_label(node), (gate[1],), out_shape, {}, node.output[0])
+            return
         attrs = {"act_min": -math.inf, "act_max": math.inf}
         b.emit(op, node_label(node), (first, second), out_shape, attrs, node.output[0])
         return
@@ -519,6 +523,23 @@ def elementwise_binary(b: IrBuilder, node: onnx.NodeProto, op: str) -> None:
         channel_affine(b, node, x, vector, np.zeros_like(vector), node.output[0])
     else:
         channel_affine(b, node, x, np.ones_like(vector), vector, node.output[0])
+
+
+# x * gate(x) as one function of x: SiLU (torch writes it as Mul(x, Sigmoid(x)) in every export) and
+# HardSwish (Mul(x, HardSigmoid(x)) below opset 14).
+GATED = {"sigmoid": ("swish", {}), "hard_sigmoid": ("hard_swish", {"alpha": 1.0 / 6.0, "beta": 0.5})}
+
+
+def gated_by_itself(b: IrBuilder, first: str, second: str) -> tuple[str, str] | None:
+    """(IR op, x) when one factor is a `GATED` gate of the other, x; else None."""
+    for x, gate in ((first, second), (second, first)):
+        producer = next((node for node in b.nodes if gate in node.outputs), None)
+        if producer is None or producer.op not in GATED or producer.inputs[0] != x:
+            continue
+        op, attrs = GATED[producer.op]
+        if all(math.isclose(producer.attrs[k], v, rel_tol=1e-6) for k, v in attrs.items()):
+            return op, x
+    return None
 
 
 def add(b: IrBuilder, node: onnx.NodeProto) -> None:
@@ -560,6 +581,51 @@ def unary(op: str) -> Callable[[IrBuilder, onnx.NodeProto], None]:
 
     handler.__name__ = op
     return handler
+
+
+def unary_with(op: str, **defaults) -> Callable[..., None]:
+    """A function of one value whose ONNX attributes (``defaults``: names and ONNX defaults) become the
+    IR node's attributes, e.g. HardSigmoid's alpha and beta."""
+
+    def handler(b: IrBuilder, node: onnx.NodeProto, **attrs) -> None:
+        unknown = sorted(set(attrs) - set(defaults))
+        if unknown:
+            raise unsupported(node, f"attribute {unknown[0]!r} is not supported")
+        out = node.output[0]
+        b.emit(op, node_label(node), (node.input[0],), b.shape(out, node), {**defaults, **attrs}, out)
+
+    handler.__name__ = op
+    return handler
+
+
+def gelu(b: IrBuilder, node: onnx.NodeProto, *, approximate: str = "none") -> None:
+    if approximate not in ("none", "tanh"):
+        raise unsupported(node, f"approximate={approximate!r}; ONNX Gelu takes 'none' or 'tanh'")
+    out = node.output[0]
+    b.emit("gelu", node_label(node), (node.input[0],), b.shape(out, node), {"approximate": approximate}, out)
+
+
+def prelu(b: IrBuilder, node: onnx.NodeProto) -> None:
+    """One slope for all: LeakyRelu (a table). One slope per channel (axis 1: torch writes [C] for
+    [N, C] inputs and [C, 1, 1] for NCHW ones): ``prelu`` over NHWC, one negative-side multiplier per
+    channel in the kernel."""
+    label, x, out = node_label(node), node.input[0], node.output[0]
+    shape = b.shape(x, node)
+    require_activation(b, node, x)
+    slope = required_constant(b, node, 1, "slope").astype(np.float32)
+    if np.all(slope == slope.reshape(-1)[0]):
+        b.emit("leaky_relu", label, (x,), shape, {"alpha": scalar(slope)}, out)
+        return
+    vector = per_channel_vector(slope, shape)
+    if vector is None or len(shape) not in (2, 4):
+        raise unsupported(node, f"slope of shape {list(slope.shape)} on an input of shape {list(shape)}; mcuq "
+                                "supports one slope, or one per channel (axis 1) of a rank-2 or rank-4 input")
+    slope_name = b.add_constant(f"{label}__slope", vector)
+    if len(shape) == 2:
+        b.emit("prelu", label, (x, slope_name), shape, {}, out)
+        return
+    y = b.emit("prelu", label, (b.transpose(label, x, NCHW_TO_NHWC), slope_name), nhwc(shape), {})
+    b.transpose(label, y, NHWC_TO_NCHW, out)
 
 
 def softmax(b: IrBuilder, node: onnx.NodeProto, *, axis: int = -1) -> None:
@@ -687,4 +753,12 @@ HANDLERS: dict[str, Callable[..., None]] = {
     "Tanh": unary("tanh"),
     "Transpose": transpose,
     "Unsqueeze": to_inferred_shape,
+    "HardSwish": unary("hard_swish"),
+    "HardSigmoid": unary_with("hard_sigmoid", alpha=0.2, beta=0.5),
+    "Elu": unary_with("elu", alpha=1.0),
+    "Selu": unary_with("selu", alpha=1.67326319217681884765625, gamma=1.05070102214813232421875),
+    "Gelu": gelu,
+    "Exp": unary("exp"),
+    "Softplus": unary("softplus"),
+    "PRelu": prelu,
 }

@@ -340,6 +340,21 @@ def copy(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTen
     return as_shape(inputs[0], tensors[layer.output].shape, layer.name)
 
 
+def _prelu(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.PreluParams = layer.params
+    out_shape = tensors[layer.output].shape
+    channels = out_shape[-1]
+    if np.shape(p.negative_multiplier) != (channels,) or np.shape(p.negative_shift) != (channels,):
+        raise ValueError(f"{layer.name}: PReLU needs one negative multiplier and shift per channel ({channels})")
+    shifts = np.append(np.asarray(p.negative_shift), p.positive_shift)
+    if abs(p.input_offset) > 255 or shifts.min() < -31 or shifts.max() > 30:
+        raise ValueError(f"{layer.name}: PReLU input offset {p.input_offset} or a shift out of range")
+    v = as_shape(inputs[0], out_shape, layer.name).astype(np.int64) + p.input_offset
+    positive = fp.requantize(v, p.positive_multiplier, p.positive_shift)
+    negative = fp.requantize(v, np.asarray(p.negative_multiplier), np.asarray(p.negative_shift))
+    return _to_int8(np.clip(np.where(v >= 0, positive, negative) + p.output_offset, -128, 127))
+
+
 OPS: dict[qir.QOp, Callable[[qir.Layer, list[np.ndarray], dict[str, qir.QTensor]], np.ndarray]] = {
     qir.QOp.CONV: _conv,
     qir.QOp.DEPTHWISE_CONV: _depthwise,
@@ -354,4 +369,5 @@ OPS: dict[qir.QOp, Callable[[qir.Layer, list[np.ndarray], dict[str, qir.QTensor]
     qir.QOp.TRANSPOSE: _transpose,
     qir.QOp.PAD: _pad,
     qir.QOp.COPY: copy,
+    qir.QOp.PRELU: _prelu,
 }

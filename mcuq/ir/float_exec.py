@@ -194,6 +194,52 @@ def fake_quant(attrs: dict, x: np.ndarray) -> np.ndarray:
     return ((q - zero_point) * scale).astype(np.float32)
 
 
+# Functions of one value, for calibration and for the lowering's tables (which call them in float64,
+# so none of them rounds to float32 on the way).
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])  # numpy has no erf; onnx.reference computes it so too
+
+
+def hard_sigmoid(attrs: dict, x: np.ndarray) -> np.ndarray:
+    return np.clip(attrs.get("alpha", 0.2) * x + attrs.get("beta", 0.5), 0.0, 1.0)
+
+
+def hard_swish(attrs: dict, x: np.ndarray) -> np.ndarray:
+    return x * np.clip(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+def elu(attrs: dict, x: np.ndarray) -> np.ndarray:
+    return np.where(x >= 0, x, attrs.get("alpha", 1.0) * np.expm1(np.minimum(x, 0.0)))
+
+
+def selu(attrs: dict, x: np.ndarray) -> np.ndarray:
+    return attrs["gamma"] * np.where(x > 0, x, attrs["alpha"] * np.expm1(np.minimum(x, 0.0)))
+
+
+def gelu(attrs: dict, x: np.ndarray) -> np.ndarray:
+    if attrs.get("approximate", "none") == "tanh":
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)).astype(x.dtype))
+
+
+def swish(attrs: dict, x: np.ndarray) -> np.ndarray:
+    """x * sigmoid(alpha x): SiLU for alpha 1."""
+    return x * sigmoid(attrs, attrs.get("alpha", 1.0) * x)
+
+
+def exp(attrs: dict, x: np.ndarray) -> np.ndarray:
+    return np.exp(x)
+
+
+def softplus(attrs: dict, x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)  # log(1 + e^x) without overflow
+
+
+def prelu(attrs: dict, x: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    """Channels on the last axis (NHWC, or [N, C]); ``slope`` has one value per channel."""
+    return np.where(x >= 0, x, x * slope)
+
+
 OPS: dict[str, OpFunction] = {
     "conv2d": conv2d,
     "depthwise_conv2d": depthwise_conv2d,
@@ -212,4 +258,13 @@ OPS: dict[str, OpFunction] = {
     "transpose": transpose,
     "pad": pad,
     "fake_quant": fake_quant,
+    "hard_swish": hard_swish,
+    "hard_sigmoid": hard_sigmoid,
+    "elu": elu,
+    "selu": selu,
+    "gelu": gelu,
+    "swish": swish,
+    "exp": exp,
+    "softplus": softplus,
+    "prelu": prelu,
 }

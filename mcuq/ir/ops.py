@@ -69,6 +69,18 @@ _ROWS = (
     OpInfo("transpose", OutputGrid.INPUT, moves_values=True),
     OpInfo("pad", OutputGrid.INPUT, moves_values=True),
     OpInfo("fake_quant", OutputGrid.FIXED, elementwise_inputs=1),
+    # Functions of one int8 value: 256-entry tables, never fused into their producer (which then gets
+    # a calibrated output grid of its own); no int16 form (a 65,536-entry table is not an MCU's).
+    OpInfo("hard_swish", OutputGrid.CALIBRATED, elementwise_inputs=1),
+    OpInfo("hard_sigmoid", OutputGrid.FIXED, elementwise_inputs=1),
+    OpInfo("elu", OutputGrid.CALIBRATED, elementwise_inputs=1),
+    OpInfo("selu", OutputGrid.CALIBRATED, elementwise_inputs=1),
+    OpInfo("gelu", OutputGrid.CALIBRATED, elementwise_inputs=1),
+    OpInfo("swish", OutputGrid.CALIBRATED, elementwise_inputs=1),
+    OpInfo("exp", OutputGrid.CALIBRATED, elementwise_inputs=1),
+    OpInfo("softplus", OutputGrid.CALIBRATED, elementwise_inputs=1),
+    # x >= 0 ? x : slope[c] * x over the last (channel) axis: not a single table when slopes differ.
+    OpInfo("prelu", OutputGrid.CALIBRATED),
 )
 
 OPS: dict[str, OpInfo] = {row.name: row for row in _ROWS}

@@ -14,6 +14,7 @@ from mcuq.qir.model import (
     MulParams,
     PadParams,
     PoolParams,
+    PreluParams,
     QModel,
     QOp,
     QTensor,
@@ -26,4 +27,5 @@ __all__ = [
     "AddParams", "ConcatParams", "ConvParams", "CopyParams", "DTYPE_NUMPY", "DTYPE_RANGE",
     "DepthwiseConvParams", "FullyConnectedParams", "Layer", "LutParams", "MulParams", "PadParams", "PoolParams",
     "QModel", "QOp", "QTensor", "RequantizeParams", "SoftmaxParams", "TransposeParams",
+    "PreluParams",
 ]

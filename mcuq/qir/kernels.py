@@ -146,6 +146,8 @@ _ROWS = (
     KernelSpec(QOp.REQUANTIZE, {  # by output dtype: the direction of the precision boundary
         "int16": _kernel("mcuq_requantize_s8_s16", "quantization"),
         "int8": _kernel("mcuq_requantize_s16_s8", "quantization")}, adds_error=False),
+    KernelSpec(QOp.PRELU, {"int8": _kernel("mcuq_prelu_s8", "activations")}, InPlace.ELEMENTWISE,
+               SliceWrite.CHANNELS),
 )
 
 KERNELS: dict[QOp, KernelSpec] = {row.op: row for row in _ROWS}

@@ -35,6 +35,7 @@ class QOp(enum.Enum):
     PAD = "pad"  # mcuq_pad_s8
     COPY = "copy"  # memcpy (a reshape that cannot be an alias)
     REQUANTIZE = "requantize"  # mcuq_requantize_s8_s16 / mcuq_requantize_s16_s8: a precision boundary
+    PRELU = "prelu"  # mcuq_prelu_s8: x >= 0 ? x : slope[c] * x, a negative-side multiplier per channel
 
 
 #: Integer range of each activation dtype.
@@ -225,6 +226,20 @@ class RequantizeParams:
     output_offset: int
     multiplier: int
     shift: int
+
+
+@dataclass(frozen=True)
+class PreluParams:
+    """PReLU over [..., C] (channels last): v = in + input_offset; out = clamp(requantize(v, positive)
+    if v >= 0 else requantize(v, negative[c]), + output_offset) to int8. The negative multipliers carry
+    the slope (s_in * slope[c] / s_out): a negative slope gives a negative multiplier."""
+
+    input_offset: int
+    output_offset: int
+    positive_multiplier: int
+    positive_shift: int
+    negative_multiplier: np.ndarray = field(compare=False)  # int32 [C]
+    negative_shift: np.ndarray = field(compare=False)  # int32 [C]
 
 
 @dataclass(frozen=True)

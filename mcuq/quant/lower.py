@@ -20,6 +20,7 @@ import numpy as np
 
 from mcuq import qir
 from mcuq.errors import CalibrationError, McuqError, UnsupportedOpError
+from mcuq.ir import float_exec
 from mcuq.ir.graph import Graph, Node
 from mcuq.ir.ops import OutputGrid, ops_where
 from mcuq.numerics import fixedpoint
@@ -32,6 +33,7 @@ INT8_MIN, INT8_MAX = -128, 127
 SOFTMAX_QUANT = (1.0 / 256.0, -128)
 SIGMOID_QUANT = (1.0 / 256.0, -128)
 TANH_QUANT = (1.0 / 128.0, 0)
+HARD_SIGMOID_QUANT = SIGMOID_QUANT  # [0, 1] whatever alpha and beta
 
 
 def activation_qparams(lo: float, hi: float, dtype: str = "int8") -> tuple[float, int]:
@@ -534,6 +536,26 @@ def _tanh_fn(v, node):
     return np.tanh(v)
 
 
+def _float_op_table(fixed_quant: tuple[float, int] | None = None) -> Callable[[Lowering, Node], None]:
+    """A function of one value as a table of its float function (`float_exec`, run in float64)."""
+    return _lut(lambda real, node: float_exec.OPS[node.op](node.attrs, real), fixed_quant)
+
+
+def lower_prelu(lower: Lowering, node: Node) -> None:
+    """x >= 0: x requantized by s_in / s_out; x < 0: by s_in * slope[c] / s_out, one multiplier per
+    channel (the slope folded in, so no second rounding of a quantized slope as in TFLite's PRelu)."""
+    x = lower.tensors[node.inputs[0]]
+    out = lower.activation(node.outputs[0], node)
+    slope = np.asarray(lower.graph.const(node.inputs[1]), dtype=np.float32).astype(np.float64)
+    s_in, s_out = float(np.float32(x.scale)), float(np.float32(out.scale))
+    positive = fixedpoint.quantize_multiplier(s_in / s_out)
+    negative = fixedpoint.quantize_multipliers(s_in * slope / s_out)
+    params = qir.PreluParams(input_offset=-x.zero_point, output_offset=out.zero_point,
+                             positive_multiplier=positive[0], positive_shift=positive[1],
+                             negative_multiplier=negative[0], negative_shift=negative[1])
+    lower.emit(node, QOp.PRELU, params, inputs=(node.inputs[0],))
+
+
 def lower_softmax(lower: Lowering, node: Node) -> None:
     x = lower.tensors[node.inputs[0]]
     out = lower.kernel_output(node, *SOFTMAX_QUANT)
@@ -613,6 +635,15 @@ HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
     "transpose": lower_transpose,
     "pad": lower_pad,
     "reshape": lower_reshape,
+    "hard_swish": _float_op_table(),
+    "hard_sigmoid": _float_op_table(HARD_SIGMOID_QUANT),
+    "elu": _float_op_table(),
+    "selu": _float_op_table(),
+    "gelu": _float_op_table(),
+    "swish": _float_op_table(),
+    "exp": _float_op_table(),
+    "softplus": _float_op_table(),
+    "prelu": lower_prelu,
 }
 
 

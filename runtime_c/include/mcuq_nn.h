@@ -98,6 +98,16 @@ MCUQ_API mcuq_status mcuq_lut_s8(const int8_t *table,
                                  const int8_t *input,
                                  int8_t *output);
 
+/* PReLU with one slope per channel: rows are pixels of dims->row_size channels, element i of a row is
+ * channel i and takes negative_quant->multiplier[i] / shift[i] (s_in * slope[i] / s_out, negative for a
+ * negative slope) when in + input_offset < 0. Shifts in [-31, 30]. Channel-slice output and in-place
+ * operation (a dense output == input) allowed. */
+MCUQ_API mcuq_status mcuq_prelu_s8(const mcuq_prelu_params *params,
+                                   const mcuq_per_channel_quant *negative_quant,
+                                   const mcuq_elementwise_dims *dims,
+                                   const int8_t *input,
+                                   int8_t *output);
+
 /* ---- Pooling: in place like depthwise convolution (channel c of a pixel after its window) ---- */
 MCUQ_API mcuq_status mcuq_max_pool_s8(const mcuq_pool_params *params,
                                       const mcuq_dims *input_dims,

@@ -123,18 +123,24 @@ static inline MCUQ_MAYBE_UNUSED int32_t mcuq_requantize_s64(int64_t val, int32_t
     return (int32_t)(((int64_t)truncated + 1) >> 1);
 }
 
-/* Every per-channel shift within what mcuq_requantize_s64 takes. */
-static inline MCUQ_MAYBE_UNUSED int mcuq_s16_shifts_ok(const int32_t *shift, int32_t channels)
+/* Every per-channel shift in [lo, hi]. */
+static inline MCUQ_MAYBE_UNUSED int mcuq_shifts_within(const int32_t *shift, int32_t channels, int32_t lo, int32_t hi)
 {
     int32_t i;
     for (i = 0; i < channels; i++)
     {
-        if (shift[i] < -31 || shift[i] > 7)
+        if (shift[i] < lo || shift[i] > hi)
         {
             return 0;
         }
     }
     return 1;
+}
+
+/* Every per-channel shift within what mcuq_requantize_s64 takes. */
+static inline MCUQ_MAYBE_UNUSED int mcuq_s16_shifts_ok(const int32_t *shift, int32_t channels)
+{
+    return mcuq_shifts_within(shift, channels, -31, 7);
 }
 
 /* ---- gemmlowp fixed-point functions used by softmax ---- */

@@ -141,6 +141,14 @@ typedef struct {
     mcuq_activation activation;
 } mcuq_mul_params;
 
+/* PReLU: v = in + input_offset; out = (v >= 0 ? requantize(v, positive_quant) : requantize(v,
+ * negative multiplier and shift of the element's channel)) + output_offset, saturated to int8. */
+typedef struct {
+    int32_t input_offset;  /* -zero_point of the input, in [-255, 255] */
+    int32_t output_offset;
+    mcuq_per_tensor_quant positive_quant; /* s_in / s_out */
+} mcuq_prelu_params;
+
 typedef struct {
     mcuq_tile kernel;
     mcuq_tile stride;
