@@ -494,6 +494,41 @@ def unsqueeze_to_4d(g: GraphBuilder, x: Value) -> Value:
     return axes_op(g, "Unsqueeze", x, [2, 3], (*x.shape, 1, 1))
 
 
+def curve_activation(g: GraphBuilder, x: Value) -> Value:
+    """An activation of issue 13 in the form exporters write at the model's opset: HardSwish and Gelu as
+    ops where the opset has them, else x * HardSigmoid(x) and GELU's Erf form; SiLU as x * Sigmoid(x);
+    PRelu with a slope per channel or one slope; HardSigmoid, Elu, Selu, Exp, Softplus."""
+    op = g.pick(["HardSwish", "Gelu", "Gelu", "SiLU", "PRelu", "PRelu", "HardSigmoid", "Elu", "Selu", "Exp", "Softplus"])
+    g.steps.append(op)
+    if op == "SiLU" or (op == "HardSwish" and g.opset < 14):
+        gate = g.node("Sigmoid", [x.name], x.shape) if op == "SiLU" else g.node("HardSigmoid", [x.name], x.shape,
+                                                                                 alpha=1.0 / 6.0)
+        return g.node("Mul", [x.name, gate.name], x.shape)
+    if op == "Gelu":
+        return gelu(g, x)
+    if op == "PRelu":
+        channels = x.shape[1] if g.chance(0.7) else 1
+        slope = g.rng.uniform(-0.5, 0.5, channels).astype(np.float32)
+        shape = (channels,) if x.rank == 2 else (channels, 1, 1)
+        return g.node("PRelu", [x.name, g.constant("slope", slope.reshape(shape))], x.shape)
+    attrs = {"HardSigmoid": dict(alpha=round(float(g.rng.uniform(0.1, 0.5)), 2), beta=0.5),
+             "Elu": dict(alpha=round(float(g.rng.uniform(0.2, 1.5)), 2))}.get(op, {})
+    return g.node(op, [x.name], x.shape, **attrs)
+
+
+def gelu(g: GraphBuilder, x: Value) -> Value:
+    """Gelu (opset 20: exact or tanh), or x * 0.5 * (1 + Erf(x / sqrt 2)) as torch writes it below."""
+    if g.opset >= 20:
+        return g.node("Gelu", [x.name], x.shape, approximate=g.pick(["none", "tanh"]))
+    scalar = {k: g.constant(k, np.array(v, np.float32)) for k, v in (("r2", math.sqrt(2.0)), ("one", 1.0),
+                                                                      ("half", 0.5))}
+    d = g.node("Div", [x.name, scalar["r2"]], x.shape)
+    e = g.node("Erf", [d.name], x.shape)
+    a = g.node("Add", [e.name, scalar["one"]], x.shape)
+    m = g.node("Mul", [x.name, a.name], x.shape)
+    return g.node("Mul", [m.name, scalar["half"]], x.shape)
+
+
 def dense_block(g: GraphBuilder, x: Value) -> Value:
     y = gemm(g, x) if g.chance(0.6) else matmul(g, x)
     return activation(g, y) if g.chance(0.6) else y
@@ -505,11 +540,11 @@ Step = Callable[[GraphBuilder, Value], Value]
 STEPS_4D: list[tuple[Step, float]] = [
     (conv_block, 6), (conv, 2), (pool, 3), (pad, 2), (activation, 2), (batch_norm, 1), (channel_constant, 2),
     (softmax, 1), (transpose, 1), (reshape_4d, 1), (pass_through, 1), (residual, 2), (two_branches, 3),
-    (global_pool, 1), (classifier_head, 1.5), (flatten, 0.5),
+    (global_pool, 1), (classifier_head, 1.5), (flatten, 0.5), (curve_activation, 2),
 ]
 STEPS_2D: list[tuple[Step, float]] = [
     (dense_block, 5), (activation, 2), (channel_constant, 1), (softmax, 1), (pass_through, 0.5),
-    (unsqueeze_to_4d, 0.5),
+    (unsqueeze_to_4d, 0.5), (curve_activation, 1),
 ]
 
 
