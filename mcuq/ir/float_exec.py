@@ -117,6 +117,10 @@ def mul(attrs: dict, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return clamped(attrs, a * b)
 
 
+def sub(attrs: dict, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return clamped(attrs, a - b)
+
+
 def max_pool(attrs: dict, x: np.ndarray) -> np.ndarray:
     xp = padded(x, attrs["pads"], -np.inf)
     out = None
@@ -212,4 +216,5 @@ OPS: dict[str, OpFunction] = {
     "transpose": transpose,
     "pad": pad,
     "fake_quant": fake_quant,
+    "sub": sub,
 }

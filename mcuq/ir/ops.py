@@ -69,6 +69,7 @@ _ROWS = (
     OpInfo("transpose", OutputGrid.INPUT, moves_values=True),
     OpInfo("pad", OutputGrid.INPUT, moves_values=True),
     OpInfo("fake_quant", OutputGrid.FIXED, elementwise_inputs=1),
+    OpInfo("sub", OutputGrid.CALIBRATED, fuses_activation=True, elementwise_inputs=2),
 )
 
 OPS: dict[str, OpInfo] = {row.name: row for row in _ROWS}
