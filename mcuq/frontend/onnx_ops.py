@@ -570,7 +570,8 @@ def elementwise_binary(b: IrBuilder, node: onnx.NodeProto, op: str) -> None:
     constants = b.constant(first), b.constant(second)
     if all(c is None for c in constants):
         if op == "div":
-            raise unsupported(node, "division by an activation; only a constant divisor is supported (x / c = x * (1/c))")
+            raise unsupported(node, "division by an activation; only a constant divisor is supported "
+                                    "(x / c = x * (1/c))")
         arithmetic(b, node, op, (first, second))
         return
     if all(c is not None for c in constants):

@@ -495,7 +495,7 @@ def _arith(op: QOp, broadcast_op: QOp, prepare, prepare_s16=None) -> Callable[[L
             return
         if out.dtype != "int8":
             raise ValueError("an operand broadcasts or is a constant: that kernel is int8 only; "
-                             f"leave the node out of --int16")
+                             "leave the node out of --int16")
         constants = [k for k, (_, data) in enumerate(operands) if data is not None]
         if len(constants) > 1:
             raise ValueError("both operands are constants (fold them into one constant before compiling)")

@@ -70,12 +70,18 @@ static inline int8_t bmul8_requantize_dsp(const mcuq_mul_params *p, int32_t prod
     return (int8_t)mcuq_clamp_s32(res, p->activation.min, p->activation.max);
 }
 
+/* An offset in both int16 halves of a word (SADD16's operand). */
+static inline int32_t bmul8_pair(int32_t offset)
+{
+    return (int32_t)((uint32_t)(uint16_t)offset * 0x10001u);
+}
+
 /* Both operands along the row: four elements per step (bytes 0 and 2, then 1 and 3, as int16 pairs). */
 static void bmul8_row_fast(const void *vparams, const mcuq_broadcast_row *row)
 {
     const mcuq_mul_params *const p = (const mcuq_mul_params *)vparams;
-    const int32_t off1 = mcuq_pack16(p->input1_offset, p->input1_offset);
-    const int32_t off2 = mcuq_pack16(p->input2_offset, p->input2_offset);
+    const int32_t off1 = bmul8_pair(p->input1_offset);
+    const int32_t off2 = bmul8_pair(p->input2_offset);
     const int8_t *const in1 = row->input1, *const in2 = row->input2;
     int8_t *const out = row->output;
     int32_t i;
