@@ -281,20 +281,50 @@ def _binary(d: LayerData, params_type: str, params: dict) -> OpView:
     return OpView((), tuple(structs), (KernelCall(d.function, args),))
 
 
-def add_view(d: LayerData) -> OpView:
-    p = d.params
-    return _binary(d, "mcuq_add_params", dict(
+def _add_params(p) -> dict:
+    return dict(
         input1_offset=int(p.input1_offset), input1_quant=_quant(p.input1_multiplier, p.input1_shift),
         input2_offset=int(p.input2_offset), input2_quant=_quant(p.input2_multiplier, p.input2_shift),
         left_shift=int(p.left_shift), output_offset=int(p.output_offset),
-        output_quant=_quant(p.output_multiplier, p.output_shift), activation=_activation(p)))
+        output_quant=_quant(p.output_multiplier, p.output_shift), activation=_activation(p))
+
+
+def _mul_params(p) -> dict:
+    return dict(
+        input1_offset=int(p.input1_offset), input2_offset=int(p.input2_offset), output_offset=int(p.output_offset),
+        output_quant=_quant(p.output_multiplier, p.output_shift), activation=_activation(p))
+
+
+def add_view(d: LayerData) -> OpView:
+    return _binary(d, "mcuq_add_params", _add_params(d.params))
 
 
 def mul_view(d: LayerData) -> OpView:
+    return _binary(d, "mcuq_mul_params", _mul_params(d.params))
+
+
+def _broadcast(d: LayerData, params_type: str, params: dict) -> OpView:
+    """Add/Mul of operands that broadcast: the output's and each operand's [N,H,W,C]; a constant
+    operand is an int8 array of the layer, passed where its operand goes."""
     p = d.params
-    return _binary(d, "mcuq_mul_params", dict(
-        input1_offset=int(p.input1_offset), input2_offset=int(p.input2_offset), output_offset=int(p.output_offset),
-        output_quant=_quant(p.output_multiplier, p.output_shift), activation=_activation(p)))
+    operands: list[Argument] = [d.arena_in(k) for k in range(len(d.layer.inputs))]
+    arrays: tuple[CArray, ...] = ()
+    if p.constant is not None:
+        values = np.asarray(p.constant, dtype=np.int8).reshape(-1)
+        arrays = (CArray("constant", "int8_t", values, f"constant operand {p.constant_index + 1}"),)
+        operands.insert(p.constant_index, Symbol("constant"))
+    input1, input2 = p.operand_dims([d.input(k).shape for k in range(len(d.layer.inputs))])
+    dims = dict(output=dims4(d.out.shape), input1=input1, input2=input2)
+    structs = (CStruct("params", params_type, params), CStruct("dims", "mcuq_broadcast_dims", dims))
+    return OpView(arrays, structs, (KernelCall(d.function, (Ref("params"), Ref("dims"), *operands, d.arena_out())),))
+
+
+def broadcast_add_view(d: LayerData) -> OpView:
+    return _broadcast(d, "mcuq_add_params", _add_params(d.params.arith))
+
+
+def broadcast_mul_view(d: LayerData) -> OpView:
+    return _broadcast(d, "mcuq_mul_params", _mul_params(d.params.arith))
 
 
 def lut_view(d: LayerData) -> OpView:
@@ -410,6 +440,8 @@ VIEWS: dict[QOp, Callable[[LayerData], OpView]] = {
     QOp.COPY: copy_view,
     QOp.REQUANTIZE: requantize_view,
     QOp.PRELU: prelu_view,
+    QOp.BROADCAST_ADD: broadcast_add_view,
+    QOp.BROADCAST_MUL: broadcast_mul_view,
 }
 assert set(VIEWS) == set(QOp), "every QOp has a view"
 

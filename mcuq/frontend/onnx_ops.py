@@ -501,28 +501,101 @@ def mat_mul(b: IrBuilder, node: onnx.NodeProto) -> None:
     b.emit("fully_connected", label, inputs, b.shape(node.output[0], node), attrs, node.output[0])
 
 
+# Each arithmetic op with a constant operand as one with a constant on the right grid of mcuq's kernels:
+# (op, constant index) -> (op it becomes, the constant it takes), or None: not exactly another op.
+CONSTANT_FORMS: dict[tuple[str, int], Callable[[np.ndarray], tuple[str, np.ndarray]] | None] = {
+    ("add", 0): lambda c: ("add", c),
+    ("add", 1): lambda c: ("add", c),
+    ("mul", 0): lambda c: ("mul", c),
+    ("mul", 1): lambda c: ("mul", c),
+    ("sub", 0): lambda c: ("sub", c),  # c - x: the Add kernel with input 2's multiplier negated
+    ("sub", 1): lambda c: ("add", -c),  # x - c = x + (-c)
+    ("div", 0): None,  # c / x is no product: refused
+    ("div", 1): lambda c: ("mul", (1.0 / c.astype(np.float64)).astype(np.float32)),  # x / c = x * (1/c)
+}
+
+# An op with a per-channel (or scalar) constant as y = x * scale[c] + shift[c] (a 1x1 depthwise).
+CHANNEL_AFFINE: dict[tuple[str, int], Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] = {
+    ("add", 0): lambda v: (np.ones_like(v), v),
+    ("add", 1): lambda v: (np.ones_like(v), v),
+    ("mul", 0): lambda v: (v, np.zeros_like(v)),
+    ("mul", 1): lambda v: (v, np.zeros_like(v)),
+    ("sub", 0): lambda v: (-np.ones_like(v), v),  # c - x: exact, the weight -1 is an int8 value
+}
+
+
+def constant_value(b: IrBuilder, name: str) -> np.ndarray | None:
+    """The value of a constant of the model or one a handler added; None for an activation."""
+    value = b.constant(name)
+    if value is None and name in b.tensors:
+        value = b.tensors[name].data
+    return value
+
+
+def nhwc_operand(b: IrBuilder, label: str, name: str, rank: int) -> str:
+    """An operand of a rank-4 NCHW op, in NHWC: an activation through a transpose, a constant
+    reshaped to rank 4 (numpy's broadcasting aligns the last dims) and transposed."""
+    value = constant_value(b, name)
+    if value is None:
+        return b.transpose(label, name, NCHW_TO_NHWC)
+    value = value.reshape((1,) * (rank - value.ndim) + value.shape)
+    return b.add_constant(f"{label}__operand", np.transpose(value, NCHW_TO_NHWC))
+
+
+def arithmetic(b: IrBuilder, node: onnx.NodeProto, op: str, operands: tuple[str, str]) -> None:
+    """``op`` of two operands (activations or a constant) that broadcast to the output: in NHWC where
+    the output is rank 4, between transposes that `mcuq.passes` cancels with its neighbours'."""
+    label, out = node_label(node), node.output[0]
+    out_shape = b.shape(out, node)
+    attrs = {"act_min": -math.inf, "act_max": math.inf}
+    values = [constant_value(b, name) for name in operands]
+    shapes = [b.shape(name, node) if value is None else value.shape for name, value in zip(operands, values)]
+    same_shapes = all(value is None and tuple(shape) == tuple(out_shape) for value, shape in zip(values, shapes))
+    if len(out_shape) != 4 or same_shapes:
+        b.emit(op, label, operands, out_shape, attrs, out)
+        return
+    if any(len(shape) != 4 for value, shape in zip(values, shapes) if value is None):
+        raise unsupported(node, "two activations of different ranks; reshape the smaller one to rank 4 first")
+    nhwc = tuple(nhwc_operand(b, label, name, 4) for name in operands)
+    y = b.emit(op, label, nhwc, tuple(out_shape[p] for p in NCHW_TO_NHWC), attrs)
+    b.transpose(label, y, NHWC_TO_NCHW, out)
+
+
 def elementwise_binary(b: IrBuilder, node: onnx.NodeProto, op: str) -> None:
+    """Add, Sub, Mul, Div. Two activations: the op itself (Div refused). A constant operand: the op's
+    constant form (`CONSTANT_FORMS`), as a 1x1 depthwise when it is one value per channel (or a
+    scalar), else as the op with an int8 constant operand of any broadcastable shape."""
     first, second = node.input
     out_shape = b.shape(node.output[0], node)
     constants = b.constant(first), b.constant(second)
     if all(c is None for c in constants):
-        if b.shape(first, node) != b.shape(second, node):
-            raise unsupported(node, "two activations of different shapes (broadcasting between activations)")
         gate = gated_by_itself(b, first, second) if op == "mul" else None
         if gate is not None:  # the gate node is left without readers: the passes drop it
             b.emit(gate[0], node_label(node), (gate[1],), out_shape, {}, node.output[0])
             return
-        attrs = {"act_min": -math.inf, "act_max": math.inf}
-        b.emit(op, node_label(node), (first, second), out_shape, attrs, node.output[0])
+        if op == "div":
+            raise unsupported(node, "division by an activation; only a constant divisor is supported "
+                                    "(x / c = x * (1/c))")
+        arithmetic(b, node, op, (first, second))
         return
-    x, constant = (first, constants[1]) if constants[1] is not None else (second, constants[0])
+    if all(c is not None for c in constants):
+        raise unsupported(node, "both operands are constants; fold the node into a constant before compiling")
+    index = 1 if constants[1] is not None else 0
+    x, constant = node.input[1 - index], constants[index].astype(np.float32)
+    form = CONSTANT_FORMS[op, index]
+    if form is None:
+        raise unsupported(node, "a constant divided by an activation (c / x) is not supported; only x / c is")
+    if op == "div" and not np.all(constant != 0):
+        raise unsupported(node, "division by a constant that holds 0")
+    op, constant = form(constant)
+    affine = CHANNEL_AFFINE.get((op, index))
     vector = per_channel_vector(constant, out_shape) if b.shape(x, node) == out_shape else None
-    if vector is None:
-        raise unsupported(node, "a constant operand must be a scalar or one value per channel (axis 1)")
-    if op == "mul":
-        channel_affine(b, node, x, vector, np.zeros_like(vector), node.output[0])
-    else:
-        channel_affine(b, node, x, np.ones_like(vector), vector, node.output[0])
+    if affine is not None and vector is not None and len(out_shape) in (2, 4):
+        scale, shift = affine(vector)
+        channel_affine(b, node, x, scale, shift, node.output[0])
+        return
+    operands = (x, b.add_constant(f"{node_label(node)}__constant", constant))
+    arithmetic(b, node, op, operands if index == 1 else operands[::-1])
 
 
 # x * gate(x) as one function of x: SiLU (torch writes it as Mul(x, Sigmoid(x)) in every export) and
@@ -548,6 +621,14 @@ def add(b: IrBuilder, node: onnx.NodeProto) -> None:
 
 def mul(b: IrBuilder, node: onnx.NodeProto) -> None:
     elementwise_binary(b, node, "mul")
+
+
+def sub(b: IrBuilder, node: onnx.NodeProto) -> None:
+    elementwise_binary(b, node, "sub")
+
+
+def div(b: IrBuilder, node: onnx.NodeProto) -> None:
+    elementwise_binary(b, node, "div")
 
 
 def clamp(b: IrBuilder, node: onnx.NodeProto, low: float, high: float) -> None:
@@ -761,4 +842,6 @@ HANDLERS: dict[str, Callable[..., None]] = {
     "Exp": unary("exp"),
     "Softplus": unary("softplus"),
     "PRelu": prelu,
+    "Sub": sub,
+    "Div": div,
 }

@@ -190,22 +190,49 @@ def binary_inputs(layer: qir.Layer, inputs: list[np.ndarray], tensors) -> tuple[
     return a, b
 
 
-def _add(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
-    p: qir.AddParams = layer.params
+def add_values(a: np.ndarray, b: np.ndarray, p: qir.AddParams, what: str) -> np.ndarray:
+    """TFLite's int8 Add of two int64 arrays of one shape (a Sub has a negated input 2 multiplier)."""
     if not 0 <= p.left_shift <= 22 or max(abs(p.input1_offset), abs(p.input2_offset)) > 255:
-        raise ValueError(f"{layer.name}: add left shift {p.left_shift} or input offsets out of range")
-    a, b = binary_inputs(layer, inputs, tensors)
+        raise ValueError(f"{what}: add left shift {p.left_shift} or input offsets out of range")
     a = fp.requantize((a + p.input1_offset) << p.left_shift, p.input1_multiplier, p.input1_shift)
     b = fp.requantize((b + p.input2_offset) << p.left_shift, p.input2_multiplier, p.input2_shift)
     # a + b cannot overflow int32: each is at most 255 * 2^20 scaled by a multiplier below 1.
     return _requant_out(a + b, p.output_multiplier, p.output_shift, p.output_offset, p.act_min, p.act_max)
 
 
-def _mul(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
-    p: qir.MulParams = layer.params
-    a, b = binary_inputs(layer, inputs, tensors)
+def mul_values(a: np.ndarray, b: np.ndarray, p: qir.MulParams, what: str) -> np.ndarray:
+    """TFLite's int8 Mul of two int64 arrays of one shape."""
     prod = (a + p.input1_offset) * (b + p.input2_offset)
     return _requant_out(prod, p.output_multiplier, p.output_shift, p.output_offset, p.act_min, p.act_max)
+
+
+def _add(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    return add_values(*binary_inputs(layer, inputs, tensors), layer.params, layer.name)
+
+
+def _mul(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    return mul_values(*binary_inputs(layer, inputs, tensors), layer.params, layer.name)
+
+
+def broadcast_operands(layer: qir.Layer, inputs: list[np.ndarray], tensors) -> tuple[np.ndarray, np.ndarray]:
+    """The two operands of a broadcasting layer, each as its [N,H,W,C] and broadcast to the output's."""
+    p: qir.BroadcastParams = layer.params
+    out_dims = qir.model.nhwc4(tensors[layer.output].shape)
+    all_dims = p.operand_dims([tensors[name].shape for name in layer.inputs])
+    operands = []
+    for x, dims in zip(p.operands(inputs), all_dims):
+        if any(d not in (1, o) for d, o in zip(dims, out_dims)):
+            raise ValueError(f"{layer.name}: operand dims {dims} do not broadcast to the output's {out_dims}")
+        operands.append(np.broadcast_to(as_shape(x, dims, layer.name).astype(np.int64), out_dims))
+    return operands[0], operands[1]
+
+
+def _broadcast(values: Callable) -> Callable:
+    def run(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+        a, b = broadcast_operands(layer, inputs, tensors)
+        return values(a, b, layer.params.arith, layer.name).reshape(tensors[layer.output].shape)
+
+    return run
 
 
 def _pool_setup(layer: qir.Layer, inputs: list[np.ndarray], tensors):
@@ -370,4 +397,6 @@ OPS: dict[qir.QOp, Callable[[qir.Layer, list[np.ndarray], dict[str, qir.QTensor]
     qir.QOp.PAD: _pad,
     qir.QOp.COPY: copy,
     qir.QOp.PRELU: _prelu,
+    qir.QOp.BROADCAST_ADD: _broadcast(add_values),
+    qir.QOp.BROADCAST_MUL: _broadcast(mul_values),
 }

@@ -117,6 +117,10 @@ def mul(attrs: dict, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return clamped(attrs, a * b)
 
 
+def sub(attrs: dict, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return clamped(attrs, a - b)
+
+
 def max_pool(attrs: dict, x: np.ndarray) -> np.ndarray:
     xp = padded(x, attrs["pads"], -np.inf)
     out = None
@@ -267,4 +271,5 @@ OPS: dict[str, OpFunction] = {
     "exp": exp,
     "softplus": softplus,
     "prelu": prelu,
+    "sub": sub,
 }

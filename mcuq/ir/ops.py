@@ -81,6 +81,7 @@ _ROWS = (
     OpInfo("softplus", OutputGrid.CALIBRATED, elementwise_inputs=1),
     # x >= 0 ? x : slope[c] * x over the last (channel) axis: not a single table when slopes differ.
     OpInfo("prelu", OutputGrid.CALIBRATED),
+    OpInfo("sub", OutputGrid.CALIBRATED, fuses_activation=True, elementwise_inputs=2),
 )
 
 OPS: dict[str, OpInfo] = {row.name: row for row in _ROWS}

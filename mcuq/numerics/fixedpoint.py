@@ -14,6 +14,7 @@ Two halves:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -152,6 +153,14 @@ def prepare_add(
         act_min=int(act_min),
         act_max=int(act_max),
     )
+
+
+def prepare_sub(*args, **kwargs) -> qir.AddParams:
+    """Sub as an Add whose second input is rescaled by the negated multiplier: x1 - x2 with the
+    Add's rounding (its requantizations round each input on its own, so the C and golden Add
+    kernels compute it unchanged)."""
+    params = prepare_add(*args, **kwargs)
+    return dataclasses.replace(params, input2_multiplier=-params.input2_multiplier)
 
 
 def prepare_mul(

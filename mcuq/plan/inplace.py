@@ -112,12 +112,18 @@ def max_shift(layer: Layer, tensors: dict[str, QTensor]) -> int | None:
     return None  # fully connected, concat, transpose, pad: output written while the input is still read
 
 
+def broadcast_input(layer: Layer, tensors: dict[str, QTensor], input_index: int) -> bool:
+    """Whether input `input_index` is smaller than the output (an operand a broadcasting kernel reads
+    again for later pixels): never a place to write the output."""
+    return tensors[layer.inputs[input_index]].size < tensors[layer.output].size
+
+
 def inplace_shift(layer: Layer, tensors: dict[str, QTensor], input_index: int, alignment: int) -> int | None:
     """The shift the planner uses for writing the output over input `input_index`: the largest safe
     one, at most 0 (a positive shift only helps when the output is larger, and then it costs), rounded
     down to the alignment. None when in-place saves nothing (input and output would not overlap)."""
     bound = max_shift(layer, tensors) if input_index < len(layer.inputs) else None
-    if bound is None:
+    if bound is None or broadcast_input(layer, tensors, input_index):
         return None
     shift = min(bound, 0) // alignment * alignment
     if shift <= -tensors[layer.output].size:

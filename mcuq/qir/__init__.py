@@ -4,6 +4,7 @@ from mcuq.qir.model import (
     DTYPE_NUMPY,
     DTYPE_RANGE,
     AddParams,
+    BroadcastParams,
     ConcatParams,
     ConvParams,
     CopyParams,
@@ -24,7 +25,7 @@ from mcuq.qir.model import (
 )
 
 __all__ = [
-    "AddParams", "ConcatParams", "ConvParams", "CopyParams", "DTYPE_NUMPY", "DTYPE_RANGE",
+    "AddParams", "BroadcastParams", "ConcatParams", "ConvParams", "CopyParams", "DTYPE_NUMPY", "DTYPE_RANGE",
     "DepthwiseConvParams", "FullyConnectedParams", "Layer", "LutParams", "MulParams", "PadParams", "PoolParams",
     "QModel", "QOp", "QTensor", "RequantizeParams", "SoftmaxParams", "TransposeParams",
     "PreluParams",

@@ -148,6 +148,9 @@ _ROWS = (
         "int8": _kernel("mcuq_requantize_s16_s8", "quantization")}, adds_error=False),
     KernelSpec(QOp.PRELU, {"int8": _kernel("mcuq_prelu_s8", "activations")}, InPlace.ELEMENTWISE,
                SliceWrite.CHANNELS),
+    # In place only over an operand of the output's size (`plan.inplace`); the broadcast one is reread.
+    KernelSpec(QOp.BROADCAST_ADD, {"int8": _kernel("mcuq_broadcast_add_s8", "basic_math")}, InPlace.ELEMENTWISE),
+    KernelSpec(QOp.BROADCAST_MUL, {"int8": _kernel("mcuq_broadcast_mul_s8", "basic_math")}, InPlace.ELEMENTWISE),
 )
 
 KERNELS: dict[QOp, KernelSpec] = {row.op: row for row in _ROWS}

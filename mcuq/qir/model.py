@@ -36,6 +36,8 @@ class QOp(enum.Enum):
     COPY = "copy"  # memcpy (a reshape that cannot be an alias)
     REQUANTIZE = "requantize"  # mcuq_requantize_s8_s16 / mcuq_requantize_s16_s8: a precision boundary
     PRELU = "prelu"  # mcuq_prelu_s8: x >= 0 ? x : slope[c] * x, a negative-side multiplier per channel
+    BROADCAST_ADD = "broadcast_add"  # mcuq_broadcast_add_s8: Add (or Sub) of operands that broadcast
+    BROADCAST_MUL = "broadcast_mul"  # mcuq_broadcast_mul_s8: Mul of operands that broadcast
 
 
 #: Integer range of each activation dtype.
@@ -226,6 +228,37 @@ class RequantizeParams:
     output_offset: int
     multiplier: int
     shift: int
+
+
+def nhwc4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """A shape of rank <= 4 as [N,H,W,C], leading dims 1 (numpy's broadcasting aligns the last dims)."""
+    if len(shape) > 4:
+        raise ValueError(f"a tensor of rank {len(shape)}; the broadcasting kernels take rank 4 at most")
+    return (1,) * (4 - len(shape)) + tuple(int(d) for d in shape)
+
+
+@dataclass(frozen=True)
+class BroadcastParams:
+    """Add or Mul of two int8 operands whose [N,H,W,C] shapes broadcast to the output's (each dim the
+    output's or 1): SE gates [N,1,1,C], per-pixel maps [N,H,W,1], learned [1,H,W,C] offsets. The
+    arithmetic is the elementwise op's (``arith``: `AddParams` or `MulParams`; Sub is an Add whose
+    input 2 multiplier is negated). An operand is a layer input or, at ``constant_index``, the
+    ``constant``: [N,H,W,C] int8 on a grid of its own (its offset is in ``arith``), stored in flash."""
+
+    arith: AddParams | MulParams
+    constant: np.ndarray | None = field(default=None, compare=False)
+    constant_index: int = 1
+
+    def operands(self, inputs: list) -> list:
+        """The two operands in order: the layer's inputs with the constant (if any) in its place."""
+        operands = list(inputs)
+        if self.constant is not None:
+            operands.insert(self.constant_index, self.constant)
+        return operands
+
+    def operand_dims(self, input_shapes: list[tuple[int, ...]]) -> list[tuple[int, int, int, int]]:
+        """[N,H,W,C] of both operands, from the shapes of the layer's inputs."""
+        return [nhwc4(np.shape(x)) for x in self.operands([np.empty(shape, np.int8) for shape in input_shapes])]
 
 
 @dataclass(frozen=True)

@@ -470,19 +470,48 @@ def lower_fully_connected(lower: Lowering, node: Node) -> None:
     lower.emit(node, QOp.FULLY_CONNECTED, qir.FullyConnectedParams(**common), inputs)
 
 
-def _binary(op: QOp, prepare, prepare_s16=None) -> Callable[[Lowering, Node], None]:
-    """Add and Mul of two activations: TFLite's Prepare maths turn the three scales into the params
-    (``prepare_s16`` for int16 activations)."""
+def _operand(lower: Lowering, name: str) -> tuple[QTensor, np.ndarray | None]:
+    """An Add/Mul operand: an activation (no data), or a constant as int8 on a grid of its own, as
+    the TFLite converter quantizes a constant operand (asymmetric, per tensor, over its min and max)."""
+    if name in lower.tensors:
+        return lower.tensors[name], None
+    value = lower.graph.const(name)
+    scale, zero_point = activation_qparams(float(value.min()), float(value.max()))
+    tensor = QTensor(name, tuple(value.shape), float(np.float32(scale)), zero_point)
+    return tensor, quantize_input(value, tensor.scale, zero_point)
 
-    def lower_binary(lower: Lowering, node: Node) -> None:
-        a, b = (lower.tensors[n] for n in node.inputs)
+
+def _arith(op: QOp, broadcast_op: QOp, prepare, prepare_s16=None) -> Callable[[Lowering, Node], None]:
+    """Add, Sub and Mul: TFLite's Prepare maths turn the three scales into the params (``prepare_s16``
+    for int16 activations). Two activations of the output's shape run the elementwise kernel
+    (``op``); operands that broadcast, or a constant operand, run ``broadcast_op``."""
+
+    def lower_arith(lower: Lowering, node: Node) -> None:
+        (a, a_data), (b, b_data) = operands = [_operand(lower, name) for name in node.inputs]
         out = lower.activation(node.outputs[0], node)
         act_min, act_max = activation_clamp(node, out)
         fn = prepare_s16 if out.dtype == "int16" else prepare
         params = fn(a.scale, a.zero_point, b.scale, b.zero_point, out.scale, out.zero_point, act_min, act_max)
-        lower.emit(node, op, params)
+        if a_data is None and b_data is None and a.shape == b.shape == out.shape:
+            lower.emit(node, op, params)
+            return
+        if out.dtype != "int8":
+            raise ValueError("an operand broadcasts or is a constant: that kernel is int8 only; "
+                             "leave the node out of --int16")
+        constants = [k for k, (_, data) in enumerate(operands) if data is not None]
+        if len(constants) > 1:
+            raise ValueError("both operands are constants (fold them into one constant before compiling)")
+        k = constants[0] if constants else 1
+        constant = operands[k][1]
+        if constant is not None:
+            out_rank = len(out.shape)
+            constant = constant.reshape((1,) * (out_rank - constant.ndim) + constant.shape)
+            constant = constant.reshape(qir.model.nhwc4(constant.shape))
+        broadcast = qir.BroadcastParams(params, constant, k)
+        inputs = tuple(name for name, (_, data) in zip(node.inputs, operands) if data is None)
+        lower.emit(node, broadcast_op, broadcast, inputs)
 
-    return lower_binary
+    return lower_arith
 
 
 def pool_params(node: Node, out: QTensor) -> qir.PoolParams:
@@ -621,9 +650,9 @@ HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
     "conv2d": lower_conv2d,
     "depthwise_conv2d": lower_depthwise_conv2d,
     "fully_connected": lower_fully_connected,
-    "add": _binary(QOp.ADD, fixedpoint.prepare_add,
-                   functools.partial(fixedpoint.prepare_add, left_shift=fixedpoint.ADD_LEFT_SHIFT_S16)),
-    "mul": _binary(QOp.MUL, fixedpoint.prepare_mul),
+    "add": _arith(QOp.ADD, QOp.BROADCAST_ADD, fixedpoint.prepare_add,
+                  functools.partial(fixedpoint.prepare_add, left_shift=fixedpoint.ADD_LEFT_SHIFT_S16)),
+    "mul": _arith(QOp.MUL, QOp.BROADCAST_MUL, fixedpoint.prepare_mul),
     "max_pool": _pool(QOp.MAX_POOL),
     "avg_pool": _pool(QOp.AVG_POOL),
     "clip": _lut(_clip_fn),
@@ -644,6 +673,7 @@ HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
     "exp": _float_op_table(),
     "softplus": _float_op_table(),
     "prelu": lower_prelu,
+    "sub": _arith(QOp.ADD, QOp.BROADCAST_ADD, fixedpoint.prepare_sub),
 }
 
 

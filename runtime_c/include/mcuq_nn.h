@@ -92,6 +92,21 @@ MCUQ_API mcuq_status mcuq_elementwise_mul_s8(const mcuq_mul_params *params,
                                              const int8_t *input2,
                                              int8_t *output);
 
+/* ---- Broadcasting add and mul: the arithmetic of mcuq_elementwise_add_s8 / _mul_s8 on operands whose
+ * [N,H,W,C] dims are each the output's or 1 (dims). A Sub is an add with a negated input2 multiplier.
+ * Dense output; in place only over an operand of the output's dims (never over a broadcast one). ---- */
+MCUQ_API mcuq_status mcuq_broadcast_add_s8(const mcuq_add_params *params,
+                                           const mcuq_broadcast_dims *dims,
+                                           const int8_t *input1,
+                                           const int8_t *input2,
+                                           int8_t *output);
+
+MCUQ_API mcuq_status mcuq_broadcast_mul_s8(const mcuq_mul_params *params,
+                                           const mcuq_broadcast_dims *dims,
+                                           const int8_t *input1,
+                                           const int8_t *input2,
+                                           int8_t *output);
+
 /* out[i] = table[in[i] + 128], rows as above; in-place (a dense output == input) allowed. */
 MCUQ_API mcuq_status mcuq_lut_s8(const int8_t *table,
                                  const mcuq_elementwise_dims *dims,

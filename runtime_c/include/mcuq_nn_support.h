@@ -341,4 +341,81 @@ static inline MCUQ_MAYBE_UNUSED int mcuq_pool_args_ok(const mcuq_pool_params *pa
     return mcuq_activation_ok(&params->activation) && mcuq_pool_geometry_ok(params, input_dims, output_dims);
 }
 
+/* ---- Broadcasting elementwise kernels: the output as rows of C channels, one per pixel ---- */
+
+/* Every operand dim is the output's or 1, and every size fits int32. */
+static inline MCUQ_MAYBE_UNUSED int mcuq_broadcast_dims_ok(const mcuq_broadcast_dims *d)
+{
+    const mcuq_dims *const out = &d->output;
+    const mcuq_dims *const in[2] = {&d->input1, &d->input2};
+    int k;
+    if (mcuq_dims_size(out) < 0)
+    {
+        return 0;
+    }
+    for (k = 0; k < 2; k++)
+    {
+        if (mcuq_dims_size(in[k]) < 0 || (in[k]->n != out->n && in[k]->n != 1) ||
+            (in[k]->h != out->h && in[k]->h != 1) || (in[k]->w != out->w && in[k]->w != 1) ||
+            (in[k]->c != out->c && in[k]->c != 1))
+        {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* An operand's element steps along n, h, w, c: its dense strides, 0 along a dim it repeats over. */
+static inline MCUQ_MAYBE_UNUSED mcuq_dims mcuq_broadcast_steps(const mcuq_dims *in, const mcuq_dims *out)
+{
+    mcuq_dims s;
+    s.c = in->c == out->c ? 1 : 0;
+    s.w = in->w == out->w ? in->c : 0;
+    s.h = in->h == out->h ? in->w * in->c : 0;
+    s.n = in->n == out->n ? in->h * in->w * in->c : 0;
+    return s;
+}
+
+/* One output row (a pixel's channels) and where its operands' values are: step 1, along the row;
+ * step 0, one value for the whole row. */
+typedef struct {
+    const int8_t *input1;
+    const int8_t *input2;
+    int8_t *output;
+    int32_t step1;
+    int32_t step2;
+    int32_t size;
+} mcuq_broadcast_row;
+
+typedef void (*mcuq_broadcast_row_fn)(const void *params, const mcuq_broadcast_row *row);
+
+/* Pixels outer, channels inner: `row_fn` (chosen once by the kernel) computes each output row, so a
+ * per-channel operand (an SE gate) is reread from the same C bytes for every pixel. */
+static inline MCUQ_MAYBE_UNUSED void mcuq_broadcast_rows(const mcuq_broadcast_dims *dims, const int8_t *input1,
+                                                         const int8_t *input2, int8_t *output,
+                                                         mcuq_broadcast_row_fn row_fn, const void *params)
+{
+    const mcuq_dims s1 = mcuq_broadcast_steps(&dims->input1, &dims->output);
+    const mcuq_dims s2 = mcuq_broadcast_steps(&dims->input2, &dims->output);
+    mcuq_broadcast_row row;
+    int32_t n, h, w;
+    row.step1 = s1.c;
+    row.step2 = s2.c;
+    row.size = dims->output.c;
+    row.output = output;
+    for (n = 0; n < dims->output.n; n++)
+    {
+        for (h = 0; h < dims->output.h; h++)
+        {
+            for (w = 0; w < dims->output.w; w++)
+            {
+                row.input1 = input1 + (size_t)n * s1.n + (size_t)h * s1.h + (size_t)w * s1.w;
+                row.input2 = input2 + (size_t)n * s2.n + (size_t)h * s2.h + (size_t)w * s2.w;
+                row_fn(params, &row);
+                row.output += row.size;
+            }
+        }
+    }
+}
+
 #endif /* MCUQ_NN_SUPPORT_H */

@@ -201,4 +201,13 @@ typedef struct {
     int32_t pad_value;
 } mcuq_pad_params;
 
+/* The extents of a broadcasting elementwise kernel (add, mul): the output's [N,H,W,C] and each
+ * operand's, whose every dim is the output's or 1 (the operand's values repeat along it: a
+ * squeeze-excitation gate [N,1,1,C], a per-pixel map [N,H,W,1]). Operands and output are dense. */
+typedef struct {
+    mcuq_dims output;
+    mcuq_dims input1;
+    mcuq_dims input2;
+} mcuq_broadcast_dims;
+
 #endif /* MCUQ_NN_TYPES_H */

@@ -537,14 +537,58 @@ def dense_block(g: GraphBuilder, x: Value) -> Value:
 Step = Callable[[GraphBuilder, Value], Value]
 
 #: (step, weight) for 4-D activations; steps that shrink to 2-D are weighted low so chains stay long.
+def arithmetic_constant(g: GraphBuilder, x: Value) -> Value:
+    """Sub, Div, Add or Mul with a constant: per channel, a scalar, or any shape broadcastable to x
+    ([1,C,H,W] offsets, [H,W] maps on 4-D); a constant minus x for Sub; x divided by c for Div."""
+    op = g.pick(["Sub", "Div", "Add", "Mul"])
+    c = x.shape[1]
+    shapes = [(1, c) + (1,) * (x.rank - 2), ()]
+    if x.rank == 4:
+        shapes += [(1, *x.shape[1:]), x.shape[2:], (1, 1, 1, x.shape[3])]
+    shape = g.pick(shapes)
+    if op == "Div":
+        values = g.rng.uniform(0.5, 2.0, shape) * g.pick([1.0, -1.0])
+    else:
+        values = g.small(*shape, scale=0.5)
+    constant = g.constant("k", np.asarray(values, np.float32))
+    first = op == "Sub" and g.chance(0.4)
+    g.steps.append(f"{op}({'const ' + str(list(shape)) + ', x' if first else 'x, const ' + str(list(shape))})")
+    return g.node(op, [constant, x.name] if first else [x.name, constant], x.shape)
+
+
+def broadcast_branches(g: GraphBuilder, x: Value) -> Value:
+    """x op gate, operands in either order: a squeeze-excitation gate [1,C,1,1] (GAP -> 1x1 conv ->
+    ReLU -> 1x1 conv -> Sigmoid) with Mul, or a one-channel map [1,1,H,W] (a conv) with Add, Sub, Mul."""
+    c = x.shape[1]
+    if g.chance(0.5):
+        op = "Mul"
+        g.steps.append("SE[")
+        pooled = g.node("GlobalAveragePool", [x.name], (1, c, 1, 1))
+        squeezed = g.node("Relu", [conv_1x1(g, pooled, max(1, c // 2)).name], (1, max(1, c // 2), 1, 1))
+        gate = g.node("Sigmoid", [conv_1x1(g, squeezed, c).name], (1, c, 1, 1))
+    else:
+        op = g.pick(["Add", "Sub", "Mul"])
+        g.steps.append(f"{op}-map[")
+        gate = conv(g, x, 1, same=True)
+    g.steps.append("]")
+    return g.node(op, [x.name, gate.name] if g.chance(0.5) else [gate.name, x.name], x.shape)
+
+
+def conv_1x1(g: GraphBuilder, x: Value, out_channels: int) -> Value:
+    weights = g.constant("w", g.weights((out_channels, x.shape[1], 1, 1), x.shape[1]))
+    bias = g.constant("b", g.small(out_channels))
+    return g.node("Conv", [x.name, weights, bias], (1, out_channels, *x.shape[2:]), kernel_shape=[1, 1])
+
+
 STEPS_4D: list[tuple[Step, float]] = [
     (conv_block, 6), (conv, 2), (pool, 3), (pad, 2), (activation, 2), (batch_norm, 1), (channel_constant, 2),
     (softmax, 1), (transpose, 1), (reshape_4d, 1), (pass_through, 1), (residual, 2), (two_branches, 3),
-    (global_pool, 1), (classifier_head, 1.5), (flatten, 0.5), (curve_activation, 2),
+    (global_pool, 1), (classifier_head, 1.5), (flatten, 0.5), (curve_activation, 2), (arithmetic_constant, 1),
+    (broadcast_branches, 1),
 ]
 STEPS_2D: list[tuple[Step, float]] = [
     (dense_block, 5), (activation, 2), (channel_constant, 1), (softmax, 1), (pass_through, 0.5),
-    (unsqueeze_to_4d, 0.5), (curve_activation, 1),
+    (unsqueeze_to_4d, 0.5), (curve_activation, 1), (arithmetic_constant, 0.5),
 ]
 
 

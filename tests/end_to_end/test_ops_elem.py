@@ -1,0 +1,142 @@
+"""Elementwise arithmetic through the whole pipeline (issue 13): Sub and Div with a constant operand
+(as the exporters write them, input normalization `(x - mean) / std` among them), Add/Mul/Sub with
+a constant of any broadcastable shape, and Add/Mul/Sub of two activations that broadcast
+(squeeze-excitation). Each model is compiled to C and built on the host; `mcuq.compile` fails when
+the C differs from the golden model on any sample, and `check` compares the int8 result with ONNX
+Runtime on the float model (SQNR and max error) and asserts which int8 ops ran."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+
+import mcuq
+from mcuq.errors import McuqError
+from tests.end_to_end.test_ops_end_to_end import check
+from tests.helpers.small_models import conv, make_model
+
+C = 4  # channels of the activations the cases build
+
+
+def const(*shape, low=-0.5, high=0.5) -> np.ndarray:
+    return np.random.default_rng(sum(shape) + len(shape)).uniform(low, high, size=shape).astype(np.float32)
+
+
+def binary(op: str, left: str, right: str, out: str = "y") -> onnx.NodeProto:
+    return helper.make_node(op, [left, right], [out])
+
+
+# ---- a constant operand: per channel or scalar (a 1x1 depthwise), or any other shape (broadcast kernel)
+
+CONSTANT_CASES = {
+    # name: (op, constant shape, constant first?, int8 op expected)
+    "sub_per_channel": ("Sub", (1, C, 1, 1), False, "depthwise_conv"),
+    "constant_minus_x_per_channel": ("Sub", (C, 1, 1), True, "depthwise_conv"),
+    "div_per_channel": ("Div", (1, C, 1, 1), False, "depthwise_conv"),
+    "sub_scalar": ("Sub", (), False, "depthwise_conv"),
+    "div_scalar": ("Div", (1,), False, "depthwise_conv"),
+    "add_learned_offsets": ("Add", (1, C, 6, 6), False, "broadcast_add"),
+    "offsets_plus_x": ("Add", (1, C, 6, 6), True, "broadcast_add"),
+    "mul_positional_map": ("Mul", (6, 6), False, "broadcast_mul"),
+    "map_times_x": ("Mul", (1, 1, 6, 6), True, "broadcast_mul"),
+    "sub_map": ("Sub", (6, 1), False, "broadcast_add"),
+    "map_minus_x": ("Sub", (1, C, 6, 6), True, "broadcast_add"),
+    "div_by_map": ("Div", (1, 1, 6, 6), False, "broadcast_mul"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONSTANT_CASES))
+def test_constant_operand(case, tmp_path):
+    """On the model input, then a conv (a per-channel affine after a conv would fold into it)."""
+    op, shape, first, expected = CONSTANT_CASES[case]
+    value = const(*shape, low=0.5, high=1.5) if op == "Div" else const(*shape)
+    node = binary(op, "k", "x", "h") if first else binary(op, "x", "k", "h")
+    n, inits = conv("c", "h", "y", C, 3)
+    check([node, n], [1, C, 6, 6], {**inits, "k": value}, {expected}, tmp_path)
+
+
+# ---- two activations
+
+def squeeze_excitation(order: str):
+    """MobileNetV3's SE block on a conv's output h: GAP -> 1x1 conv -> ReLU -> 1x1 conv -> Sigmoid
+    (HardSigmoid there) -> h * gate (``order`` "x_gate") or gate * h ("gate_x")."""
+    c, ic = conv("c", "x", "h", 3, 8)
+    gap = helper.make_node("GlobalAveragePool", ["h"], ["g"])
+    fc1, i1 = conv("se1", "g", "s1", 8, 4, k=1, pads=[0, 0, 0, 0])
+    relu = helper.make_node("Relu", ["s1"], ["r"])
+    fc2, i2 = conv("se2", "r", "s2", 4, 8, k=1, pads=[0, 0, 0, 0])
+    gate = helper.make_node("Sigmoid", ["s2"], ["gate"])
+    mul = binary("Mul", "h", "gate", "m") if order == "x_gate" else binary("Mul", "gate", "h", "m")
+    out, io = conv("o", "m", "y", 8, 3, k=1, pads=[0, 0, 0, 0])
+    return [c, gap, fc1, relu, fc2, gate, mul, out], [1, 3, 8, 8], {**ic, **i1, **i2, **io}, {"broadcast_mul"}
+
+
+def per_pixel(op: str, order: str):
+    """[N,C,H,W] op [N,1,H,W]: a conv with one output channel broadcast over the channels."""
+    a, ia = conv("a", "x", "ha", 3, C)
+    b, ib = conv("b", "x", "hb", 3, 1)
+    node = binary(op, "ha", "hb") if order == "x_map" else binary(op, "hb", "ha")
+    return [a, b, node], [1, 3, 6, 6], {**ia, **ib}, {"broadcast_add" if op != "Mul" else "broadcast_mul"}
+
+
+def per_channel(op: str, order: str):
+    """[N,C,H,W] op [N,C,1,1] of two activations (the second a global average pool)."""
+    a, ia = conv("a", "x", "ha", 3, C)
+    gap = helper.make_node("GlobalAveragePool", ["ha"], ["g"])
+    node = binary(op, "ha", "g") if order == "x_gate" else binary(op, "g", "ha")
+    return [a, gap, node], [1, 3, 6, 6], ia, {"broadcast_add" if op != "Mul" else "broadcast_mul"}
+
+
+def same_shape_sub():
+    a, ia = conv("a", "x", "ha", 3, C)
+    b, ib = conv("b", "x", "hb", 3, C)
+    return [a, b, binary("Sub", "ha", "hb")], [1, 3, 6, 6], {**ia, **ib}, {"add"}
+
+
+ACTIVATION_CASES = {
+    "se_x_times_gate": lambda: squeeze_excitation("x_gate"),
+    "se_gate_times_x": lambda: squeeze_excitation("gate_x"),
+    "sub_same_shape": same_shape_sub,
+    **{f"{op.lower()}_{order}": (lambda op=op, order=order: per_pixel(op, order))
+       for op in ("Add", "Sub", "Mul") for order in ("x_map", "map_x")},
+    **{f"{op.lower()}_{order}": (lambda op=op, order=order: per_channel(op, order))
+       for op in ("Add", "Sub", "Mul") for order in ("x_gate", "gate_x")},
+}
+
+
+@pytest.mark.parametrize("case", sorted(ACTIVATION_CASES))
+def test_two_activations(case, tmp_path):
+    check(*ACTIVATION_CASES[case](), tmp_path)
+
+
+# ---- input normalization
+
+@pytest.mark.parametrize("shape", [(1, 3, 1, 1), (3, 1, 1), ()])
+def test_input_normalization(shape, tmp_path):
+    """(x - mean) / std at the model input, as torchvision preprocessing baked into an export: ImageNet's
+    per-channel constants ([1,3,1,1] or [3,1,1]) or per-tensor ones, one 1x1 depthwise layer."""
+    mean = np.array([0.485, 0.456, 0.406], np.float32)
+    std = np.array([0.229, 0.224, 0.225], np.float32)
+    if not shape:
+        mean, std = np.float32(0.45), np.float32(0.226)
+    inits = {"mean": np.reshape(mean, shape), "std": np.reshape(std, shape)}
+    sub, div = binary("Sub", "x", "mean", "centred"), binary("Div", "centred", "std", "normed")
+    n, ic = conv("c", "normed", "y", 3, 4)
+    check([sub, div, n], [1, 3, 8, 8], {**inits, **ic}, {"depthwise_conv", "conv"}, tmp_path)
+
+
+# ---- refusals
+
+@pytest.mark.parametrize("nodes, inits, words", [
+    ([binary("Div", "x", "x", "y")], {}, "division by an activation"),
+    ([binary("Div", "k", "x", "y")], {"k": np.ones((1, 3, 1, 1), np.float32)}, "c / x"),
+    ([binary("Div", "x", "k", "y")], {"k": np.array([1, 0, 2], np.float32).reshape(1, 3, 1, 1)}, "holds 0"),
+])
+def test_refused_with_the_reason(nodes, inits, words, tmp_path):
+    path = tmp_path / "m.onnx"
+    onnx.save(make_model(nodes, [1, 3, 4, 4], inits), path)
+    samples = np.random.default_rng(0).normal(size=(8, 3, 4, 4)).astype(np.float32)
+    with pytest.raises(McuqError, match=words):
+        mcuq.compile(path, samples, tmp_path / "out")
