@@ -18,7 +18,9 @@ from mcuq.qir.model import (
     QOp,
     QTensor,
     RequantizeParams,
+    ResizeParams,
     SoftmaxParams,
+    TransposeConvParams,
     TransposeParams,
 )
 
@@ -26,4 +28,5 @@ __all__ = [
     "AddParams", "ConcatParams", "ConvParams", "CopyParams", "DTYPE_NUMPY", "DTYPE_RANGE",
     "DepthwiseConvParams", "FullyConnectedParams", "Layer", "LutParams", "MulParams", "PadParams", "PoolParams",
     "QModel", "QOp", "QTensor", "RequantizeParams", "SoftmaxParams", "TransposeParams",
+    "ResizeParams", "TransposeConvParams",
 ]

@@ -35,6 +35,9 @@ class QOp(enum.Enum):
     PAD = "pad"  # mcuq_pad_s8
     COPY = "copy"  # memcpy (a reshape that cannot be an alias)
     REQUANTIZE = "requantize"  # mcuq_requantize_s8_s16 / mcuq_requantize_s16_s8: a precision boundary
+    RESIZE_NEAREST = "resize_nearest"  # mcuq_resize_nearest_s8: a gather of whole pixels
+    RESIZE_BILINEAR = "resize_bilinear"  # mcuq_resize_bilinear_s8: 10-bit fixed-point weights (TFLite)
+    TRANSPOSE_CONV = "transpose_conv"  # mcuq_transpose_conv_s8: stride phases run on mcuq_convolve_s8
 
 
 #: Integer range of each activation dtype.
@@ -225,6 +228,35 @@ class RequantizeParams:
     output_offset: int
     multiplier: int
     shift: int
+
+
+@dataclass(frozen=True)
+class ResizeParams:
+    """Resize over H and W, quantization unchanged. Nearest: ``rows[i]`` is the input row of output row
+    i (``cols`` likewise). Bilinear: ``rows`` holds (lower row, upper row, weight of the upper in 1/1024)
+    per output row, flattened; out = round half away from zero of the four products' sum / 2^20, as
+    TFLite's int8 ResizeBilinear (whose 10-bit weights these are, for any ONNX coordinate transform)."""
+
+    rows: tuple[int, ...]
+    cols: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TransposeConvParams:
+    """ConvTranspose, NHWC input, OHWI weights [C_out, KH, KW, C_in] (not flipped): input pixel (i, j)
+    tap (kh, kw) adds to output (i*stride_h + kh - padding[0], j*stride_w + kw - padding[1]); the output
+    size is the output tensor's. Requantized per output channel as Conv."""
+
+    weights: np.ndarray = field(compare=False)  # int8 [C_out, KH, KW, C_in]
+    bias: np.ndarray = field(compare=False)  # int32 [C_out]
+    multiplier: np.ndarray = field(compare=False)
+    shift: np.ndarray = field(compare=False)
+    input_offset: int
+    output_offset: int
+    stride: tuple[int, int]
+    padding: tuple[int, int]  # top, left (the end pads and output_padding only set the output size)
+    act_min: int
+    act_max: int
 
 
 @dataclass(frozen=True)
