@@ -614,7 +614,8 @@ def fixed_point_sources(sources) -> tuple[int, ...]:
 
 def lower_resize_bilinear(lower: Lowering, node: Node) -> None:
     out = lower.same_as_input(node)
-    params = qir.ResizeParams(rows=fixed_point_sources(node.attrs["rows"]), cols=fixed_point_sources(node.attrs["cols"]))
+    rows, cols = (fixed_point_sources(node.attrs[key]) for key in ("rows", "cols"))
+    params = qir.ResizeParams(rows=rows, cols=cols)
     lower.emit(node, QOp.RESIZE_BILINEAR, params, output=out.name)
 
 
