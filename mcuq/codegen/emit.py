@@ -147,6 +147,23 @@ def layer_views(model: QModel, plan: ArenaPlan, prefix: str) -> list[LayerView]:
     return result
 
 
+def kernels_used(called: set[str]) -> list:
+    """The kernels the calls name, with the kernels they run themselves (`CKernel.calls`) ahead of them."""
+    by_function = {k.function: k for k in all_c_kernels()}
+    ordered: list = []
+
+    def add(function: str) -> None:
+        kernel = by_function[function]
+        if kernel not in ordered:
+            for dependency in kernel.calls:
+                add(dependency)
+            ordered.append(kernel)
+
+    for function in sorted(called):
+        add(function)
+    return ordered
+
+
 @dataclass
 class GeneratedCode:
     c_source: str
@@ -157,8 +174,7 @@ class GeneratedCode:
 def generate(model: QModel, plan: ArenaPlan, prefix: str, source_name: str) -> GeneratedCode:
     prefix = c_identifier(prefix)
     layers = layer_views(model, plan, prefix)
-    called = {call.function for layer in layers for call in layer.view.calls}
-    used = sorted((k for k in all_c_kernels() if k.function in called), key=lambda k: k.function)
+    used = kernels_used({call.function for layer in layers for call in layer.view.calls})
     include = resource_dir("runtime_c") / "include"
     data = dict(
         version=__version__,

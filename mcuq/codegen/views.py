@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mcuq.ir import phases
 from mcuq.qir import kernels
 from mcuq.qir.model import Layer, QOp, QTensor
 
@@ -202,8 +203,12 @@ def folded_bias(op: QOp, params) -> np.ndarray:
     -input_offset * w, which the folded term cancels: the same sum as the golden model's. The
     addition wraps to int32 like the kernels' accumulators (only the final sum matters, mod 2^32)."""
     w = np.asarray(params.weights, dtype=np.int64)
-    reduced = kernels.kernel_spec(op).weights.reduced(w.ndim)
-    total = np.asarray(params.bias, dtype=np.int64) + params.input_offset * w.sum(axis=reduced)
+    return with_offset_folded(params.bias, params.input_offset, w, kernels.kernel_spec(op).weights.reduced(w.ndim))
+
+
+def with_offset_folded(bias, input_offset: int, w: np.ndarray, reduced: tuple[int, ...]) -> np.ndarray:
+    """bias + input_offset * (sum of w over ``reduced``), wrapped to int32 (see `folded_bias`)."""
+    total = np.asarray(bias, dtype=np.int64) + input_offset * np.asarray(w, dtype=np.int64).sum(axis=reduced)
     return total.astype(np.uint64).astype(np.uint32).view(np.int32)  # two's-complement wrap
 
 
@@ -424,6 +429,54 @@ def copy_view(d: LayerData) -> OpView:
     return OpView()
 
 
+def resize_view(d: LayerData) -> OpView:
+    """Nearest and bilinear: the source tables as arrays, pointed to by the params."""
+    p = d.params
+    arrays = (CArray("rows", "int32_t", np.asarray(p.rows, dtype=np.int32), "Source of each output row."),
+              CArray("cols", "int32_t", np.asarray(p.cols, dtype=np.int32), "Source of each output column."))
+    structs = (CStruct("input_dims", "mcuq_dims", dims4(d.input().shape)),
+               CStruct("output_dims", "mcuq_dims", dims4(d.out.shape)),
+               CStruct("params", "mcuq_resize_params", dict(rows=Symbol("rows"), cols=Symbol("cols"))))
+    args = (Ref("params"), Ref("input_dims"), d.arena_in(), Ref("output_dims"), d.arena_out())
+    return OpView(arrays, structs, (KernelCall(d.function, args),))
+
+
+def transpose_conv_view(d: LayerData) -> OpView:
+    """The stride phases (`mcuq.ir.phases`): each phase's sub-kernel [C_out, taps_h, taps_w, C_in] one
+    after the other (rows of phases outer), each with its own folded bias, and the phase tables
+    (first output, count, first input, taps) per axis that mcuq_transpose_conv_s8 walks."""
+    p = d.params
+    w = np.asarray(p.weights, dtype=np.int8)
+    c_out, kh, kw, _ = w.shape
+    (_, h, wd, _), (_, oh, ow, _) = d.input().shape, d.out.shape
+    rows = phases.axis_phases(h, oh, kh, p.stride[0], p.padding[0])
+    cols = phases.axis_phases(wd, ow, kw, p.stride[1], p.padding[1])
+    subs = [w[:, list(r.tap_indices(p.stride[0]))][:, :, list(c.tap_indices(p.stride[1]))] for r in rows for c in cols]
+    bias = np.concatenate([with_offset_folded(p.bias, p.input_offset, sub, (1, 2, 3)) for sub in subs])
+    arrays = (CArray("weights", "int8_t", np.concatenate([sub.reshape(-1) for sub in subs]),
+                     "The weights of each stride phase, phase after phase: OHWI, taps reversed."),
+              CArray("bias", "int32_t", bias, "Each phase's bias with the input offset folded in over its own taps."),
+              CArray("multiplier", "int32_t", np.asarray(p.multiplier, dtype=np.int32)),
+              CArray("shift", "int32_t", np.asarray(p.shift, dtype=np.int32)),
+              CArray("row_phases", "int32_t", _phase_table(rows), "Per phase along H: first output, count, "
+                     "first input, taps."),
+              CArray("col_phases", "int32_t", _phase_table(cols), "The same along W."))
+    params = dict(input_offset=int(p.input_offset), output_offset=int(p.output_offset), stride=_tile(p.stride),
+                  activation=_activation(p), row_phases=Symbol("row_phases"), col_phases=Symbol("col_phases"))
+    structs = (CStruct("input_dims", "mcuq_dims", dims4(d.input().shape)),
+               CStruct("filter_dims", "mcuq_dims", tuple(int(n) for n in w.shape)),
+               CStruct("output_dims", "mcuq_dims", dims4(d.out.shape)),
+               CStruct("params", "mcuq_transpose_conv_params", params), QUANT)
+    context = Context(*d.at.scratch) if d.at.scratch else Context(None, 0)
+    args = (context, Ref("params"), Ref("quant"), Ref("input_dims"), d.arena_in(), Ref("filter_dims"),
+            Symbol("weights"), Symbol("bias"), Ref("output_dims"), d.arena_out())
+    return OpView(arrays, structs, (KernelCall(d.function, args),))
+
+
+def _phase_table(axis: tuple[phases.AxisPhase, ...]) -> np.ndarray:
+    return np.asarray([(a.first_out, a.count, a.first_in, a.taps) for a in axis], dtype=np.int32).reshape(-1)
+
+
 VIEWS: dict[QOp, Callable[[LayerData], OpView]] = {
     QOp.CONV: conv_view,
     QOp.DEPTHWISE_CONV: depthwise_conv_view,
@@ -442,6 +495,9 @@ VIEWS: dict[QOp, Callable[[LayerData], OpView]] = {
     QOp.PRELU: prelu_view,
     QOp.BROADCAST_ADD: broadcast_add_view,
     QOp.BROADCAST_MUL: broadcast_mul_view,
+    QOp.RESIZE_NEAREST: resize_view,
+    QOp.RESIZE_BILINEAR: resize_view,
+    QOp.TRANSPOSE_CONV: transpose_conv_view,
 }
 assert set(VIEWS) == set(QOp), "every QOp has a view"
 

@@ -36,7 +36,7 @@ from onnx.reference import ReferenceEvaluator
 
 from mcuq import ir
 from mcuq.errors import ModelError, ShapeError, UnsupportedOpError
-from mcuq.frontend import patterns, qdq
+from mcuq.frontend import patterns, qdq, resample
 from mcuq.frontend.onnx_ops import HANDLERS, IrBuilder, Shape, node_label
 
 TARGET_OPSET = 21
@@ -261,12 +261,14 @@ def converted_to_opset(model: onnx.ModelProto, target: int) -> onnx.ModelProto:
     if source == target:
         return model
     try:
-        return version_converter.convert_version(model, target)
+        converted = version_converter.convert_version(model, target)
     except Exception as exc:  # the converter raises plain RuntimeError/ValueError with C++ text
         raise ModelError(
             f"cannot convert the model from opset {source} to opset {target}: {exc}; "
             f"re-export it with an opset between 9 and {onnx.defs.onnx_opset_version()}"
         ) from exc
+    resample.pin_legacy_resize_semantics(model, converted)
+    return converted
 
 
 def with_static_input_shapes(

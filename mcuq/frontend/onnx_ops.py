@@ -18,7 +18,9 @@ import onnx
 
 from mcuq import ir
 from mcuq.errors import ShapeError, UnsupportedOpError
+from mcuq.frontend import resample
 from mcuq.frontend.qdq import ConstQuant
+from mcuq.ir import phases
 
 NCHW_TO_NHWC = (0, 2, 3, 1)
 NHWC_TO_NCHW = (0, 3, 1, 2)
@@ -806,6 +808,116 @@ def dequantize_linear(b: IrBuilder, node: onnx.NodeProto, *, axis: int = 1, bloc
     to_inferred_shape(b, node)
 
 
+def resize(
+    b: IrBuilder,
+    node: onnx.NodeProto,
+    *,
+    antialias: int = 0,
+    axes: tuple[int, ...] | None = None,
+    coordinate_transformation_mode: str = "half_pixel",
+    cubic_coeff_a: float = -0.75,
+    exclude_outside: int = 0,
+    extrapolation_value: float = 0.0,
+    keep_aspect_ratio_policy: str = "stretch",
+    mode: str = "nearest",
+    nearest_mode: str = "round_prefer_floor",
+) -> None:
+    """Resize (and Upsample, which the version converter turns into Resize) over H and W of NCHW:
+    nearest (a gather) or linear (bilinear). The source rows and columns (and bilinear weights) are
+    computed here once (`resample`) and carried by the IR node."""
+    label, x, out = node_label(node), node.input[0], node.output[0]
+    shape = require_rank(b, node, x, (4,))
+    out_shape = b.shape(out, node)
+    transform = coordinate_transformation_mode
+    if mode not in ("nearest", "linear"):
+        raise unsupported(node, f"mode={mode!r}; mcuq resizes with mode 'nearest' or 'linear' (bilinear): "
+                                "re-export with nearest or bilinear interpolation")
+    if antialias or exclude_outside:
+        raise unsupported(node, "antialias=1 or exclude_outside=1; export with antialias=False (torch's default)")
+    if keep_aspect_ratio_policy != "stretch":
+        raise unsupported(node, f"keep_aspect_ratio_policy={keep_aspect_ratio_policy!r}; give the output sizes "
+                                "(policy 'stretch')")
+    if transform not in resample.COORDINATE_TRANSFORMS:  # no reference runtime runs tf_half_pixel_for_nearest
+        raise unsupported(node, f"coordinate_transformation_mode={transform!r}; re-export with one of "
+                                f"{', '.join(resample.COORDINATE_TRANSFORMS)} (torch writes these)")
+    if nearest_mode not in resample.NEAREST_ROUNDING:
+        raise unsupported(node, f"nearest_mode={nearest_mode!r}")
+    if tuple(out_shape[:2]) != tuple(shape[:2]):
+        raise unsupported(node, f"it resizes N or C ({list(shape)} -> {list(out_shape)}); mcuq resizes H and W "
+                                "only: give scales [1, 1, sH, sW]")
+    scales = _resize_scales(b, node, shape, out_shape, axes)
+    tables = {}
+    for key, axis in (("rows", 2), ("cols", 3)):
+        n_in, n_out = shape[axis], out_shape[axis]
+        tables[key] = (resample.nearest_sources(transform, nearest_mode, scales[axis], n_in, n_out)
+                       if mode == "nearest" else resample.linear_sources(transform, scales[axis], n_in, n_out))
+    op = "resize_nearest" if mode == "nearest" else "resize_bilinear"
+    y = b.emit(op, label, (b.transpose(label, x, NCHW_TO_NHWC),), nhwc(out_shape), tables)
+    b.transpose(label, y, NHWC_TO_NCHW, out)
+
+
+def _resize_scales(b: IrBuilder, node: onnx.NodeProto, shape: Shape, out_shape: Shape,
+                   axes: tuple[int, ...] | None) -> tuple[float, ...]:
+    """The scale of each axis the coordinate transformation divides by: the constant ``scales`` input
+    where given, else output length / input length (``sizes``)."""
+    for index, what in ((1, "roi"), (2, "scales"), (3, "sizes")):
+        if input_name(node, index) and b.constant(input_name(node, index)) is None:
+            raise unsupported(node, f"{what} (input {index}) must be a constant")
+    given = b.constant(input_name(node, 2))
+    ratios = [out_shape[a] / shape[a] for a in range(4)]
+    if given is None or given.size == 0:
+        return tuple(ratios)
+    full = list(ratios)
+    for axis, value in zip(axes if axes else range(4), given.reshape(-1)):
+        full[int(axis) % 4] = float(value)
+    return tuple(full)
+
+
+def conv_transpose(
+    b: IrBuilder,
+    node: onnx.NodeProto,
+    *,
+    auto_pad: str = "NOTSET",
+    dilations: tuple[int, ...] | None = None,
+    group: int = 1,
+    kernel_shape: tuple[int, ...] | None = None,
+    output_padding: tuple[int, ...] | None = None,
+    output_shape: tuple[int, ...] | None = None,
+    pads: tuple[int, ...] | None = None,
+    strides: tuple[int, ...] | None = None,
+) -> None:
+    """2-D ConvTranspose, group 1, dilation 1: an IR ``conv_transpose2d`` with OHWI weights (the
+    ONNX weight is [C_in, C_out, KH, KW]); output_padding and the end pads only set the output size,
+    which shape inference gives."""
+    label, x, out = node_label(node), node.input[0], node.output[0]
+    shape = require_rank(b, node, x, (4,))
+    require_activation(b, node, x)
+    w = required_constant(b, node, 1, "the weights")
+    if group != 1:
+        raise unsupported(node, f"group={group}; mcuq runs ConvTranspose with group 1 only")
+    if dilations and any(d != 1 for d in dilations):
+        raise unsupported(node, f"dilations={list(dilations)}; ConvTranspose supports dilation 1 only")
+    if auto_pad not in ("NOTSET", "") or output_shape:
+        raise unsupported(node, "auto_pad or output_shape; export with explicit pads and output_padding "
+                                "(torch's ConvTranspose2d does)")
+    _, out_channels, kh, kw = w.shape
+    strides = tuple(strides or (1, 1))
+    begins = tuple(int(p) for p in (pads or (0, 0, 0, 0))[:2])
+    out_nhwc = nhwc(b.shape(out, node))
+    why = phases.unsupported_geometry(tuple(shape[2:]), out_nhwc[1:3], (kh, kw), strides, begins)
+    if why:
+        raise unsupported(node, f"{why}; mcuq runs ConvTranspose as stride phases of a convolution")
+    bias = b.constant(input_name(node, 2))
+    bias = np.zeros(out_channels, np.float32) if bias is None else bias
+    attrs = {"strides": strides, "pads": begins, "output_hw": out_nhwc[1:3], "act_min": -math.inf, "act_max": math.inf,
+             **fixed_quant_attrs(b, node, 1, 1, 2)}
+    inputs = (b.transpose(label, x, NCHW_TO_NHWC),
+              b.add_constant(f"{label}__weights", w.transpose(1, 2, 3, 0)),  # [C_in, C_out, KH, KW] -> OHWI
+              b.add_constant(f"{label}__bias", bias))
+    y = b.emit("conv_transpose2d", label, inputs, out_nhwc, attrs)
+    b.transpose(label, y, NHWC_TO_NCHW, out)
+
+
 HANDLERS: dict[str, Callable[..., None]] = {
     "Add": add,
     "AveragePool": average_pool,
@@ -844,4 +956,6 @@ HANDLERS: dict[str, Callable[..., None]] = {
     "PRelu": prelu,
     "Sub": sub,
     "Div": div,
+    "Resize": resize,
+    "ConvTranspose": conv_transpose,
 }

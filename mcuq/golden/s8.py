@@ -382,6 +382,70 @@ def _prelu(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QT
     return _to_int8(np.clip(np.where(v >= 0, positive, negative) + p.output_offset, -128, 127))
 
 
+def _resize_io(layer: qir.Layer, inputs: list[np.ndarray], tensors, per_index: int):
+    """Input [N,H,W,C] (int64), output shape, and the tables as [count, per_index] arrays, checked."""
+    p: qir.ResizeParams = layer.params
+    in_shape, out_shape = tensors[layer.inputs[0]].shape, tensors[layer.output].shape
+    rows, cols = (np.asarray(t, dtype=np.int64).reshape(-1, per_index) for t in (p.rows, p.cols))
+    if (len(in_shape) != 4 or tuple(out_shape) != (in_shape[0], len(rows), len(cols), in_shape[3])
+            or len(p.rows) != per_index * len(rows) or len(p.cols) != per_index * len(cols)):
+        raise ValueError(f"{layer.name}: resize {in_shape} -> {out_shape} with {len(rows)} rows, {len(cols)} columns")
+    for table, size in ((rows, in_shape[1]), (cols, in_shape[2])):
+        if table[:, :2].size and (table[:, :2].min() < 0 or table[:, :2].max() >= size):
+            raise ValueError(f"{layer.name}: a resize source index lies outside the input")
+    return as_shape(inputs[0], in_shape, layer.name).astype(np.int64), rows, cols
+
+
+def _resize_nearest(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    x, rows, cols = _resize_io(layer, inputs, tensors, 1)
+    return _to_int8(x[:, rows[:, 0]][:, :, cols[:, 0]])
+
+
+def _resize_bilinear(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    """TFLite's int8 ResizeBilinear arithmetic: the four products with 10-bit weights summed (20
+    fractional bits), then divided by 2^20 rounding half away from zero (its default, double-rounding
+    build)."""
+    x, rows, cols = _resize_io(layer, inputs, tensors, 3)
+    one = 1 << 10
+    if min(rows[:, 2].min(initial=0), cols[:, 2].min(initial=0)) < 0 or max(
+            rows[:, 2].max(initial=0), cols[:, 2].max(initial=0)) > one:
+        raise ValueError(f"{layer.name}: bilinear weights must lie in [0, 1024]")
+    fy = rows[:, 2][None, :, None, None]
+    fx = cols[:, 2][None, None, :, None]
+    top, bottom = x[:, rows[:, 0]], x[:, rows[:, 1]]
+    acc = ((top[:, :, cols[:, 0]] * (one - fx) + top[:, :, cols[:, 1]] * fx) * (one - fy)
+           + (bottom[:, :, cols[:, 0]] * (one - fx) + bottom[:, :, cols[:, 1]] * fx) * fy)
+    half = 1 << 19
+    return _to_int8(_trunc_div(np.where(acc > 0, acc + half, acc - half), 1 << 20))
+
+
+def transpose_conv_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors) -> np.ndarray:
+    """ConvTranspose up to requantization, straight from its definition (every input pixel times every
+    tap, added at i*stride + k - padding), int64 [N,OH,OW,C_out]."""
+    p: qir.TransposeConvParams = layer.params
+    in_shape, out_shape = tensors[layer.inputs[0]].shape, tensors[layer.output].shape
+    w = np.asarray(p.weights, dtype=np.int64)
+    c_out, kh, kw, c_in = w.shape
+    n, h, wd, _ = in_shape
+    (sh, sw), (top, left) = p.stride, p.padding
+    if in_shape[3] != c_in or out_shape[3] != c_out or out_shape[0] != n or min(sh, sw) < 1 or min(top, left) < 0:
+        raise ValueError(f"{layer.name}: transposed conv shapes {in_shape} * {w.shape} -> {out_shape}")
+    x = as_shape(inputs[0], in_shape, layer.name).astype(np.int64) + p.input_offset
+    oh, ow = out_shape[1:3]
+    full = np.zeros((n, max(oh + top, (h - 1) * sh + kh), max(ow + left, (wd - 1) * sw + kw), c_out), np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            full[:, i : i + (h - 1) * sh + 1 : sh, j : j + (wd - 1) * sw + 1 : sw] += x @ w[:, i, j, :].T
+    return full[:, top : top + oh, left : left + ow] + np.asarray(p.bias, dtype=np.int64)
+
+
+def _transpose_conv(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.TransposeConvParams = layer.params
+    acc = transpose_conv_accumulator(layer, inputs, tensors)
+    _check_acc(acc, layer.name)
+    return _requant_out(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+
+
 OPS: dict[qir.QOp, Callable[[qir.Layer, list[np.ndarray], dict[str, qir.QTensor]], np.ndarray]] = {
     qir.QOp.CONV: _conv,
     qir.QOp.DEPTHWISE_CONV: _depthwise,
@@ -399,4 +463,7 @@ OPS: dict[qir.QOp, Callable[[qir.Layer, list[np.ndarray], dict[str, qir.QTensor]
     qir.QOp.PRELU: _prelu,
     qir.QOp.BROADCAST_ADD: _broadcast(add_values),
     qir.QOp.BROADCAST_MUL: _broadcast(mul_values),
+    qir.QOp.RESIZE_NEAREST: _resize_nearest,
+    qir.QOp.RESIZE_BILINEAR: _resize_bilinear,
+    qir.QOp.TRANSPOSE_CONV: _transpose_conv,
 }

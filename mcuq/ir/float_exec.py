@@ -244,6 +244,36 @@ def prelu(attrs: dict, x: np.ndarray, slope: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, x, x * slope)
 
 
+def resize_nearest(attrs: dict, x: np.ndarray) -> np.ndarray:
+    """Output pixel (i, j) copies input pixel (rows[i], cols[j]) (tables from `frontend.resample`)."""
+    return x[:, list(attrs["rows"])][:, :, list(attrs["cols"])]
+
+
+def resize_bilinear(attrs: dict, x: np.ndarray) -> np.ndarray:
+    """Each output row (column) blends input rows lo and hi: (1 - f) * x[lo] + f * x[hi]."""
+    for axis, key in ((1, "rows"), (2, "cols")):
+        lo, hi, frac = (np.array(t) for t in zip(*attrs[key]))
+        shape = [1, 1, 1, 1]
+        shape[axis] = -1
+        f = frac.astype(np.float32).reshape(shape)
+        x = np.take(x, lo, axis=axis) * (np.float32(1) - f) + np.take(x, hi, axis=axis) * f
+    return x
+
+
+def conv_transpose2d(attrs: dict, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Input pixel (i, j) adds x[i, j] @ w[:, kh, kw, :].T to output (i*sh + kh - top, j*sw + kw - left)."""
+    (sh, sw), (top, left) = attrs["strides"], attrs["pads"]
+    n, h, wd, _ = x.shape
+    out_channels, kh_size, kw_size, _ = w.shape
+    out_h, out_w = attrs["output_hw"]
+    full = np.zeros((n, max(out_h + top, (h - 1) * sh + kh_size), max(out_w + left, (wd - 1) * sw + kw_size),
+                     out_channels), np.float32)
+    for kh in range(kh_size):
+        for kw in range(kw_size):
+            full[:, kh : kh + (h - 1) * sh + 1 : sh, kw : kw + (wd - 1) * sw + 1 : sw, :] += x @ w[:, kh, kw, :].T
+    return clamped(attrs, full[:, top : top + out_h, left : left + out_w, :] + b)
+
+
 OPS: dict[str, OpFunction] = {
     "conv2d": conv2d,
     "depthwise_conv2d": depthwise_conv2d,
@@ -272,4 +302,7 @@ OPS: dict[str, OpFunction] = {
     "softplus": softplus,
     "prelu": prelu,
     "sub": sub,
+    "resize_nearest": resize_nearest,
+    "resize_bilinear": resize_bilinear,
+    "conv_transpose2d": conv_transpose2d,
 }

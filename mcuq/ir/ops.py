@@ -37,6 +37,8 @@ class WeightAxes:
 CONV_WEIGHTS = WeightAxes(output=0, input=3, windowed=True)
 DEPTHWISE_WEIGHTS = WeightAxes(output=3, input=3, windowed=True)
 DENSE_WEIGHTS = WeightAxes(output=0, input=1, windowed=False)
+# ConvTranspose, OHWI like conv; not `windowed`: the conv rewrites (pad folding, equalization) do not apply.
+TRANSPOSE_CONV_WEIGHTS = WeightAxes(output=0, input=3, windowed=False)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,9 @@ _ROWS = (
     # x >= 0 ? x : slope[c] * x over the last (channel) axis: not a single table when slopes differ.
     OpInfo("prelu", OutputGrid.CALIBRATED),
     OpInfo("sub", OutputGrid.CALIBRATED, fuses_activation=True, elementwise_inputs=2),
+    OpInfo("resize_nearest", OutputGrid.INPUT, moves_values=True),
+    OpInfo("resize_bilinear", OutputGrid.INPUT),  # a convex combination of input values: within their range
+    OpInfo("conv_transpose2d", OutputGrid.CALIBRATED, TRANSPOSE_CONV_WEIGHTS, fuses_activation=True),
 )
 
 OPS: dict[str, OpInfo] = {row.name: row for row in _ROWS}

@@ -20,13 +20,15 @@ from mcuq.qir.model import (
     QOp,
     QTensor,
     RequantizeParams,
+    ResizeParams,
     SoftmaxParams,
+    TransposeConvParams,
     TransposeParams,
 )
 
 __all__ = [
     "AddParams", "BroadcastParams", "ConcatParams", "ConvParams", "CopyParams", "DTYPE_NUMPY", "DTYPE_RANGE",
     "DepthwiseConvParams", "FullyConnectedParams", "Layer", "LutParams", "MulParams", "PadParams", "PoolParams",
-    "QModel", "QOp", "QTensor", "RequantizeParams", "SoftmaxParams", "TransposeParams",
-    "PreluParams",
+    "PreluParams", "QModel", "QOp", "QTensor", "RequantizeParams", "ResizeParams", "SoftmaxParams",
+    "TransposeConvParams", "TransposeParams",
 ]

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mcuq.ir.ops import CONV_WEIGHTS, DENSE_WEIGHTS, DEPTHWISE_WEIGHTS, WeightAxes
+from mcuq.ir import phases
+from mcuq.ir.ops import CONV_WEIGHTS, DENSE_WEIGHTS, DEPTHWISE_WEIGHTS, TRANSPOSE_CONV_WEIGHTS, WeightAxes
 from mcuq.qir.model import Layer, QOp, QTensor
 
 ScratchSize = Callable[[Layer, dict[str, QTensor]], int]
@@ -45,6 +46,7 @@ class CKernel:
     source: str  # the file under runtime_c/src that defines it
     scratch: ScratchSize | None = None  # bytes it needs (its *_get_buffer_size); None: none
     roomy_scratch: ScratchSize | None = None  # bytes with which it takes a faster path; None: none
+    calls: tuple[str, ...] = ()  # other kernels' entry points it runs (the generated C defines them first)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,27 @@ def depthwise_s8_roomy_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int
     """mcuq_depthwise_conv_s8 copies four channels at a time into four planes."""
     plane, planes = _dw_planes(layer, tensors)
     return (planes * plane + 4 + 3) // 4 * 4 if planes else 0
+
+
+def transpose_conv_phase_taps(layer: Layer, tensors: dict[str, QTensor]) -> list[int]:
+    """Weights per output channel (taps_h * taps_w * C_in) of each stride phase's sub-kernel."""
+    p = layer.params
+    _, kh, kw, c_in = np.shape(p.weights)
+    _, h, w, _ = tensors[layer.inputs[0]].shape
+    _, oh, ow, _ = tensors[layer.output].shape
+    rows = phases.axis_phases(h, oh, kh, p.stride[0], p.padding[0])
+    cols = phases.axis_phases(w, ow, kw, p.stride[1], p.padding[1])
+    return [r.taps * c.taps * c_in for r in rows for c in cols]
+
+
+def transpose_conv_s8_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
+    """mcuq_transpose_conv_s8: mcuq_convolve_s8's scratch for the largest phase sub-kernel."""
+    return max(2 * k for k in transpose_conv_phase_taps(layer, tensors))
+
+
+def transpose_conv_s8_roomy_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
+    """mcuq_convolve_s8's roomy scratch (the DSP path's 6 K for K a multiple of 4) for the largest phase."""
+    return max(6 * k if k % 4 == 0 else 2 * k for k in transpose_conv_phase_taps(layer, tensors))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -151,6 +174,12 @@ _ROWS = (
     # In place only over an operand of the output's size (`plan.inplace`); the broadcast one is reread.
     KernelSpec(QOp.BROADCAST_ADD, {"int8": _kernel("mcuq_broadcast_add_s8", "basic_math")}, InPlace.ELEMENTWISE),
     KernelSpec(QOp.BROADCAST_MUL, {"int8": _kernel("mcuq_broadcast_mul_s8", "basic_math")}, InPlace.ELEMENTWISE),
+    KernelSpec(QOp.RESIZE_NEAREST, {"int8": _kernel("mcuq_resize_nearest_s8", "resize")}, adds_error=False),
+    KernelSpec(QOp.RESIZE_BILINEAR, {"int8": _kernel("mcuq_resize_bilinear_s8", "resize")}),
+    KernelSpec(QOp.TRANSPOSE_CONV, {
+        "int8": _kernel("mcuq_transpose_conv_s8", "convolution", scratch=transpose_conv_s8_scratch,
+                        roomy_scratch=transpose_conv_s8_roomy_scratch, calls=("mcuq_convolve_s8",))},
+        weights=TRANSPOSE_CONV_WEIGHTS),
 )
 
 KERNELS: dict[QOp, KernelSpec] = {row.op: row for row in _ROWS}

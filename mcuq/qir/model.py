@@ -38,6 +38,9 @@ class QOp(enum.Enum):
     PRELU = "prelu"  # mcuq_prelu_s8: x >= 0 ? x : slope[c] * x, a negative-side multiplier per channel
     BROADCAST_ADD = "broadcast_add"  # mcuq_broadcast_add_s8: Add (or Sub) of operands that broadcast
     BROADCAST_MUL = "broadcast_mul"  # mcuq_broadcast_mul_s8: Mul of operands that broadcast
+    RESIZE_NEAREST = "resize_nearest"  # mcuq_resize_nearest_s8: a gather of whole pixels
+    RESIZE_BILINEAR = "resize_bilinear"  # mcuq_resize_bilinear_s8: 10-bit fixed-point weights (TFLite)
+    TRANSPOSE_CONV = "transpose_conv"  # mcuq_transpose_conv_s8: stride phases run on mcuq_convolve_s8
 
 
 #: Integer range of each activation dtype.
@@ -273,6 +276,35 @@ class PreluParams:
     positive_shift: int
     negative_multiplier: np.ndarray = field(compare=False)  # int32 [C]
     negative_shift: np.ndarray = field(compare=False)  # int32 [C]
+
+
+@dataclass(frozen=True)
+class ResizeParams:
+    """Resize over H and W, quantization unchanged. Nearest: ``rows[i]`` is the input row of output row
+    i (``cols`` likewise). Bilinear: ``rows`` holds (lower row, upper row, weight of the upper in 1/1024)
+    per output row, flattened; out = round half away from zero of the four products' sum / 2^20, as
+    TFLite's int8 ResizeBilinear (whose 10-bit weights these are, for any ONNX coordinate transform)."""
+
+    rows: tuple[int, ...]
+    cols: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TransposeConvParams:
+    """ConvTranspose, NHWC input, OHWI weights [C_out, KH, KW, C_in] (not flipped): input pixel (i, j)
+    tap (kh, kw) adds to output (i*stride_h + kh - padding[0], j*stride_w + kw - padding[1]); the output
+    size is the output tensor's. Requantized per output channel as Conv."""
+
+    weights: np.ndarray = field(compare=False)  # int8 [C_out, KH, KW, C_in]
+    bias: np.ndarray = field(compare=False)  # int32 [C_out]
+    multiplier: np.ndarray = field(compare=False)
+    shift: np.ndarray = field(compare=False)
+    input_offset: int
+    output_offset: int
+    stride: tuple[int, int]
+    padding: tuple[int, int]  # top, left (the end pads and output_padding only set the output size)
+    act_min: int
+    act_max: int
 
 
 @dataclass(frozen=True)

@@ -646,6 +646,36 @@ def lower_reshape(lower: Lowering, node: Node) -> None:
     lower.emit(node, QOp.COPY, qir.CopyParams(), output=out.name)
 
 
+#: Bilinear weights in fixed point with this many fractional bits (TFLite's int8 ResizeBilinear).
+RESIZE_WEIGHT_BITS = 10
+
+
+def lower_resize_nearest(lower: Lowering, node: Node) -> None:
+    out = lower.same_as_input(node)
+    params = qir.ResizeParams(rows=tuple(node.attrs["rows"]), cols=tuple(node.attrs["cols"]))
+    lower.emit(node, QOp.RESIZE_NEAREST, params, output=out.name)
+
+
+def fixed_point_sources(sources) -> tuple[int, ...]:
+    """(lower, upper, float weight of the upper) per output index -> flattened (lower, upper, weight in
+    1/1024), the weight rounded to nearest."""
+    one = 1 << RESIZE_WEIGHT_BITS
+    return tuple(v for lo, hi, frac in sources for v in (int(lo), int(hi), int(round(float(frac) * one))))
+
+
+def lower_resize_bilinear(lower: Lowering, node: Node) -> None:
+    out = lower.same_as_input(node)
+    rows, cols = (fixed_point_sources(node.attrs[key]) for key in ("rows", "cols"))
+    params = qir.ResizeParams(rows=rows, cols=cols)
+    lower.emit(node, QOp.RESIZE_BILINEAR, params, output=out.name)
+
+
+def lower_conv_transpose2d(lower: Lowering, node: Node) -> None:
+    common, inputs = _weighted(lower, node, channel_axis=0)
+    params = qir.TransposeConvParams(**common, stride=tuple(node.attrs["strides"]), padding=tuple(node.attrs["pads"]))
+    lower.emit(node, QOp.TRANSPOSE_CONV, params, inputs)
+
+
 HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
     "conv2d": lower_conv2d,
     "depthwise_conv2d": lower_depthwise_conv2d,
@@ -674,6 +704,9 @@ HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
     "softplus": _float_op_table(),
     "prelu": lower_prelu,
     "sub": _arith(QOp.ADD, QOp.BROADCAST_ADD, fixedpoint.prepare_sub),
+    "resize_nearest": lower_resize_nearest,
+    "resize_bilinear": lower_resize_bilinear,
+    "conv_transpose2d": lower_conv_transpose2d,
 }
 
 

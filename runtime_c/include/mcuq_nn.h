@@ -150,6 +150,40 @@ MCUQ_API mcuq_status mcuq_transpose_s8(const mcuq_transpose_params *params, cons
 
 MCUQ_API mcuq_status mcuq_pad_s8(const mcuq_pad_params *params, const int8_t *input, int8_t *output);
 
+/* ---- Resize over H and W (tables: mcuq_resize_params); not in place ----
+ * Nearest copies whole pixels, and an output row whose source row repeats is one copy of the row
+ * before. Bilinear: out = (sum of the 4 neighbours times their 10-bit weights, 2^20 in all) / 2^20,
+ * rounded half away from zero (TFLite's int8 ResizeBilinear); quantization unchanged. */
+MCUQ_API mcuq_status mcuq_resize_nearest_s8(const mcuq_resize_params *params,
+                                            const mcuq_dims *input_dims,
+                                            const int8_t *input,
+                                            const mcuq_dims *output_dims,
+                                            int8_t *output);
+
+MCUQ_API mcuq_status mcuq_resize_bilinear_s8(const mcuq_resize_params *params,
+                                             const mcuq_dims *input_dims,
+                                             const int8_t *input,
+                                             const mcuq_dims *output_dims,
+                                             int8_t *output);
+
+/* ---- Transposed convolution: mcuq_convolve_s8 per stride phase and output row (no zeros inserted);
+ * filter and bias per phase (mcuq_transpose_conv_params); filter_dims the original [C_out, KH, KW,
+ * C_in]. Scratch: mcuq_convolve_s8's for the largest phase. Not in place. ---- */
+MCUQ_API int32_t mcuq_transpose_conv_s8_get_buffer_size(const mcuq_transpose_conv_params *params,
+                                                        const mcuq_dims *filter_dims);
+MCUQ_API int32_t mcuq_transpose_conv_s8_get_roomy_buffer_size(const mcuq_transpose_conv_params *params,
+                                                              const mcuq_dims *filter_dims);
+MCUQ_API mcuq_status mcuq_transpose_conv_s8(const mcuq_context *ctx,
+                                            const mcuq_transpose_conv_params *params,
+                                            const mcuq_per_channel_quant *quant,
+                                            const mcuq_dims *input_dims,
+                                            const int8_t *input,
+                                            const mcuq_dims *filter_dims,
+                                            const int8_t *filter,
+                                            const int32_t *bias,
+                                            const mcuq_dims *output_dims,
+                                            int8_t *output);
+
 /* ---- int16 activations, int8 weights (16x8); see mcuq_nn_types.h ---- */
 /* The int16 kernels need no scratch: direct loops over the clipped window, int64 accumulators. */
 MCUQ_API mcuq_status mcuq_convolve_s16(const mcuq_conv_params *params,

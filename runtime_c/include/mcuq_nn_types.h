@@ -209,5 +209,25 @@ typedef struct {
     mcuq_dims input1;
     mcuq_dims input2;
 } mcuq_broadcast_dims;
+/* Resize over H and W of [N, H, W, C]; the tables have one entry per output row (column).
+ * Nearest: rows[i] is the input row output row i copies (cols likewise).
+ * Bilinear: rows[3 i .. 3 i + 2] = (lower row, upper row, weight of the upper row in 1/1024). */
+typedef struct {
+    const int32_t *rows;
+    const int32_t *cols;
+} mcuq_resize_params;
+
+/* Transposed convolution as stride phases: row_phases holds stride.h entries of 4 int32 (first output
+ * row, number of output rows, input row of the first output's first tap (negative: padding), taps),
+ * col_phases stride.w entries along W. Phase (r, c) has the sub-kernel [C_out, taps_r, taps_c, C_in],
+ * stored phase after phase in the filter, and C_out folded biases, phase after phase. */
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    mcuq_tile stride;
+    mcuq_activation activation;
+    const int32_t *row_phases;
+    const int32_t *col_phases;
+} mcuq_transpose_conv_params;
 
 #endif /* MCUQ_NN_TYPES_H */

@@ -534,6 +534,28 @@ def dense_block(g: GraphBuilder, x: Value) -> Value:
     return activation(g, y) if g.chance(0.6) else y
 
 
+def upsample(g: GraphBuilder, x: Value) -> Value:
+    """A decoder step: Resize (nearest or bilinear, with a transform torch writes, to given sizes) or
+    ConvTranspose (k3 s2 p1 output_padding 1, or k2 s2; k3 s1 p1 where doubling would be too large)."""
+    _, c, h, w = x.shape
+    double = 2 * max(h, w) <= MAX_SPATIAL
+    out = (1, c, 2 * h, 2 * w) if double else (1, c, h + 1, w)
+    if g.chance(0.5):
+        mode = g.pick(["nearest", "linear"])
+        transform = g.pick(["asymmetric", "half_pixel", "align_corners", "pytorch_half_pixel"])
+        g.steps.append(f"Resize({mode}, {transform}, {out[2:]})")
+        inputs = [x.name, g.constant("roi", np.zeros(0, np.float32)), g.constant("scales", np.zeros(0, np.float32)),
+                  g.constant("sizes", np.array(out, np.int64))]
+        return g.node("Resize", inputs, out, mode=mode, coordinate_transformation_mode=transform)
+    c_out = int(g.rng.integers(1, 7))
+    k, stride, pads, extra = g.pick([(3, 2, 1, 1), (2, 2, 0, 0)]) if double else (3, 1, 1, 0)
+    size = tuple((d - 1) * stride + k - 2 * pads + extra for d in (h, w))
+    g.steps.append(f"ConvTranspose(k={k} s={stride} p={pads} op={extra} -> {c_out})")
+    inputs = [x.name, g.constant("w", g.weights((c, c_out, k, k), c * k * k)), g.constant("b", g.small(c_out))]
+    return g.node("ConvTranspose", inputs, (1, c_out, *size), kernel_shape=[k, k], strides=[stride, stride],
+                  pads=[pads] * 4, output_padding=[extra, extra])
+
+
 Step = Callable[[GraphBuilder, Value], Value]
 
 #: (step, weight) for 4-D activations; steps that shrink to 2-D are weighted low so chains stay long.
@@ -584,7 +606,7 @@ STEPS_4D: list[tuple[Step, float]] = [
     (conv_block, 6), (conv, 2), (pool, 3), (pad, 2), (activation, 2), (batch_norm, 1), (channel_constant, 2),
     (softmax, 1), (transpose, 1), (reshape_4d, 1), (pass_through, 1), (residual, 2), (two_branches, 3),
     (global_pool, 1), (classifier_head, 1.5), (flatten, 0.5), (curve_activation, 2), (arithmetic_constant, 1),
-    (broadcast_branches, 1),
+    (broadcast_branches, 1), (upsample, 2),
 ]
 STEPS_2D: list[tuple[Step, float]] = [
     (dense_block, 5), (activation, 2), (channel_constant, 1), (softmax, 1), (pass_through, 0.5),
