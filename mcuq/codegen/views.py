@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mcuq.qir import kernels
-from mcuq.qir.model import Layer, QOp, QTensor
+from mcuq.qir.model import Layer, QOp, QTensor, contiguous_block_offset
 
 # --------------------------------------------------------------------------------------------------
 # the vocabulary of a view
@@ -377,6 +377,28 @@ def copy_view(d: LayerData) -> OpView:
     return OpView()
 
 
+def slice_view(d: LayerData) -> OpView:
+    """No code where the planner placed the output as a view of the input's bytes (`plan.views`)."""
+    p, in_shape = d.params, d.input().shape
+    block = contiguous_block_offset(in_shape, p, d.out.shape)
+    if block is not None and d.at.output == d.at.inputs[0] + block * d.input().nbytes // d.input().size:
+        return OpView()
+    lead = 4 - len(in_shape)
+    params = dict(input_dims=dims4(in_shape), output_dims=dims4(d.out.shape),
+                  begin=(0,) * lead + tuple(int(v) for v in p.begin), step=(1,) * lead + tuple(int(v) for v in p.step))
+    call = KernelCall(d.function, (Ref("params"), d.arena_in(), d.arena_out()))
+    return OpView((), (CStruct("params", "mcuq_slice_params", params),), (call,))
+
+
+def gather_channels_view(d: LayerData) -> OpView:
+    indices = CArray("indices", "int32_t", np.asarray(d.params.indices, dtype=np.int32),
+                     "Output channel c of each pixel is input channel indices[c].")
+    channels = d.input().shape[-1]
+    params = dict(pixels=d.input().size // channels, input_channels=channels, output_channels=len(d.params.indices))
+    call = KernelCall(d.function, (Ref("params"), Symbol("indices"), d.arena_in(), d.arena_out()))
+    return OpView((indices,), (CStruct("params", "mcuq_gather_channels_params", params),), (call,))
+
+
 VIEWS: dict[QOp, Callable[[LayerData], OpView]] = {
     QOp.CONV: conv_view,
     QOp.DEPTHWISE_CONV: depthwise_conv_view,
@@ -392,6 +414,8 @@ VIEWS: dict[QOp, Callable[[LayerData], OpView]] = {
     QOp.PAD: pad_view,
     QOp.COPY: copy_view,
     QOp.REQUANTIZE: requantize_view,
+    QOp.SLICE: slice_view,
+    QOp.GATHER_CHANNELS: gather_channels_view,
 }
 assert set(VIEWS) == set(QOp), "every QOp has a view"
 

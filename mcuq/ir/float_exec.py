@@ -194,6 +194,16 @@ def fake_quant(attrs: dict, x: np.ndarray) -> np.ndarray:
     return ((q - zero_point) * scale).astype(np.float32)
 
 
+def slice_(attrs: dict, x: np.ndarray) -> np.ndarray:
+    """The box from ``starts`` with ``steps`` and the IR output's extent ``sizes``; the batch axis whole."""
+    boxes = zip(attrs["starts"][1:], attrs["steps"][1:], attrs["sizes"][1:])
+    return x[(slice(None),) + tuple(slice(start, start + step * (size - 1) + 1, step) for start, step, size in boxes)]
+
+
+def gather_channels(attrs: dict, x: np.ndarray) -> np.ndarray:
+    return x[..., list(attrs["indices"])]
+
+
 OPS: dict[str, OpFunction] = {
     "conv2d": conv2d,
     "depthwise_conv2d": depthwise_conv2d,
@@ -212,4 +222,6 @@ OPS: dict[str, OpFunction] = {
     "transpose": transpose,
     "pad": pad,
     "fake_quant": fake_quant,
+    "slice": slice_,
+    "gather_channels": gather_channels,
 }

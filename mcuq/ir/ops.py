@@ -69,6 +69,8 @@ _ROWS = (
     OpInfo("transpose", OutputGrid.INPUT, moves_values=True),
     OpInfo("pad", OutputGrid.INPUT, moves_values=True),
     OpInfo("fake_quant", OutputGrid.FIXED, elementwise_inputs=1),
+    OpInfo("slice", OutputGrid.INPUT, moves_values=True),
+    OpInfo("gather_channels", OutputGrid.INPUT, moves_values=True),
 )
 
 OPS: dict[str, OpInfo] = {row.name: row for row in _ROWS}

@@ -606,6 +606,49 @@ def softmax_over_last_axis(graph: ir.Graph) -> ir.Graph | None:
     return None
 
 
+def permuted_axis(moved: np.ndarray) -> tuple[int, tuple[int, ...]] | None:
+    """(axis, indices) when ``moved``, a rearrangement of ``np.arange(size).reshape(shape)``, takes
+    whole slices along one non-batch axis in another order: ``moved == np.take(source, indices, axis)``."""
+    source = np.arange(moved.size).reshape(moved.shape)
+    for axis in range(1, moved.ndim):
+        first_row = np.moveaxis(moved, axis, -1).reshape(-1, moved.shape[axis])[0]
+        indices = np.unravel_index(first_row, moved.shape)[axis]
+        if np.array_equal(np.take(source, indices, axis=axis), moved):
+            return axis, tuple(int(i) for i in indices)
+    return None
+
+
+def channel_shuffle_to_gather(graph: ir.Graph) -> ir.Graph | None:
+    """ShuffleNet's channel shuffle, ``Reshape [N, g, C/g, H, W] -> Transpose [0, 2, 1, 3, 4] -> Reshape
+    [N, C, H, W]`` as both exporters write it, and any reshape -> transpose -> reshape back to the input's
+    shape that only reorders slices along one axis, becomes one gather_channels over that axis (moved
+    last, between transposes that the layout rewrites cancel): a per-pixel permutation, not a rank-5
+    transpose."""
+    index = Index.of(graph)
+    for first in nodes_of(graph, "reshape"):
+        middle = index.sole_consumer(first.outputs[0])
+        last = index.sole_consumer(middle.outputs[0]) if middle is not None and middle.op == "transpose" else None
+        shape = shape_of(graph, first.inputs[0])
+        if last is None or last.op != "reshape" or shape_of(graph, last.outputs[0]) != shape:
+            continue
+        moved = np.arange(math.prod(shape)).reshape(shape_of(graph, first.outputs[0]))
+        found = permuted_axis(moved.transpose(middle.attrs["perm"]).reshape(shape))
+        if found is None:
+            continue
+        axis, indices = found
+        if indices == tuple(range(len(indices))):
+            continue  # reorders nothing
+        perm = ir.axis_last_perm(len(shape), axis)
+        tensors = dict(graph.tensors)
+        to_last = add_activation(tensors, f"{first.name}__channels_last", transposed_shape(shape, perm))
+        gathered = add_activation(tensors, f"{first.name}__gathered", transposed_shape(shape, perm))
+        nodes = [ir.Node("transpose", first.name, first.inputs, (to_last,), {"perm": perm}),
+                 ir.Node("gather_channels", first.name, (to_last,), (gathered,), {"indices": indices}),
+                 ir.Node("transpose", first.name, (gathered,), last.outputs, {"perm": inverse(perm)})]
+        return with_nodes_replaced(graph, {id(first): [], id(middle): [], id(last): nodes}, tensors)
+    return None
+
+
 REWRITES: list[Rewrite] = [
     remove_dead_nodes,
     remove_unused_tensors,
@@ -627,4 +670,5 @@ REWRITES: list[Rewrite] = [
     fold_affine_into_producer,
     fuse_clip_into_producer,
     softmax_over_last_axis,
+    channel_shuffle_to_gather,
 ]

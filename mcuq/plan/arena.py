@@ -17,6 +17,7 @@ from mcuq.plan.buffers import Buffer
 from mcuq.plan.concat import Slice, slice_writes
 from mcuq.plan.inplace import inplace_shift
 from mcuq.plan.planner import ArenaPlanner
+from mcuq.plan.views import View, root_of, slice_views, tied_to_views, view_lifetimes
 from mcuq.qir import kernels
 from mcuq.qir.model import QModel, QOp
 
@@ -39,6 +40,7 @@ class ArenaPlan:
     buffer_offsets: dict[str, int] = field(default_factory=dict)
     inplace: dict[str, tuple[str, int]] = field(default_factory=dict)  # output -> (input, shift)
     slices: dict[str, Slice] = field(default_factory=dict)  # Concat input -> where its producer writes it
+    views: dict[str, View] = field(default_factory=dict)  # Slice output -> the bytes of its input it is
     strategy: str = ""
 
 
@@ -66,14 +68,20 @@ def slice_lifetimes(spans: dict[str, tuple[int, int]], slices: dict[str, Slice])
 
 
 def inplace_layers(model: QModel, spans: dict[str, tuple[int, int]], mode: str,
-                   slices: dict[str, Slice] | None = None) -> dict[str, tuple[str, int]]:
+                   slices: dict[str, Slice] | None = None,
+                   views: dict[str, View] | None = None) -> dict[str, tuple[str, int]]:
     """Outputs written over an input that dies at the same layer: output -> (input, shift). A layer that
-    writes a Concat slice does not run in place: its output is not a buffer of its own."""
+    writes a Concat slice, or whose output is a view, does not run in place: its output is not a buffer
+    of its own; nor does one over a view or a view's root (other tensors share those bytes)."""
     anchors: dict[str, tuple[str, int]] = {}
+    views = views or {}
+    tied = tied_to_views(views)
     for step, layer in enumerate(model.layers):
-        if (mode == "reshapes" and layer.op is not QOp.COPY) or layer.output in (slices or {}):
+        if (mode == "reshapes" and layer.op is not QOp.COPY) or layer.output in (slices or {}) or layer.output in views:
             continue
         for k, name in enumerate(layer.inputs):
+            if name in tied:
+                continue
             shift = inplace_shift(layer, model.tensors, k, ALIGNMENT) if spans[name][1] == step else None
             if shift is not None:
                 anchors[layer.output] = (name, shift)
@@ -98,11 +106,12 @@ def scratch_name(step: int) -> ScratchKey:
 
 
 def _planner(model: QModel, spans: dict[str, tuple[int, int]], anchors: dict[str, tuple[str, int]],
-             slices: dict[str, Slice], roomy: dict[int, int]) -> tuple[ArenaPlanner, dict[int, int]]:
+             slices: dict[str, Slice], views: dict[str, View],
+             roomy: dict[int, int]) -> tuple[ArenaPlanner, dict[int, int]]:
     planner = ArenaPlanner(ALIGNMENT)
     for name, (first, last) in spans.items():
-        if name in slices:
-            continue  # part of the Concat's output
+        if name in slices or name in views:
+            continue  # part of the Concat's output, or of the Slice's input
         anchor, shift = anchors.get(name, (None, 0))
         planner.add_buffer(name, model.tensors[name].nbytes, first, last, anchor=anchor, shift=shift)
     scratch_sizes = {}
@@ -114,10 +123,15 @@ def _planner(model: QModel, spans: dict[str, tuple[int, int]], anchors: dict[str
     return planner, scratch_sizes
 
 
-def _tensor_offsets(spans, offsets: dict[str, int], slices: dict[str, Slice]) -> dict[str, int]:
-    """Every activation's offset: a Concat slice's is where its first element lies in the Concat's output."""
-    return {name: offsets[slices[name].concat] + slices[name].offset if name in slices else offsets[name]
-            for name in spans}
+def _tensor_offsets(spans, offsets: dict[str, int], slices: dict[str, Slice], views: dict[str, View]) -> dict[str, int]:
+    """Every activation's offset: a Concat slice's is where its first element lies in the Concat's output,
+    a view's where its first element lies in its root."""
+    placed = {name: offsets[slices[name].concat] + slices[name].offset if name in slices else offsets[name]
+              for name in spans if name not in views}
+    for name in views:
+        root, offset = root_of(name, views)
+        placed[name] = placed[root] + offset
+    return placed
 
 
 def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
@@ -127,27 +141,30 @@ def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
     first on ties). `roomy`: layer index -> scratch bytes to give that layer instead of the least it
     needs (see `with_roomy_scratch`)."""
     roomy = roomy or {}
-    found = slice_writes(model)
+    views = slice_views(model)
+    tied = tied_to_views(views)
+    found = {name: piece for name, piece in slice_writes(model).items() if name not in tied}
     best = None
     for use_slices in slice_modes if found else (False,):
         slices = found if use_slices else {}
-        spans = slice_lifetimes(lifetimes(model), slices)
+        spans = view_lifetimes(slice_lifetimes(lifetimes(model), slices), views)
         for mode in modes:
-            anchors = inplace_layers(model, spans, mode, slices)
-            planner, scratch_sizes = _planner(model, spans, anchors, slices, roomy)
+            anchors = inplace_layers(model, spans, mode, slices, views)
+            planner, scratch_sizes = _planner(model, spans, anchors, slices, views, roomy)
             bound = planner.lower_bound()
             for order in orders:
                 offsets, size = planner.plan(order)
                 if best is None or size < best.size:
                     best = ArenaPlan(
                         size=size,
-                        offsets=_tensor_offsets(spans, offsets, slices),
+                        offsets=_tensor_offsets(spans, offsets, slices, views),
                         scratch={step: (offsets[scratch_name(step)], n) for step, n in scratch_sizes.items()},
                         lower_bound=bound,
                         buffers=list(planner.buffers),
                         buffer_offsets=offsets,
                         inplace=anchors,
                         slices=slices,
+                        views=views,
                         strategy=f"concat slices: {'on' if slices else 'off'}, in place: {mode}, order: {order}",
                     )
     return best

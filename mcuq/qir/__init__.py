@@ -9,6 +9,7 @@ from mcuq.qir.model import (
     CopyParams,
     DepthwiseConvParams,
     FullyConnectedParams,
+    GatherChannelsParams,
     Layer,
     LutParams,
     MulParams,
@@ -18,12 +19,15 @@ from mcuq.qir.model import (
     QOp,
     QTensor,
     RequantizeParams,
+    SliceParams,
     SoftmaxParams,
     TransposeParams,
+    contiguous_block_offset,
 )
 
 __all__ = [
     "AddParams", "ConcatParams", "ConvParams", "CopyParams", "DTYPE_NUMPY", "DTYPE_RANGE",
     "DepthwiseConvParams", "FullyConnectedParams", "Layer", "LutParams", "MulParams", "PadParams", "PoolParams",
     "QModel", "QOp", "QTensor", "RequantizeParams", "SoftmaxParams", "TransposeParams",
+    "GatherChannelsParams", "SliceParams", "contiguous_block_offset",
 ]
