@@ -28,6 +28,9 @@ INPLACE_MODES = ("all", "reshapes")
 # Concat slices on and off: writing slices early keeps the Concat's whole output alive while the other
 # branches run, which can, rarely, cost more than the copies save. On ties the slices win (no copies).
 SLICE_MODES = (True, False)
+# Slice views on and off: a view keeps its whole input alive until the view's last reader, which can cost
+# more than the copy saves (a small crop of a large tensor read late). On ties the views win (no copies).
+VIEW_MODES = (True, False)
 
 
 @dataclass
@@ -137,11 +140,23 @@ def _tensor_offsets(spans, offsets: dict[str, int], slices: dict[str, Slice], vi
 def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
                orders: tuple[str, ...] = tuple(greedy.ORDERS),
                slice_modes: tuple[bool, ...] = SLICE_MODES, roomy: dict[int, int] | None = None) -> ArenaPlan:
-    """The smallest arena over the Concat slice modes, in-place modes and placement orders tried (the
-    first on ties). `roomy`: layer index -> scratch bytes to give that layer instead of the least it
+    """The smallest arena over the slice view modes, Concat slice modes, in-place modes and placement
+    orders tried (the first on ties). `roomy`: layer index -> scratch bytes to give that layer instead of the least it
     needs (see `with_roomy_scratch`)."""
     roomy = roomy or {}
-    views = slice_views(model)
+    all_views = slice_views(model)
+    best = None
+    for use_views in VIEW_MODES if all_views else (False,):
+        views = all_views if use_views else {}
+        candidate = _best_plan(model, views, modes, orders, slice_modes, roomy)
+        if best is None or candidate.size < best.size:
+            best = candidate
+    return best
+
+
+def _best_plan(model: QModel, views: dict[str, View], modes: tuple[str, ...], orders: tuple[str, ...],
+               slice_modes: tuple[bool, ...], roomy: dict[int, int]) -> ArenaPlan:
+    """The smallest arena with these slice views, over the Concat slice modes, in-place modes and orders."""
     tied = tied_to_views(views)
     found = {name: piece for name, piece in slice_writes(model).items() if name not in tied}
     best = None
@@ -165,7 +180,8 @@ def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
                         inplace=anchors,
                         slices=slices,
                         views=views,
-                        strategy=f"concat slices: {'on' if slices else 'off'}, in place: {mode}, order: {order}",
+                        strategy=f"slice views: {'on' if views else 'off'}, concat slices: "
+                                 f"{'on' if slices else 'off'}, in place: {mode}, order: {order}",
                     )
     return best
 
@@ -182,6 +198,7 @@ def with_roomy_scratch(model: QModel, plan: ArenaPlan) -> ArenaPlan:
         if size <= kernels.scratch_bytes(layer, model.tensors):
             continue
         trial = plan_arena(model, roomy={**roomy, step: size})
-        if trial.size <= plan.size and trial.slices.keys() == plan.slices.keys():
+        if (trial.size <= plan.size and trial.slices.keys() == plan.slices.keys()
+                and trial.views.keys() == plan.views.keys()):
             roomy[step], best = size, trial
     return best
