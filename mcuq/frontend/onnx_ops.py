@@ -798,6 +798,12 @@ def gather(b: IrBuilder, node: onnx.NodeProto, *, axis: int = 0) -> None:
 
 
 
+def moves_batch_away(b: IrBuilder, x: str) -> bool:
+    """Whether ``x`` comes from a transpose that put another axis first (the batch axis is elsewhere)."""
+    producer = next((n for n in reversed(b.nodes) if x in n.outputs), None)
+    return producer is not None and producer.op == "transpose" and producer.attrs["perm"][0] != 0
+
+
 def gather_nd(b: IrBuilder, node: onnx.NodeProto, *, batch_dims: int = 0) -> None:
     """GatherND with constant indices of shape [k, 1] takes k slices along axis 0: the dynamo exporter
     writes ``x[:, [3, 0]]`` as Transpose (channels first) -> GatherND -> Transpose, a Gather of channels."""
@@ -808,9 +814,11 @@ def gather_nd(b: IrBuilder, node: onnx.NodeProto, *, batch_dims: int = 0) -> Non
     if batch_dims != 0 or indices.ndim != 2 or indices.shape[1] != 1:
         raise unsupported(node, f"batch_dims={batch_dims} with indices of shape {list(indices.shape)}; "
                                 "only indices of shape [k, 1] (a list along axis 0) are supported")
-    if shape[0] == 1 or np.any(indices < -shape[0]) or np.any(indices >= shape[0]):
-        raise unsupported(node, f"indices {indices.reshape(-1).tolist()} along an axis of size {shape[0]} "
-                                "(the batch axis, or out of range)")
+    if np.any(indices < -shape[0]) or np.any(indices >= shape[0]):
+        raise unsupported(node, f"indices {indices.reshape(-1).tolist()} outside [-{shape[0]}, {shape[0] - 1}]")
+    if not moves_batch_away(b, x):
+        raise unsupported(node, "it gathers along axis 0 of a tensor whose axis 0 is the batch; transpose the "
+                                "axis to gather to the front first (as the dynamo exporter does)")
     emit_gather(b, node, x, 0, np.where(indices < 0, indices + shape[0], indices).reshape(-1))
 
 HANDLERS: dict[str, Callable[..., None]] = {
