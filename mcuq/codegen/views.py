@@ -385,7 +385,8 @@ def slice_view(d: LayerData) -> OpView:
         return OpView()
     lead = 4 - len(in_shape)
     params = dict(input_dims=dims4(in_shape), output_dims=dims4(d.out.shape),
-                  begin=(0,) * lead + tuple(int(v) for v in p.begin), step=(1,) * lead + tuple(int(v) for v in p.step))
+                  begin=(0,) * lead + tuple(int(v) for v in p.begin), step=(1,) * lead + tuple(int(v) for v in p.step),
+                  output_pixel_stride=d.pixel_stride)
     call = KernelCall(d.function, (Ref("params"), d.arena_in(), d.arena_out()))
     return OpView((), (CStruct("params", "mcuq_slice_params", params),), (call,))
 
@@ -394,7 +395,8 @@ def gather_channels_view(d: LayerData) -> OpView:
     indices = CArray("indices", "int32_t", np.asarray(d.params.indices, dtype=np.int32),
                      "Output channel c of each pixel is input channel indices[c].")
     channels = d.input().shape[-1]
-    params = dict(pixels=d.input().size // channels, input_channels=channels, output_channels=len(d.params.indices))
+    params = dict(pixels=d.input().size // channels, input_channels=channels, output_channels=len(d.params.indices),
+                  output_pixel_stride=d.pixel_stride)
     call = KernelCall(d.function, (Ref("params"), Symbol("indices"), d.arena_in(), d.arena_out()))
     return OpView((indices,), (CStruct("params", "mcuq_gather_channels_params", params),), (call,))
 

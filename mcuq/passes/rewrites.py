@@ -671,6 +671,23 @@ def channel_shuffle_to_gather(graph: ir.Graph) -> ir.Graph | None:
             return with_nodes_replaced(graph, {id(first): [], id(middle): [], id(last): nodes}, tensors)
     return None
 
+
+def slice_of_gathered_channels(graph: ir.Graph) -> ir.Graph | None:
+    """A slice along the last axis only of a gather_channels output is itself a gather of the selected
+    indices: ShuffleNetV2's shuffle followed by the next unit's channel split becomes two gathers of
+    half the channels each, and the full shuffle (a whole copy) goes once nothing else reads it."""
+    index = Index.of(graph)
+    for node in nodes_of(graph, "slice"):
+        gather = index.producer(node.inputs[0], "gather_channels")
+        shape = shape_of(graph, node.inputs[0])
+        starts, steps, sizes = node.attrs["starts"], node.attrs["steps"], node.attrs["sizes"]
+        if gather is None or any(starts[a] != 0 or sizes[a] != shape[a] for a in range(len(shape) - 1)):
+            continue
+        chosen = gather.attrs["indices"][starts[-1]::steps[-1]][:sizes[-1]]
+        merged = ir.Node("gather_channels", node.name, gather.inputs, node.outputs, {"indices": tuple(chosen)})
+        return with_nodes_replaced(graph, {id(node): [merged]})
+    return None
+
 REWRITES: list[Rewrite] = [
     remove_dead_nodes,
     remove_unused_tensors,
@@ -693,4 +710,5 @@ REWRITES: list[Rewrite] = [
     fuse_clip_into_producer,
     softmax_over_last_axis,
     channel_shuffle_to_gather,
+    slice_of_gathered_channels,
 ]

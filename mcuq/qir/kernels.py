@@ -147,9 +147,9 @@ _ROWS = (
         "int16": _kernel("mcuq_requantize_s8_s16", "quantization"),
         "int8": _kernel("mcuq_requantize_s16_s8", "quantization")}, adds_error=False),
     KernelSpec(QOp.SLICE, {"int8": _kernel("mcuq_slice_s8", "data_movement")},
-               slice_write=SliceWrite.CONTIGUOUS, adds_error=False),
+               slice_write=SliceWrite.CHANNELS, adds_error=False),
     KernelSpec(QOp.GATHER_CHANNELS, {"int8": _kernel("mcuq_gather_channels_s8", "data_movement")},
-               slice_write=SliceWrite.CONTIGUOUS, adds_error=False),
+               slice_write=SliceWrite.CHANNELS, adds_error=False),
 )
 
 KERNELS: dict[QOp, KernelSpec] = {row.op: row for row in _ROWS}

@@ -200,6 +200,8 @@ typedef struct {
     int32_t output_dims[4];
     int32_t begin[4];
     int32_t step[4];
+    int32_t output_pixel_stride; /* elements between output rows (last dim): > output_dims[3] writes a
+                                    channel slice of a Concat's output */
 } mcuq_slice_params;
 
 /* Per pixel (last-axis row), output channel c = input channel indices[c] (a channel shuffle, or a
@@ -208,6 +210,7 @@ typedef struct {
     int32_t pixels;
     int32_t input_channels;
     int32_t output_channels;
+    int32_t output_pixel_stride; /* elements between output pixels, >= output_channels */
 } mcuq_gather_channels_params;
 
 #endif /* MCUQ_NN_TYPES_H */

@@ -97,3 +97,15 @@ def test_channel_shuffle_after_global_pooling_is_one_gather(tmp_path):
     graph = assert_matches_ort(shuffle_model(12, 3, 1, 13, False, True), tmp_path)
     counts = op_counts(graph)
     assert counts["gather_channels"] == 1 and "transpose" not in counts, counts
+
+
+def test_channel_split_after_a_shuffle_is_two_gathers(tmp_path):
+    """ShuffleNetV2: a unit's shuffle, then the next unit's chunk(2): two gathers of half the channels
+    each, no full shuffle, no slices."""
+    model = shuffle_model(8, 2, 4, 13, False, False)
+    model.graph.node[-1].output[0] = "shuffled"
+    model.graph.node.append(helper.make_node("Split", ["shuffled"], ["y", "z"], axis=1))
+    model.graph.output.append(helper.make_tensor_value_info("z", 1, None))
+    graph = assert_matches_ort(model, tmp_path)
+    assert op_counts(graph) == {"gather_channels": 2}
+    assert [node.attrs["indices"] for node in graph.nodes] == [(0, 4, 1, 5), (2, 6, 3, 7)]

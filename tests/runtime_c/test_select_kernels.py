@@ -1,7 +1,8 @@
 """The byte-selecting kernels (runtime_c/src/data_movement: mcuq_slice_s8, a box with steps, and
 mcuq_gather_channels_s8, a per-pixel channel gather) equal the golden model bit for bit on random shapes,
 boxes and index lists, on the host (portable C and the emulated DSP build) and on Cortex-M4 and M55
-under QEMU; and a slice placed as a view of its input calls no kernel at all."""
+under QEMU, also writing a channel slice of a Concat's output (a wider output pixel); and a slice placed
+as a view of its input calls no kernel at all."""
 
 from __future__ import annotations
 
@@ -97,13 +98,17 @@ def _qemu_cases(seed: int) -> list:
         ((1, 5, 7, 3), (0, 0, 1, 0), (1, 1, 1, 2), (1, 5, 6, 2)),
     ]):
         layer, tensors = make_layer(QOp.SLICE, qir.SliceParams(begin, step), [in_shape], out_shape)
-        cases.append(layer_case(f"slice {i}", layer, [random_i8(rng, in_shape)], tensors))
+        x = random_i8(rng, in_shape)
+        cases.append(layer_case(f"slice {i}", layer, [x], tensors))
+        cases.append(layer_case(f"slice {i}, pixel stride", layer, [x], tensors, pixel_stride=out_shape[-1] + 3))
     for pixels, channels in ((64, 16), (9, 3), (25, 33)):
         indices = tuple(int(v) for v in rng.permutation(channels))
         layer, tensors = make_layer(QOp.GATHER_CHANNELS, qir.GatherChannelsParams(indices),
                                     [(1, pixels, channels)], (1, pixels, channels))
-        cases.append(layer_case(f"gather {pixels}x{channels}", layer, [random_i8(rng, (1, pixels, channels))],
-                                tensors))
+        x = random_i8(rng, (1, pixels, channels))
+        cases.append(layer_case(f"gather {pixels}x{channels}", layer, [x], tensors))
+        cases.append(layer_case(f"gather {pixels}x{channels}, pixel stride", layer, [x], tensors,
+                                pixel_stride=2 * channels))
     return cases
 
 

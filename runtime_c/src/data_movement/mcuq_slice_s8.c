@@ -1,7 +1,8 @@
 /*
  * mcuq_slice_s8: copies a box (with steps) of an int8 tensor of up to 4 dims (unused leading dims 1):
  * output[i0][i1][i2][i3] = input[begin[0] + i0*step[0]]...[begin[3] + i3*step[3]]. Rows of the innermost
- * dim with step 1 are one memcpy each. Not in place.
+ * dim with step 1 are one memcpy each; rows are written output_pixel_stride elements apart (a channel slice
+ * of a Concat's output when more than the last dim). Not in place.
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
@@ -24,7 +25,8 @@ MCUQ_API mcuq_status mcuq_slice_s8(const mcuq_slice_params *params, const int8_t
     const int32_t *out_dims;
     int32_t i, d0, d1, d2, d3;
 
-    if (params == NULL || input == NULL || output == NULL || input == output)
+    if (params == NULL || input == NULL || output == NULL || input == output ||
+        params->output_pixel_stride < params->output_dims[3])
     {
         return MCUQ_ARG_ERROR;
     }
@@ -51,13 +53,15 @@ MCUQ_API mcuq_status mcuq_slice_s8(const mcuq_slice_params *params, const int8_t
                 if (params->step[3] == 1)
                 {
                     memcpy(output, src, (size_t)out_dims[3]);
-                    output += out_dims[3];
-                    continue;
                 }
-                for (d3 = 0; d3 < out_dims[3]; d3++)
+                else
                 {
-                    *output++ = src[(size_t)d3 * params->step[3]];
+                    for (d3 = 0; d3 < out_dims[3]; d3++)
+                    {
+                        output[d3] = src[(size_t)d3 * params->step[3]];
+                    }
                 }
+                output += params->output_pixel_stride;
             }
         }
     }
