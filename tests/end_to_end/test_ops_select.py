@@ -158,14 +158,27 @@ def case_shufflenet_v2_unit():
     return nodes, [1, 3, 6, 6], {**i_stem, **i1, **idw, **i2, **i_shuffle}, {"slice", "gather_channels", "concat"}
 
 
+def case_two_shufflenet_v2_units():
+    """The second unit splits the first one's shuffled output: two half gathers instead of shuffle + split."""
+    nodes, input_shape, inits, ops = case_shufflenet_v2_unit()
+    renamed = [helper.make_node(n.op_type, [f"u2_{i}" if i not in inits else i for i in n.input],
+                                [f"u2_{o}" for o in n.output], **{a.name: helper.get_attribute_value(a) for a in n.attribute})
+               for n in nodes[2:]]
+    for node in renamed:
+        node.input[:] = ["y" if name == "u2_hr" else name for name in node.input]
+    renamed[-1].output[0] = "z"
+    nodes[-1].output[0] = "y"
+    return nodes + renamed, input_shape, inits, ops, ("z",)
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
-OPSET_18 = {"shufflenet_v2_unit"}  # Split's num_outputs attribute (the dynamo exporter's chunk)
+OPSET_18 = {"shufflenet_v2_unit", "two_shufflenet_v2_units"}  # Split's num_outputs attribute (the dynamo exporter's chunk)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_select_op_end_to_end(case, tmp_path):
-    nodes, input_shape, inits, expected_ops = CASES[case]()
-    check(nodes, input_shape, inits, expected_ops, tmp_path, opset=18 if case in OPSET_18 else 13)
+    nodes, input_shape, inits, expected_ops, *outputs = CASES[case]()
+    check(nodes, input_shape, inits, expected_ops, tmp_path, *(outputs or [("y",)]), opset=18 if case in OPSET_18 else 13)
 
 
 def test_channel_shuffle_is_one_permutation_not_a_transpose(tmp_path):
