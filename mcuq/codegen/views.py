@@ -23,7 +23,7 @@ import numpy as np
 
 from mcuq.ir import phases
 from mcuq.qir import kernels
-from mcuq.qir.model import Layer, QOp, QTensor
+from mcuq.qir.model import Layer, QOp, QTensor, contiguous_block_offset
 
 # --------------------------------------------------------------------------------------------------
 # the vocabulary of a view
@@ -477,6 +477,30 @@ def _phase_table(axis: tuple[phases.AxisPhase, ...]) -> np.ndarray:
     return np.asarray([(a.first_out, a.count, a.first_in, a.taps) for a in axis], dtype=np.int32).reshape(-1)
 
 
+def slice_view(d: LayerData) -> OpView:
+    """No code where the planner placed the output as a view of the input's bytes (`plan.views`)."""
+    p, in_shape = d.params, d.input().shape
+    block = contiguous_block_offset(in_shape, p, d.out.shape)
+    if block is not None and d.at.output == d.at.inputs[0] + block * d.input().nbytes // d.input().size:
+        return OpView()
+    lead = 4 - len(in_shape)
+    params = dict(input_dims=dims4(in_shape), output_dims=dims4(d.out.shape),
+                  begin=(0,) * lead + tuple(int(v) for v in p.begin), step=(1,) * lead + tuple(int(v) for v in p.step),
+                  output_pixel_stride=d.pixel_stride)
+    call = KernelCall(d.function, (Ref("params"), d.arena_in(), d.arena_out()))
+    return OpView((), (CStruct("params", "mcuq_slice_params", params),), (call,))
+
+
+def gather_channels_view(d: LayerData) -> OpView:
+    indices = CArray("indices", "int32_t", np.asarray(d.params.indices, dtype=np.int32),
+                     "Output channel c of each pixel is input channel indices[c].")
+    channels = d.input().shape[-1]
+    params = dict(pixels=d.input().size // channels, input_channels=channels, output_channels=len(d.params.indices),
+                  output_pixel_stride=d.pixel_stride)
+    call = KernelCall(d.function, (Ref("params"), Symbol("indices"), d.arena_in(), d.arena_out()))
+    return OpView((indices,), (CStruct("params", "mcuq_gather_channels_params", params),), (call,))
+
+
 VIEWS: dict[QOp, Callable[[LayerData], OpView]] = {
     QOp.CONV: conv_view,
     QOp.DEPTHWISE_CONV: depthwise_conv_view,
@@ -498,6 +522,8 @@ VIEWS: dict[QOp, Callable[[LayerData], OpView]] = {
     QOp.RESIZE_NEAREST: resize_view,
     QOp.RESIZE_BILINEAR: resize_view,
     QOp.TRANSPOSE_CONV: transpose_conv_view,
+    QOp.SLICE: slice_view,
+    QOp.GATHER_CHANNELS: gather_channels_view,
 }
 assert set(VIEWS) == set(QOp), "every QOp has a view"
 

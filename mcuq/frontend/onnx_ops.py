@@ -918,6 +918,168 @@ def conv_transpose(
     b.transpose(label, y, NHWC_TO_NCHW, out)
 
 
+# --------------------------------------------------------------------------------------------
+# Selecting bytes: Slice, Split, Gather with constant indices
+
+
+@dataclass(frozen=True)
+class Box:
+    """What a Slice keeps along each axis of an ONNX tensor: indices start, start + step, ... (size of them)."""
+
+    starts: tuple[int, ...]
+    steps: tuple[int, ...]
+    sizes: tuple[int, ...]
+
+    @staticmethod
+    def whole(shape: Shape) -> Box:
+        return Box((0,) * len(shape), (1,) * len(shape), tuple(shape))
+
+    def along(self, axis: int, start: int, step: int, size: int) -> Box:
+        def put(values: tuple[int, ...], value: int) -> tuple[int, ...]:
+            return values[:axis] + (value,) + values[axis + 1:]
+
+        return Box(put(self.starts, start), put(self.steps, step), put(self.sizes, size))
+
+    def permuted(self, perm: tuple[int, ...]) -> Box:
+        return Box(*(tuple(values[p] for p in perm) for values in (self.starts, self.steps, self.sizes)))
+
+
+def clamped_bounds(start: int, end: int, dim: int) -> tuple[int, int]:
+    """ONNX Slice's start and end for a positive step: negative counts from the end, then clamped to [0, dim]."""
+    start, end = (v + dim if v < 0 else v for v in (start, end))
+    return min(max(start, 0), dim), min(max(end, 0), dim)
+
+
+def emit_box(b: IrBuilder, node: onnx.NodeProto, x: str, box: Box, output: str = "") -> str:
+    """An IR slice of ``box`` of the ONNX tensor ``x``: in NHWC between transposes for a rank-4 (NCHW)
+    tensor (the layout pass cancels them), directly otherwise."""
+    label, shape = node_label(node), b.shape(x, node)
+    if box.sizes[0] != shape[0] or box.starts[0] != 0:
+        raise unsupported(node, "it selects along the batch axis (axis 0); select along the other axes")
+    if 0 in box.sizes:
+        raise unsupported(node, f"an empty selection (output shape {list(box.sizes)})")
+    if len(shape) != 4:
+        attrs = {"starts": box.starts, "steps": box.steps, "sizes": box.sizes}
+        return b.emit("slice", label, (x,), box.sizes, attrs, output)
+    inner = box.permuted(NCHW_TO_NHWC)
+    attrs = {"starts": inner.starts, "steps": inner.steps, "sizes": inner.sizes}
+    y = b.emit("slice", label, (b.transpose(label, x, NCHW_TO_NHWC),), inner.sizes, attrs)
+    return b.transpose(label, y, NHWC_TO_NCHW, output)
+
+
+def optional_constant(b: IrBuilder, node: onnx.NodeProto, index: int, what: str) -> np.ndarray | None:
+    """Input ``index`` as a constant, None when the node leaves it out; refused when it is computed."""
+    name = input_name(node, index)
+    if name and b.constant(name) is None:
+        raise unsupported(node, f"{what} (input {index}) must be a constant")
+    return b.constant(name) if name else None
+
+
+def slice_(b: IrBuilder, node: onnx.NodeProto) -> None:
+    shape = b.shape(node.input[0], node)
+    require_activation(b, node, node.input[0])
+    starts = required_constant(b, node, 1, "starts").reshape(-1).astype(np.int64)
+    ends = required_constant(b, node, 2, "ends").reshape(-1).astype(np.int64)
+    axes = optional_constant(b, node, 3, "axes")
+    steps = optional_constant(b, node, 4, "steps")
+    axes = np.arange(starts.size) if axes is None else axes.reshape(-1).astype(np.int64)
+    steps = np.ones(starts.size, np.int64) if steps is None else steps.reshape(-1).astype(np.int64)
+    box = Box.whole(shape)
+    for axis, start, end, step in zip(axes, starts, ends, steps):
+        axis = int(axis) % len(shape)
+        if step < 1:
+            raise unsupported(node, f"step {int(step)} on axis {axis}; only positive steps are supported "
+                                    "(a reversed selection: flip the weights of the next layer instead)")
+        start, end = clamped_bounds(int(start), int(end), shape[axis])  # INT64_MAX: to the end
+        box = box.along(axis, start, int(step), len(range(start, end, int(step))))
+    emit_box(b, node, node.input[0], box, node.output[0])
+
+
+def split(b: IrBuilder, node: onnx.NodeProto, *, axis: int = 0, num_outputs: int | None = None,
+          split: tuple[int, ...] | None = None) -> None:
+    """Each output a slice of the input along ``axis``; their sizes as shape inference gives them
+    (from the split sizes, ``num_outputs`` or an equal split)."""
+    shape = b.shape(node.input[0], node)
+    require_activation(b, node, node.input[0])
+    axis %= len(shape)
+    start = 0
+    for out in node.output:
+        size = b.shape(out, node)[axis]
+        if out:
+            emit_box(b, node, node.input[0], Box.whole(shape).along(axis, start, 1, size), out)
+        start += size
+
+
+def evenly_spaced(indices: np.ndarray) -> int | None:
+    """The positive step of an evenly rising list of indices (1 for a single index), else None."""
+    steps = np.diff(indices)
+    if steps.size == 0:
+        return 1
+    return int(steps[0]) if steps[0] > 0 and np.all(steps == steps[0]) else None
+
+
+def emit_gather(b: IrBuilder, node: onnx.NodeProto, x: str, axis: int, indices: np.ndarray) -> None:
+    """Gather of an arbitrary list along ``axis``: the axis moved last (NCHW's channels: to NHWC),
+    a gather_channels, and back."""
+    label = node_label(node)
+    perm = ir.axis_last_perm(len(b.shape(x, node)), axis)
+    moved = b.transpose(label, x, perm)
+    out_shape = b.tensors[moved].shape[:-1] + (len(indices),)
+    y = b.emit("gather_channels", label, (moved,), out_shape, {"indices": tuple(int(i) for i in indices)})
+    b.transpose(label, y, tuple(int(i) for i in np.argsort(perm)), node.output[0])
+
+
+def gather(b: IrBuilder, node: onnx.NodeProto, *, axis: int = 0) -> None:
+    """Gather with constant indices: one index is a slice that drops the axis (``x[:, -1]``); an evenly
+    rising list a slice with a step; any other list a gather of channels along the axis."""
+    x = node.input[0]
+    shape = b.shape(x, node)
+    require_activation(b, node, x)
+    axis %= len(shape)
+    indices = required_constant(b, node, 1, "indices").astype(np.int64)
+    if axis == 0:
+        raise unsupported(node, "it gathers along the batch axis (axis 0); gather along the other axes")
+    if indices.ndim > 1:
+        raise unsupported(node, f"indices of rank {indices.ndim}; a scalar or a 1-D list is supported")
+    dim = shape[axis]
+    if np.any(indices < -dim) or np.any(indices >= dim):
+        raise unsupported(node, f"an index outside [-{dim}, {dim - 1}] on axis {axis}")
+    flat = np.where(indices < 0, indices + dim, indices).reshape(-1)
+    step = evenly_spaced(flat)
+    if step is None:
+        emit_gather(b, node, x, axis, flat)
+        return
+    box = Box.whole(shape).along(axis, int(flat[0]), step, flat.size)
+    if indices.ndim == 1:
+        emit_box(b, node, x, box, node.output[0])
+    else:
+        b.reshape(node_label(node), emit_box(b, node, x, box), b.shape(node.output[0], node), node.output[0])
+
+
+
+def moves_batch_away(b: IrBuilder, x: str) -> bool:
+    """Whether ``x`` comes from a transpose that put another axis first (the batch axis is elsewhere)."""
+    producer = next((n for n in reversed(b.nodes) if x in n.outputs), None)
+    return producer is not None and producer.op == "transpose" and producer.attrs["perm"][0] != 0
+
+
+def gather_nd(b: IrBuilder, node: onnx.NodeProto, *, batch_dims: int = 0) -> None:
+    """GatherND with constant indices of shape [k, 1] takes k slices along axis 0: the dynamo exporter
+    writes ``x[:, [3, 0]]`` as Transpose (channels first) -> GatherND -> Transpose, a Gather of channels."""
+    x = node.input[0]
+    shape = b.shape(x, node)
+    require_activation(b, node, x)
+    indices = required_constant(b, node, 1, "indices").astype(np.int64)
+    if batch_dims != 0 or indices.ndim != 2 or indices.shape[1] != 1:
+        raise unsupported(node, f"batch_dims={batch_dims} with indices of shape {list(indices.shape)}; "
+                                "only indices of shape [k, 1] (a list along axis 0) are supported")
+    if np.any(indices < -shape[0]) or np.any(indices >= shape[0]):
+        raise unsupported(node, f"indices {indices.reshape(-1).tolist()} outside [-{shape[0]}, {shape[0] - 1}]")
+    if not moves_batch_away(b, x):
+        raise unsupported(node, "it gathers along axis 0 of a tensor whose axis 0 is the batch; transpose the "
+                                "axis to gather to the front first (as the dynamo exporter does)")
+    emit_gather(b, node, x, 0, np.where(indices < 0, indices + shape[0], indices).reshape(-1))
+
 HANDLERS: dict[str, Callable[..., None]] = {
     "Add": add,
     "AveragePool": average_pool,
@@ -958,4 +1120,8 @@ HANDLERS: dict[str, Callable[..., None]] = {
     "Div": div,
     "Resize": resize,
     "ConvTranspose": conv_transpose,
+    "Slice": slice_,
+    "Split": split,
+    "Gather": gather,
+    "GatherND": gather_nd,
 }

@@ -446,6 +446,30 @@ def _transpose_conv(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[st
     return _requant_out(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
 
 
+def _slice(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.SliceParams = layer.params
+    x = as_shape(inputs[0], tensors[layer.inputs[0]].shape, layer.name)
+    out_shape = tensors[layer.output].shape
+    if not len(p.begin) == len(p.step) == x.ndim == len(out_shape):
+        raise ValueError(f"{layer.name}: slice begin {p.begin} and step {p.step} do not fit rank {x.ndim}")
+    for start, step, size, dim in zip(p.begin, p.step, out_shape, x.shape):
+        if start < 0 or step < 1 or (size > 0 and start + (size - 1) * step >= dim):
+            raise ValueError(f"{layer.name}: slice box {p.begin} step {p.step} reaches outside {x.shape}")
+    box = tuple(slice(start, start + (size - 1) * step + 1, step)
+                for start, step, size in zip(p.begin, p.step, out_shape))
+    return _to_int8(x[box])
+
+
+def _gather_channels(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.GatherChannelsParams = layer.params
+    x = as_shape(inputs[0], tensors[layer.inputs[0]].shape, layer.name)
+    indices = np.asarray(p.indices, dtype=np.int64)
+    if indices.size != tensors[layer.output].shape[-1] or np.any(indices < 0) or np.any(indices >= x.shape[-1]):
+        raise ValueError(f"{layer.name}: channel indices {p.indices} do not fit {x.shape} -> "
+                         f"{tensors[layer.output].shape}")
+    return _to_int8(x[..., indices])
+
+
 OPS: dict[qir.QOp, Callable[[qir.Layer, list[np.ndarray], dict[str, qir.QTensor]], np.ndarray]] = {
     qir.QOp.CONV: _conv,
     qir.QOp.DEPTHWISE_CONV: _depthwise,
@@ -466,4 +490,6 @@ OPS: dict[qir.QOp, Callable[[qir.Layer, list[np.ndarray], dict[str, qir.QTensor]
     qir.QOp.RESIZE_NEAREST: _resize_nearest,
     qir.QOp.RESIZE_BILINEAR: _resize_bilinear,
     qir.QOp.TRANSPOSE_CONV: _transpose_conv,
+    qir.QOp.SLICE: _slice,
+    qir.QOp.GATHER_CHANNELS: _gather_channels,
 }

@@ -274,6 +274,16 @@ def conv_transpose2d(attrs: dict, x: np.ndarray, w: np.ndarray, b: np.ndarray) -
     return clamped(attrs, full[:, top : top + out_h, left : left + out_w, :] + b)
 
 
+def slice_(attrs: dict, x: np.ndarray) -> np.ndarray:
+    """The box from ``starts`` with ``steps`` and the IR output's extent ``sizes``; the batch axis whole."""
+    boxes = zip(attrs["starts"][1:], attrs["steps"][1:], attrs["sizes"][1:])
+    return x[(slice(None),) + tuple(slice(start, start + step * (size - 1) + 1, step) for start, step, size in boxes)]
+
+
+def gather_channels(attrs: dict, x: np.ndarray) -> np.ndarray:
+    return x[..., list(attrs["indices"])]
+
+
 OPS: dict[str, OpFunction] = {
     "conv2d": conv2d,
     "depthwise_conv2d": depthwise_conv2d,
@@ -305,4 +315,6 @@ OPS: dict[str, OpFunction] = {
     "resize_nearest": resize_nearest,
     "resize_bilinear": resize_bilinear,
     "conv_transpose2d": conv_transpose2d,
+    "slice": slice_,
+    "gather_channels": gather_channels,
 }

@@ -21,6 +21,8 @@ Op set (``Node.op``) and attributes. Every 4-D activation tensor is ``[N, H, W, 
 | transpose          | x                   | perm                                                               |
 | pad                | x                   | pads (begin_0..begin_{r-1}, end_0..end_{r-1}), value (float)      |
 | fake_quant         | x                   | scale, zero_point (int8): y = (clip(round(x/scale)+zp) - zp)*scale |
+| slice              | x                   | starts, steps, sizes (per axis; axis 0 whole): a box with steps    |
+| gather_channels    | x                   | indices (over the last axis): y[..., c] = x[..., indices[c]]       |
 
 ``fake_quant`` carries a quantization the model file fixes (a QuantizeLinear/DequantizeLinear pair);
 `mcuq.quant.fixed` takes these nodes out of the optimized graph before lowering. A conv2d,
@@ -44,6 +46,12 @@ import numpy as np
 from mcuq.ir.ops import OPS
 
 NO_ACTIVATION = (-math.inf, math.inf)
+
+
+def axis_last_perm(rank: int, axis: int) -> tuple[int, ...]:
+    """The transpose that moves ``axis`` last, keeping the others in order: for NCHW's channels (rank 4,
+    axis 1) the NCHW -> NHWC transpose, which the layout rewrites cancel. gather_channels works there."""
+    return tuple(a for a in range(rank) if a != axis) + (axis,)
 
 
 @dataclass(frozen=True)

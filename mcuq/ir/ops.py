@@ -87,6 +87,8 @@ _ROWS = (
     OpInfo("resize_nearest", OutputGrid.INPUT, moves_values=True),
     OpInfo("resize_bilinear", OutputGrid.INPUT),  # a convex combination of input values: within their range
     OpInfo("conv_transpose2d", OutputGrid.CALIBRATED, TRANSPOSE_CONV_WEIGHTS, fuses_activation=True),
+    OpInfo("slice", OutputGrid.INPUT, moves_values=True),
+    OpInfo("gather_channels", OutputGrid.INPUT, moves_values=True),
 )
 
 OPS: dict[str, OpInfo] = {row.name: row for row in _ROWS}

@@ -606,6 +606,88 @@ def softmax_over_last_axis(graph: ir.Graph) -> ir.Graph | None:
     return None
 
 
+def permuted_axis(moved: np.ndarray) -> tuple[int, tuple[int, ...]] | None:
+    """(axis, indices) when ``moved``, a rearrangement of ``np.arange(size).reshape(shape)``, takes
+    whole slices along one non-batch axis in another order: ``moved == np.take(source, indices, axis)``."""
+    source = np.arange(moved.size).reshape(moved.shape)
+    for axis in range(1, moved.ndim):
+        first_row = np.moveaxis(moved, axis, -1).reshape(-1, moved.shape[axis])[0]
+        indices = np.unravel_index(first_row, moved.shape)[axis]
+        if np.array_equal(np.take(source, indices, axis=axis), moved):
+            return axis, tuple(int(i) for i in indices)
+    return None
+
+
+def gather_along_axis(tensors: dict[str, ir.Tensor], first: ir.Node, last: ir.Node,
+                      moved: np.ndarray) -> list[ir.Node] | None:
+    """A reshape -> transpose -> reshape back to the input's shape that only reorders whole slices along
+    one axis (``moved``: where each output element comes from): a gather_channels over that axis, moved
+    last between transposes (for NCHW channels the NCHW <-> NHWC ones, which the layout rewrites cancel)."""
+    found = permuted_axis(moved)
+    if found is None or found[1] == tuple(range(len(found[1]))):
+        return None
+    axis, indices = found
+    perm = ir.axis_last_perm(moved.ndim, axis)
+    to_last = add_activation(tensors, f"{first.name}__channels_last", transposed_shape(moved.shape, perm))
+    gathered = add_activation(tensors, f"{first.name}__gathered", transposed_shape(moved.shape, perm))
+    return [ir.Node("transpose", first.name, first.inputs, (to_last,), {"perm": perm}),
+            ir.Node("gather_channels", first.name, (to_last,), (gathered,), {"indices": indices}),
+            ir.Node("transpose", first.name, (gathered,), last.outputs, {"perm": inverse(perm)})]
+
+
+def gather_of_vector(tensors: dict[str, ir.Tensor], first: ir.Node, last: ir.Node,
+                     moved: np.ndarray, in_shape: tuple[int, ...]) -> list[ir.Node] | None:
+    """The same chain on a tensor with one dim above 1 (a shuffle after global pooling, [1, 1, 1, C] in
+    NHWC), whatever the output's shape: reshapes (free) around a gather_channels of the whole vector."""
+    if sum(d > 1 for d in in_shape) > 1 or np.array_equal(moved, np.arange(moved.size)):
+        return None
+    out_shape = tensors[last.outputs[0]].shape
+    row = add_activation(tensors, f"{first.name}__row", (1, moved.size))
+    gathered = add_activation(tensors, f"{first.name}__gathered", (1, moved.size))
+    return [ir.Node("reshape", first.name, first.inputs, (row,), {"shape": (1, moved.size)}),
+            ir.Node("gather_channels", first.name, (row,), (gathered,), {"indices": tuple(int(i) for i in moved)}),
+            ir.Node("reshape", first.name, (gathered,), last.outputs, {"shape": tuple(out_shape)})]
+
+
+def channel_shuffle_to_gather(graph: ir.Graph) -> ir.Graph | None:
+    """ShuffleNet's channel shuffle, ``Reshape [N, g, C/g, H, W] -> Transpose [0, 2, 1, 3, 4] -> Reshape
+    [N, C, H, W]`` as both exporters write it (and any such chain that only reorders whole slices along
+    one axis, or the elements of a vector) becomes one gather_channels: a per-pixel permutation, not a
+    rank-5 transpose."""
+    index = Index.of(graph)
+    for first in nodes_of(graph, "reshape"):
+        middle = index.sole_consumer(first.outputs[0])
+        last = index.sole_consumer(middle.outputs[0]) if middle is not None and middle.op == "transpose" else None
+        if last is None or last.op != "reshape":
+            continue
+        shape = shape_of(graph, first.inputs[0])
+        moved = np.arange(math.prod(shape)).reshape(shape_of(graph, first.outputs[0])).transpose(middle.attrs["perm"])
+        tensors = dict(graph.tensors)
+        if shape_of(graph, last.outputs[0]) == shape:
+            nodes = gather_along_axis(tensors, first, last, moved.reshape(shape))
+        else:
+            nodes = gather_of_vector(tensors, first, last, moved.reshape(-1), shape)
+        if nodes is not None:
+            return with_nodes_replaced(graph, {id(first): [], id(middle): [], id(last): nodes}, tensors)
+    return None
+
+
+def slice_of_gathered_channels(graph: ir.Graph) -> ir.Graph | None:
+    """A slice along the last axis only of a gather_channels output is itself a gather of the selected
+    indices: ShuffleNetV2's shuffle followed by the next unit's channel split becomes two gathers of
+    half the channels each, and the full shuffle (a whole copy) goes once nothing else reads it."""
+    index = Index.of(graph)
+    for node in nodes_of(graph, "slice"):
+        gather = index.producer(node.inputs[0], "gather_channels")
+        shape = shape_of(graph, node.inputs[0])
+        starts, steps, sizes = node.attrs["starts"], node.attrs["steps"], node.attrs["sizes"]
+        if gather is None or any(starts[a] != 0 or sizes[a] != shape[a] for a in range(len(shape) - 1)):
+            continue
+        chosen = gather.attrs["indices"][starts[-1]::steps[-1]][:sizes[-1]]
+        merged = ir.Node("gather_channels", node.name, gather.inputs, node.outputs, {"indices": tuple(chosen)})
+        return with_nodes_replaced(graph, {id(node): [merged]})
+    return None
+
 REWRITES: list[Rewrite] = [
     remove_dead_nodes,
     remove_unused_tensors,
@@ -627,4 +709,6 @@ REWRITES: list[Rewrite] = [
     fold_affine_into_producer,
     fuse_clip_into_producer,
     softmax_over_last_axis,
+    channel_shuffle_to_gather,
+    slice_of_gathered_channels,
 ]

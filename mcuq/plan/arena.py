@@ -17,6 +17,7 @@ from mcuq.plan.buffers import Buffer
 from mcuq.plan.concat import Slice, slice_writes
 from mcuq.plan.inplace import inplace_shift
 from mcuq.plan.planner import ArenaPlanner
+from mcuq.plan.views import View, root_of, slice_views, tied_to_views, view_lifetimes
 from mcuq.qir import kernels
 from mcuq.qir.model import QModel, QOp
 
@@ -27,6 +28,9 @@ INPLACE_MODES = ("all", "reshapes")
 # Concat slices on and off: writing slices early keeps the Concat's whole output alive while the other
 # branches run, which can, rarely, cost more than the copies save. On ties the slices win (no copies).
 SLICE_MODES = (True, False)
+# Slice views on and off: a view keeps its whole input alive until the view's last reader, which can cost
+# more than the copy saves (a small crop of a large tensor read late). On ties the views win (no copies).
+VIEW_MODES = (True, False)
 
 
 @dataclass
@@ -39,6 +43,7 @@ class ArenaPlan:
     buffer_offsets: dict[str, int] = field(default_factory=dict)
     inplace: dict[str, tuple[str, int]] = field(default_factory=dict)  # output -> (input, shift)
     slices: dict[str, Slice] = field(default_factory=dict)  # Concat input -> where its producer writes it
+    views: dict[str, View] = field(default_factory=dict)  # Slice output -> the bytes of its input it is
     strategy: str = ""
 
 
@@ -66,14 +71,20 @@ def slice_lifetimes(spans: dict[str, tuple[int, int]], slices: dict[str, Slice])
 
 
 def inplace_layers(model: QModel, spans: dict[str, tuple[int, int]], mode: str,
-                   slices: dict[str, Slice] | None = None) -> dict[str, tuple[str, int]]:
+                   slices: dict[str, Slice] | None = None,
+                   views: dict[str, View] | None = None) -> dict[str, tuple[str, int]]:
     """Outputs written over an input that dies at the same layer: output -> (input, shift). A layer that
-    writes a Concat slice does not run in place: its output is not a buffer of its own."""
+    writes a Concat slice, or whose output is a view, does not run in place: its output is not a buffer
+    of its own; nor does one over a view or a view's root (other tensors share those bytes)."""
     anchors: dict[str, tuple[str, int]] = {}
+    views = views or {}
+    tied = tied_to_views(views)
     for step, layer in enumerate(model.layers):
-        if (mode == "reshapes" and layer.op is not QOp.COPY) or layer.output in (slices or {}):
+        if (mode == "reshapes" and layer.op is not QOp.COPY) or layer.output in (slices or {}) or layer.output in views:
             continue
         for k, name in enumerate(layer.inputs):
+            if name in tied:
+                continue
             shift = inplace_shift(layer, model.tensors, k, ALIGNMENT) if spans[name][1] == step else None
             if shift is not None:
                 anchors[layer.output] = (name, shift)
@@ -98,11 +109,12 @@ def scratch_name(step: int) -> ScratchKey:
 
 
 def _planner(model: QModel, spans: dict[str, tuple[int, int]], anchors: dict[str, tuple[str, int]],
-             slices: dict[str, Slice], roomy: dict[int, int]) -> tuple[ArenaPlanner, dict[int, int]]:
+             slices: dict[str, Slice], views: dict[str, View],
+             roomy: dict[int, int]) -> tuple[ArenaPlanner, dict[int, int]]:
     planner = ArenaPlanner(ALIGNMENT)
     for name, (first, last) in spans.items():
-        if name in slices:
-            continue  # part of the Concat's output
+        if name in slices or name in views:
+            continue  # part of the Concat's output, or of the Slice's input
         anchor, shift = anchors.get(name, (None, 0))
         planner.add_buffer(name, model.tensors[name].nbytes, first, last, anchor=anchor, shift=shift)
     scratch_sizes = {}
@@ -114,41 +126,62 @@ def _planner(model: QModel, spans: dict[str, tuple[int, int]], anchors: dict[str
     return planner, scratch_sizes
 
 
-def _tensor_offsets(spans, offsets: dict[str, int], slices: dict[str, Slice]) -> dict[str, int]:
-    """Every activation's offset: a Concat slice's is where its first element lies in the Concat's output."""
-    return {name: offsets[slices[name].concat] + slices[name].offset if name in slices else offsets[name]
-            for name in spans}
+def _tensor_offsets(spans, offsets: dict[str, int], slices: dict[str, Slice], views: dict[str, View]) -> dict[str, int]:
+    """Every activation's offset: a Concat slice's is where its first element lies in the Concat's output,
+    a view's where its first element lies in its root."""
+    placed = {name: offsets[slices[name].concat] + slices[name].offset if name in slices else offsets[name]
+              for name in spans if name not in views}
+    for name in views:
+        root, offset = root_of(name, views)
+        placed[name] = placed[root] + offset
+    return placed
 
 
 def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
                orders: tuple[str, ...] = tuple(greedy.ORDERS),
                slice_modes: tuple[bool, ...] = SLICE_MODES, roomy: dict[int, int] | None = None) -> ArenaPlan:
-    """The smallest arena over the Concat slice modes, in-place modes and placement orders tried (the
-    first on ties). `roomy`: layer index -> scratch bytes to give that layer instead of the least it
+    """The smallest arena over the slice view modes, Concat slice modes, in-place modes and placement
+    orders tried (the first on ties). `roomy`: layer index -> scratch bytes to give that layer instead of the least it
     needs (see `with_roomy_scratch`)."""
     roomy = roomy or {}
-    found = slice_writes(model)
+    all_views = slice_views(model)
+    best = None
+    for use_views in VIEW_MODES if all_views else (False,):
+        views = all_views if use_views else {}
+        candidate = _best_plan(model, views, modes, orders, slice_modes, roomy)
+        if best is None or candidate.size < best.size:
+            best = candidate
+    return best
+
+
+def _best_plan(model: QModel, views: dict[str, View], modes: tuple[str, ...], orders: tuple[str, ...],
+               slice_modes: tuple[bool, ...], roomy: dict[int, int]) -> ArenaPlan:
+    """The smallest arena with these slice views, over the Concat slice modes, in-place modes and orders."""
+    tied = tied_to_views(views)
+    found = {name: piece for name, piece in slice_writes(model).items() if name not in tied}
     best = None
     for use_slices in slice_modes if found else (False,):
         slices = found if use_slices else {}
-        spans = slice_lifetimes(lifetimes(model), slices)
+        spans = view_lifetimes(slice_lifetimes(lifetimes(model), slices), views)
         for mode in modes:
-            anchors = inplace_layers(model, spans, mode, slices)
-            planner, scratch_sizes = _planner(model, spans, anchors, slices, roomy)
+            anchors = inplace_layers(model, spans, mode, slices, views)
+            planner, scratch_sizes = _planner(model, spans, anchors, slices, views, roomy)
             bound = planner.lower_bound()
             for order in orders:
                 offsets, size = planner.plan(order)
                 if best is None or size < best.size:
                     best = ArenaPlan(
                         size=size,
-                        offsets=_tensor_offsets(spans, offsets, slices),
+                        offsets=_tensor_offsets(spans, offsets, slices, views),
                         scratch={step: (offsets[scratch_name(step)], n) for step, n in scratch_sizes.items()},
                         lower_bound=bound,
                         buffers=list(planner.buffers),
                         buffer_offsets=offsets,
                         inplace=anchors,
                         slices=slices,
-                        strategy=f"concat slices: {'on' if slices else 'off'}, in place: {mode}, order: {order}",
+                        views=views,
+                        strategy=f"slice views: {'on' if views else 'off'}, concat slices: "
+                                 f"{'on' if slices else 'off'}, in place: {mode}, order: {order}",
                     )
     return best
 
@@ -165,6 +198,7 @@ def with_roomy_scratch(model: QModel, plan: ArenaPlan) -> ArenaPlan:
         if size <= kernels.scratch_bytes(layer, model.tensors):
             continue
         trial = plan_arena(model, roomy={**roomy, step: size})
-        if trial.size <= plan.size and trial.slices.keys() == plan.slices.keys():
+        if (trial.size <= plan.size and trial.slices.keys() == plan.slices.keys()
+                and trial.views.keys() == plan.views.keys()):
             roomy[step], best = size, trial
     return best

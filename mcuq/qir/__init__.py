@@ -10,6 +10,7 @@ from mcuq.qir.model import (
     CopyParams,
     DepthwiseConvParams,
     FullyConnectedParams,
+    GatherChannelsParams,
     Layer,
     LutParams,
     MulParams,
@@ -21,14 +22,16 @@ from mcuq.qir.model import (
     QTensor,
     RequantizeParams,
     ResizeParams,
+    SliceParams,
     SoftmaxParams,
     TransposeConvParams,
     TransposeParams,
+    contiguous_block_offset,
 )
 
 __all__ = [
     "AddParams", "BroadcastParams", "ConcatParams", "ConvParams", "CopyParams", "DTYPE_NUMPY", "DTYPE_RANGE",
-    "DepthwiseConvParams", "FullyConnectedParams", "Layer", "LutParams", "MulParams", "PadParams", "PoolParams",
-    "PreluParams", "QModel", "QOp", "QTensor", "RequantizeParams", "ResizeParams", "SoftmaxParams",
-    "TransposeConvParams", "TransposeParams",
+    "DepthwiseConvParams", "FullyConnectedParams", "GatherChannelsParams", "Layer", "LutParams", "MulParams",
+    "PadParams", "PoolParams", "PreluParams", "QModel", "QOp", "QTensor", "RequantizeParams", "ResizeParams",
+    "SliceParams", "SoftmaxParams", "TransposeConvParams", "TransposeParams", "contiguous_block_offset",
 ]

@@ -180,6 +180,10 @@ _ROWS = (
         "int8": _kernel("mcuq_transpose_conv_s8", "convolution", scratch=transpose_conv_s8_scratch,
                         roomy_scratch=transpose_conv_s8_roomy_scratch, calls=("mcuq_convolve_s8",))},
         weights=TRANSPOSE_CONV_WEIGHTS),
+    KernelSpec(QOp.SLICE, {"int8": _kernel("mcuq_slice_s8", "data_movement")},
+               slice_write=SliceWrite.CHANNELS, adds_error=False),
+    KernelSpec(QOp.GATHER_CHANNELS, {"int8": _kernel("mcuq_gather_channels_s8", "data_movement")},
+               slice_write=SliceWrite.CHANNELS, adds_error=False),
 )
 
 KERNELS: dict[QOp, KernelSpec] = {row.op: row for row in _ROWS}

@@ -41,6 +41,8 @@ class QOp(enum.Enum):
     RESIZE_NEAREST = "resize_nearest"  # mcuq_resize_nearest_s8: a gather of whole pixels
     RESIZE_BILINEAR = "resize_bilinear"  # mcuq_resize_bilinear_s8: 10-bit fixed-point weights (TFLite)
     TRANSPOSE_CONV = "transpose_conv"  # mcuq_transpose_conv_s8: stride phases run on mcuq_convolve_s8
+    SLICE = "slice"  # mcuq_slice_s8, or no code where the box is one block of the input (a view)
+    GATHER_CHANNELS = "gather_channels"  # mcuq_gather_channels_s8: per pixel, channels in another order
 
 
 #: Integer range of each activation dtype.
@@ -305,6 +307,35 @@ class TransposeConvParams:
     padding: tuple[int, int]  # top, left (the end pads and output_padding only set the output size)
     act_min: int
     act_max: int
+
+
+@dataclass(frozen=True)
+class SliceParams:
+    """A box of the input: output index i along axis a reads input index begin[a] + i * step[a]."""
+
+    begin: tuple[int, ...]
+    step: tuple[int, ...]
+
+
+def contiguous_block_offset(in_shape: tuple[int, ...], params: SliceParams, out_shape: tuple[int, ...]) -> int | None:
+    """Where a slice's box starts in its input, in elements, when the box is one contiguous block of
+    the input (a crop of rows, a channel range of a single pixel, a whole tensor): then the output is a
+    view of the input's bytes. None otherwise (a channel range of many pixels, any step that skips)."""
+    partial = [a for a in range(len(in_shape)) if out_shape[a] != in_shape[a]]
+    if any(params.step[a] != 1 and out_shape[a] > 1 for a in range(len(in_shape))):
+        return None
+    last = partial[-1] if partial else 0
+    if any(out_shape[a] != 1 for a in range(last)):
+        return None
+    strides = [int(np.prod(in_shape[a + 1:], dtype=np.int64)) for a in range(len(in_shape))]
+    return sum(int(params.begin[a]) * strides[a] for a in range(len(in_shape)))
+
+
+@dataclass(frozen=True)
+class GatherChannelsParams:
+    """Per pixel (last-axis row), output channel c is input channel indices[c]; the grid is the input's."""
+
+    indices: tuple[int, ...]
 
 
 @dataclass(frozen=True)

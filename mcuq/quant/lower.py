@@ -676,6 +676,20 @@ def lower_conv_transpose2d(lower: Lowering, node: Node) -> None:
     lower.emit(node, QOp.TRANSPOSE_CONV, params, inputs)
 
 
+def lower_slice(lower: Lowering, node: Node) -> None:
+    out = lower.same_as_input(node)
+    params = qir.SliceParams(begin=tuple(int(v) for v in node.attrs["starts"]),
+                             step=tuple(int(v) for v in node.attrs["steps"]))
+    lower.emit(node, QOp.SLICE, params, output=out.name)
+
+
+def lower_gather_channels(lower: Lowering, node: Node) -> None:
+    """A permutation or selection of channels: the output keeps the input's grid, bit for bit."""
+    out = lower.same_as_input(node)
+    params = qir.GatherChannelsParams(indices=tuple(int(i) for i in node.attrs["indices"]))
+    lower.emit(node, QOp.GATHER_CHANNELS, params, output=out.name)
+
+
 HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
     "conv2d": lower_conv2d,
     "depthwise_conv2d": lower_depthwise_conv2d,
@@ -707,6 +721,8 @@ HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
     "resize_nearest": lower_resize_nearest,
     "resize_bilinear": lower_resize_bilinear,
     "conv_transpose2d": lower_conv_transpose2d,
+    "slice": lower_slice,
+    "gather_channels": lower_gather_channels,
 }
 
 

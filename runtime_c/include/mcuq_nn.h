@@ -184,6 +184,19 @@ MCUQ_API mcuq_status mcuq_transpose_conv_s8(const mcuq_context *ctx,
                                             const mcuq_dims *output_dims,
                                             int8_t *output);
 
+/* Copies a box of the input, with steps (Slice, Split, Gather of one index or an evenly spaced list).
+ * Input and output must not overlap (a slice that is one contiguous block is a view the planner
+ * places inside its input: no call at all). Output rows (last dim) are written output_pixel_stride
+ * elements apart, so that a producer of a Concat input can write its channel slice. */
+MCUQ_API mcuq_status mcuq_slice_s8(const mcuq_slice_params *params, const int8_t *input, int8_t *output);
+
+/* Per pixel of [pixels, input_channels]: output[p * output_pixel_stride + c] = input[p][indices[c]],
+ * indices in [0, input_channels). Not in place. */
+MCUQ_API mcuq_status mcuq_gather_channels_s8(const mcuq_gather_channels_params *params,
+                                             const int32_t *indices,
+                                             const int8_t *input,
+                                             int8_t *output);
+
 /* ---- int16 activations, int8 weights (16x8); see mcuq_nn_types.h ---- */
 /* The int16 kernels need no scratch: direct loops over the clipped window, int64 accumulators. */
 MCUQ_API mcuq_status mcuq_convolve_s16(const mcuq_conv_params *params,

@@ -230,4 +230,24 @@ typedef struct {
     const int32_t *col_phases;
 } mcuq_transpose_conv_params;
 
+/* A box of an up-to-4-D tensor (unused leading dims 1): output element [i0,i1,i2,i3] is input element
+ * [begin[0] + i0*step[0], ..., begin[3] + i3*step[3]]; steps >= 1, the box lies inside the input. */
+typedef struct {
+    int32_t input_dims[4];
+    int32_t output_dims[4];
+    int32_t begin[4];
+    int32_t step[4];
+    int32_t output_pixel_stride; /* elements between output rows (last dim): > output_dims[3] writes a
+                                    channel slice of a Concat's output */
+} mcuq_slice_params;
+
+/* Per pixel (last-axis row), output channel c = input channel indices[c] (a channel shuffle, or a
+ * Gather of a list of channels). */
+typedef struct {
+    int32_t pixels;
+    int32_t input_channels;
+    int32_t output_channels;
+    int32_t output_pixel_stride; /* elements between output pixels, >= output_channels */
+} mcuq_gather_channels_params;
+
 #endif /* MCUQ_NN_TYPES_H */

@@ -556,6 +556,61 @@ def upsample(g: GraphBuilder, x: Value) -> Value:
                   pads=[pads] * 4, output_padding=[extra, extra])
 
 
+def select(g: GraphBuilder, x: Value) -> Value:
+    """Ops that select bytes, as the exporters write them: Slice (channels or a crop, negative indices,
+    steps), Split (sizes as an attribute before opset 13, an input after; num_outputs from 18) joined back
+    in another order, Gather of one row (then Unsqueeze) or of a channel list, GatherND between transposes
+    (dynamo's ``x[:, [3, 0]]``), and ShuffleNet's Reshape -> Transpose -> Reshape channel shuffle."""
+    _, c, h, w = x.shape
+    how = g.pick(["Slice", "Split", "Gather", "GatherList", "GatherND", "Shuffle"])
+    if how == "Slice":
+        axis = int(g.rng.integers(1, 4))
+        dim, step = x.shape[axis], int(g.pick([1, 1, 2]))
+        start = int(g.rng.integers(0, dim))
+        end = int(g.rng.integers(start + 1, dim + 1))
+        shape = list(x.shape)
+        shape[axis] = len(range(start, end, step))
+        g.steps.append(f"Slice(axis={axis} {start}:{end}:{step})")
+        written = [start - dim if g.chance(0.3) else start, np.iinfo(np.int64).max if end == dim else end]
+        inputs = [x.name] + [g.constant(n, np.array(v, np.int64)) for n, v in
+                             (("starts", [written[0]]), ("ends", [written[1]]), ("axes", [axis]), ("steps", [step]))]
+        return g.node("Slice", inputs, tuple(shape))
+    if how == "Split" and c > 1:
+        first = int(g.rng.integers(1, c))
+        names = [g.fresh("split"), g.fresh("split")]
+        if g.opset >= 18 and c % 2 == 0 and g.chance(0.5):
+            first, attrs, inputs = c // 2, {"num_outputs": 2}, [x.name]
+        elif g.opset >= 13:
+            attrs, inputs = {}, [x.name, g.constant("split", np.array([first, c - first], np.int64))]
+        else:
+            attrs, inputs = {"split": [first, c - first]}, [x.name]
+        g.nodes.append(helper.make_node("Split", inputs, names, name=f"n{g.counter}_Split", axis=1, **attrs))
+        g.steps.append(f"Split([{first}, {c - first}])->Concat(reversed)")
+        return g.node("Concat", names[::-1], x.shape, axis=1)
+    if how == "Gather":
+        row = int(g.rng.integers(-h, h))
+        g.steps.append(f"Gather(axis=2 {row})->Unsqueeze")
+        y = g.node("Gather", [x.name, g.constant("index", np.array(row, np.int64))], (1, c, w), axis=2)
+        return axes_op(g, "Unsqueeze", y, [2], (1, c, 1, w))
+    indices = [int(i) for i in g.rng.integers(0, c, size=int(g.rng.integers(1, c + 2)))]
+    if how == "GatherList":
+        g.steps.append(f"Gather(axis=1 {indices})")
+        return g.node("Gather", [x.name, g.constant("indices", np.array(indices, np.int64))], (1, len(indices), h, w),
+                      axis=1)
+    if how == "GatherND":
+        g.steps.append(f"GatherND({indices})")
+        t = g.node("Transpose", [x.name], (c, 1, h, w), perm=[1, 0, 2, 3])
+        y = g.node("GatherND", [t.name, g.constant("indices", np.array(indices, np.int64).reshape(-1, 1))],
+                   (len(indices), 1, h, w))
+        return g.node("Transpose", [y.name], (1, len(indices), h, w), perm=[1, 0, 2, 3])
+    groups = next((d for d in divisors(c) if 1 < d < c), c)
+    g.steps.append(f"ChannelShuffle(groups={groups})")
+    r = g.node("Reshape", [x.name, g.constant("shape", np.array([1, groups, c // groups, h, w], np.int64))],
+               (1, groups, c // groups, h, w))
+    t = g.node("Transpose", [r.name], (1, c // groups, groups, h, w), perm=[0, 2, 1, 3, 4])
+    return g.node("Reshape", [t.name, g.constant("shape", np.array([1, c, h, w], np.int64))], x.shape)
+
+
 Step = Callable[[GraphBuilder, Value], Value]
 
 #: (step, weight) for 4-D activations; steps that shrink to 2-D are weighted low so chains stay long.
@@ -606,7 +661,7 @@ STEPS_4D: list[tuple[Step, float]] = [
     (conv_block, 6), (conv, 2), (pool, 3), (pad, 2), (activation, 2), (batch_norm, 1), (channel_constant, 2),
     (softmax, 1), (transpose, 1), (reshape_4d, 1), (pass_through, 1), (residual, 2), (two_branches, 3),
     (global_pool, 1), (classifier_head, 1.5), (flatten, 0.5), (curve_activation, 2), (arithmetic_constant, 1),
-    (broadcast_branches, 1), (upsample, 2),
+    (broadcast_branches, 1), (upsample, 2), (select, 2),
 ]
 STEPS_2D: list[tuple[Step, float]] = [
     (dense_block, 5), (activation, 2), (channel_constant, 1), (softmax, 1), (pass_through, 0.5),
