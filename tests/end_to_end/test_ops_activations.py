@@ -1,5 +1,5 @@
 """Activation functions of issue 13 through the whole pipeline, against ONNX Runtime: HardSwish,
-HardSigmoid, Elu, Selu, Gelu (opset 20, and the Erf form torch writes below it), SiLU (x * Sigmoid(x)),
+HardSigmoid, Elu, Selu, Gelu (opset 20, and the Erf and tanh forms torch writes below it), SiLU (x * Sigmoid(x)),
 Exp, Softplus as 256-entry tables after a conv that keeps a calibrated output grid of its own (a table
 is never fused into its producer); PRelu with a slope per channel as the prelu kernel, with one slope as
 a table; one net with all of them; and the int16 planner refusing them (they have no int16 form).
@@ -94,7 +94,26 @@ def gelu_erf_half_x_first_nodes(x, y):
             helper.make_node("Mul", ["hx", "a"], [y])], inits
 
 
+def gelu_tanh_torchscript_nodes(x, y):
+    """F.gelu(approximate="tanh") by torch.onnx.export(dynamo=False): x * (x * x), then Tanh."""
+    inits = {"k2": np.array(0.044715, np.float32), "k1": np.array(math.sqrt(2.0 / math.pi), np.float32),
+             "one": np.array(1.0, np.float32), "half": np.array(0.5, np.float32)}
+    return [helper.make_node("Mul", [x, x], ["sq"]), helper.make_node("Mul", [x, "sq"], ["c"]),
+            helper.make_node("Mul", ["k2", "c"], ["v"]), helper.make_node("Add", [x, "v"], ["u"]),
+            helper.make_node("Mul", ["k1", "u"], ["s"]), helper.make_node("Tanh", ["s"], ["t"]),
+            helper.make_node("Add", ["one", "t"], ["a"]), helper.make_node("Mul", [x, "a"], ["m"]),
+            helper.make_node("Mul", ["half", "m"], [y])], inits
+
+
+def softplus_dynamo_nodes(x, y):
+    """F.softplus by torch.onnx.export(dynamo=True): Where(x > 20, x, Softplus(x))."""
+    return [helper.make_node("Softplus", [x], ["sp"]), helper.make_node("Greater", [x, "t"], ["above"]),
+            helper.make_node("Where", ["above", x, "sp"], [y])], {"t": np.array(20.0, np.float32)}
+
+
 PATTERNS = {
+    "gelu_tanh_torchscript": (gelu_tanh_torchscript_nodes, 13),
+    "softplus_dynamo": (softplus_dynamo_nodes, 18),
     "silu": (silu_nodes, 13),
     "hard_swish_opset13": (hard_swish_opset13_nodes, 13),
     "gelu_erf_torchscript": (gelu_erf_torchscript_nodes, 13),
