@@ -18,6 +18,7 @@ import mcuq
 from mcuq import McuqError
 from tests.end_to_end.test_ops_end_to_end import check
 from tests.helpers import small_models
+from tests.helpers.kernel_qemu import tools_missing
 from tests.helpers.small_models import conv, make_model, w
 
 INPUT = [1, 3, 6, 6]
@@ -229,3 +230,20 @@ def test_int16_conv_before_a_table_activation_feeds_it_int8(tmp_path):
     compiled = mcuq.compile(tmp_path / "m.onnx", samples, tmp_path / "out", int16_layers=["c"])
     layers = [(layer.op.value, compiled.qmodel.tensors[layer.output].dtype) for layer in compiled.qmodel.layers]
     assert layers == [("requantize", "int16"), ("conv", "int16"), ("requantize", "int8"), ("lut", "int8")]
+
+
+@pytest.mark.skipif(tools_missing() is not None, reason=str(tools_missing()))
+@pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])  # Cortex-M4, Cortex-M55
+def test_net_with_every_activation_under_qemu(board, tmp_path):
+    """The firmware of the every-activation net runs under QEMU; `compile` checks its outputs equal the host's."""
+    from mcuq import firmware
+    from mcuq.firmware.boards import get_board
+
+    nodes, inits = all_activations_net()
+    onnx.save(make_model(nodes, [1, 3, 8, 8], inits, opset=20), tmp_path / "m.onnx")
+    samples = small_models.RNG.normal(0, 1, size=(40, 3, 8, 8)).astype(np.float32)
+    options = firmware.FirmwareOptions(get_board(board), samples=2, extra_cflags="-Werror")
+    compiled = mcuq.compile(tmp_path / "m.onnx", samples[:32], tmp_path / "out", verify_data=samples[32:],
+                            firmware_options=options)
+    assert compiled.firmware_run is not None
+    assert "prelu" in ops_of(compiled)
