@@ -247,3 +247,14 @@ def test_net_with_every_activation_under_qemu(board, tmp_path):
                             firmware_options=options)
     assert compiled.firmware_run is not None
     assert "prelu" in ops_of(compiled)
+
+
+def test_int16_is_refused_for_prelu(tmp_path):
+    n, inits = conv("c", "x", "h", 3, 4)
+    slope = np.array([0.25, -0.5, 0.0, 1.5], np.float32).reshape(4, 1, 1)
+    model = make_model([n, helper.make_node("PRelu", ["h", "slope"], ["y"], name="act")], INPUT,
+                       {**inits, "slope": slope})
+    onnx.save(model, tmp_path / "m.onnx")
+    samples = small_models.RNG.normal(0, 1, size=(8, *INPUT[1:])).astype(np.float32)
+    with pytest.raises(McuqError, match=r"'act' is a prelu, which has no int16 kernel"):
+        mcuq.compile(tmp_path / "m.onnx", samples, tmp_path / "out", int16_layers=["act"])
