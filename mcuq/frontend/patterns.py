@@ -1,7 +1,11 @@
 """Activation functions that exporters write as several ONNX nodes, recognized as the one ONNX op they
 compute, so that the pipeline runs them as one table lookup instead of a chain of int8 ops (each of
-which would round, and Erf is no op of mcuq's): GELU, ``x * 0.5 * (1 + Erf(x / sqrt 2))`` in any order
-of the two products (torch below opset 20, both exporters), becomes ``Gelu``.
+which would round; Erf, Pow, Greater and Where are no ops of mcuq's):
+
+- GELU, ``x * 0.5 * (1 + Erf(x / sqrt 2))`` in any order of the two products (torch below opset 20,
+  both exporters): ``Gelu``; its tanh approximation, ``x * 0.5 * (1 + Tanh(sqrt(2 / pi) * (x + 0.044715
+  x^3)))``: ``Gelu(approximate="tanh")``;
+- Softplus with torch's linear tail, ``Where(x > 20, x, Softplus(x))`` (dynamo exporter): ``Softplus``.
 
 (``x * Sigmoid(x)`` and ``x * HardSigmoid(x)``, SiLU and HardSwish, are recognized by the Mul handler,
 `onnx_ops.gated_by_itself`, as their parts are ops of their own.)
@@ -59,26 +63,95 @@ def other_input(node: onnx.NodeProto, name: str) -> str | None:
 Match = tuple[list[onnx.NodeProto], onnx.NodeProto]  # the nodes replaced, the node replacing them
 
 
+def product_by(g: Graph, name: str, factor: float, reader: str) -> tuple[onnx.NodeProto, str] | None:
+    """(the Mul, its other operand) when ``name`` is ``Mul(a, factor)`` (either order) read only by one
+    ``reader`` node; else None."""
+    mul = g.producer(name, "Mul")
+    if mul is None or g.sole_reader(name, reader) is None:
+        return None
+    for a, k in (tuple(mul.input), tuple(reversed(mul.input))):
+        if g.is_scalar(k, factor):
+            return mul, a
+    return None
+
+
 def erf_gelu(g: Graph, erf: onnx.NodeProto) -> Match | None:
     """``x * 0.5 * (1 + Erf(x / sqrt 2))`` (Div by sqrt 2 or Mul by its inverse) → Gelu."""
     if erf.op_type != "Erf":
         return None
     scaled = erf.input[0]
-    div = g.producer(scaled, "Div") or g.producer(scaled, "Mul")
-    if div is None or g.sole_reader(scaled, "Erf") is None:
+    div = g.producer(scaled, "Div")
+    if div is not None and g.sole_reader(scaled, "Erf") is not None and g.is_scalar(div.input[1], math.sqrt(2.0)):
+        x = div.input[0]
+    elif (found := product_by(g, scaled, 1.0 / math.sqrt(2.0), "Erf")) is not None:
+        div, x = found
+    else:
         return None
-    x, k = div.input
-    factor = math.sqrt(2.0) if div.op_type == "Div" else 1.0 / math.sqrt(2.0)
-    if not g.is_scalar(k, factor):
+    return gelu_tail(g, erf, x, [div], "none")
+
+
+def tanh_gelu(g: Graph, tanh: onnx.NodeProto) -> Match | None:
+    """``x * 0.5 * (1 + Tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))`` with x^3 as Pow(x, 3) (dynamo) or
+    x * (x * x) (TorchScript) → Gelu(approximate="tanh")."""
+    if tanh.op_type != "Tanh" or (scaled := product_by(g, tanh.input[0], math.sqrt(2.0 / math.pi), "Tanh")) is None:
         return None
-    plus_one = g.sole_reader(erf.output[0], "Add")
-    if plus_one is None or not g.is_scalar(other_input(plus_one, erf.output[0]) or "", 1.0):
+    outer, inner = scaled
+    add = g.producer(inner, "Add")
+    if add is None or g.sole_reader(inner, "Mul") is not outer:
         return None
-    matched = [div, erf, plus_one]
+    for x, term in (tuple(add.input), tuple(reversed(add.input))):
+        cubic = product_by(g, term, 0.044715, "Add")
+        cube = cube_nodes(g, cubic[1], x) if cubic is not None else None
+        if cube is not None:
+            return gelu_tail(g, tanh, x, [*cube, cubic[0], add, outer], "tanh")
+    return None
+
+
+def cube_nodes(g: Graph, name: str, x: str) -> list[onnx.NodeProto] | None:
+    """The nodes computing ``name`` = x^3, read only by one Mul: Pow(x, 3), or x * (x * x)."""
+    if g.sole_reader(name, "Mul") is None:
+        return None
+    power = g.producer(name, "Pow")
+    if power is not None:
+        return [power] if power.input[0] == x and g.is_scalar(power.input[1], 3.0) else None
+    cube = g.producer(name, "Mul")
+    square_name = other_input(cube, x) if cube is not None and x in cube.input else None
+    square = g.producer(square_name or "", "Mul")
+    if square is None or list(square.input) != [x, x] or g.sole_reader(square_name, "Mul") is not cube:
+        return None
+    return [square, cube]
+
+
+def gelu_tail(g: Graph, gate: onnx.NodeProto, x: str, head: list[onnx.NodeProto], approximate: str) -> Match | None:
+    """GELU after its Erf or Tanh ``gate`` (computed from x by the ``head`` nodes): 1 + gate, then the
+    products by x and 0.5 (`halves`)."""
+    plus_one = g.sole_reader(gate.output[0], "Add")
+    if plus_one is None or not g.is_scalar(other_input(plus_one, gate.output[0]) or "", 1.0):
+        return None
+    matched = [*head, gate, plus_one]
     last = halves(g, plus_one.output[0], x, matched)
     if last is None:
         return None
-    return matched, helper.make_node("Gelu", [x], [last], name=matched[-1].name or erf.name)
+    return matched, helper.make_node("Gelu", [x], [last], name=matched[-1].name or gate.name, approximate=approximate)
+
+
+def thresholded_softplus(g: Graph, where: onnx.NodeProto) -> Match | None:
+    """``Where(x > t, x, Softplus(x))`` (torch's dynamo exporter, t = 20) → Softplus: for t >= 15 the two
+    branches differ by log(1 + e^-x) < 3.1e-7, below float32's resolution at x."""
+    if where.op_type != "Where":
+        return None
+    condition, above, below = where.input
+    greater, softplus = g.producer(condition, "Greater"), g.producer(below, "Softplus")
+    if greater is None or softplus is None:
+        return None
+    x = softplus.input[0]
+    threshold = g.constants.get(greater.input[1])
+    if (greater.input[0] != x or above != x or threshold is None or threshold.size != 1
+            or float(threshold.reshape(-1)[0]) < 15.0
+            or g.sole_reader(condition, "Where") is None or g.sole_reader(below, "Where") is None):
+        return None
+    return [greater, softplus, where], helper.make_node("Softplus", [x], [where.output[0]],
+                                                       name=where.name or softplus.name)
 
 
 def halves(g: Graph, y: str, x: str, matched: list[onnx.NodeProto]) -> str | None:
@@ -106,7 +179,7 @@ def halves(g: Graph, y: str, x: str, matched: list[onnx.NodeProto]) -> str | Non
     return y
 
 
-RULES: tuple[Callable[[Graph, onnx.NodeProto], Match | None], ...] = (erf_gelu,)
+RULES: tuple[Callable[[Graph, onnx.NodeProto], Match | None], ...] = (erf_gelu, tanh_gelu, thresholded_softplus)
 
 
 def fused_activations(nodes: list[onnx.NodeProto], constants: dict[str, np.ndarray],

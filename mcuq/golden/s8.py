@@ -374,8 +374,10 @@ def _prelu(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QT
     if np.shape(p.negative_multiplier) != (channels,) or np.shape(p.negative_shift) != (channels,):
         raise ValueError(f"{layer.name}: PReLU needs one negative multiplier and shift per channel ({channels})")
     shifts = np.append(np.asarray(p.negative_shift), p.positive_shift)
-    if abs(p.input_offset) > 255 or shifts.min() < -31 or shifts.max() > 30:
-        raise ValueError(f"{layer.name}: PReLU input offset {p.input_offset} or a shift out of range")
+    multipliers = np.append(np.asarray(p.negative_multiplier, dtype=np.int64), p.positive_multiplier)
+    if abs(p.input_offset) > 255 or shifts.min() < -31 or shifts.max() > 30 or multipliers.min() <= fp.INT32_MIN:
+        raise ValueError(f"{layer.name}: PReLU input offset {p.input_offset}, a shift or an INT32_MIN multiplier "
+                         "out of the kernel's range")
     v = as_shape(inputs[0], out_shape, layer.name).astype(np.int64) + p.input_offset
     positive = fp.requantize(v, p.positive_multiplier, p.positive_shift)
     negative = fp.requantize(v, np.asarray(p.negative_multiplier), np.asarray(p.negative_shift))

@@ -1,5 +1,5 @@
 """Activation functions of issue 13 through the whole pipeline, against ONNX Runtime: HardSwish,
-HardSigmoid, Elu, Selu, Gelu (opset 20, and the Erf form torch writes below it), SiLU (x * Sigmoid(x)),
+HardSigmoid, Elu, Selu, Gelu (opset 20, and the Erf and tanh forms torch writes below it), SiLU (x * Sigmoid(x)),
 Exp, Softplus as 256-entry tables after a conv that keeps a calibrated output grid of its own (a table
 is never fused into its producer); PRelu with a slope per channel as the prelu kernel, with one slope as
 a table; one net with all of them; and the int16 planner refusing them (they have no int16 form).
@@ -18,6 +18,7 @@ import mcuq
 from mcuq import McuqError
 from tests.end_to_end.test_ops_end_to_end import check
 from tests.helpers import small_models
+from tests.helpers.kernel_qemu import tools_missing
 from tests.helpers.small_models import conv, make_model, w
 
 INPUT = [1, 3, 6, 6]
@@ -94,7 +95,26 @@ def gelu_erf_half_x_first_nodes(x, y):
             helper.make_node("Mul", ["hx", "a"], [y])], inits
 
 
+def gelu_tanh_torchscript_nodes(x, y):
+    """F.gelu(approximate="tanh") by torch.onnx.export(dynamo=False): x * (x * x), then Tanh."""
+    inits = {"k2": np.array(0.044715, np.float32), "k1": np.array(math.sqrt(2.0 / math.pi), np.float32),
+             "one": np.array(1.0, np.float32), "half": np.array(0.5, np.float32)}
+    return [helper.make_node("Mul", [x, x], ["sq"]), helper.make_node("Mul", [x, "sq"], ["c"]),
+            helper.make_node("Mul", ["k2", "c"], ["v"]), helper.make_node("Add", [x, "v"], ["u"]),
+            helper.make_node("Mul", ["k1", "u"], ["s"]), helper.make_node("Tanh", ["s"], ["t"]),
+            helper.make_node("Add", ["one", "t"], ["a"]), helper.make_node("Mul", [x, "a"], ["m"]),
+            helper.make_node("Mul", ["half", "m"], [y])], inits
+
+
+def softplus_dynamo_nodes(x, y):
+    """F.softplus by torch.onnx.export(dynamo=True): Where(x > 20, x, Softplus(x))."""
+    return [helper.make_node("Softplus", [x], ["sp"]), helper.make_node("Greater", [x, "t"], ["above"]),
+            helper.make_node("Where", ["above", x, "sp"], [y])], {"t": np.array(20.0, np.float32)}
+
+
 PATTERNS = {
+    "gelu_tanh_torchscript": (gelu_tanh_torchscript_nodes, 13),
+    "softplus_dynamo": (softplus_dynamo_nodes, 18),
     "silu": (silu_nodes, 13),
     "hard_swish_opset13": (hard_swish_opset13_nodes, 13),
     "gelu_erf_torchscript": (gelu_erf_torchscript_nodes, 13),
@@ -210,3 +230,31 @@ def test_int16_conv_before_a_table_activation_feeds_it_int8(tmp_path):
     compiled = mcuq.compile(tmp_path / "m.onnx", samples, tmp_path / "out", int16_layers=["c"])
     layers = [(layer.op.value, compiled.qmodel.tensors[layer.output].dtype) for layer in compiled.qmodel.layers]
     assert layers == [("requantize", "int16"), ("conv", "int16"), ("requantize", "int8"), ("lut", "int8")]
+
+
+@pytest.mark.skipif(tools_missing() is not None, reason=str(tools_missing()))
+@pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])  # Cortex-M4, Cortex-M55
+def test_net_with_every_activation_under_qemu(board, tmp_path):
+    """The firmware of the every-activation net runs under QEMU; `compile` checks its outputs equal the host's."""
+    from mcuq import firmware
+    from mcuq.firmware.boards import get_board
+
+    nodes, inits = all_activations_net()
+    onnx.save(make_model(nodes, [1, 3, 8, 8], inits, opset=20), tmp_path / "m.onnx")
+    samples = small_models.RNG.normal(0, 1, size=(40, 3, 8, 8)).astype(np.float32)
+    options = firmware.FirmwareOptions(get_board(board), samples=2, extra_cflags="-Werror")
+    compiled = mcuq.compile(tmp_path / "m.onnx", samples[:32], tmp_path / "out", verify_data=samples[32:],
+                            firmware_options=options)
+    assert compiled.firmware_run is not None
+    assert "prelu" in ops_of(compiled)
+
+
+def test_int16_is_refused_for_prelu(tmp_path):
+    n, inits = conv("c", "x", "h", 3, 4)
+    slope = np.array([0.25, -0.5, 0.0, 1.5], np.float32).reshape(4, 1, 1)
+    model = make_model([n, helper.make_node("PRelu", ["h", "slope"], ["y"], name="act")], INPUT,
+                       {**inits, "slope": slope})
+    onnx.save(model, tmp_path / "m.onnx")
+    samples = small_models.RNG.normal(0, 1, size=(8, *INPUT[1:])).astype(np.float32)
+    with pytest.raises(McuqError, match=r"'act' is a prelu, which has no int16 kernel"):
+        mcuq.compile(tmp_path / "m.onnx", samples, tmp_path / "out", int16_layers=["act"])

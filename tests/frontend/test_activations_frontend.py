@@ -1,6 +1,6 @@
 """The issue-13 activations in the frontend: each loads to one IR node whose float function computes what
 ONNX Runtime computes (over [-8, 8], both tails); the forms exporters write as several nodes (SiLU,
-HardSwish below opset 14, GELU's Erf form) load as one node; PRelu's slope shapes; refusals name the node."""
+HardSwish below opset 14, GELU's Erf and tanh forms, torch's thresholded Softplus) load as one node; PRelu's slope shapes; refusals name the node."""
 
 from __future__ import annotations
 
@@ -67,6 +67,37 @@ def test_gelu_erf_form_is_one_gelu(order, tmp_path):
     assert graph.nodes[0].attrs == {"approximate": "none"}
 
 
+def gelu_tanh(cube_form: str) -> list:
+    """GELU's tanh approximation below opset 20: x^3 as Pow (dynamo) or x * (x * x) (TorchScript)."""
+    cube = ([helper.make_node("Pow", ["x", "three"], ["c"])] if cube_form == "pow" else
+            [helper.make_node("Mul", ["x", "x"], ["sq"]), helper.make_node("Mul", ["x", "sq"], ["c"])])
+    return [constant("three", 3.0), constant("k2", 0.044715), constant("k1", math.sqrt(2.0 / math.pi)),
+            constant("one", 1.0), constant("half", 0.5), *cube,
+            helper.make_node("Mul", ["k2", "c"], ["v"]), helper.make_node("Add", ["x", "v"], ["u"]),
+            helper.make_node("Mul", ["u", "k1"], ["s"]), helper.make_node("Tanh", ["s"], ["t"]),
+            helper.make_node("Add", ["t", "one"], ["a"]), helper.make_node("Mul", ["half", "a"], ["m"]),
+            helper.make_node("Mul", ["x", "m"], ["y"])]
+
+
+@pytest.mark.parametrize("cube_form", ["pow", "mul"])
+def test_gelu_tanh_form_is_one_gelu(cube_form, tmp_path):
+    graph = assert_matches_ort(build_model(gelu_tanh(cube_form), X), tmp_path, feeds={"x": wide(*X["x"])})
+    assert op_counts(graph) == {"gelu": 1}
+    assert graph.nodes[0].attrs == {"approximate": "tanh"}
+
+
+def softplus_with_linear_tail(threshold: float) -> list:
+    """torch.onnx.export(dynamo=True) of F.softplus: Where(x > 20, x, Softplus(x))."""
+    return [constant("t", threshold), helper.make_node("Softplus", ["x"], ["sp"]),
+            helper.make_node("Greater", ["x", "t"], ["above"]), helper.make_node("Where", ["above", "x", "sp"], ["y"])]
+
+
+def test_softplus_with_linear_tail_is_one_softplus(tmp_path):
+    feeds = {"x": random(*X["x"], low=-30.0, high=30.0)}
+    graph = assert_matches_ort(build_model(softplus_with_linear_tail(20.0), X, opset=18), tmp_path, feeds=feeds)
+    assert op_counts(graph) == {"softplus": 1}
+
+
 def fused(nodes, outputs=("y",)):
     model = build_model(nodes, X)
     constants = {n.output[0]: np.array(n.attribute[0].f, np.float32) for n in model.graph.node
@@ -83,6 +114,12 @@ def test_gelu_pattern_needs_private_intermediates_and_the_right_constants():
     assert "Gelu" not in fused(wrong)
     other_factor = [helper.make_node("Mul", ["x", "a"], ["m"]), helper.make_node("Mul", ["m", "one"], ["y"])]
     assert "Gelu" not in fused(gelu_erf("dynamo")[:6] + other_factor)
+    assert fused(gelu_tanh("mul")) == ["Gelu"]
+    assert "Gelu" not in fused(gelu_tanh("mul"), ("y", "sq"))
+    wrong_cube = [constant("three", 2.0) if n.output[0] == "three" else n for n in gelu_tanh("pow")]
+    assert "Gelu" not in fused(wrong_cube)
+    assert fused(softplus_with_linear_tail(20.0)) == ["Softplus"]
+    assert fused(softplus_with_linear_tail(1.0)) == ["Softplus", "Greater", "Where"]  # a tail that changes values
 
 
 @pytest.mark.parametrize("gate, attrs, ir_op", [("Sigmoid", {}, "swish"),

@@ -73,7 +73,8 @@ def test_prelu_on_every_input_value():
 
 
 @host_paths
-@pytest.mark.parametrize("field, value", [("positive_shift", 31), ("positive_shift", -32), ("input_offset", 256)])
+@pytest.mark.parametrize("field, value", [("positive_shift", 31), ("positive_shift", -32), ("input_offset", 256),
+                                          ("positive_multiplier", -(2**31))])
 def test_prelu_refuses_what_it_cannot_apply(field, value):
     params = dataclasses.replace(prelu_params(0.05, 3, 0.04, -7, [0.1, -0.3]), **{field: value})
     layer, tensors = make_layer(QOp.PRELU, params, [(3, 2)], (3, 2))
@@ -85,14 +86,21 @@ def test_prelu_refuses_what_it_cannot_apply(field, value):
 
 
 def _qemu_cases(seed: int) -> list:
-    """Random PReLU layers as QEMU cases: separate buffers, in place over the input, a channel slice."""
+    """Random PReLU layers as QEMU cases, with Prepare's parameters and raw ones (any multiplier and
+    shift): separate buffers, in place over the input, a channel slice."""
     rng = np.random.default_rng(seed)
     cases = []
-    for k in range(6):
-        shape = (int(rng.integers(1, 40)), int(rng.choice([1, 3, 4, 8, 15, 16, 17, 33])))
-        s_in, s_out = (float(v) for v in rng.uniform(1e-3, 0.5, size=2))
-        slopes = rng.uniform(-2.0, 2.0, size=shape[1])
-        params = prelu_params(s_in, int(rng.integers(-128, 128)), s_out, int(rng.integers(-128, 128)), slopes)
+    for k in range(12):
+        shape = (int(rng.integers(1, 40)), int(rng.choice([1, 3, 4, 5, 8, 15, 16, 17, 33])))
+        if k % 2:
+            params = qir.PreluParams(int(rng.integers(-255, 256)), int(rng.integers(-128, 128)),
+                                     int(rng.integers(-(2**31) + 1, 2**31)), int(rng.integers(-31, 31)),
+                                     rng.integers(-(2**31) + 1, 2**31, size=shape[1]).astype(np.int32),
+                                     rng.integers(-31, 31, size=shape[1]).astype(np.int32))
+        else:
+            s_in, s_out = (float(v) for v in rng.uniform(1e-3, 0.5, size=2))
+            slopes = rng.uniform(-2.0, 2.0, size=shape[1])
+            params = prelu_params(s_in, int(rng.integers(-128, 128)), s_out, int(rng.integers(-128, 128)), slopes)
         layer, tensors = make_layer(QOp.PRELU, params, [shape], shape)
         x = random_i8(rng, shape)
         where = [{}, {"inplace_shift": 0}, {"pixel_stride": shape[1] + 3}][k % 3]
