@@ -35,8 +35,8 @@ CONSTANT_CASES = {
     "sub_per_channel": ("Sub", (1, C, 1, 1), False, "depthwise_conv"),
     "constant_minus_x_per_channel": ("Sub", (C, 1, 1), True, "depthwise_conv"),
     "div_per_channel": ("Div", (1, C, 1, 1), False, "depthwise_conv"),
-    "sub_scalar": ("Sub", (), False, "depthwise_conv"),
-    "div_scalar": ("Div", (1,), False, "depthwise_conv"),
+    "sub_scalar": ("Sub", (), False, "copy"),  # per tensor on the input: folded into its quantization
+    "div_scalar": ("Div", (1,), False, "copy"),
     "add_learned_offsets": ("Add", (1, C, 6, 6), False, "broadcast_add"),
     "offsets_plus_x": ("Add", (1, C, 6, 6), True, "broadcast_add"),
     "mul_positional_map": ("Mul", (6, 6), False, "broadcast_mul"),
@@ -113,18 +113,44 @@ def test_two_activations(case, tmp_path):
 
 # ---- input normalization
 
-@pytest.mark.parametrize("shape", [(1, 3, 1, 1), (3, 1, 1), ()])
-def test_input_normalization(shape, tmp_path):
-    """(x - mean) / std at the model input, as torchvision preprocessing baked into an export: ImageNet's
-    per-channel constants ([1,3,1,1] or [3,1,1]) or per-tensor ones, one 1x1 depthwise layer."""
-    mean = np.array([0.485, 0.456, 0.406], np.float32)
-    std = np.array([0.229, 0.224, 0.225], np.float32)
-    if not shape:
-        mean, std = np.float32(0.45), np.float32(0.226)
-    inits = {"mean": np.reshape(mean, shape), "std": np.reshape(std, shape)}
+@pytest.mark.parametrize("shape", [(1, 3, 1, 1), (3, 1, 1)])
+def test_input_normalization_per_channel(shape, tmp_path):
+    """(x - mean) / std at the model input, as torchvision preprocessing baked into an export, with
+    ImageNet's per-channel constants ([1,3,1,1] or [3,1,1]): one 1x1 depthwise layer."""
+    mean = np.array([0.485, 0.456, 0.406], np.float32).reshape(shape)
+    std = np.array([0.229, 0.224, 0.225], np.float32).reshape(shape)
     sub, div = binary("Sub", "x", "mean", "centred"), binary("Div", "centred", "std", "normed")
     n, ic = conv("c", "normed", "y", 3, 4)
-    check([sub, div, n], [1, 3, 8, 8], {**inits, **ic}, {"depthwise_conv", "conv"}, tmp_path)
+    check([sub, div, n], [1, 3, 8, 8], {"mean": mean, "std": std, **ic}, {"depthwise_conv", "conv"}, tmp_path)
+
+
+@pytest.mark.parametrize("mean, std", [(0.45, 0.226), (-0.3, 2.0), (0.0, 0.5)])
+def test_input_normalization_per_tensor_is_the_input_quantization(mean, std, tmp_path):
+    """(x - mean) / std with one mean and std: no layer, the input's int8 values are the normalized
+    tensor's (a byte copy, in place), on a grid whose step divides the shift; the C input's scale and
+    zero point are x's, so every int8 value means the same real y read either way."""
+    sub, div = binary("Sub", "x", "mean", "centred"), binary("Div", "centred", "std", "normed")
+    n, ic = conv("c", "normed", "y", 3, 4)
+    inits = {"mean": np.float32(mean), "std": np.float32(std), **ic}
+    check([sub, div, n], [1, 3, 8, 8], inits, {"copy", "conv"}, tmp_path)
+    compiled = compile_case([sub, div, n], [1, 3, 8, 8], inits, tmp_path / "again")
+    ops = [layer.op.value for layer in compiled.qmodel.layers]
+    assert "depthwise_conv" not in ops, ops
+    fold = next(layer for layer in compiled.qmodel.layers if layer.op.value == "copy")
+    x, y = (compiled.qmodel.tensors[name] for name in (fold.inputs[0], fold.output))
+    q = np.arange(-128, 128, dtype=np.float64)
+    via_x = ((q - x.zero_point) * x.scale - mean) / std
+    via_y = (q - y.zero_point) * y.scale
+    assert np.abs(via_x - via_y).max() <= 1e-5 * np.abs(via_y).max()
+    assert compiled.report["verification"]["float_metrics"][0]["sqnr_db"] > 30
+
+
+def compile_case(nodes, input_shape, inits, folder):
+    folder.mkdir(parents=True)
+    path = folder / "m.onnx"
+    onnx.save(make_model(nodes, input_shape, inits), path)
+    samples = np.random.default_rng(1).normal(0, 1, size=(96, *input_shape[1:])).astype(np.float32)
+    return mcuq.compile(path, samples[:64], folder / "out", verify_data=samples[64:])
 
 
 # ---- refusals
