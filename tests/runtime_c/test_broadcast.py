@@ -77,10 +77,12 @@ def test_broadcast_mul_raw_params(dims, constant_index, off1, off2, mult, shift,
 
 @pytest.mark.parametrize("channels", [1, 3, 4, 16, 37])
 @pytest.mark.parametrize("gate_first", [False, True])
-def test_squeeze_excitation_gate(channels, gate_first):
-    """x [1,H,W,C] times a gate [1,1,1,C], either order: the DSP and MVE rows and their tails."""
+@pytest.mark.parametrize("out_scale, out_zp, act", [(0.04, 5, (-128, 127)), (0.01, -20, (-20, 90))])
+def test_squeeze_excitation_gate(channels, gate_first, out_scale, out_zp, act):
+    """x [1,H,W,C] times a gate [1,1,1,C], either order, with and without a clamp that bites: the DSP
+    and MVE rows (both clamps) and their tails."""
     rng = np.random.default_rng(channels)
-    arith = fp.prepare_mul(0.05, -3, 1 / 256, -128, 0.04, 5, -128, 127)
+    arith = fp.prepare_mul(0.05, -3, 1 / 256, -128, out_scale, out_zp, *act)
     dims = [(1, 5, 3, channels), (1, 1, 1, channels)]
     layer, tensors, inputs, _ = broadcast_layer("mul", arith, dims[0], dims[::-1] if gate_first else dims, None, rng)
     check(layer, inputs, tensors)
