@@ -7,6 +7,8 @@ Runtime on the float model (SQNR and max error) and asserts which int8 ops ran."
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import onnx
 import pytest
@@ -18,6 +20,10 @@ from tests.end_to_end.test_ops_end_to_end import check
 from tests.helpers.small_models import conv, make_model
 
 C = 4  # channels of the activations the cases build
+
+
+def firmware_tools_missing() -> bool:
+    return any(shutil.which(tool) is None for tool in ("arm-none-eabi-gcc", "make", "qemu-system-arm"))
 
 
 def const(*shape, low=-0.5, high=0.5) -> np.ndarray:
@@ -166,3 +172,44 @@ def test_refused_with_the_reason(nodes, inits, words, tmp_path):
     samples = np.random.default_rng(0).normal(size=(8, 3, 4, 4)).astype(np.float32)
     with pytest.raises(McuqError, match=words):
         mcuq.compile(path, samples, tmp_path / "out")
+
+
+def test_int16_refused_for_a_broadcasting_add(tmp_path):
+    """The int16 Add kernel takes two activations of one shape: asking int16 for a broadcasting Add
+    names the layer and says to keep it int8."""
+    nodes, input_shape, inits, _ = per_pixel("Add", "x_map")
+    path = tmp_path / "m.onnx"
+    onnx.save(make_model(nodes, input_shape, inits), path)
+    samples = np.random.default_rng(0).normal(size=(8, *input_shape[1:])).astype(np.float32)
+    with pytest.raises(McuqError, match="layer 'y' is a add, which has no int16 kernel.*keep it int8"):
+        mcuq.compile(path, samples, tmp_path / "out", int16_layers=["y"])
+
+
+@pytest.mark.skipif(firmware_tools_missing(), reason="arm-none-eabi-gcc, make or qemu-system-arm missing")
+@pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
+def test_firmware_equals_the_host(board, tmp_path):
+    """A model with all of it (per-tensor input normalization folded into the input, a learned
+    [1,C,H,W] offset, an SE block, a per-pixel Sub) built for the M4 (DSP) and M55 (MVE) boards: the
+    firmware's outputs under QEMU equal the host build's (`compile` checks every sample)."""
+    from mcuq import firmware
+    from mcuq.firmware.boards import get_board
+
+    se, input_shape, inits, _ = squeeze_excitation("x_gate")
+    norm = [binary("Sub", "x", "mean", "centred"), binary("Div", "centred", "std", "normed")]
+    se[0] = helper.make_node("Conv", ["normed", *se[0].input[1:]], list(se[0].output), **{
+        a.name: helper.get_attribute_value(a) for a in se[0].attribute})
+    offsets = binary("Add", "y", "offsets", "shifted")
+    pixel, ip = conv("p", "shifted", "map", 3, 1)
+    sub = binary("Sub", "shifted", "map", "out")
+    inits = {**inits, **ip, "mean": np.float32(0.45), "std": np.float32(0.226),
+             "offsets": const(1, 3, *input_shape[2:])}
+    path = tmp_path / "m.onnx"
+    onnx.save(make_model([*norm, *se, offsets, pixel, sub], input_shape, inits, ("out",)), path)
+    x = np.random.default_rng(2).uniform(0, 1, size=(40, *input_shape[1:])).astype(np.float32)
+    options = firmware.FirmwareOptions(get_board(board), samples=2, extra_cflags="-Werror")
+    compiled = mcuq.compile(path, x[:32], tmp_path / "out", verify_data=x[32:], firmware_options=options)
+    ops = {layer.op.value for layer in compiled.qmodel.layers}
+    assert {"copy", "broadcast_mul", "broadcast_add"} <= ops and "depthwise_conv" not in ops, ops
+    run = compiled.report["firmware"]["run"]
+    assert run["exit_status"] == 0 and run["mismatches"] == []
+    assert compiled.report["verification"]["float_metrics"][0]["sqnr_db"] > 20
