@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from mcuq.numerics import fixedpoint as fp
+from mcuq.qir.model import QOp
+from tests.helpers.kernel_layers import make_layer
 from tests.helpers.kernel_qemu import layer_case, run_cases, tools_missing
 from tests.runtime_c.test_broadcast import broadcast_layer
 
@@ -53,6 +55,11 @@ def cases():
         out.append(layer_case(label, layer, inputs, tensors))
         if tensors[layer.inputs[0]].shape == out_dims:
             out.append(layer_case(f"{label}, in place", layer, inputs, tensors, inplace_shift=0))
+    sub = fp.prepare_sub(0.021, 7, 0.037, -5, 0.05, 4, -128, 127)
+    x = np.arange(-128, 128, dtype=np.int8)
+    a, b = (np.ascontiguousarray(m) for m in np.meshgrid(x, x, indexing="ij"))
+    layer, tensors = make_layer(QOp.ADD, sub, [a.shape, a.shape], a.shape)
+    out.append(layer_case("sub on the add kernel, every input pair, in place", layer, [a, b], tensors, inplace_shift=0))
     return out
 
 
