@@ -481,8 +481,8 @@ def fold_input_normalization(lower: Lowering, node: Node, s: float, shifts: np.n
     input's int8 values are y's: x's grid is S_x = S_y / s, Z_x = Z_y + k. The C's input scale and
     zero point are x's: the caller quantizes its float x with them, as for any model. A byte copy (in
     place: nothing) takes x to y. False, and nothing done, where b differs between channels by more
-    than a thousandth of a step (bias correction leaves ~1e-10 differences on a per-tensor shift) or a
-    zero point would leave int8."""
+    than a thousandth of a step (bias correction leaves ~1e-10 differences on a per-tensor shift), a
+    zero point would leave int8, or x's step would be over 10 % coarser than its own grid's."""
     lo, hi = lower.ranges[lower.float_names.get(node.outputs[0], node.outputs[0])]
     scale, _ = activation_qparams(lo, hi)
     if np.ptp(shifts) > 1e-3 * scale:
@@ -496,6 +496,10 @@ def fold_input_normalization(lower: Lowering, node: Node, s: float, shifts: np.n
     zero_y = int(round(INT8_MIN - min(lo, 0.0) / scale))
     zero_x = zero_y + int(math.copysign(k, b)) if b != 0 else zero_y
     if not (INT8_MIN <= zero_y <= INT8_MAX and INT8_MIN <= zero_x <= INT8_MAX):
+        return False
+    if scale / s > 1.1 * lower.tensors[node.inputs[0]].scale:
+        # The grid must hold x = 0 and y = 0 (x = mean): with the mean outside the data, coarser than
+        # x's own grid (a 1x1 depthwise layer then keeps the resolution).
         return False
     x = lower.define(node.inputs[0], scale / s, zero_x)
     out = lower.define(node.outputs[0], scale, zero_y)

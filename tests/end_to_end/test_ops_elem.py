@@ -41,8 +41,10 @@ CONSTANT_CASES = {
     "sub_per_channel": ("Sub", (1, C, 1, 1), False, "depthwise_conv"),
     "constant_minus_x_per_channel": ("Sub", (C, 1, 1), True, "depthwise_conv"),
     "div_per_channel": ("Div", (1, C, 1, 1), False, "depthwise_conv"),
-    "sub_scalar": ("Sub", (), False, "copy"),  # per tensor on the input: folded into its quantization
-    "div_scalar": ("Div", (1,), False, "copy"),
+    # per tensor on the input: folded into its quantization where that costs no resolution (the
+    # normalization tests below check both outcomes), else a 1x1 depthwise
+    "sub_scalar": ("Sub", (), False, "conv"),
+    "div_scalar": ("Div", (1,), False, "conv"),
     "add_learned_offsets": ("Add", (1, C, 6, 6), False, "broadcast_add"),
     "offsets_plus_x": ("Add", (1, C, 6, 6), True, "broadcast_add"),
     "mul_positional_map": ("Mul", (6, 6), False, "broadcast_mul"),
@@ -151,11 +153,23 @@ def test_input_normalization_per_tensor_is_the_input_quantization(mean, std, tmp
     assert compiled.report["verification"]["float_metrics"][0]["sqnr_db"] > 30
 
 
-def compile_case(nodes, input_shape, inits, folder):
-    folder.mkdir(parents=True)
+def test_input_normalization_not_folded_where_it_would_coarsen_the_input(tmp_path):
+    """Images in [0, 1] with a mean of -0.3 outside them: a grid holding x = 0 and y = 0 (x = -0.3)
+    would be a third coarser than x's own, so the normalization stays a 1x1 depthwise layer."""
+    sub, div = binary("Sub", "x", "mean", "centred"), binary("Div", "centred", "std", "normed")
+    n, ic = conv("c", "normed", "y", 3, 4)
+    inits = {"mean": np.float32(-0.3), "std": np.float32(2.0), **ic}
+    images = np.random.default_rng(1).uniform(0, 1, size=(96, 3, 8, 8)).astype(np.float32)
+    compiled = compile_case([sub, div, n], [1, 3, 8, 8], inits, tmp_path, images)
+    assert "depthwise_conv" in {layer.op.value for layer in compiled.qmodel.layers}
+
+
+def compile_case(nodes, input_shape, inits, folder, samples=None):
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "m.onnx"
     onnx.save(make_model(nodes, input_shape, inits), path)
-    samples = np.random.default_rng(1).normal(0, 1, size=(96, *input_shape[1:])).astype(np.float32)
+    if samples is None:
+        samples = np.random.default_rng(1).normal(0, 1, size=(96, *input_shape[1:])).astype(np.float32)
     return mcuq.compile(path, samples[:64], folder / "out", verify_data=samples[64:])
 
 
