@@ -49,7 +49,7 @@ def readers(graph: Graph, name: str) -> list[str]:
         consumer = frontier.pop()
         if consumer.op in precision.FOLLOWS_INPUT:
             frontier.extend(graph.consumers(consumer.outputs[0]))
-        elif consumer.op in precision.INT16_OPS:
+        elif precision.has_int16_form(graph, consumer):
             found.append(consumer.name)
     return found
 

@@ -456,7 +456,64 @@ def lower_conv2d(lower: Lowering, node: Node) -> None:
     lower.emit(node, QOp.CONV, params, inputs)
 
 
+def input_normalization(lower: Lowering, node: Node) -> tuple[float, np.ndarray] | None:
+    """(s, b) where ``node`` (a 1x1 depthwise) is y = s * x + b[c] with one s > 0 for every channel,
+    no clamp, reading an int8 model input that nothing else reads and the file does not quantize: a
+    per-tensor input normalization `(x - mean) / std` when b is one value too (see
+    `fold_input_normalization`). None otherwise."""
+    x, y = node.inputs[0], node.outputs[0]
+    if (x not in lower.graph.inputs or x in lower.graph.outputs or len(lower.graph.consumers(x)) != 1
+            or lower.dtype != "int8" or x in lower.fixed or y in lower.fixed or len(node.inputs) < 3):
+        return None
+    w, b = lower.graph.const(node.inputs[1]), lower.graph.const(node.inputs[2])
+    a = node.attrs
+    if (w.shape[:3] != (1, 1, 1) or tuple(a["strides"]) != (1, 1) or any(a["pads"])
+            or int(a.get("depth_multiplier", 1)) != 1 or "weight_scales" in a
+            or a.get("act_min", -math.inf) != -math.inf or a.get("act_max", math.inf) != math.inf):
+        return None
+    s = float(w.flat[0])
+    if not (np.all(w == w.flat[0]) and s > 0):
+        return None
+    return s, np.asarray(b, dtype=np.float64).reshape(-1)
+
+
+def fold_input_normalization(lower: Lowering, node: Node, s: float, shifts: np.ndarray) -> bool:
+    """y = s * x + b on the model input as a change of the input's quantization, no layer: y keeps a
+    grid of its calibrated range whose step divides b (b = k * S_y, widened by at most 1/k), so that the
+    input's int8 values are y's: x's grid is S_x = S_y / s, Z_x = Z_y + k. The C's input scale and
+    zero point are x's: the caller quantizes its float x with them, as for any model. A byte copy (in
+    place: nothing) takes x to y. False, and nothing done, where b differs between channels by more
+    than a thousandth of a step (bias correction leaves ~1e-10 differences on a per-tensor shift), a
+    zero point would leave int8, or x's step would be over 10 % coarser than its own grid's."""
+    lo, hi = lower.ranges[lower.float_names.get(node.outputs[0], node.outputs[0])]
+    scale, _ = activation_qparams(lo, hi)
+    if np.ptp(shifts) > 1e-3 * scale:
+        return False
+    b = float(shifts.mean())
+    b = 0.0 if abs(b) <= 1e-3 * scale else b  # what bias correction left of a shift of 0
+    k = math.floor(abs(b) / scale)
+    if b != 0 and k < 1:
+        return False  # |b| is below one step: no grid of this range has a step that divides it
+    scale = abs(b) / k if b != 0 else scale
+    zero_y = int(round(INT8_MIN - min(lo, 0.0) / scale))
+    zero_x = zero_y + int(math.copysign(k, b)) if b != 0 else zero_y
+    if not (INT8_MIN <= zero_y <= INT8_MAX and INT8_MIN <= zero_x <= INT8_MAX):
+        return False
+    if scale / s > 1.1 * lower.tensors[node.inputs[0]].scale:
+        # The grid must hold x = 0 and y = 0 (x = mean): with the mean outside the data, coarser than
+        # x's own grid (a 1x1 depthwise layer then keeps the resolution).
+        return False
+    x = lower.define(node.inputs[0], scale / s, zero_x)
+    out = lower.define(node.outputs[0], scale, zero_y)
+    name = f"{node.name} (y = {s:.6g} x + {b:.6g}: folded into the input's quantization)"
+    lower.layers.append(Layer(QOp.COPY, name, (x.name,), out.name, qir.CopyParams()))
+    return True
+
+
 def lower_depthwise_conv2d(lower: Lowering, node: Node) -> None:
+    affine = input_normalization(lower, node)
+    if affine is not None and fold_input_normalization(lower, node, *affine):
+        return
     common, inputs = _weighted(lower, node, channel_axis=3)
     a = node.attrs
     params = qir.DepthwiseConvParams(**common, stride=tuple(a["strides"]), dilation=tuple(a["dilations"]),

@@ -20,10 +20,21 @@ from collections.abc import Iterable
 
 from mcuq.errors import McuqError
 from mcuq.ir.graph import Graph, Node
-from mcuq.ir.ops import ops_where
+from mcuq.ir.ops import op_info, ops_where
 
 INT16_OPS = ops_where(lambda op: op.int16)
 FOLLOWS_INPUT = ops_where(lambda op: op.follows_input_precision)  # no arithmetic: keeps its input's precision
+
+
+def has_int16_form(graph: Graph, node: Node) -> bool:
+    """Whether ``node`` can run in int16: its op has an int16 kernel, and for an elementwise op of two
+    inputs, they are activations of the output's shape (the broadcasting kernels are int8 only)."""
+    if node.op not in INT16_OPS:
+        return False
+    if op_info(node.op).elementwise_inputs != 2:
+        return True
+    shape = graph.tensors[node.outputs[0]].shape
+    return all(not graph.tensors[name].is_constant and graph.tensors[name].shape == shape for name in node.inputs)
 
 
 def boundary_name(tensor: str, dtype: str) -> str:
@@ -64,11 +75,12 @@ def resolve(graph: Graph, requested: Iterable[str]) -> frozenset[str]:
         listing = ", ".join(node.name for node in graph.nodes if node.op in INT16_OPS)
         raise McuqError(f"--int16: no layer named {', '.join(map(repr, unknown))}; layers with an int16 form: "
                         f"{listing or 'none'} (names as in report.md)")
-    unsupported = [by_name[n][0] for n in names if not any(node.op in INT16_OPS for node in by_name[n])]
+    unsupported = [by_name[n][0] for n in names if not any(has_int16_form(graph, node) for node in by_name[n])]
     if unsupported:
         node = unsupported[0]
         raise McuqError(f"--int16: layer {node.name!r} is a {node.op}, which has no int16 kernel; int16 covers "
-                        f"{', '.join(sorted(INT16_OPS))} (reshapes follow their input); keep it int8")
+                        f"{', '.join(sorted(INT16_OPS))} (reshapes follow their input; add of two activations "
+                        "of one shape); keep it int8")
     return frozenset(names)
 
 

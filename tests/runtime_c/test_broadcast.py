@@ -16,7 +16,7 @@ from mcuq.numerics import fixedpoint as fp
 from mcuq.plan import inplace
 from mcuq.qir.model import QOp
 from tests.helpers.kernel_harness import check
-from tests.helpers.kernel_layers import act_ranges, cfg, make_tensor, random_i8, seeds, zero_points
+from tests.helpers.kernel_layers import act_ranges, cfg, make_layer, make_tensor, random_i8, seeds, zero_points
 
 # Every test here runs on each kernel path the host can run: portable C and the emulated DSP path.
 pytestmark = pytest.mark.usefixtures("kernel_variant")
@@ -77,10 +77,12 @@ def test_broadcast_mul_raw_params(dims, constant_index, off1, off2, mult, shift,
 
 @pytest.mark.parametrize("channels", [1, 3, 4, 16, 37])
 @pytest.mark.parametrize("gate_first", [False, True])
-def test_squeeze_excitation_gate(channels, gate_first):
-    """x [1,H,W,C] times a gate [1,1,1,C], either order: the DSP and MVE rows and their tails."""
+@pytest.mark.parametrize("out_scale, out_zp, act", [(0.04, 5, (-128, 127)), (0.01, -20, (-20, 90))])
+def test_squeeze_excitation_gate(channels, gate_first, out_scale, out_zp, act):
+    """x [1,H,W,C] times a gate [1,1,1,C], either order, with and without a clamp that bites: the DSP
+    and MVE rows (both clamps) and their tails."""
     rng = np.random.default_rng(channels)
-    arith = fp.prepare_mul(0.05, -3, 1 / 256, -128, 0.04, 5, -128, 127)
+    arith = fp.prepare_mul(0.05, -3, 1 / 256, -128, out_scale, out_zp, *act)
     dims = [(1, 5, 3, channels), (1, 1, 1, channels)]
     layer, tensors, inputs, _ = broadcast_layer("mul", arith, dims[0], dims[::-1] if gate_first else dims, None, rng)
     check(layer, inputs, tensors)
@@ -92,3 +94,18 @@ def test_never_in_place_over_a_broadcast_operand():
                                            np.random.default_rng(0))
     assert inplace.inplace_shift(layer, tensors, 0, 4) == 0
     assert inplace.inplace_shift(layer, tensors, 1, 4) is None
+
+
+@cfg(100)
+@given(st.tuples(st.integers(1, 24), st.integers(1, 12)), scales, zero_points, scales, zero_points, scales,
+       zero_points, act_ranges(), seeds)
+def test_sub_of_same_shapes_on_the_add_kernel(shape, s1, z1, s2, z2, so, zo, act, seed):
+    """Sub of two activations of one shape is mcuq_elementwise_add_s8 with input 2's multiplier negated
+    (its DSP and MVE paths decline a negative multiplier and run the portable loop)."""
+    rng = np.random.default_rng(seed)
+    params = fp.prepare_sub(s1, z1, s2, z2, so, zo, *act)
+    layer, tensors = make_layer(QOp.ADD, params, [shape, shape], shape)
+    a, b = random_i8(rng, shape), random_i8(rng, shape)
+    got = check(layer, [a, b], tensors).astype(np.int64)
+    exact = (s1 * (a.astype(np.int64) - z1) - s2 * (b.astype(np.int64) - z2)) / so + zo
+    assert np.all(np.abs(got - np.clip(np.round(exact), *act)) <= 1)
