@@ -417,7 +417,8 @@ def transpose_conv_view(d: LayerData) -> OpView:
     params = dict(input_offset=int(p.input_offset), output_offset=int(p.output_offset), stride=_tile(p.stride),
                   activation=_activation(p), row_phases=Symbol("row_phases"), col_phases=Symbol("col_phases"))
     structs = (CStruct("input_dims", "mcuq_dims", dims4(d.input().shape)),
-               CStruct("filter_dims", "mcuq_dims", tuple(int(n) for n in w.shape)),
+               # the largest phase's sub-kernel (phase 0, 0): its scratch serves every phase
+               CStruct("filter_dims", "mcuq_dims", (c_out, rows[0].taps, cols[0].taps, w.shape[3])),
                CStruct("output_dims", "mcuq_dims", dims4(d.out.shape)),
                CStruct("params", "mcuq_transpose_conv_params", params), QUANT)
     context = Context(*d.at.scratch) if d.at.scratch else Context(None, 0)

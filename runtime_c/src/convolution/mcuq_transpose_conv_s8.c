@@ -47,33 +47,16 @@ static mcuq_tconv_axis mcuq_tconv_axis_at(const int32_t *table, int32_t index)
     return a;
 }
 
-static int32_t mcuq_tconv_max_taps(const mcuq_transpose_conv_params *params, int32_t roomy, int32_t in_depth)
+/* filter_dims is the largest phase's sub-kernel, phase (0, 0)'s ([C_out, ceil(KH / stride.h),
+ * ceil(KW / stride.w), C_in]): the scratch that serves it serves every phase. */
+MCUQ_API int32_t mcuq_transpose_conv_s8_get_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims)
 {
-    int32_t r, c, most = 0;
-    for (r = 0; r < params->stride.h; r++)
-    {
-        for (c = 0; c < params->stride.w; c++)
-        {
-            const int32_t k = mcuq_tconv_axis_at(params->row_phases, r).taps *
-                              mcuq_tconv_axis_at(params->col_phases, c).taps * in_depth;
-            /* mcuq_convolve_s8's needs: 2 K bytes, 6 K for its DSP path where K is a multiple of 4. */
-            const int32_t bytes = (roomy && k % 4 == 0) ? 6 * k : 2 * k;
-            most = bytes > most ? bytes : most;
-        }
-    }
-    return most;
+    return mcuq_convolve_s8_get_buffer_size(input_dims, filter_dims);
 }
 
-MCUQ_API int32_t mcuq_transpose_conv_s8_get_buffer_size(const mcuq_transpose_conv_params *params,
-                                                        const mcuq_dims *filter_dims)
+MCUQ_API int32_t mcuq_transpose_conv_s8_get_roomy_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims)
 {
-    return mcuq_tconv_max_taps(params, 0, filter_dims->c);
-}
-
-MCUQ_API int32_t mcuq_transpose_conv_s8_get_roomy_buffer_size(const mcuq_transpose_conv_params *params,
-                                                              const mcuq_dims *filter_dims)
-{
-    return mcuq_tconv_max_taps(params, 1, filter_dims->c);
+    return mcuq_convolve_s8_get_roomy_buffer_size(input_dims, filter_dims);
 }
 
 /* Whether a phase table covers its axis: each phase's outputs inside [0, out_size), at least one tap. */
@@ -203,7 +186,9 @@ static int mcuq_transpose_conv_s8_args_ok(const mcuq_context *ctx, const mcuq_tr
            output_dims->c == filter_dims->n && filter_dims->c >= 1 &&
            mcuq_tconv_axis_ok(params->row_phases, params->stride.h, output_dims->h) &&
            mcuq_tconv_axis_ok(params->col_phases, params->stride.w, output_dims->w) &&
-           ctx->size >= mcuq_transpose_conv_s8_get_buffer_size(params, filter_dims);
+           filter_dims->h == mcuq_tconv_axis_at(params->row_phases, 0).taps &&
+           filter_dims->w == mcuq_tconv_axis_at(params->col_phases, 0).taps &&
+           ctx->size >= mcuq_transpose_conv_s8_get_buffer_size(input_dims, filter_dims);
 }
 
 MCUQ_API mcuq_status mcuq_transpose_conv_s8(const mcuq_context *ctx,
