@@ -142,3 +142,18 @@ def test_transpose_conv_scratch_equals_c_get_buffer_size(geometry):
     assert lib.mcuq_transpose_conv_s8_get_buffer_size(input_dims, filter_dims) == kernels.scratch_bytes(layer, tensors)
     roomy = lib.mcuq_transpose_conv_s8_get_roomy_buffer_size(input_dims, filter_dims)
     assert max(kernels.roomy_scratch_bytes(layer, tensors), kernels.scratch_bytes(layer, tensors)) == roomy
+
+
+@pytest.mark.parametrize("geometry, group", [
+    (((1, 3, 4, 5), (1, 6, 8, 3), 2, 2, (0, 0)), 2),  # k2 s2: both column phases read the same windows
+    (((2, 2, 3, 4), (2, 6, 9, 4), 3, 3, (0, 0)), 3),
+    (((1, 3, 4, 5), (1, 6, 9, 3), 2, 2, (0, 0)), 1),  # output_padding 1: phases of 5 and 4 pixels
+    (((1, 3, 4, 5), (1, 6, 8, 3), 3, 2, (1, 1)), 1),  # k3 s2: 2 taps and 1 tap
+])
+def test_transpose_conv_stacks_column_phases_that_share_windows(geometry, group):
+    from mcuq.codegen import views
+    rng = np.random.default_rng(11)
+    layer, tensors = transpose_conv_layer(rng, geometry, 5, -3, (-128, 127))
+    view = views.op_view(layer, tensors, views.Placement((0,), 0))
+    assert next(s.value for s in view.structs if s.name == "params")["col_group"] == group
+    check(layer, [random_i8(rng, geometry[0])], tensors)
