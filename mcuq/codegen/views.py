@@ -444,33 +444,53 @@ def resize_view(d: LayerData) -> OpView:
 def transpose_conv_view(d: LayerData) -> OpView:
     """The stride phases (`mcuq.ir.phases`): each phase's sub-kernel [C_out, taps_h, taps_w, C_in] one
     after the other (rows of phases outer), each with its own folded bias, and the phase tables
-    (first output, count, first input, taps) per axis that mcuq_transpose_conv_s8 walks."""
+    (first output, count, first input, taps) per axis that mcuq_transpose_conv_s8 walks. Column phases
+    with one window (`stacked_columns`) become one phase of stride_w * C_out output channels."""
     p = d.params
     w = np.asarray(p.weights, dtype=np.int8)
-    c_out, kh, kw, _ = w.shape
+    c_out, kh, kw, c_in = w.shape
     (_, h, wd, _), (_, oh, ow, _) = d.input().shape, d.out.shape
     rows = phases.axis_phases(h, oh, kh, p.stride[0], p.padding[0])
     cols = phases.axis_phases(wd, ow, kw, p.stride[1], p.padding[1])
+    group = stacked_columns(cols)
+    if group > 1:
+        cols = tuple(sorted(cols, key=lambda c: c.first_out))  # channel blocks in output pixel order
     subs = [w[:, list(r.tap_indices(p.stride[0]))][:, :, list(c.tap_indices(p.stride[1]))] for r in rows for c in cols]
-    bias = np.concatenate([with_offset_folded(p.bias, p.input_offset, sub, (1, 2, 3)) for sub in subs])
+    biases = [with_offset_folded(p.bias, p.input_offset, sub, (1, 2, 3)) for sub in subs]
+    if group > 1:
+        subs = [np.concatenate(subs[i : i + group]) for i in range(0, len(subs), group)]
+        cols = cols[:1]
     arrays = (CArray("weights", "int8_t", np.concatenate([sub.reshape(-1) for sub in subs]),
                      "The weights of each stride phase, phase after phase: OHWI, taps reversed."),
-              CArray("bias", "int32_t", bias, "Each phase's bias with the input offset folded in over its own taps."),
-              CArray("multiplier", "int32_t", np.asarray(p.multiplier, dtype=np.int32)),
-              CArray("shift", "int32_t", np.asarray(p.shift, dtype=np.int32)),
+              CArray("bias", "int32_t", np.concatenate(biases), "Each phase's bias with the input offset folded "
+                     "in over its own taps."),
+              CArray("multiplier", "int32_t", np.tile(np.asarray(p.multiplier, dtype=np.int32), group)),
+              CArray("shift", "int32_t", np.tile(np.asarray(p.shift, dtype=np.int32), group)),
               CArray("row_phases", "int32_t", _phase_table(rows), "Per phase along H: first output, count, "
                      "first input, taps."),
               CArray("col_phases", "int32_t", _phase_table(cols), "The same along W."))
     params = dict(input_offset=int(p.input_offset), output_offset=int(p.output_offset), stride=_tile(p.stride),
-                  activation=_activation(p), row_phases=Symbol("row_phases"), col_phases=Symbol("col_phases"))
+                  activation=_activation(p), row_phases=Symbol("row_phases"), col_phases=Symbol("col_phases"),
+                  col_group=group)
     structs = (CStruct("input_dims", "mcuq_dims", dims4(d.input().shape)),
-               CStruct("filter_dims", "mcuq_dims", tuple(int(n) for n in w.shape)),
+               # the largest phase's sub-kernel (phase 0, 0): its scratch serves every phase
+               CStruct("filter_dims", "mcuq_dims", (group * c_out, rows[0].taps, cols[0].taps, c_in)),
                CStruct("output_dims", "mcuq_dims", dims4(d.out.shape)),
                CStruct("params", "mcuq_transpose_conv_params", params), QUANT)
     context = Context(*d.at.scratch) if d.at.scratch else Context(None, 0)
     args = (context, Ref("params"), Ref("quant"), Ref("input_dims"), d.arena_in(), Ref("filter_dims"),
             Symbol("weights"), Symbol("bias"), Ref("output_dims"), d.arena_out())
     return OpView(arrays, structs, (KernelCall(d.function, args),))
+
+
+def stacked_columns(cols: tuple[phases.AxisPhase, ...]) -> int:
+    """How many column phases run as one (their outputs side by side as more output channels): all of
+    them where they read the same windows (same taps, first input, count; a kernel a multiple of the
+    stride) and start at the first stride_w output columns, so each step fills stride_w adjacent pixels;
+    else 1. Fewer, wider convolution calls: the 2x2 stride-2 decoder makes one call per output row."""
+    first = cols[0]
+    same = all((c.taps, c.first_in, c.count) == (first.taps, first.first_in, first.count) for c in cols)
+    return len(cols) if same and sorted(c.first_out for c in cols) == list(range(len(cols))) else 1
 
 
 def _phase_table(axis: tuple[phases.AxisPhase, ...]) -> np.ndarray:

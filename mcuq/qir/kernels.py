@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mcuq.ir import phases
 from mcuq.ir.ops import CONV_WEIGHTS, DENSE_WEIGHTS, DEPTHWISE_WEIGHTS, TRANSPOSE_CONV_WEIGHTS, WeightAxes
 from mcuq.qir.model import Layer, QOp, QTensor
 
@@ -100,25 +99,24 @@ def depthwise_s8_roomy_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int
     return (planes * plane + 4 + 3) // 4 * 4 if planes else 0
 
 
-def transpose_conv_phase_taps(layer: Layer, tensors: dict[str, QTensor]) -> list[int]:
-    """Weights per output channel (taps_h * taps_w * C_in) of each stride phase's sub-kernel."""
+def transpose_conv_largest_phase(layer: Layer, tensors: dict[str, QTensor]) -> int:
+    """K = taps_h * taps_w * C_in of a transposed convolution's largest stride phase, phase (0, 0)
+    (ceil(KH / stride_h) x ceil(KW / stride_w) taps), whose sub-kernel the C kernel's filter_dims give."""
     p = layer.params
     _, kh, kw, c_in = np.shape(p.weights)
-    _, h, w, _ = tensors[layer.inputs[0]].shape
-    _, oh, ow, _ = tensors[layer.output].shape
-    rows = phases.axis_phases(h, oh, kh, p.stride[0], p.padding[0])
-    cols = phases.axis_phases(w, ow, kw, p.stride[1], p.padding[1])
-    return [r.taps * c.taps * c_in for r in rows for c in cols]
+    return -(-kh // p.stride[0]) * -(-kw // p.stride[1]) * c_in
 
 
 def transpose_conv_s8_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
     """mcuq_transpose_conv_s8: mcuq_convolve_s8's scratch for the largest phase sub-kernel."""
-    return max(2 * k for k in transpose_conv_phase_taps(layer, tensors))
+    return 2 * transpose_conv_largest_phase(layer, tensors)
 
 
 def transpose_conv_s8_roomy_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
-    """mcuq_convolve_s8's roomy scratch (the DSP path's 6 K for K a multiple of 4) for the largest phase."""
-    return max(6 * k if k % 4 == 0 else 2 * k for k in transpose_conv_phase_taps(layer, tensors))
+    """mcuq_convolve_s8's DSP path for the largest phase (6 K, K a multiple of 4); smaller phases take
+    it where their own 6 K fits."""
+    k = transpose_conv_largest_phase(layer, tensors)
+    return 6 * k if k % 4 == 0 else 0
 
 
 # --------------------------------------------------------------------------------------------------

@@ -167,11 +167,11 @@ MCUQ_API mcuq_status mcuq_resize_bilinear_s8(const mcuq_resize_params *params,
                                              int8_t *output);
 
 /* ---- Transposed convolution: mcuq_convolve_s8 per stride phase and output row (no zeros inserted);
- * filter and bias per phase (mcuq_transpose_conv_params); filter_dims the original [C_out, KH, KW,
- * C_in]. Scratch: mcuq_convolve_s8's for the largest phase. Not in place. ---- */
-MCUQ_API int32_t mcuq_transpose_conv_s8_get_buffer_size(const mcuq_transpose_conv_params *params,
-                                                        const mcuq_dims *filter_dims);
-MCUQ_API int32_t mcuq_transpose_conv_s8_get_roomy_buffer_size(const mcuq_transpose_conv_params *params,
+ * filter and bias per phase (mcuq_transpose_conv_params); filter_dims the largest phase's sub-kernel,
+ * phase (0, 0)'s [C_out, ceil(KH / stride.h), ceil(KW / stride.w), C_in]. Scratch: mcuq_convolve_s8's
+ * for that sub-kernel. Not in place. ---- */
+MCUQ_API int32_t mcuq_transpose_conv_s8_get_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims);
+MCUQ_API int32_t mcuq_transpose_conv_s8_get_roomy_buffer_size(const mcuq_dims *input_dims,
                                                               const mcuq_dims *filter_dims);
 MCUQ_API mcuq_status mcuq_transpose_conv_s8(const mcuq_context *ctx,
                                             const mcuq_transpose_conv_params *params,

@@ -219,8 +219,11 @@ typedef struct {
 
 /* Transposed convolution as stride phases: row_phases holds stride.h entries of 4 int32 (first output
  * row, number of output rows, input row of the first output's first tap (negative: padding), taps),
- * col_phases stride.w entries along W. Phase (r, c) has the sub-kernel [C_out, taps_r, taps_c, C_in],
- * stored phase after phase in the filter, and C_out folded biases, phase after phase. */
+ * col_phases stride.w / col_group entries along W. Column phases that share their window (kernel a
+ * multiple of the stride) are stacked: one entry computes col_group adjacent output pixels as
+ * col_group * C_out channels. Phase (r, c) has the sub-kernel [col_group * C_out, taps_r, taps_c, C_in],
+ * stored phase after phase in the filter, and as many folded biases, phase after phase; the quant
+ * arrays then hold col_group * C_out channels (C_out's repeated). */
 typedef struct {
     int32_t input_offset;
     int32_t output_offset;
@@ -228,6 +231,7 @@ typedef struct {
     mcuq_activation activation;
     const int32_t *row_phases;
     const int32_t *col_phases;
+    int32_t col_group;
 } mcuq_transpose_conv_params;
 
 /* A box of an up-to-4-D tensor (unused leading dims 1): output element [i0,i1,i2,i3] is input element

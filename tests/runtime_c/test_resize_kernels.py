@@ -12,6 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from mcuq import qir
+from mcuq.codegen import views
 from mcuq.ir import phases
 from mcuq.qir import kernels
 from mcuq.qir.model import QOp
@@ -132,22 +133,27 @@ def test_golden_transpose_conv_accumulator_is_the_onnx_scatter():
 @cfg(40)
 @given(transpose_conv_layers())
 def test_transpose_conv_scratch_equals_c_get_buffer_size(geometry):
+    """The Python mirror against the C functions, with the filter dims the view gives (the largest phase)."""
     ffi, lib = load()
     layer, tensors = transpose_conv_layer(np.random.default_rng(0), geometry, 0, 0, (-128, 127))
-    view_params = _c_params(ffi, layer, tensors)
-    filter_dims = c_dims(ffi, np.shape(layer.params.weights))
-    assert lib.mcuq_transpose_conv_s8_get_buffer_size(view_params, filter_dims) == kernels.scratch_bytes(layer, tensors)
-    assert (lib.mcuq_transpose_conv_s8_get_roomy_buffer_size(view_params, filter_dims)
-            == kernels.roomy_scratch_bytes(layer, tensors))
-
-
-def _c_params(ffi, layer, tensors):
-    from mcuq.codegen import views
     view = views.op_view(layer, tensors, views.Placement((0,), 0))
-    arrays = {a.name: np.ascontiguousarray(a.values, dtype=np.int32) for a in view.arrays if a.ctype == "int32_t"}
-    _c_params.keep = arrays  # the cffi struct points into them
-    s = layer.params.stride
-    return ffi.new("mcuq_transpose_conv_params *", {
-        "stride": {"h": s[0], "w": s[1]},
-        "row_phases": ffi.from_buffer("int32_t[]", arrays["row_phases"]),
-        "col_phases": ffi.from_buffer("int32_t[]", arrays["col_phases"])})
+    filter_dims = c_dims(ffi, next(s.value for s in view.structs if s.name == "filter_dims"))
+    input_dims = c_dims(ffi, geometry[0])
+    assert lib.mcuq_transpose_conv_s8_get_buffer_size(input_dims, filter_dims) == kernels.scratch_bytes(layer, tensors)
+    roomy = lib.mcuq_transpose_conv_s8_get_roomy_buffer_size(input_dims, filter_dims)
+    assert max(kernels.roomy_scratch_bytes(layer, tensors), kernels.scratch_bytes(layer, tensors)) == roomy
+
+
+@pytest.mark.parametrize("geometry, group", [
+    (((1, 3, 4, 5), (1, 6, 8, 3), 2, 2, (0, 0)), 2),  # k2 s2: both column phases read the same windows
+    (((2, 2, 3, 4), (2, 6, 9, 4), 3, 3, (0, 0)), 3),
+    (((1, 3, 4, 5), (1, 6, 9, 3), 2, 2, (0, 0)), 1),  # output_padding 1: phases of 5 and 4 pixels
+    (((1, 3, 4, 5), (1, 6, 8, 3), 3, 2, (1, 1)), 1),  # k3 s2: 2 taps and 1 tap
+])
+def test_transpose_conv_stacks_column_phases_that_share_windows(geometry, group):
+    from mcuq.codegen import views
+    rng = np.random.default_rng(11)
+    layer, tensors = transpose_conv_layer(rng, geometry, 5, -3, (-128, 127))
+    view = views.op_view(layer, tensors, views.Placement((0,), 0))
+    assert next(s.value for s in view.structs if s.name == "params")["col_group"] == group
+    check(layer, [random_i8(rng, geometry[0])], tensors)

@@ -47,44 +47,28 @@ static mcuq_tconv_axis mcuq_tconv_axis_at(const int32_t *table, int32_t index)
     return a;
 }
 
-static int32_t mcuq_tconv_max_taps(const mcuq_transpose_conv_params *params, int32_t roomy, int32_t in_depth)
+/* filter_dims is the largest phase's sub-kernel, phase (0, 0)'s ([C_out, ceil(KH / stride.h),
+ * ceil(KW / stride.w), C_in]): the scratch that serves it serves every phase. */
+MCUQ_API int32_t mcuq_transpose_conv_s8_get_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims)
 {
-    int32_t r, c, most = 0;
-    for (r = 0; r < params->stride.h; r++)
-    {
-        for (c = 0; c < params->stride.w; c++)
-        {
-            const int32_t k = mcuq_tconv_axis_at(params->row_phases, r).taps *
-                              mcuq_tconv_axis_at(params->col_phases, c).taps * in_depth;
-            /* mcuq_convolve_s8's needs: 2 K bytes, 6 K for its DSP path where K is a multiple of 4. */
-            const int32_t bytes = (roomy && k % 4 == 0) ? 6 * k : 2 * k;
-            most = bytes > most ? bytes : most;
-        }
-    }
-    return most;
+    return mcuq_convolve_s8_get_buffer_size(input_dims, filter_dims);
 }
 
-MCUQ_API int32_t mcuq_transpose_conv_s8_get_buffer_size(const mcuq_transpose_conv_params *params,
-                                                        const mcuq_dims *filter_dims)
+MCUQ_API int32_t mcuq_transpose_conv_s8_get_roomy_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims)
 {
-    return mcuq_tconv_max_taps(params, 0, filter_dims->c);
+    return mcuq_convolve_s8_get_roomy_buffer_size(input_dims, filter_dims);
 }
 
-MCUQ_API int32_t mcuq_transpose_conv_s8_get_roomy_buffer_size(const mcuq_transpose_conv_params *params,
-                                                              const mcuq_dims *filter_dims)
-{
-    return mcuq_tconv_max_taps(params, 1, filter_dims->c);
-}
-
-/* Whether a phase table covers its axis: each phase's outputs inside [0, out_size), at least one tap. */
-static int mcuq_tconv_axis_ok(const int32_t *table, int32_t stride, int32_t out_size)
+/* Whether a phase table of `entries` phases covers its axis: each phase's outputs (`group` side by side
+ * per step of `stride`) inside [0, out_size), at least one tap. */
+static int mcuq_tconv_axis_ok(const int32_t *table, int32_t entries, int32_t stride, int32_t group, int32_t out_size)
 {
     int32_t r;
-    for (r = 0; r < stride; r++)
+    for (r = 0; r < entries; r++)
     {
         const mcuq_tconv_axis a = mcuq_tconv_axis_at(table, r);
-        if (a.count < 0 || a.taps < 0 || (a.count > 0 && (a.taps < 1 || a.first_out < 0 ||
-                                                          a.first_out + (a.count - 1) * stride >= out_size)))
+        if (a.count < 0 || a.taps < 0 ||
+            (a.count > 0 && (a.taps < 1 || a.first_out < 0 || a.first_out + (a.count - 1) * stride + group > out_size)))
         {
             return 0;
         }
@@ -165,7 +149,8 @@ static mcuq_status mcuq_tconv_phase_rows(const mcuq_tconv_phase *ph, const mcuq_
 }
 
 /* The convolution of phase (a, b): stride 1, the column padding the phase needs, one output row of
- * b->count pixels written stride.w pixels apart. */
+ * b->count pixels written stride.w output pixels apart, each of the filter's col_group * C_out channels
+ * (col_group output pixels side by side). */
 static void mcuq_tconv_phase_setup(const mcuq_transpose_conv_params *params, const mcuq_tconv_axis *a,
                                    const mcuq_tconv_axis *b, const mcuq_dims *input_dims, const mcuq_dims *filter_dims,
                                    mcuq_tconv_phase *ph)
@@ -182,7 +167,7 @@ static void mcuq_tconv_phase_setup(const mcuq_transpose_conv_params *params, con
     ph->conv.padding.right = b->first_in + b->count + b->taps - 2 - (input_dims->w - 1);
     ph->conv.activation = params->activation;
     ph->conv.groups = 1;
-    ph->conv.output_pixel_stride = params->stride.w * filter_dims->n;
+    ph->conv.output_pixel_stride = params->stride.w * (filter_dims->n / params->col_group);
     ph->filter_dims.n = filter_dims->n;
     ph->filter_dims.h = a->taps;
     ph->filter_dims.w = b->taps;
@@ -200,10 +185,14 @@ static int mcuq_transpose_conv_s8_args_ok(const mcuq_context *ctx, const mcuq_tr
     return params->row_phases != NULL && params->col_phases != NULL && params->stride.h >= 1 &&
            params->stride.w >= 1 && mcuq_dims_size(input_dims) >= 0 && mcuq_dims_size(output_dims) >= 0 &&
            mcuq_dims_size(filter_dims) >= 0 && input_dims->n == output_dims->n && input_dims->c == filter_dims->c &&
-           output_dims->c == filter_dims->n && filter_dims->c >= 1 &&
-           mcuq_tconv_axis_ok(params->row_phases, params->stride.h, output_dims->h) &&
-           mcuq_tconv_axis_ok(params->col_phases, params->stride.w, output_dims->w) &&
-           ctx->size >= mcuq_transpose_conv_s8_get_buffer_size(params, filter_dims);
+           params->col_group >= 1 && params->stride.w % params->col_group == 0 &&
+           output_dims->c * params->col_group == filter_dims->n && filter_dims->c >= 1 &&
+           mcuq_tconv_axis_ok(params->row_phases, params->stride.h, params->stride.h, 1, output_dims->h) &&
+           mcuq_tconv_axis_ok(params->col_phases, params->stride.w / params->col_group, params->stride.w,
+                              params->col_group, output_dims->w) &&
+           filter_dims->h == mcuq_tconv_axis_at(params->row_phases, 0).taps &&
+           filter_dims->w == mcuq_tconv_axis_at(params->col_phases, 0).taps &&
+           ctx->size >= mcuq_transpose_conv_s8_get_buffer_size(input_dims, filter_dims);
 }
 
 MCUQ_API mcuq_status mcuq_transpose_conv_s8(const mcuq_context *ctx,
@@ -236,7 +225,7 @@ MCUQ_API mcuq_status mcuq_transpose_conv_s8(const mcuq_context *ctx,
         for (r = 0; r < params->stride.h; r++)
         {
             const mcuq_tconv_axis a = mcuq_tconv_axis_at(params->row_phases, r);
-            for (c = 0; c < params->stride.w; c++)
+            for (c = 0; c < params->stride.w / params->col_group; c++)
             {
                 const mcuq_tconv_axis b = mcuq_tconv_axis_at(params->col_phases, c);
                 mcuq_tconv_phase_setup(params, &a, &b, input_dims, filter_dims, &ph);
