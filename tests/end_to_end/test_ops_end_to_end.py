@@ -124,8 +124,8 @@ def case_two_outputs():
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
-def check(nodes, input_shape, inits, expected_ops, tmp_path, outputs=("y",)):
-    model = make_model(nodes, input_shape, inits, outputs)
+def check(nodes, input_shape, inits, expected_ops, tmp_path, outputs=("y",), opset=13):
+    model = make_model(nodes, input_shape, inits, outputs, opset)
     path = tmp_path / "m.onnx"
     onnx.save(model, path)
     samples = small_models.RNG.normal(0, 1, size=(96, *input_shape[1:])).astype(np.float32)
