@@ -26,6 +26,7 @@ import ast
 import inspect
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -577,7 +578,10 @@ def torch_module_path(name_scopes: str) -> str:
 def torch_module_class(class_hierarchy: str) -> str:
     """"['m.Net', 'torch.nn.modules.conv.Conv1d', 'aten.conv1d.default']" → "Conv1d", the module's class."""
     classes = literal_list(class_hierarchy)
-    return classes[-2].rsplit(".", 1)[-1][:MAX_LOCATION_TEXT] if len(classes) >= 2 else ""
+    if len(classes) < 2:
+        return ""
+    # Printed unquoted: only what a Python class name holds, so that it cannot break or forge a line.
+    return re.sub(r"[^\w]", "?", classes[-2].rsplit(".", 1)[-1], flags=re.ASCII)[:MAX_LOCATION_TEXT]
 
 
 # Ops mcuq compiles in another form: what to export instead.

@@ -91,3 +91,17 @@ def test_a_bug_in_a_handler_is_not_taken_for_a_refusal(tmp_path: Path, monkeypat
     onnx.save(build_model(nodes, {"x": [1, 4]}, outputs=("y", "s")), path)
     with pytest.raises(KeyError, match="a bug"):
         load_onnx(path)
+
+
+def test_model_supplied_names_cannot_forge_lines_of_the_message(tmp_path: Path) -> None:
+    """Names and torch metadata come from the file: each refusal stays on its own line."""
+    sin = with_torch_scope(helper.make_node("Sin", ["x"], ["s"], name="a\nerror: forged"),
+                           "['', 'm\\nforged', 'sin']", "['m.Net', 'm.Evil\\nerror: forged\\x1b[2J', 'aten.sin']")
+    path = tmp_path / "hostile.onnx"
+    onnx.save(build_model([sin, helper.make_node("Cos", ["s"], ["y"], name="c")], {"x": [1, 4]}), path)
+    with pytest.raises(UnsupportedModelError) as raised:
+        load_onnx(path)
+    lines = str(raised.value).splitlines()
+    assert len(lines) == 4 and not any(line.startswith("error:") for line in lines)
+    assert "\x1b" not in str(raised.value)
+    assert "in module 'm\\nforged' (Evil?error??forged??2J)" in lines[1]
