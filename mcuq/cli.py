@@ -1,4 +1,5 @@
-"""Command line: `mcuq compile|build|run MODEL.onnx --calib DATA -o OUTDIR [--board B]`, `mcuq boards`."""
+"""Command line: `mcuq compile|build|run MODEL.onnx --calib DATA -o OUTDIR [--board B]`, `mcuq inspect MODEL.onnx`,
+`mcuq boards`."""
 
 from __future__ import annotations
 
@@ -105,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compile_args(r)
     _add_firmware_args(r, board_required=True)
     sub.add_parser("boards", help="list the boards mcuq builds for")
+    i = sub.add_parser("inspect", help="without data, in about a second: whether every node compiles (else the "
+                       "list of those that do not), MACs and int8 weight bytes per layer, the arena compile plans")
+    i.add_argument("model", help="the ONNX model")
+    i.add_argument("--input-shape", action="append", default=[], metavar="NAME:D0,D1,...",
+                   help="fix the dynamic dims of an input (batch defaults to 1); repeat per input")
     return parser
 
 
@@ -214,6 +220,29 @@ def print_firmware(report: dict) -> None:
           f"   (QEMU -icount, exact to {run['instructions_per_tick']:g} instructions per layer)")
 
 
+def run_inspect(args: argparse.Namespace) -> int:
+    """Print the verdict; exit status 0 when the model compiles, that of the refusal when it does not."""
+    from mcuq.inspection import inspect_model
+
+    try:
+        shapes = parse_input_shapes(args.input_shape)
+    except argparse.ArgumentTypeError as exc:
+        raise McuqError(str(exc)) from None
+    result = inspect_model(args.model, shapes or None)
+    model = console_name(Path(args.model).name)
+    if not result.supported:
+        print(f"{model}: does not compile: {result.refused}")
+        return result.refused.exit_code
+    print(f"{model}: every node compiles ({len(result.layers)} int8 layers)")
+    print(f"  {'#':>3}  {'op':<16} {'output':<16} {'MACs':>12} {'weights B':>10}  name")
+    for layer in result.layers:
+        shape = "x".join(str(d) for d in layer["output_shape"])
+        print(f"  {layer['index']:>3}  {layer['op']:<16} {shape:<16} {layer['macs']:>12,} "
+              f"{layer['weight_bytes']:>10,}  {console_name(layer['name'])}")
+    print(f"total: MACs {result.macs:,}, weights {result.weight_bytes:,} B (int8), arena {result.arena_bytes:,} B")
+    return 0
+
+
 def run_boards() -> int:
     print(f"{'board':<18} {'core':<5} {'FPU':<12} {'DSP':<4} {'MVE':<4} {'clock':>8} {'flash':>9} {'RAM':>9}  QEMU")
     for b in all_boards():
@@ -284,6 +313,8 @@ def run(argv: list[str] | None) -> int:
     try:
         if args.command == "boards":
             return run_boards()
+        if args.command == "inspect":
+            return run_inspect(args)
         return run_compile(args)
     except McuqError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -25,14 +25,35 @@ class UnsupportedOpError(McuqError):
     """The model uses an op (or an attribute value) mcuq cannot compile."""
 
     def __init__(self, op: str, node: str, detail: str = "", supported: list[str] | None = None):
-        parts = [f"node {node!r}: op {op!r} is not supported"]
-        if detail:
-            parts[0] += f" ({detail})"
-        if supported:
-            parts.append("supported ops: " + ", ".join(sorted(supported)))
-        super().__init__(". ".join(parts))
-        self.op = op
-        self.node = node
+        self.op, self.node, self.detail, self.supported = op, node, detail, supported
+        super().__init__(". ".join([self.problem(), *supported_ops_text(supported)]))
+
+    def problem(self, where: str = "") -> str:
+        """One line: the node (and ``where`` it is), the op and why it cannot be compiled."""
+        text = f"node {self.node!r}{where}: op {self.op!r} is not supported"
+        return f"{text} ({self.detail})" if self.detail else text
+
+
+def supported_ops_text(supported: list[str] | None) -> list[str]:
+    return ["supported ops: " + ", ".join(sorted(supported))] if supported else []
+
+
+class UnsupportedModelError(UnsupportedOpError):
+    """Every node the frontend refused, found in one pass over the model: each with where it is (see
+    `mcuq.frontend.onnx_loader.node_location`). ``op`` and ``node`` are the first one's."""
+
+    def __init__(self, refusals: list[tuple[UnsupportedOpError, str]]):
+        first = refusals[0][0]
+        self.op, self.node, self.detail, self.supported = first.op, first.node, first.detail, first.supported
+        self.refusals = refusals
+        lines = [error.problem(f" ({where})" if where else "") for error, where in refusals]
+        supported = next((error.supported for error, _ in refusals if error.supported), None)
+        if len(lines) == 1:
+            message = ". ".join(lines + supported_ops_text(supported))
+        else:
+            message = "\n".join([f"{len(lines)} nodes of the model cannot be compiled:"]
+                                 + [f"  {line}" for line in lines] + supported_ops_text(supported))
+        McuqError.__init__(self, message)
 
 
 class ShapeError(McuqError):

@@ -144,7 +144,7 @@ def _compile_into(job: _Job, say: Progress) -> CompiledModel:
     """`compile` once the output folder is checked and guarded: each stage takes what earlier ones returned."""
     timer = StageTimer()
     with timer.stage("load"):
-        loaded = _load(job.model_path, job.prefix, job.input_shapes, say)
+        loaded = load_for_compile(job.model_path, job.prefix, job.input_shapes, say)
     samples = _prepare_data(loaded, job.calib, job.verify_data, job.verify_labels)
     with timer.stage("calibrate"):
         calibrated = _calibrate(loaded, samples.calib, job, say)
@@ -234,7 +234,9 @@ def _output_names(job: _Job) -> list[str]:
     return names
 
 
-def _load(model_path: Path, prefix: str, input_shapes, say: Progress) -> _Loaded:
+def load_for_compile(model_path: Path, prefix: str, input_shapes, say: Progress = _quiet) -> _Loaded:
+    """The optimized float IR of a single-input model, and what its file fixes (`compile`'s first stage;
+    `mcuq.inspection` plans from it too)."""
     say(f"loading {model_path.name}")
     graph, fixed = take_fixed_quant(passes.optimize(load_onnx(model_path, input_shapes)))
     graph.name = prefix

@@ -23,9 +23,11 @@ transposes that cancel.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +37,7 @@ from onnx import external_data_helper, numpy_helper, shape_inference, version_co
 from onnx.reference import ReferenceEvaluator
 
 from mcuq import ir
-from mcuq.errors import ModelError, ShapeError, UnsupportedOpError
+from mcuq.errors import McuqError, ModelError, ShapeError, UnsupportedModelError, UnsupportedOpError
 from mcuq.frontend import patterns, qdq, resample
 from mcuq.frontend.onnx_ops import HANDLERS, IrBuilder, Shape, node_label
 
@@ -268,6 +270,16 @@ def converted_to_opset(model: onnx.ModelProto, target: int) -> onnx.ModelProto:
             f"re-export it with an opset between 9 and {onnx.defs.onnx_opset_version()}"
         ) from exc
     resample.pin_legacy_resize_semantics(model, converted)
+    return with_node_metadata_of(model, converted)
+
+
+def with_node_metadata_of(source: onnx.ModelProto, converted: onnx.ModelProto) -> onnx.ModelProto:
+    """The converter drops the nodes' metadata_props (where torch records each node's module): copy them
+    back onto the nodes it kept, found by name."""
+    metadata = {node.name: node.metadata_props for node in source.graph.node if node.name and node.metadata_props}
+    for node in converted.graph.node:
+        if node.name in metadata and not node.metadata_props:
+            node.metadata_props.extend(metadata[node.name])
     return converted
 
 
@@ -471,8 +483,7 @@ def to_ir(
     for input_name in inputs:
         builder.tensors[input_name] = ir.Tensor(input_name, shapes[input_name])
         builder.taken_names.add(input_name)
-    for node in nodes:
-        translate_node(builder, node)
+    translate_all(builder, nodes, inputs)
     outputs = [value.name for value in graph.output]
     for output in outputs:
         if output not in builder.tensors or builder.tensors[output].is_constant or output in inputs:
@@ -492,6 +503,103 @@ def to_ir(
     )
 
 
+def translate_all(builder: IrBuilder, nodes: list[onnx.NodeProto], graph_inputs: list[str]) -> None:
+    """Translate every node; raise one `UnsupportedModelError` listing every node the handlers refuse.
+
+    A refused node's outputs stand in with their inferred shapes, so that the nodes after it are judged
+    too. Only refusals are collected: any other McuqError is raised as it comes, unless it is a
+    consequence of an earlier refusal (a node reading a refused node's output), and any other exception
+    is a bug that stops the load."""
+    refusals: list[tuple[UnsupportedOpError, str]] = []
+    after_refusal: set[str] = set()  # outputs of refused nodes and of the nodes that read them
+    for index, node in enumerate(nodes):
+        downstream = any(name in after_refusal for name in node.input)
+        try:
+            translate_node(builder, node)
+        except UnsupportedOpError as exc:
+            refusals.append((exc, node_location(node, index, len(nodes), graph_inputs)))
+            after_refusal.update(stand_in_outputs(builder, node))
+        except McuqError:
+            if not downstream:
+                raise
+            after_refusal.update(stand_in_outputs(builder, node))
+    if refusals:
+        raise UnsupportedModelError(refusals)
+
+
+def stand_in_outputs(builder: IrBuilder, node: onnx.NodeProto) -> list[str]:
+    """Give a node that could not be translated outputs of the inferred shapes; return their names."""
+    for name in node.output:
+        shape = builder.shapes.get(name)
+        if name and name not in builder.tensors and shape is not None:
+            builder.tensors[name] = ir.Tensor(name, shape)
+            builder.taken_names.add(name)
+    return [name for name in node.output if name]
+
+
+# torch.onnx's dynamo exporter records where each node comes from in the model's code.
+TORCH_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+TORCH_CLASSES_KEY = "pkg.torch.onnx.class_hierarchy"
+MAX_LOCATION_TEXT = 120  # metadata is model-supplied: keep what is quoted short
+
+
+def node_location(node: onnx.NodeProto, index: int, count: int, graph_inputs: list[str]) -> str:
+    """Where a person finds ``node``: its place in the graph, the module of the exporting code (torch's
+    dynamo exporter names nodes ``node_mean``, ``n0``; its metadata names the module, e.g. ``layer1.0.conv``)
+    and the tensor it reads (dynamo names those after the code: ``relu_1``, ``conv1d``)."""
+    parts = [f"node {index + 1} of {count}"]
+    metadata = {prop.key: prop.value for prop in node.metadata_props}
+    module = torch_module_path(metadata.get(TORCH_SCOPES_KEY, ""))
+    module_class = torch_module_class(metadata.get(TORCH_CLASSES_KEY, ""))
+    if module:
+        parts.append(f"in module {module!r}" + (f" ({module_class})" if module_class else ""))
+    first_input = next((name for name in node.input if name), "")
+    if first_input:
+        source = "graph input" if first_input in graph_inputs else "tensor"
+        parts.append(f"reads {source} {first_input[:MAX_LOCATION_TEXT]!r}")
+    return ", ".join(parts)
+
+
+def literal_list(text: str) -> list[str]:
+    """A Python list of strings as torch writes it in metadata ("['', 'layer1', 'conv']"); [] otherwise."""
+    if len(text) > 4 * MAX_LOCATION_TEXT:
+        return []
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def torch_module_path(name_scopes: str) -> str:
+    """"['', 'layer1', 'layer1.0', 'layer1.0.conv1', 'conv2d']" → "layer1.0.conv1": the innermost module
+    (each scope is the full path), without the op's own name; "" at the top level."""
+    scopes = literal_list(name_scopes)
+    return scopes[-2][:MAX_LOCATION_TEXT] if len(scopes) >= 2 else ""
+
+
+def torch_module_class(class_hierarchy: str) -> str:
+    """"['m.Net', 'torch.nn.modules.conv.Conv1d', 'aten.conv1d.default']" → "Conv1d", the module's class."""
+    classes = literal_list(class_hierarchy)
+    if len(classes) < 2:
+        return ""
+    # Printed unquoted: only what a Python class name holds, so that it cannot break or forge a line.
+    return re.sub(r"[^\w]", "?", classes[-2].rsplit(".", 1)[-1], flags=re.ASCII)[:MAX_LOCATION_TEXT]
+
+
+# Ops mcuq compiles in another form: what to export instead.
+OTHER_FORMS = {
+    "GlobalMaxPool": "export a MaxPool over the whole H x W (torch: nn.MaxPool2d(kernel_size=(H, W)))",
+    "Sum": "with two inputs this is Add: export a + b",
+    "Upsample": "deprecated since opset 10; re-export with a newer opset (Resize)",
+    **dict.fromkeys(
+        ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QLinearAdd", "QLinearMul"),
+        "a model quantized in the QOperator format: quantize it in the QDQ format instead (onnxruntime "
+        "quantize_static(..., quant_format=QuantFormat.QDQ)), or give mcuq the float model",
+    ),
+}
+
+
 def attribute_values(node: onnx.NodeProto) -> dict:
     values = {}
     for attribute in node.attribute:
@@ -508,7 +616,7 @@ def translate_node(builder: IrBuilder, node: onnx.NodeProto) -> None:
     handler = HANDLERS.get(node.op_type) if node.domain in DEFAULT_DOMAINS else None
     if handler is None:
         op = node.op_type if node.domain in DEFAULT_DOMAINS else f"{node.domain}.{node.op_type}"
-        raise UnsupportedOpError(op, node_label(node), supported=sorted(HANDLERS))
+        raise UnsupportedOpError(op, node_label(node), OTHER_FORMS.get(op, ""), supported=sorted(HANDLERS))
     attrs = attribute_values(node)
     try:
         inspect.signature(handler).bind(builder, node, **attrs)

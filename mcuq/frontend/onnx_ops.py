@@ -9,6 +9,7 @@ ONNX layout) on their outputs; `mcuq.passes` removes the transposes that cancel.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -306,6 +307,104 @@ def pool_geometry(
             )
         extra = ceil_mode_extra_pads(shape[2:], out_spatial, kernel_shape, strides, pads4)
     return strides, pads4, extra
+
+
+# --------------------------------------------------------------------------------------------
+# Rank-3 [N, C, W] inputs (torch's Conv1d, MaxPool1d, AvgPool1d, BatchNorm1d, AdaptiveAvgPool1d, a mean
+# over W): exactly the 2-D op with H = 1, so the 2-D handler runs on [N, C, 1, W]. The ONNX tensors keep
+# their rank-3 shapes; the NHWC form of [N, C, W] inside is [N, W, C], so the layout passes cancel the
+# transposes between layers and the graph input and output become channels-last, as 4-D ones do.
+
+NCW_TO_NWC = (0, 2, 1)
+
+
+def unit_height(shape: Shape) -> Shape:
+    """[N, C, W] → [N, C, 1, W]; other ranks as they are (a ReduceMean with keepdims=0 gives [N, C])."""
+    return (*shape[:2], 1, *shape[2:]) if len(shape) == 3 else tuple(shape)
+
+
+def weights_with_unit_height(weights: np.ndarray) -> np.ndarray:
+    """Conv1d weights [O, I, K] → Conv2d weights [O, I, 1, K]."""
+    return weights.reshape(unit_height(weights.shape))
+
+
+def axes_with_unit_height(axes: np.ndarray) -> np.ndarray:
+    """Reduction axes of [N, C, W] as axes of [N, C, 1, W]: W becomes H and W."""
+    mapped = [(2, 3) if int(a) % 3 == 2 else (int(a) % 3,) for a in axes.reshape(-1)]
+    return np.array([a for group in mapped for a in group], np.int64)
+
+
+def attrs_with_unit_height(node: onnx.NodeProto, attrs: dict) -> dict:
+    """A 1-D op's spatial attributes as the 2-D op's: kernel (1, k), strides (1, s), pads (0, b, 0, e)."""
+    widened = dict(attrs)
+    for key, size, widen in (("kernel_shape", 1, lambda v: (1, *v)), ("strides", 1, lambda v: (1, *v)),
+                             ("dilations", 1, lambda v: (1, *v)), ("pads", 2, lambda v: (0, v[0], 0, v[1]))):
+        if attrs.get(key) is None:
+            continue
+        if len(attrs[key]) != size:
+            raise unsupported(node, f"{key}={list(attrs[key])} on a rank-3 input, which has one spatial axis; "
+                                    f"give {size} value{'s' * (size > 1)}")
+        widened[key] = tuple(int(v) for v in widen(attrs[key]))
+    return widened
+
+
+def to_unit_height(b: IrBuilder, label: str, x: str) -> str:
+    """[N, C, W] → NCHW [N, C, 1, W], written as NWC → NHWC so that the layout passes cancel it."""
+    n, c, width = b.tensors[x].shape
+    nhwc_x = b.reshape(label, b.transpose(label, x, NCW_TO_NWC), (n, 1, width, c))
+    x4 = b.transpose(label, nhwc_x, NHWC_TO_NCHW)
+    b.shapes[x4] = b.tensors[x4].shape
+    return x4
+
+
+def from_unit_height(b: IrBuilder, label: str, y4: str, out: str, shape: Shape) -> None:
+    """NCHW [N, C, 1, W] → the ONNX tensor ``out`` of rank-3 ``shape`` [N, C, W]."""
+    n, c, width = shape
+    nwc = b.reshape(label, b.transpose(label, y4, NCHW_TO_NHWC), (n, width, c))
+    b.transpose(label, nwc, NCW_TO_NWC, out)
+
+
+def widened_constant(b: IrBuilder, name: str, widen: Callable[[np.ndarray], np.ndarray]) -> str:
+    value = b.constant(name)
+    if value is None:
+        return name  # the 2-D handler says what it needs
+    widened = b.fresh_name(f"{name}__unit_height")
+    b.constants[widened] = widen(value)
+    b.shapes[widened] = tuple(b.constants[widened].shape)
+    if name in b.fixed_constants:  # a QDQ weight: its integers and per-output-channel scales stay
+        b.fixed_constants[widened] = b.fixed_constants[name]
+    return widened
+
+
+def on_rank3_as_2d(
+    handler: Callable[..., None], constant_inputs: dict[int, Callable[[np.ndarray], np.ndarray]] | None = None
+) -> Callable[..., None]:
+    """``handler`` (written for NCHW) that also takes a rank-3 [N, C, W] input as [N, C, 1, W]:
+    attributes and the constant inputs listed in ``constant_inputs`` (index → widening) get the unit H."""
+
+    @functools.wraps(handler)
+    def handle(b: IrBuilder, node: onnx.NodeProto, **attrs) -> None:
+        if len(b.shape(node.input[0], node)) != 3:
+            handler(b, node, **attrs)
+            return
+        require_activation(b, node, node.input[0])
+        label, out = node_label(node), node.output[0]
+        widened = onnx.NodeProto()
+        widened.CopyFrom(node)
+        widened.name = label
+        widened.input[0] = to_unit_height(b, label, node.input[0])
+        for index, widen in (constant_inputs or {}).items():
+            if input_name(node, index):
+                widened.input[index] = widened_constant(b, node.input[index], widen)
+        out_shape = b.shape(out, node)
+        if unit_height(out_shape) != out_shape:
+            widened.output[0] = b.fresh_name(f"{label}__unit_height")
+            b.shapes[widened.output[0]] = unit_height(out_shape)
+        handler(b, widened, **attrs_with_unit_height(node, attrs))
+        if widened.output[0] != out:
+            from_unit_height(b, label, widened.output[0], out, out_shape)
+
+    return handle
 
 
 # --------------------------------------------------------------------------------------------
@@ -1082,24 +1181,24 @@ def gather_nd(b: IrBuilder, node: onnx.NodeProto, *, batch_dims: int = 0) -> Non
 
 HANDLERS: dict[str, Callable[..., None]] = {
     "Add": add,
-    "AveragePool": average_pool,
-    "BatchNormalization": batch_normalization,
+    "AveragePool": on_rank3_as_2d(average_pool),
+    "BatchNormalization": on_rank3_as_2d(batch_normalization),
     "Clip": clip,
     "Concat": concat,
-    "Conv": conv,
+    "Conv": on_rank3_as_2d(conv, {1: weights_with_unit_height}),
     "DequantizeLinear": dequantize_linear,
     "Dropout": dropout,
     "Flatten": flatten,
     "Gemm": gemm,
-    "GlobalAveragePool": global_average_pool,
+    "GlobalAveragePool": on_rank3_as_2d(global_average_pool),
     "Identity": identity,
     "LeakyRelu": leaky_relu,
     "MatMul": mat_mul,
-    "MaxPool": max_pool,
+    "MaxPool": on_rank3_as_2d(max_pool),
     "Mul": mul,
     "Pad": pad,
     "QuantizeLinear": quantize_linear,
-    "ReduceMean": reduce_mean,
+    "ReduceMean": on_rank3_as_2d(reduce_mean, {1: axes_with_unit_height}),
     "Relu": relu,
     "Reshape": reshape,
     "Sigmoid": unary("sigmoid"),

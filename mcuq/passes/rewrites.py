@@ -27,6 +27,10 @@ Rewrite = Callable[[ir.Graph], "ir.Graph | None"]
 
 NCHW_TO_NHWC = (0, 2, 3, 1)
 NHWC_TO_NCHW = (0, 3, 1, 2)
+# The perm that makes a graph input channels-last, by rank ([N, C, W] → [N, W, C] is its own inverse),
+# and the one that brings a channels-last graph output back to the ONNX layout.
+TO_CHANNELS_LAST = {3: (0, 2, 1), 4: NCHW_TO_NHWC}
+FROM_CHANNELS_LAST = {3: (0, 2, 1), 4: NHWC_TO_NCHW}
 # fake_quant (a quantization the model file fixes) is elementwise too: transposes move through it.
 UNARY_ELEMENTWISE_OPS = ops_where(lambda op: op.elementwise_inputs == 1)
 BINARY_ELEMENTWISE_OPS = ops_where(lambda op: op.elementwise_inputs == 2)
@@ -303,6 +307,63 @@ def push_transpose_through_binary(graph: ir.Graph) -> ir.Graph | None:
     return None
 
 
+def push_reshape_through_elementwise(graph: ir.Graph) -> ir.Graph | None:
+    """``op(reshape(x), reshape(y))`` → ``reshape(op(x, y))`` for an elementwise op whose inputs are all
+    reshapes from one shape: the reshape moves on down to the next one, with which it merges (a Relu
+    between two Conv1d layers sits between the reshapes that give them H = 1)."""
+    index = Index.of(graph)
+    for node in nodes_of(graph, UNARY_ELEMENTWISE_OPS | BINARY_ELEMENTWISE_OPS):
+        reshapes = [index.producer(name, "reshape") for name in node.inputs]
+        if any(r is None for r in reshapes) or len({shape_of(graph, r.inputs[0]) for r in reshapes}) != 1:
+            continue
+        if len(node.inputs) == 1 and index.sole_consumer(node.inputs[0]) is not node:
+            continue
+        tensors = dict(graph.tensors)
+        output = node.outputs[0]
+        inner = add_activation(tensors, f"{output}__before_reshape", shape_of(graph, reshapes[0].inputs[0]))
+        moved = node.replace(inputs=tuple(r.inputs[0] for r in reshapes), outputs=(inner,))
+        reshape = ir.Node("reshape", node.name, (inner,), (output,), {"shape": shape_of(graph, output)})
+        return with_nodes_replaced(graph, {id(node): [moved, reshape]}, tensors)
+    return None
+
+
+def non_unit_axes(shape: tuple[int, ...]) -> list[int]:
+    return [axis for axis, size in enumerate(shape) if size != 1]
+
+
+def push_transpose_through_unit_reshape(graph: ir.Graph) -> ir.Graph | None:
+    """``reshape(transpose(x))`` where the reshape only adds or drops dims of size 1 → ``transpose'(reshape'(x))``:
+    the transpose moves on down to meet its inverse (dynamo's AdaptiveAvgPool1d is Unsqueeze → ReduceMean,
+    which puts such a reshape between the transposes of two rank-3 layers)."""
+    index = Index.of(graph)
+    for reshape in nodes_of(graph, "reshape"):
+        transpose = index.producer(reshape.inputs[0], "transpose")
+        if transpose is None or index.sole_consumer(reshape.inputs[0]) is not reshape:
+            continue
+        source, middle, target = (shape_of(graph, t) for t in (transpose.inputs[0], reshape.inputs[0],
+                                                               reshape.outputs[0]))
+        if [middle[a] for a in non_unit_axes(middle)] != [target[a] for a in non_unit_axes(target)]:
+            continue
+        perm = tuple(transpose.attrs["perm"])
+        # Each size > 1 axis of the target comes from one axis of the source; the new reshape keeps the
+        # target's unit axes where they are and fills the other places with the source's axes in order.
+        origins = [perm[a] for a in non_unit_axes(middle)]
+        slots = non_unit_axes(target)
+        in_source_order = sorted(origins)
+        new_shape = list(target)
+        new_perm = list(range(len(target)))
+        for slot, origin in zip(slots, in_source_order):
+            new_shape[slot] = source[origin]
+        for slot, origin in zip(slots, origins):
+            new_perm[slot] = slots[in_source_order.index(origin)]
+        tensors = dict(graph.tensors)
+        inner = add_activation(tensors, f"{reshape.outputs[0]}__before_transpose", tuple(new_shape))
+        nodes = [reshape.replace(inputs=transpose.inputs, outputs=(inner,), attrs={"shape": tuple(new_shape)}),
+                 transpose.replace(inputs=(inner,), outputs=reshape.outputs, attrs={"perm": tuple(new_perm)})]
+        return with_nodes_replaced(graph, {id(reshape): nodes}, tensors)
+    return None
+
+
 def push_transpose_through_concat(graph: ir.Graph) -> ir.Graph | None:
     index = Index.of(graph)
     for node in nodes_of(graph, "concat"):
@@ -339,16 +400,17 @@ def nhwc_graph_input(graph: ir.Graph) -> ir.Graph | None:
         users = index.consumers.get(name, [])
         if not users or name in graph.outputs:
             continue
-        if all(u.op == "transpose" and tuple(u.attrs["perm"]) == NCHW_TO_NHWC for u in users):
+        to_channels_last = TO_CHANNELS_LAST.get(len(shape_of(graph, name)))
+        if all(u.op == "transpose" and tuple(u.attrs["perm"]) == to_channels_last for u in users):
             if any(u.outputs[0] in graph.outputs for u in users):
                 continue
             nodes = [n for n in graph.nodes if not any(n is u for u in users)]
             for user in users:
                 nodes = [renamed(n, user.outputs[0], name) for n in nodes]
             tensors = {k: v for k, v in graph.tensors.items() if k not in {u.outputs[0] for u in users}}
-            tensors[name] = ir.Tensor(name, transposed_shape(shape_of(graph, name), NCHW_TO_NHWC))
-            old_perm = graph.input_perms.get(name, tuple(range(4)))
-            input_perms = {**graph.input_perms, name: composed(old_perm, NCHW_TO_NHWC)}
+            tensors[name] = ir.Tensor(name, transposed_shape(shape_of(graph, name), to_channels_last))
+            old_perm = graph.input_perms.get(name, tuple(range(len(to_channels_last))))
+            input_perms = {**graph.input_perms, name: composed(old_perm, to_channels_last)}
             return dataclasses.replace(graph, nodes=nodes, tensors=tensors, input_perms=input_perms)
     return None
 
@@ -404,7 +466,8 @@ def nhwc_graph_output(graph: ir.Graph) -> ir.Graph | None:
     index = Index.of(graph)
     for name in graph.outputs:
         transpose = index.producer(name, "transpose")
-        if transpose is None or tuple(transpose.attrs["perm"]) != NHWC_TO_NCHW:
+        from_channels_last = FROM_CHANNELS_LAST.get(len(shape_of(graph, name)))
+        if transpose is None or tuple(transpose.attrs["perm"]) != from_channels_last:
             continue
         source = transpose.inputs[0]
         if source in graph.inputs or source in graph.outputs or graph.tensors[source].is_constant:
@@ -417,13 +480,13 @@ def nhwc_graph_output(graph: ir.Graph) -> ir.Graph | None:
         for node in graph.nodes:
             if node is transpose:
                 if users:
-                    nodes.append(ir.Node("transpose", node.name, (name,), (nchw,), {"perm": NHWC_TO_NCHW}))
+                    nodes.append(ir.Node("transpose", node.name, (name,), (nchw,), {"perm": from_channels_last}))
                 continue
             if any(node is user for user in users):
                 node = node.replace(inputs=tuple(nchw if i == name else i for i in node.inputs))
             nodes.append(renamed(node, source, name))
-        old_perm = graph.output_perms.get(name, tuple(range(4)))
-        output_perms = {**graph.output_perms, name: composed(NHWC_TO_NCHW, old_perm)}
+        old_perm = graph.output_perms.get(name, tuple(range(len(from_channels_last))))
+        output_perms = {**graph.output_perms, name: composed(from_channels_last, old_perm)}
         return dataclasses.replace(graph, nodes=nodes, tensors=tensors, output_perms=output_perms)
     return None
 
@@ -711,4 +774,6 @@ REWRITES: list[Rewrite] = [
     softmax_over_last_axis,
     channel_shuffle_to_gather,
     slice_of_gathered_channels,
+    push_reshape_through_elementwise,
+    push_transpose_through_unit_reshape,
 ]
