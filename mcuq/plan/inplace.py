@@ -113,9 +113,10 @@ def max_shift(layer: Layer, tensors: dict[str, QTensor]) -> int | None:
 
 
 def broadcast_input(layer: Layer, tensors: dict[str, QTensor], input_index: int) -> bool:
-    """Whether input `input_index` is smaller than the output (an operand a broadcasting kernel reads
-    again for later pixels): never a place to write the output."""
-    return tensors[layer.inputs[input_index]].size < tensors[layer.output].size
+    """Whether input `input_index` of an elementwise kernel is smaller than the output: an operand a
+    broadcasting kernel reads again for later pixels, never a place to write the output."""
+    return (kernel_spec(layer.op).inplace is InPlace.ELEMENTWISE
+            and tensors[layer.inputs[input_index]].size < tensors[layer.output].size)
 
 
 def inplace_shift(layer: Layer, tensors: dict[str, QTensor], input_index: int, alignment: int) -> int | None:
