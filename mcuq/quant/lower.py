@@ -22,7 +22,7 @@ from mcuq import qir
 from mcuq.errors import CalibrationError, McuqError, UnsupportedOpError
 from mcuq.ir import float_exec
 from mcuq.ir.graph import Graph, Node
-from mcuq.ir.ops import OutputGrid, ops_where
+from mcuq.ir.ops import OutputGrid, op_info, ops_where
 from mcuq.numerics import fixedpoint
 from mcuq.qir.model import DTYPE_RANGE, Layer, QOp, QTensor
 from mcuq.quant import precision
@@ -431,7 +431,9 @@ def _weighted(lower: Lowering, node: Node, channel_axis: int):
     else:
         w_scales = bias_safe_weight_scales(b, x.scale, weight_scales_per_channel(w, channel_axis))
         wq = quantize_weights(w, w_scales, channel_axis)
-        fix = f"the layer sums too many products for int32: run it in int16 (--int16 {node.name})"
+        fix = (f"the layer sums too many products for int32: run it in int16 (--int16 {node.name})"
+               if op_info(node.op).int16 else "the layer sums too many products for int32 (it has no int16 "
+               "form): split its input channels over two layers")
     if "bias_values" in node.attrs:
         bias = stored_bias(node.attrs["bias_values"], node.attrs["bias_scales"], x.scale, w_scales)
     else:
