@@ -26,7 +26,7 @@ import results  # noqa: E402
 from tests.helpers import real_exports  # noqa: E402
 from tests.helpers.real_exports import N_CALIB, N_VERIFY, ORT_METHODS, Measurement  # noqa: E402
 
-COLUMNS = ["model", "export", "compiles (or first refusal)", "C = golden", "mcuq SQNR dB",
+COLUMNS = ["model", "export (opset)", "compiles (or first refusal)", "C = golden", "mcuq SQNR dB",
            *[f"ORT {m} SQNR dB" for m in ORT_METHODS], "top-1 agr. mcuq / " + " / ".join(ORT_METHODS),
            "arena B", "weights B", "compile s"]
 
@@ -47,7 +47,7 @@ def compile_cell(m: Measurement) -> str:
 
 
 def row(m: Measurement) -> list[str]:
-    cells = [m.export.model, m.export.form, compile_cell(m)]
+    cells = [m.export.model, f"{m.export.form} ({m.opset})", compile_cell(m)]
     if m.error is not None:
         return cells + [""] * (len(COLUMNS) - len(cells))
     qualities = [m.mcuq, *[m.ort[method] for method in ORT_METHODS]]

@@ -93,6 +93,7 @@ def quality(reference: np.ndarray, outputs: np.ndarray) -> Quality:
 @dataclass
 class Measurement:
     export: Export
+    opset: int
     error: str | None = None  # why mcuq did not compile it
     unhandled: list[str] = field(default_factory=list)
     c_mismatches: int | None = None
@@ -120,7 +121,8 @@ def measure(export: Export, path: Path, output_dir: Path, with_ort: bool = True)
     """Compile the exported file at ``path`` with mcuq into ``output_dir`` and measure it; a model mcuq
     refuses gives a Measurement with ``error`` (the McuqError's message) and nothing else measured."""
     calib, verify = calibration_and_verification(export)
-    result = Measurement(export, unhandled=unhandled_ops(path))
+    ort = other_quantizers()
+    result = Measurement(export, ort.onnx_opset(onnx.load(str(path))), unhandled=unhandled_ops(path))
     start = time.perf_counter()
     try:
         compiled = mcuq.compile(path, calib, output_dir, verify_data=verify, force=True)
@@ -133,7 +135,6 @@ def measure(export: Export, path: Path, output_dir: Path, with_ort: bool = True)
     result.verified_samples = report["verification"]["samples"]
     result.arena_bytes = report["totals"]["arena_bytes"]
     result.weight_bytes = report["totals"]["weight_bytes"]
-    ort = other_quantizers()
     reference = ort.run_onnx(path, verify)
     result.mcuq = quality(reference, compiled.run(verify))
     if with_ort:
