@@ -79,7 +79,7 @@ def test_section_body_names_the_command_and_the_date():
 
 def test_every_script_that_writes_results_has_its_section():
     document = (REPO / "benchmarks" / "RESULTS.md").read_text()
-    for script in ("firmware.py", "memory.py", "compile_time.py", "quant_quality.py"):
+    for script in ("firmware.py", "memory.py", "compile_time.py", "quant_quality.py", "real_models.py"):
         assert "results.recorded(__file__, args.write_results)" in (REPO / "benchmarks" / script).read_text()
         begin, end = results.markers(script)
         assert document.count(begin) == 1 and document.count(end) == 1, script
