@@ -506,8 +506,10 @@ def global_average_pool(b: IrBuilder, node: onnx.NodeProto) -> None:
 
 
 def reduce_mean(b: IrBuilder, node: onnx.NodeProto, *, keepdims: int = 1, noop_with_empty_axes: int = 0) -> None:
-    """ReduceMean over H and W of an NCHW tensor is global average pooling (the dynamo exporter writes
-    `x.mean((2, 3))` and `adaptive_avg_pool2d(x, 1)` this way); with keepdims 0 a reshape to [N, C] follows."""
+    """ReduceMean over the two spatial axes of a rank-4 tensor is global average pooling: H and W of NCHW
+    (the dynamo exporter writes `x.mean((2, 3))` and `adaptive_avg_pool2d(x, 1)` this way), or axes 1
+    and 2 of an NHWC tensor (Keras' GlobalAveragePooling2D, as tf2onnx writes it after its Transpose).
+    With keepdims 0 a reshape to [N, C] follows."""
     shape = require_rank(b, node, node.input[0], (4,))
     axes_name = input_name(node, 1)
     axes = b.constant(axes_name) if axes_name else None
@@ -515,17 +517,26 @@ def reduce_mean(b: IrBuilder, node: onnx.NodeProto, *, keepdims: int = 1, noop_w
         raise unsupported(node, "axes must be a constant")
     if axes is None or axes.size == 0:
         raise unsupported(node, "a mean over every axis (no axes given); mcuq reduces over H and W only")
-    if sorted(int(a) % 4 for a in axes.reshape(-1)) != [2, 3]:
+    reduced = sorted(int(a) % 4 for a in axes.reshape(-1))
+    if reduced not in ([2, 3], [1, 2]):
         raise unsupported(node, f"axes={[int(a) for a in axes.reshape(-1)]}; mcuq reduces over H and W (axes 2 and 3 "
-                                "of NCHW: global average pooling) only")
-    label, pooled_nchw = node_label(node), (shape[0], shape[1], 1, 1)
-    attrs = {"kernel": tuple(int(d) for d in shape[2:]), "strides": (1, 1), "pads": (0, 0, 0, 0),
+                                "of NCHW, or 1 and 2 of NHWC: global average pooling) only")
+    # The permutation that puts the tensor in NHWC order: the reduced axes in the middle, channels last.
+    channel_axis = ({1, 2, 3} - set(reduced)).pop()
+    to_nhwc = (0, *reduced, channel_axis)
+    from_nhwc = tuple(int(i) for i in np.argsort(to_nhwc))
+    label, x = node_label(node), node.input[0]
+    channels = shape[channel_axis]
+    attrs = {"kernel": tuple(int(shape[a]) for a in reduced), "strides": (1, 1), "pads": (0, 0, 0, 0),
              "count_include_pad": 0, "act_min": -math.inf, "act_max": math.inf}
-    y = b.emit("avg_pool", label, (b.transpose(label, node.input[0], NCHW_TO_NHWC),), nhwc(pooled_nchw), attrs)
-    if keepdims:
-        b.transpose(label, y, NHWC_TO_NCHW, node.output[0])
+    x_nhwc = x if to_nhwc == (0, 1, 2, 3) else b.transpose(label, x, to_nhwc)
+    y = b.emit("avg_pool", label, (x_nhwc,), (shape[0], 1, 1, channels), attrs)
+    if not keepdims:
+        b.reshape(label, y, (shape[0], channels), node.output[0])
+    elif from_nhwc == (0, 1, 2, 3):
+        b.reshape(label, y, (shape[0], 1, 1, channels), node.output[0])
     else:
-        b.reshape(label, b.transpose(label, y, NHWC_TO_NCHW), (shape[0], shape[1]), node.output[0])
+        b.transpose(label, y, from_nhwc, node.output[0])
 
 
 def batch_normalization(

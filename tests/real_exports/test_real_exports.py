@@ -32,15 +32,10 @@ NEEDS = [
     ("shufflenet_v2_x0_5", ("dynamo",), "Split (channel split of torch.chunk)"),
     ("shufflenet_v2_x0_5", ("torchscript-13", "torchscript-17"), "Slice (channel split of torch.chunk)"),
     ("efficientnet_b0", ALL_TORCH_FORMS, SE_MUL),
-    ("unet", ALL_TORCH_FORMS, "Resize (nearest and bilinear)"),
-    ("conv_autoencoder", ALL_TORCH_FORMS, "ConvTranspose"),
-    ("kws_conv1d", ALL_TORCH_FORMS, "Conv, MaxPool, AveragePool on rank-3 inputs"),
-    ("activations", ("dynamo",), "PRelu, HardSwish, HardSigmoid, Elu, Gelu"),
-    ("activations", ("torchscript-13",), "PRelu, HardSigmoid, Elu, Erf (GELU), Div by a constant"),
-    ("activations", ("torchscript-17",), "PRelu, HardSwish, HardSigmoid, Elu, Erf (GELU), Div by a constant"),
-    ("input_normalization", ALL_TORCH_FORMS, "Sub, Div by a constant"),
-    ("keras_gap_classifier", (KERAS_FORM,),
-     "ReduceMean over axes 1, 2 of a tensor transposed to NHWC (the Transpose is not pushed through it)"),
+    # Not an op: the untrained decoder's Sigmoid outputs lie in [0.42, 0.46]. ARCHITECTURE.md's numerics
+    # contract fixes Sigmoid's output grid at TFLite's 1/256 (zero point -128), so mcuq measures 51.3 dB where
+    # ORT's calibrated output grid gives 58.1 dB. C = golden holds; only the SQNR bar fails.
+    ("conv_autoencoder", ALL_TORCH_FORMS, "a calibrated Sigmoid output grid (the contract fixes it at 1/256)"),
 ]
 MISSING = {(model, form): reason for model, forms, reason in NEEDS for form in forms}
 # Over ~20 s each (export, compile, two ORT quantizations) on this machine: the torchvision classifiers.
