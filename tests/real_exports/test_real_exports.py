@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import real_exports, torch_export
-from tests.helpers.real_exports import KERAS_FORM, N_VERIFY, Export
+from tests.helpers.real_exports import N_VERIFY, Export
 
 # ORT's quantizer is the bar; allowed to be this much better than mcuq on a model's output SQNR.
 SQNR_MARGIN_DB = 1.0
