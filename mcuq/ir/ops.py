@@ -18,7 +18,7 @@ class OutputGrid(enum.Enum):
     CALIBRATED = "calibrated"  # the kernel requantizes (or looks up) into any grid: the output's own range
     SHARED = "shared"  # calibrated, and shared with the inputs that are free to take it (Concat)
     INPUT = "input"  # the input's grid, unchanged (pooling, reshape, transpose, pad)
-    FIXED = "fixed"  # a grid of the op's own (softmax, sigmoid, tanh) or of the model file (fake_quant)
+    FIXED = "fixed"  # a grid of the op's own (softmax) or of the model file (fake_quant)
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,11 @@ _ROWS = (
     OpInfo("avg_pool", OutputGrid.INPUT, fuses_activation=True, moves_values=True, int16=True),
     OpInfo("clip", OutputGrid.CALIBRATED, elementwise_inputs=1),
     OpInfo("leaky_relu", OutputGrid.CALIBRATED, elementwise_inputs=1),
-    OpInfo("sigmoid", OutputGrid.FIXED, elementwise_inputs=1),
-    OpInfo("tanh", OutputGrid.FIXED, elementwise_inputs=1),
+    # Sigmoid, Tanh, HardSigmoid are 256-entry tables in int8, which serve any output grid: a calibrated
+    # one, not TFLite's fixed 1/256 (1/128), so a narrow output range keeps its resolution (a QDQ file's
+    # own grid still wins). See the closing note of issue 13 on the numerics contract.
+    OpInfo("sigmoid", OutputGrid.CALIBRATED, elementwise_inputs=1),
+    OpInfo("tanh", OutputGrid.CALIBRATED, elementwise_inputs=1),
     OpInfo("softmax", OutputGrid.FIXED),
     OpInfo("concat", OutputGrid.SHARED, moves_values=True),
     OpInfo("reshape", OutputGrid.INPUT, moves_values=True, follows_input_precision=True),
@@ -74,7 +77,7 @@ _ROWS = (
     # Functions of one int8 value: 256-entry tables, never fused into their producer (which then gets
     # a calibrated output grid of its own); no int16 form (a 65,536-entry table is not an MCU's).
     OpInfo("hard_swish", OutputGrid.CALIBRATED, elementwise_inputs=1),
-    OpInfo("hard_sigmoid", OutputGrid.FIXED, elementwise_inputs=1),
+    OpInfo("hard_sigmoid", OutputGrid.CALIBRATED, elementwise_inputs=1),
     OpInfo("elu", OutputGrid.CALIBRATED, elementwise_inputs=1),
     OpInfo("selu", OutputGrid.CALIBRATED, elementwise_inputs=1),
     OpInfo("gelu", OutputGrid.CALIBRATED, elementwise_inputs=1),

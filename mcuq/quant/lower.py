@@ -29,11 +29,8 @@ from mcuq.quant import precision
 
 INT8_MIN, INT8_MAX = -128, 127
 
-# Fixed output quantizations (TFLite): sigmoid and softmax [0, 1), tanh [-1, 1).
+# Softmax's fixed output quantization (TFLite, CMSIS-NN arm_softmax_s8): [0, 1) in steps of 1/256.
 SOFTMAX_QUANT = (1.0 / 256.0, -128)
-SIGMOID_QUANT = (1.0 / 256.0, -128)
-TANH_QUANT = (1.0 / 128.0, 0)
-HARD_SIGMOID_QUANT = SIGMOID_QUANT  # [0, 1] whatever alpha and beta
 
 
 def activation_qparams(lo: float, hi: float, dtype: str = "int8") -> tuple[float, int]:
@@ -760,15 +757,15 @@ HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
     "avg_pool": _pool(QOp.AVG_POOL),
     "clip": _lut(_clip_fn),
     "leaky_relu": _lut(_leaky_relu_fn),
-    "sigmoid": _lut(_sigmoid_fn, SIGMOID_QUANT),
-    "tanh": _lut(_tanh_fn, TANH_QUANT),
+    "sigmoid": _lut(_sigmoid_fn),
+    "tanh": _lut(_tanh_fn),
     "softmax": lower_softmax,
     "concat": lower_concat,
     "transpose": lower_transpose,
     "pad": lower_pad,
     "reshape": lower_reshape,
     "hard_swish": _float_op_table(),
-    "hard_sigmoid": _float_op_table(HARD_SIGMOID_QUANT),
+    "hard_sigmoid": _float_op_table(),
     "elu": _float_op_table(),
     "selu": _float_op_table(),
     "gelu": _float_op_table(),

@@ -51,11 +51,17 @@ def test_table_activation_after_a_conv(op, attrs, opset, tmp_path):
     assert compiled.qmodel.tensors[conv_layer.output].scale != compiled.qmodel.tensors["y"].scale
 
 
-def test_hard_sigmoid_writes_the_fixed_unit_grid(tmp_path):
+@pytest.mark.parametrize("op", ["Sigmoid", "HardSigmoid", "Tanh"])
+def test_bounded_tables_take_a_calibrated_grid_within_the_function_range(op, tmp_path):
+    """A narrow output range (the conv's output scaled down: outputs near f(0)) keeps its resolution: the
+    table's output grid is calibrated, finer than TFLite's fixed 1/256 (1/128 for Tanh), and holds 0."""
     n, inits = conv("c", "x", "h", 3, 4)
-    compiled = check([n, helper.make_node("HardSigmoid", ["h"], ["y"])], INPUT, inits, {"lut"}, tmp_path)
+    inits = {name: value * np.float32(0.05) for name, value in inits.items()}
+    compiled = check([n, helper.make_node(op, ["h"], ["y"])], INPUT, inits, {"lut"}, tmp_path)
     out = compiled.qmodel.tensors["y"]
-    assert (out.scale, out.zero_point) == (1.0 / 256.0, -128)
+    fixed_step = 1 / 128 if op == "Tanh" else 1 / 256
+    assert out.scale < fixed_step / 1.5
+    assert -128 <= out.zero_point <= 127
 
 
 def silu_nodes(x, y):

@@ -66,14 +66,14 @@ def test_clamp_bounds_round_as_tflite():
 def test_concat_inputs_take_the_output_quantization_where_free():
     """TFLite's rule: a Concat's inputs share its output's scale and zero point. Free producers (conv)
     take it, also through a pooling chain (whose source's range then widens the shared one); an
-    input read by another layer too, or produced by an op with a fixed output (sigmoid), keeps its own."""
+    input read by another layer too, or produced by an op with a fixed output (softmax), keeps its own."""
     from mcuq.ir.graph import Graph, Node, Tensor
     from mcuq.quant.lower import shared_concat_quantization
 
     names = ["x", "a", "p", "b", "u", "c", "cat"]
     nodes = [Node("conv2d", "A", ("x",), ("a",)), Node("max_pool", "P", ("a",), ("p",)),
              Node("conv2d", "B", ("x",), ("b",)), Node("add", "U", ("b", "x"), ("u",)),
-             Node("sigmoid", "C", ("x",), ("c",)), Node("concat", "CAT", ("p", "b", "c"), ("cat",), {"axis": 3})]
+             Node("softmax", "C", ("x",), ("c",)), Node("concat", "CAT", ("p", "b", "c"), ("cat",), {"axis": 3})]
     graph = Graph({n: Tensor(n, (1, 2, 2, 1)) for n in names}, nodes, ["x"], ["cat", "u"])
     ranges = {"x": (-1, 1), "a": (-3, 5), "p": (-1, 5), "b": (-2, 2), "u": (-3, 3), "c": (0, 1), "cat": (-2, 5)}
     shared = shared_concat_quantization(graph, ranges, {})
