@@ -12,10 +12,15 @@ The same measurements, as a table: benchmarks/real_models.py."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
 
 import numpy as np
 import pytest
 
+import mcuq
+from mcuq import firmware
+from mcuq.firmware.boards import get_board
 from tests.helpers import real_exports, torch_export
 from tests.helpers.real_exports import N_VERIFY, Export
 
@@ -98,3 +103,27 @@ def test_torchvision_models_import_with_cpu_torch():
     require_torch(torchvision=True)
     models = torch_export.import_torchvision_models()
     assert callable(models.mobilenet_v2)
+
+
+# The hand-written nets on both boards; two torchvision classifiers on the board with room for their
+# 1-1.4 MB of weights (mps3-an547's ITCM holds 512 KiB).
+FIRMWARE_CASES = [(model, board) for model in ("unet", "conv_autoencoder", "kws_conv1d", "activations",
+                                               "input_normalization") for board in ("mps2-an386", "mps3-an547")]
+FIRMWARE_CASES += [pytest.param(model, "mps2-an386", marks=pytest.mark.slow)
+                   for model in ("mobilenet_v3_small_0.5", "shufflenet_v2_x0_5")]
+
+
+@pytest.mark.parametrize("model, board", FIRMWARE_CASES)
+def test_firmware_under_qemu_equals_the_host_build(model, board, exported, tmp_path):
+    """The dynamo export (torch's default) built for the board and run under QEMU: compile() raises
+    VerificationError when the firmware's outputs differ from the host build's by one byte."""
+    missing = [tool for tool in ("arm-none-eabi-gcc", "make", "qemu-system-arm") if shutil.which(tool) is None]
+    if missing and os.environ.get("MCUQ_REQUIRE_FIRMWARE_TOOLS") != "1":
+        pytest.skip(f"firmware tools not installed: {missing}")
+    export = Export(model, "dynamo")
+    calib, verify = real_exports.calibration_and_verification(export)
+    options = firmware.FirmwareOptions(get_board(board), run=True, samples=2)
+    compiled = mcuq.compile(exported(export), calib, tmp_path / "out", verify_data=verify,
+                            firmware_options=options)
+    run = compiled.report["firmware"]["run"]
+    assert run["samples"] == 2 and not run.get("mismatches"), run
