@@ -126,13 +126,6 @@ def conv_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[s
     return acc + np.asarray(p.bias, dtype=np.int64)
 
 
-def _conv(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
-    p: qir.ConvParams = layer.params
-    acc = conv_accumulator(layer, inputs, tensors)
-    _check_acc(acc, layer.name)
-    return _requant_out(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
-
-
 def depthwise_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
     """Depthwise conv up to requantization (int64 [N,OH,OW,C_out]); shared by the int8 and int16 kernels."""
     p: qir.DepthwiseConvParams = layer.params
@@ -149,13 +142,6 @@ def depthwise_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors: d
     win = _windows(x + p.input_offset, (oh, ow), (kh, kw), p.stride, p.dilation, p.padding, 0)
     win = np.repeat(win, p.ch_mult, axis=-1)  # output channel c*ch_mult + m reads input channel c
     return np.einsum("nhwijc,ijc->nhwc", win, w[0]) + np.asarray(p.bias, dtype=np.int64)
-
-
-def _depthwise(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
-    p: qir.DepthwiseConvParams = layer.params
-    acc = depthwise_accumulator(layer, inputs, tensors)
-    _check_acc(acc, layer.name)
-    return _requant_out(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
 
 
 def fc_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
@@ -441,13 +427,6 @@ def transpose_conv_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tenso
     return full[:, top : top + oh, left : left + ow] + np.asarray(p.bias, dtype=np.int64)
 
 
-def _transpose_conv(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
-    p: qir.TransposeConvParams = layer.params
-    acc = transpose_conv_accumulator(layer, inputs, tensors)
-    _check_acc(acc, layer.name)
-    return _requant_out(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
-
-
 def _slice(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
     p: qir.SliceParams = layer.params
     x = as_shape(inputs[0], tensors[layer.inputs[0]].shape, layer.name)
@@ -472,9 +451,22 @@ def _gather_channels(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[s
     return _to_int8(x[..., indices])
 
 
+def _requantized(accumulator):
+    """The int8 golden function of a conv-like op: its int64 accumulator (bias added), checked to fit
+    int32 as the C accumulates it, then requantized per output channel with the fused clamp."""
+
+    def run(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+        p = layer.params
+        acc = accumulator(layer, inputs, tensors)
+        _check_acc(acc, layer.name)
+        return _requant_out(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+
+    return run
+
+
 OPS: dict[qir.QOp, Callable[[qir.Layer, list[np.ndarray], dict[str, qir.QTensor]], np.ndarray]] = {
-    qir.QOp.CONV: _conv,
-    qir.QOp.DEPTHWISE_CONV: _depthwise,
+    qir.QOp.CONV: _requantized(conv_accumulator),
+    qir.QOp.DEPTHWISE_CONV: _requantized(depthwise_accumulator),
     qir.QOp.FULLY_CONNECTED: _fully_connected,
     qir.QOp.ADD: _add,
     qir.QOp.MUL: _mul,
@@ -491,7 +483,7 @@ OPS: dict[qir.QOp, Callable[[qir.Layer, list[np.ndarray], dict[str, qir.QTensor]
     qir.QOp.BROADCAST_MUL: _broadcast(mul_values),
     qir.QOp.RESIZE_NEAREST: _resize_nearest,
     qir.QOp.RESIZE_BILINEAR: _resize_bilinear,
-    qir.QOp.TRANSPOSE_CONV: _transpose_conv,
+    qir.QOp.TRANSPOSE_CONV: _requantized(transpose_conv_accumulator),
     qir.QOp.SLICE: _slice,
     qir.QOp.GATHER_CHANNELS: _gather_channels,
 }

@@ -4,10 +4,8 @@ Keras-style NHWC graphs. Each must compile with mcuq's public API, its C must eq
 every verification sample, and its output SQNR against ONNX Runtime on the float model must be at least
 ONNX Runtime `quantize_static`'s best (per channel, MinMax or Percentile, same calibration data) minus 1 dB.
 
-Models that need an op that is not in mcuq yet are strict xfails naming the ops seen in the actual
-compile errors (and, hidden behind the first refusal, the op types without a frontend handler after
-constant folding): each turns into a failure as soon as its ops land, and the mark is removed then.
-The same measurements, as a table: benchmarks/real_models.py."""
+Every export meets that bar; none is expected to fail. The same measurements, as a table:
+benchmarks/real_models.py."""
 
 from __future__ import annotations
 
@@ -27,21 +25,12 @@ from tests.helpers.real_exports import N_VERIFY, Export
 # ORT's quantizer is the bar; allowed to be this much better than mcuq on a model's output SQNR.
 SQNR_MARGIN_DB = 1.0
 
-# (model, export forms, why it fails): a model that cannot meet the bar yet is a strict xfail listed here,
-# with the ops it needs, so that it fails as soon as they land. Every export passes today.
-NEEDS: list[tuple[str, tuple[str, ...], str]] = []
-MISSING = {(model, form): reason for model, forms, reason in NEEDS for form in forms}
 # Over ~20 s each (export, compile, two ORT quantizations) on this machine: the torchvision classifiers.
 SLOW_MODELS = frozenset(n for n, m in torch_export.MODELS.items() if m.from_torchvision)
 
 
 def marks(export: Export) -> list:
-    found = []
-    if export.model in SLOW_MODELS:
-        found.append(pytest.mark.slow)
-    if (export.model, export.form) in MISSING:
-        found.append(pytest.mark.xfail(strict=True, reason=f"needs {MISSING[export.model, export.form]}"))
-    return found
+    return [pytest.mark.slow] if export.model in SLOW_MODELS else []
 
 
 EXPORTS = [pytest.param(e, id=e.label, marks=marks(e)) for e in real_exports.all_exports()]
