@@ -15,6 +15,7 @@ import numpy as np
 
 from mcuq import codegen, data, firmware, output_folder, passes, quant, report, verify
 from mcuq.calib import ptq
+from mcuq.codegen import cmake
 from mcuq.errors import CalibrationError, McuqError, ModelError, VerificationError
 from mcuq.firmware.check import run_summary, size_summary
 from mcuq.frontend.onnx_loader import load_onnx
@@ -228,7 +229,7 @@ class _Precision:
 
 def _output_names(job: _Job) -> list[str]:
     """The files and folders the job writes into the output folder."""
-    names = [f"{job.prefix}.c", f"{job.prefix}.h", "report.md", "report.json", "memory.svg"]
+    names = [f"{job.prefix}.c", f"{job.prefix}.h", cmake.CMAKE_LISTS, "report.md", "report.json", "memory.svg"]
     if job.firmware_options is not None:
         names += firmware.project_file_names(job.firmware_options.board.name) + ["build/"]
     return names
@@ -300,12 +301,13 @@ def _quantize_and_plan(calibrated: ptq.Prepared, fixed: dict, int16_nodes) -> tu
 
 
 def _emit(qmodel: QModel, plan: ArenaPlan, job: _Job, say: Progress) -> tuple[Path, Path]:
-    """Write NAME.c and NAME.h."""
+    """Write NAME.c, NAME.h and the CMakeLists.txt of the model's library target."""
     code = codegen.generate(qmodel, plan, job.prefix, job.model_path.name)
     job.output_dir.mkdir(parents=True, exist_ok=True)
     c_path, h_path = job.output_dir / f"{job.prefix}.c", job.output_dir / f"{job.prefix}.h"
     c_path.write_text(code.c_source)
     h_path.write_text(code.header)
+    (job.output_dir / cmake.CMAKE_LISTS).write_text(cmake.cmake_lists(job.prefix))
     say(f"wrote {c_path} and {h_path} (arena {plan.size:,} B, lower bound {plan.lower_bound:,} B)")
     return c_path, h_path
 

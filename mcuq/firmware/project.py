@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mcuq.codegen import cmake
 from mcuq.codegen.templating import template_environment
 from mcuq.errors import McuqError
 from mcuq.firmware.boards import Board
@@ -81,7 +82,8 @@ class FirmwareProject:
 
 
 def project_file_names(board_name: str) -> list[str]:
-    return [name.format(board=board_name) for name in PROJECT_FILES.values()]
+    """The files `write_project` adds to the model's (its CMakeLists.txt it rewrites, with the firmware)."""
+    return [name.format(board=board_name) for name in PROJECT_FILES.values()] + [cmake.TOOLCHAIN_FILE]
 
 
 def write_project(folder: Path, prefix: str, board: Board, samples: list[TestSample], *, opt: str = "-O2",
@@ -102,4 +104,10 @@ def write_project(folder: Path, prefix: str, board: Board, samples: list[TestSam
         path = folder / name.format(board=board.name)
         path.write_text(env.get_template(f"firmware/{template}").render(context))
         written.append(path)
+    # The same firmware for CMake: the model's library target plus the ELF, and the board's toolchain file.
+    cmake_files = {cmake.CMAKE_LISTS: cmake.cmake_lists(prefix, dict(board=board, opt=opt)),
+                   cmake.TOOLCHAIN_FILE: cmake.toolchain_file(board)}
+    for name, text in cmake_files.items():
+        (folder / name).write_text(text)
+        written.append(folder / name)
     return FirmwareProject(folder, prefix, board, opt, stack_size, tuple(samples), tuple(written))
