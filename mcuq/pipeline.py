@@ -18,6 +18,7 @@ from mcuq.calib import ptq
 from mcuq.codegen import cmake
 from mcuq.errors import CalibrationError, McuqError, ModelError, VerificationError
 from mcuq.firmware.check import run_summary, size_summary
+from mcuq.frontend import pytorch
 from mcuq.frontend.onnx_loader import load_onnx
 from mcuq.ir.graph import Graph
 from mcuq.plan import ArenaPlan, best_schedule, plan_arena, with_roomy_scratch
@@ -90,7 +91,7 @@ class CompiledModel:
 
 
 def compile(  # noqa: A001 - the API's name is the job's name
-    model: str | Path,
+    model,
     calib,
     output_dir: str | Path,
     *,
@@ -105,8 +106,14 @@ def compile(  # noqa: A001 - the API's name is the job's name
     force: bool = False,
     firmware_options: firmware.FirmwareOptions | None = None,
     progress: Progress | None = None,
+    example_input=None,
 ) -> CompiledModel:
     """Compile an ONNX model into int8 C, build it on the host and verify it.
+
+    ``model``: an ONNX file, or a ``torch.nn.Module`` with ``example_input`` (one input as the module
+    takes it, batch dimension 1): the module is exported in eval mode with ``torch.onnx.export`` into
+    ``output_dir/NAME.onnx`` (kept; NAME defaults to the module's class name), which is then compiled
+    as any ONNX file; ``report["exported"]`` names the file and the exporter (see `frontend.pytorch`).
 
     ``calib``/``verify_data``: a .npy/.npz path, an array (N, ...) in the ONNX input layout without
     the batch dimension, or an iterable of such samples; for an int8 model input (a pre-quantized
@@ -128,20 +135,42 @@ def compile(  # noqa: A001 - the API's name is the job's name
     with arm-none-eabi-gcc (DoesNotFitError when it does not fit) and, with ``run`` on an emulated board,
     run it under QEMU on the first verification samples; its outputs must equal the host build's.
     """
+    module = model if pytorch.is_torch_module(model) else None
+    if module is not None:
+        prefix = codegen.c_identifier(name or pytorch.module_name(module))
+        model_path = Path(output_dir) / f"{prefix}.onnx"
+        pytorch.example_tensor(example_input)  # checked before the output folder is touched
+    else:
+        model_path = _model_file(model, example_input)
+        prefix = codegen.c_identifier(name or model_path.stem)
+    job = _Job(model_path, prefix, Path(output_dir), calib, input_shapes, calib_method, bias_correction,
+               equalization, int16_layers, verify_data, verify_labels, firmware_options)
+    names = _output_names(job) + ([model_path.name] if module is not None else [])
+    if firmware_options is not None:
+        firmware.require_tools(firmware_options.run and firmware_options.board.emulated)
+    say = progress or _quiet
+    with output_folder.guarded(job.output_dir, names, force):  # a failed job leaves the folder as it was
+        exported = None
+        if module is not None:
+            say(f"exporting {pytorch.module_name(module)} with torch.onnx.export to {model_path}")
+            exported = pytorch.export(module, example_input, model_path)
+        return _compile_into(job, say, exported)
+
+
+def _model_file(model, example_input) -> Path:
+    """The ONNX file ``model`` names; McuqError when it does not exist or is neither a file nor a module."""
+    if not isinstance(model, (str, os.PathLike)):
+        raise ModelError(f"model is a {type(model).__name__}: give an ONNX file's path or a torch.nn.Module")
+    if example_input is not None:
+        raise McuqError("example_input is for a torch.nn.Module; an ONNX file's input shape is in the file "
+                        "(or --input-shape / input_shapes)")
     model_path = Path(model)
     if not os.path.exists(model_path):  # False, not an OSError, for a name too long
         raise ModelError(f"model file {str(model_path)!r} does not exist")
-    job = _Job(model_path, codegen.c_identifier(name or model_path.stem), Path(output_dir), calib, input_shapes,
-               calib_method, bias_correction, equalization, int16_layers, verify_data, verify_labels,
-               firmware_options)
-    names = _output_names(job)
-    if firmware_options is not None:
-        firmware.require_tools(firmware_options.run and firmware_options.board.emulated)
-    with output_folder.guarded(job.output_dir, names, force):  # a failed job leaves the folder as it was
-        return _compile_into(job, progress or _quiet)
+    return model_path
 
 
-def _compile_into(job: _Job, say: Progress) -> CompiledModel:
+def _compile_into(job: _Job, say: Progress, exported: pytorch.Exported | None = None) -> CompiledModel:
     """`compile` once the output folder is checked and guarded: each stage takes what earlier ones returned."""
     timer = StageTimer()
     with timer.stage("load"):
@@ -161,7 +190,7 @@ def _compile_into(job: _Job, say: Progress) -> CompiledModel:
     with timer.stage("diagnose"):
         diagnosis = _diagnose(calibrated, qmodel, verify_ir, layer_sqnr, verification, job.calib_method, say)
     summary = _report(job, qmodel, plan, _calibration_facts(job, loaded, samples, calibrated), precision.facts,
-                      verification, layer_sqnr, diagnosis, timer.seconds, say)
+                      verification, layer_sqnr, diagnosis, timer.seconds, exported, say)
     _check_c_equals_golden(verification, job.output_dir)
     compiled = CompiledModel(job.prefix, calibrated.reference, qmodel, plan, c_path, h_path, summary, host)
     if job.firmware_options is not None:
@@ -349,10 +378,12 @@ def _calibration_facts(job: _Job, loaded: _Loaded, samples: _Samples, calibrated
 
 def _report(job: _Job, qmodel: QModel, plan: ArenaPlan, calibration: report.CalibrationFacts,
             precision: report.PrecisionFacts, verification: dict, layer_sqnr: dict[str, float], diagnosis: dict,
-            seconds: dict[str, float], say: Progress) -> dict:
+            seconds: dict[str, float], exported: pytorch.Exported | None, say: Progress) -> dict:
     """Assemble the report and write report.json, report.md and memory.svg."""
     summary = report.assemble(job.prefix, job.model_path.name, qmodel, plan, calibration, precision, verification,
                               layer_sqnr, diagnosis, seconds)
+    if exported is not None:
+        summary["exported"] = exported.as_report()
     report.write(job.output_dir, summary)
     say(f"wrote {job.output_dir / 'report.md'}")
     return summary
