@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -55,22 +56,24 @@ class FirmwareRun:
         return round(sum(self.layer_ticks[sample]) * self.ns_per_tick)
 
 
-def qemu_command(project: FirmwareProject) -> list[str]:
+def qemu_command(project: FirmwareProject, elf: Path | None = None) -> list[str]:
     return [
         QEMU, "-M", project.board.qemu_machine, "-nographic", "-monitor", "none", "-serial", "none",
-        "-icount", "shift=0", "-semihosting-config", "enable=on,target=native", "-kernel", str(project.elf),
+        "-icount", "shift=0", "-semihosting-config", "enable=on,target=native", "-kernel", str(elf or project.elf),
     ]
 
 
-def run_firmware(project: FirmwareProject, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> FirmwareRun:
-    """Run the built ELF; raises FirmwareRunError on a timeout, a fault or output it cannot read."""
+def run_firmware(project: FirmwareProject, *, timeout_s: float = DEFAULT_TIMEOUT_S, elf: Path | None = None
+                 ) -> FirmwareRun:
+    """Run the built ELF (the Makefile's, or ``elf``: e.g. the CMake build's); raises FirmwareRunError on a
+    timeout, a fault or output it cannot read."""
     board = project.board
     if not board.emulated:
         raise McuqError(f"board {board.name} is not emulated by QEMU: `mcuq build` builds and size-checks it; "
                         "run on an emulated board (see `mcuq boards`)")
     require_tools(run_under_qemu=True)
     try:
-        done = subprocess.run(qemu_command(project), capture_output=True, text=True, timeout=timeout_s)
+        done = subprocess.run(qemu_command(project, elf), capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
         printed = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout
         raise FirmwareRunError(
