@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -24,6 +25,7 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 import mcuq
+from mcuq.codegen.cmake import cmake_lists
 from mcuq.codegen.names import (
     MAX_SHOWN,
     ModelString,
@@ -39,6 +41,7 @@ from mcuq.codegen.names import (
 from mcuq.codegen.templating import template_environment
 from mcuq.errors import McuqError, ToolchainError
 from mcuq.verify.host import elf_section_names, host_compiler, refuse_load_time_code
+from tests.helpers.cmake_project import cmake_build, user_project
 
 
 def payload(marker: Path) -> str:
@@ -63,6 +66,8 @@ def hostile_names(marker: Path) -> dict[str, str]:
         "non_ascii": "µ-Netz_ß_日本語_😀\u2028\u202e",
         "markdown_html": "<script>alert(1)</script> | `code` ``x`` [a](javascript:x) **b**",
         "terminal": "\x1b[2J\x1b[31mred\x07",
+        # CMake: end a quoted argument and a command, run a process, expand variables and generator expressions
+        "cmake": f'x") \nexecute_process(COMMAND touch {marker})\n# ${{CMAKE_COMMAND}} $<1:y> ; \\" [[z]] ',
     }
 
 
@@ -161,6 +166,24 @@ def test_hostile_names_through_the_cli(kind, tmp_path, calib):
     prefix = c_identifier(names["graph"][:100])
     assert_no_payload(out, prefix)
     assert "\x1b" not in result.stdout + result.stderr and "\r" not in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed (.ci/run installs it)")
+@pytest.mark.parametrize("kind", ["cmake", "every_byte", "backslash_lf"])
+def test_hostile_names_reach_the_cmake_file_only_as_the_c_identifier(kind, tmp_path, calib):
+    """The CMakeLists.txt is the one the sanitized prefix alone gives, and a user's project that takes the
+    folder with add_subdirectory configures, builds and runs without running anything from a name."""
+    marker = tmp_path / "pwned"
+    names = every_place(hostile_names(marker)[kind])
+    onnx.save(conv_model(names), tmp_path / "model.onnx")
+    out = tmp_path / "out"
+    compiled = mcuq.compile(tmp_path / "model.onnx", calib, out, name=names["graph"][:100])
+    assert re.fullmatch(r"[a-z_][a-z0-9_]*", compiled.name)
+    assert (out / "CMakeLists.txt").read_text() == cmake_lists(compiled.name)
+    build = tmp_path / "build"
+    cmake_build(user_project(tmp_path / "user", out, compiled.name), build)
+    subprocess.run([str(build / "app")], capture_output=True, check=True)
+    assert not marker.exists()
 
 
 def test_the_payload_is_live(tmp_path):
