@@ -125,3 +125,21 @@ def test_the_cmake_run_target_runs_the_firmware_under_qemu(digits_firmware, tmp_
     done = subprocess.run(["cmake", "--build", str(build), "--target", "run"], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "result pass mismatches=0" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("board", ["microbit", "mps3-an547", "rpi-pico"])
+def test_the_cmake_build_is_the_makefiles_on_other_cores(digits, board, tmp_path):
+    """Cortex-M0 (soft float), M55 (Helium kernels) and a real board's M0+: each board's toolchain file
+    gives the flags its Makefile uses."""
+    folder = tmp_path / "fw"
+    folder.mkdir()
+    for path in (digits.c_path, digits.h_path):
+        shutil.copy(path, folder / path.name)
+    samples = digits.firmware_samples(np.zeros((1, *digits.graph.tensors[digits.graph.inputs[0]].shape[1:]),
+                                               np.float32))
+    project = firmware.write_project(folder, digits.name, get_board(board), samples)
+    firmware.build_firmware(project)
+    build = tmp_path / "cmake-build"
+    cmake_build(folder, build)
+    elf = build / f"{project.prefix}.elf"
+    assert loadable_bytes(elf, tmp_path / "cmake.bin") == loadable_bytes(project.elf, tmp_path / "make.bin")
