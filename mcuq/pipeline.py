@@ -135,14 +135,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     with arm-none-eabi-gcc (DoesNotFitError when it does not fit) and, with ``run`` on an emulated board,
     run it under QEMU on the first verification samples; its outputs must equal the host build's.
     """
-    module = model if pytorch.is_torch_module(model) else None
-    if module is not None:
-        prefix = codegen.c_identifier(name or pytorch.module_name(module))
-        model_path = Path(output_dir) / f"{prefix}.onnx"
-        pytorch.example_tensor(example_input)  # checked before the output folder is touched
-    else:
-        model_path = _model_file(model, example_input)
-        prefix = codegen.c_identifier(name or model_path.stem)
+    module, model_path, prefix = _model_source(model, name, Path(output_dir), example_input)
     job = _Job(model_path, prefix, Path(output_dir), calib, input_shapes, calib_method, bias_correction,
                equalization, int16_layers, verify_data, verify_labels, firmware_options)
     names = _output_names(job) + ([model_path.name] if module is not None else [])
@@ -155,6 +148,17 @@ def compile(  # noqa: A001 - the API's name is the job's name
             say(f"exporting {pytorch.module_name(module)} with torch.onnx.export to {model_path}")
             exported = pytorch.export(module, example_input, model_path)
         return _compile_into(job, say, exported)
+
+
+def _model_source(model, name: str | None, output_dir: Path, example_input):
+    """(the torch module or None, the ONNX file to compile, the C prefix): a module's export goes to
+    ``output_dir/PREFIX.onnx``, its prefix from its class name; a file's prefix is its stem."""
+    if pytorch.is_torch_module(model):
+        pytorch.example_tensor(example_input)  # checked before the output folder is touched
+        prefix = codegen.c_identifier(name or pytorch.module_name(model))
+        return model, output_dir / f"{prefix}.onnx", prefix
+    model_path = _model_file(model, example_input)
+    return None, model_path, codegen.c_identifier(name or model_path.stem)
 
 
 def _model_file(model, example_input) -> Path:
