@@ -70,6 +70,8 @@ class TorchModel:
     input_shape: tuple[int, ...]
     inputs: Callable[[np.random.Generator, int, tuple[int, ...]], np.ndarray]
     from_torchvision: bool = False
+    # The TorchScript exporter writes nn.MultiheadAttention only from opset 14 (scaled_dot_product_attention).
+    exporters: tuple[str, ...] = tuple(EXPORTERS)
 
 
 def image_like(rng: np.random.Generator, n: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -88,6 +90,13 @@ def image_like(rng: np.random.Generator, n: int, shape: tuple[int, ...]) -> np.n
 def raw_pixels(rng: np.random.Generator, n: int, shape: tuple[int, ...]) -> np.ndarray:
     """Images in [0, 1], for a model that normalizes its input itself."""
     return np.clip(image_like(rng, n, shape) * 0.25 + 0.5, 0, 1).astype(np.float32)
+
+
+def mfcc_like(rng: np.random.Generator, n: int, shape: tuple[int, ...]) -> np.ndarray:
+    """[frames, coefficients] features that change smoothly over time, as MFCCs of speech do: the
+    image-like noise of `image_like` laid out with time first."""
+    frames, coefficients = shape
+    return np.ascontiguousarray(image_like(rng, n, (coefficients, frames)).transpose(0, 2, 1))
 
 
 def _torchvision(name: str, label: str, **kwargs) -> TorchModel:
@@ -124,6 +133,11 @@ def _models() -> dict[str, TorchModel]:
         TorchModel("kws_conv1d", _net("KwsConv1d"), (1, 10, 49), image_like),
         TorchModel("activations", _net("Activations"), (1, 3, 16, 16), image_like),
         TorchModel("input_normalization", _net("InputNormalization"), (1, 3, 32, 32), raw_pixels),
+        TorchModel("gru_kws", _net("GruKws"), (1, 49, 10), mfcc_like),
+        TorchModel("lstm_kws", _net("LstmKws"), (1, 49, 10), mfcc_like),
+        TorchModel("keyword_transformer", _net("KeywordTransformer"), (1, 49, 10), mfcc_like),
+        TorchModel("tiny_vit", _net("TinyViT"), (1, 3, 32, 32), image_like,
+                   exporters=("dynamo", "torchscript-17")),
     ]
     return {m.name: m for m in models}
 

@@ -88,3 +88,96 @@ class InputNormalization(nn.Module):
 
     def forward(self, x):
         return self.fc(torch.flatten(self.features((x - self.mean) / self.std), 1))
+
+
+# Sequence models (issue 14): keyword spotting on 49 frames x 10 MFCC coefficients, batch first, as
+# users write them, and a tiny vision transformer on 32x32 images.
+
+
+class GruKws(nn.Module):
+    """One GRU layer over the 49 frames; the classifier reads the last step's output."""
+
+    def __init__(self, keywords: int = 12, hidden: int = 32):
+        super().__init__()
+        self.rnn = nn.GRU(10, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, keywords)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return self.fc(y[:, -1])
+
+
+class LstmKws(nn.Module):
+    """One LSTM layer over the 49 frames; the classifier reads the last hidden state h[-1]."""
+
+    def __init__(self, keywords: int = 12, hidden: int = 32):
+        super().__init__()
+        self.rnn = nn.LSTM(10, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, keywords)
+
+    def forward(self, x):
+        _, (h, _) = self.rnn(x)
+        return self.fc(h[-1])
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm transformer encoder block written out by hand: one fused QKV projection split three
+    ways, multi-head attention with MatMul + Softmax, and a GELU MLP."""
+
+    def __init__(self, dim: int = 32, heads: int = 4):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, x):
+        n, t, d = x.shape
+        q, k, v = (z.reshape(n, t, self.heads, d // self.heads).transpose(1, 2)
+                   for z in self.qkv(self.ln1(x)).split(d, dim=-1))
+        attention = ((q @ k.transpose(-2, -1)) * (d // self.heads) ** -0.5).softmax(-1)
+        x = x + self.proj((attention @ v).transpose(1, 2).reshape(n, t, d))
+        return x + self.mlp(self.ln2(x))
+
+
+class KeywordTransformer(nn.Module):
+    """A 2-layer keyword transformer (KWT): each MFCC frame embedded by a Linear, a class token, a learned
+    positional embedding, 4 heads; the classifier reads the class token."""
+
+    def __init__(self, keywords: int = 12, dim: int = 32, frames: int = 49):
+        super().__init__()
+        self.embed = nn.Linear(10, dim)
+        self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.5)
+        self.pos = nn.Parameter(torch.randn(1, frames + 1, dim) * 0.5)
+        self.blocks = nn.Sequential(EncoderBlock(dim), EncoderBlock(dim))
+        self.norm, self.head = nn.LayerNorm(dim), nn.Linear(dim, keywords)
+
+    def forward(self, x):
+        x = self.embed(x)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+        return self.head(self.norm(self.blocks(x))[:, 0])
+
+
+class TinyViT(nn.Module):
+    """A 2-layer vision transformer on 32x32 images with 4x4 patches (64 tokens and a class token), using
+    torch's own nn.MultiheadAttention (4 heads)."""
+
+    def __init__(self, classes: int = 10, dim: int = 32):
+        super().__init__()
+        self.patches = nn.Conv2d(3, dim, 4, 4)
+        self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.5)
+        self.pos = nn.Parameter(torch.randn(1, 65, dim) * 0.5)
+        self.layers = nn.ModuleList(nn.ModuleDict({
+            "ln1": nn.LayerNorm(dim), "attention": nn.MultiheadAttention(dim, 4, batch_first=True),
+            "ln2": nn.LayerNorm(dim), "mlp": nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim)),
+        }) for _ in range(2))
+        self.norm, self.head = nn.LayerNorm(dim), nn.Linear(dim, classes)
+
+    def forward(self, x):
+        x = self.patches(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+        for layer in self.layers:
+            h = layer["ln1"](x)
+            x = x + layer["attention"](h, h, h, need_weights=False)[0]
+            x = x + layer["mlp"](layer["ln2"](x))
+        return self.head(self.norm(x)[:, 0])

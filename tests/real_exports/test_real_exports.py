@@ -70,6 +70,19 @@ def test_compiles_bit_exact_and_as_good_as_ort(export, exported, tmp_path):
     assert m.mcuq.sqnr_db >= m.best_ort_sqnr - SQNR_MARGIN_DB, (m.mcuq, m.ort)
 
 
+SEQUENCE_MODELS = ("gru_kws", "lstm_kws", "keyword_transformer", "tiny_vit")
+
+
+@pytest.mark.parametrize("export", [e for e in real_exports.all_exports() if e.model in SEQUENCE_MODELS],
+                         ids=lambda e: e.label)
+def test_sequence_model_arena_within_two_largest_tensors_plus_scratch(export, exported, tmp_path):
+    """Issue 14's memory bound: a recurrent or transformer model's arena is at most its two largest
+    tensors plus its largest kernel scratch (no attention score or gate buffer left alive for nothing)."""
+    m = real_exports.measure(export, exported(export), tmp_path / "out", with_ort=False)
+    assert m.error is None, m.error
+    assert 0 < m.arena_bytes <= m.arena_bound, (m.arena_bytes, m.arena_bound)
+
+
 @pytest.mark.parametrize("export", [e for e in real_exports.all_exports() if e.needs_torch][::3],
                          ids=lambda e: e.model)
 def test_onnx_file_computes_what_the_torch_module_computes(export, exported):
@@ -98,6 +111,7 @@ def test_torchvision_models_import_with_cpu_torch():
 # 1-1.4 MB of weights (mps3-an547's ITCM holds 512 KiB).
 FIRMWARE_CASES = [(model, board) for model in ("unet", "conv_autoencoder", "kws_conv1d", "activations",
                                                "input_normalization") for board in ("mps2-an386", "mps3-an547")]
+FIRMWARE_CASES += [(model, board) for model in SEQUENCE_MODELS for board in ("mps2-an386", "mps3-an547")]
 FIRMWARE_CASES += [pytest.param(model, "mps2-an386", marks=pytest.mark.slow)
                    for model in ("mobilenet_v3_small_0.5", "shufflenet_v2_x0_5")]
 
