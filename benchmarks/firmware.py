@@ -40,9 +40,11 @@ import results
 from narrow_models import narrow_cases
 from zoo_models import REPO, ZOO, cases
 
-import mcuq
-from mcuq import firmware, quant
-from mcuq.firmware.boards import all_boards
+sys.path.insert(0, str(REPO))  # this checkout's mcuq and runtime_c, not whichever one is installed
+
+import mcuq  # noqa: E402
+from mcuq import firmware, quant  # noqa: E402
+from mcuq.firmware.boards import all_boards  # noqa: E402
 
 PLUGIN_SOURCE = REPO.parent / "shared" / "tools" / "qemu-icount" / "icount_plugin.c"
 CMSIS_REFERENCE = REPO.parent / "shared" / "reference" / "cmsisnn-v7-qemu.md"
