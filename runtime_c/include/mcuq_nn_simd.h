@@ -117,6 +117,50 @@ static inline MCUQ_MAYBE_UNUSED int32_t mcuq_read_s8x4(const int8_t *p)
 }
 static inline MCUQ_MAYBE_UNUSED void mcuq_write_s8x4(int8_t *p, int32_t v) { memcpy(p, &v, sizeof(v)); }
 #endif
+
+/* The fast paths' copies and fills of short runs (im2col rows, padding, planes): a word at a time, then
+ * the last 0-3 bytes without a loop. Not memcpy / memset: those are library calls under -fno-builtin,
+ * and at any flags gcc turns a byte loop into one (newlib-nano's memset is itself a byte loop). Unaligned
+ * words: every core with these paths allows them, at the same instruction count. */
+static inline MCUQ_MAYBE_UNUSED void mcuq_fill_s8(int8_t *dst, int8_t value, int32_t n)
+{
+    const int32_t word = (int32_t)(0x01010101u * (uint8_t)value);
+    for (; n >= 4; n -= 4, dst += 4)
+    {
+        mcuq_write_s8x4(dst, word);
+    }
+    if (n > 0)
+    {
+        dst[0] = value;
+    }
+    if (n > 1)
+    {
+        dst[1] = value;
+    }
+    if (n > 2)
+    {
+        dst[2] = value;
+    }
+}
+static inline MCUQ_MAYBE_UNUSED void mcuq_copy_s8(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 4; n -= 4, dst += 4, src += 4)
+    {
+        mcuq_write_s8x4(dst, mcuq_read_s8x4(src));
+    }
+    if (n > 0)
+    {
+        dst[0] = src[0];
+    }
+    if (n > 1)
+    {
+        dst[1] = src[1];
+    }
+    if (n > 2)
+    {
+        dst[2] = src[2];
+    }
+}
 #endif /* MCUQ_HAVE_DSP */
 
 #if defined(MCUQ_PATH_MVE)
