@@ -1,8 +1,12 @@
 """Every benchmark model on every emulated core: instructions per inference, MACs per instruction,
 flash and RAM, from the firmware mcuq builds and runs under QEMU.
 
-    python benchmarks/firmware.py [--opt O2] [--models kws_dscnn,resnet8] [--cores M4,M55] [--per-layer]
-                                  [--no-exact] [--portable] [--write-results]
+    python benchmarks/firmware.py [--flags O2,Os,O2-freestanding] [--models kws_dscnn,resnet8,vww_mobilenet_025]
+                                  [--cores M4,M55] [--per-layer] [--no-exact] [--portable] [--write-results]
+
+--flags builds every model under each named set of compiler flags (FLAG_SETS: O2, Os, O3, and
+O2-freestanding = `-O2 -ffreestanding -fno-builtin`, as Zephyr and NXP's SDK build applications); the
+"vs O2" column gives each row's instructions over the plain -O2 row of the same model and core.
 
 --portable also builds every model with -DMCUQ_PORTABLE_KERNELS (the portable C path on every core) and
 prints, per layer kind and core, the fast paths' instructions against the portable ones: no kind may be
@@ -15,8 +19,11 @@ return, so it includes copying the input in and the output out): the two columns
 Flash is .text + .rodata + .data without the embedded test data; "code" is the .text of the model's own
 object file (the kernels it uses and its call sequence; the weights are .rodata), the figure to hold
 against CMSIS-NN's kernel .text. RAM is .data + .bss (the arena) plus the stack the run actually used.
-Where ../shared/reference/cmsisnn-v7-qemu.md has the model, the table shows CMSIS-NN v7's instructions on
-the same core and the issue-4 target (0.7x CMSIS-NN on M4, 0.8x on M55). Prints Markdown.
+Where ../shared/reference/cmsisnn-v7-qemu.md has the model and the optimization level, the table shows
+CMSIS-NN v7's instructions on the same core and level (the reference has -O2, -Os and -O3, no freestanding
+build) and, at -O2, the issue-15 target (0.55x CMSIS-NN on M4, 0.7x on M55; 0.8x on M55 for the VWW
+network). vww_mobilenet_025 is MLPerf Tiny's visual wake words network with random weights
+(narrow_models.py), held against the reference's "vww" figures. Prints Markdown.
 """
 
 from __future__ import annotations
@@ -30,28 +37,53 @@ import tempfile
 from pathlib import Path
 
 import results
+from narrow_models import narrow_cases
 from zoo_models import REPO, ZOO, cases
 
-import mcuq
-from mcuq import firmware, quant
-from mcuq.firmware.boards import all_boards
+sys.path.insert(0, str(REPO))  # this checkout's mcuq and runtime_c, not whichever one is installed
+
+import mcuq  # noqa: E402
+from mcuq import firmware, quant  # noqa: E402
+from mcuq.firmware.boards import all_boards  # noqa: E402
 
 PLUGIN_SOURCE = REPO.parent / "shared" / "tools" / "qemu-icount" / "icount_plugin.c"
 CMSIS_REFERENCE = REPO.parent / "shared" / "reference" / "cmsisnn-v7-qemu.md"
-REFERENCE_NAMES = {"kws_dscnn": "kws", "resnet8": "ic"}  # our benchmark names -> the reference's
-TARGET_FACTOR = {"M4": 0.7, "M55": 0.8}  # issue 4: instructions at most this times CMSIS-NN's
+REFERENCE_NAMES = {"kws_dscnn": "kws", "resnet8": "ic", "vww_mobilenet_025": "vww"}  # ours -> the reference's
+TARGET_FACTOR = {"M4": 0.55, "M55": 0.7}  # issue 15: instructions at most this times CMSIS-NN's (at -O2)
+MODEL_TARGET_FACTOR = {("vww_mobilenet_025", "M55"): 0.8}  # issue 15's VWW target where it differs
+# --flags names -> (optimization level, extra CFLAGS). O2-freestanding is how Zephyr (-ffreestanding) and
+# NXP's MCUXpresso SDK (-ffreestanding -fno-builtin) build: memcpy/memset are no longer inlined.
+FLAG_SETS = {
+    "O2": ("-O2", ""),
+    "Os": ("-Os", ""),
+    "O3": ("-O3", ""),
+    "O2-freestanding": ("-O2", "-ffreestanding -fno-builtin"),
+}
 
 
-def cmsis_reference() -> dict[tuple[str, str], int]:
-    """(reference model name, core) -> CMSIS-NN v7's instructions per inference at -O2."""
+def cmsis_reference() -> dict[tuple[str, str, str], int]:
+    """(reference model name, core, level such as "O2") -> CMSIS-NN v7's instructions per inference, from
+    the reference's table of every optimization level (header "| model | m3 O2 | m3 Os | ...")."""
     if not CMSIS_REFERENCE.exists():
         return {}
+    lines = CMSIS_REFERENCE.read_text().splitlines()
     found = {}
-    for line in CMSIS_REFERENCE.read_text().splitlines():
-        m = re.match(r"\| (\w+) \| [\d,]+ \| (M\d+) \([^)]*\) \| ([\d,]+) \|", line)
-        if m:
-            found.setdefault((m.group(1), m.group(2)), int(m.group(3).replace(",", "")))
+    for i, line in enumerate(lines):
+        header = [c.strip() for c in line.strip().strip("|").split("|")]
+        if header[0] != "model" or not all(re.fullmatch(r"m\d+ O\w+", c) for c in header[1:]):
+            continue
+        columns = [(c.split()[0].upper(), c.split()[1]) for c in header[1:]]
+        for row in lines[i + 2:]:
+            if not row.startswith("|"):
+                break
+            cells = [c.strip() for c in row.strip().strip("|").split("|")]
+            for (core, level), cell in zip(columns, cells[1:]):
+                found[(cells[0], core, level)] = int(cell.split()[0].replace(",", ""))
     return found
+
+
+def target_factor(name: str, core: str) -> float | None:
+    return MODEL_TARGET_FACTOR.get((name, core), TARGET_FACTOR.get(core))
 
 
 def code_bytes(project: firmware.FirmwareProject) -> int:
@@ -168,7 +200,7 @@ def print_against_portable(portable_layers: dict[str, tuple]) -> None:
                 entry = sums.setdefault((key, core), [0, 0])
                 entry[0] += f
                 entry[1] += p
-    cores = sorted({core for _, core in sums}, key=lambda c: int(c[1:]))
+    cores = sorted({core for _, core in sums}, key=lambda c: (int(c.split()[0][1:]), c))
     kinds = sorted({kind for kind, _ in sums})
     print("\n### Fast paths against the portable C path (instructions, fast / portable)\n")
     print("| layer kind | " + " | ".join(cores) + " |")
@@ -181,10 +213,35 @@ def print_against_portable(portable_layers: dict[str, tuple]) -> None:
         print(f"| {kind} | " + " | ".join(cells) + " |")
 
 
+def all_cases(folder: Path | None = None):
+    """The zoo's models, then the narrow networks built as ONNX into folder (names only without one)."""
+    yield from cases()
+    yield from narrow_cases(folder)
+
+
+def against_o2(instructions: int, plain: int | None) -> str:
+    """This row's instructions over the plain -O2 build's of the same model and core."""
+    return f"{instructions / plain:.3f}" if plain else "–"
+
+
+def against_cmsis(name: str, core: str, flags: str, instructions: int, reference: dict) -> str:
+    """CMSIS-NN v7's figure at the same optimization level where the reference has one, and at -O2 the
+    issue-15 target with whether it is met."""
+    cmsis = reference.get((REFERENCE_NAMES.get(name, ""), core, flags))
+    if not cmsis:
+        return "– | "
+    factor = target_factor(name, core)
+    if flags != "O2" or not factor:
+        return f"{cmsis:,} ({instructions / cmsis:.2f}x) | "
+    met = "met" if instructions <= factor * cmsis else "MISSED"
+    return f"{cmsis:,} ({instructions / cmsis:.2f}x) | ≤ {factor * cmsis:,.0f} ({met})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--opt", default="O2", choices=["O2", "Os", "O3"])
-    parser.add_argument("--models", help="comma-separated subset of: " + ", ".join(n for n, *_ in cases()))
+    parser.add_argument("--flags", default="O2", help="comma-separated compiler flag sets, each one of: "
+                        + ", ".join(FLAG_SETS) + " (default O2)")
+    parser.add_argument("--models", help="comma-separated subset of: " + ", ".join(n for n, *_ in all_cases()))
     parser.add_argument("--cores", help="comma-separated subset of the emulated cores, e.g. M4,M55")
     parser.add_argument("--per-layer", action="store_true", help="also print instructions per layer")
     parser.add_argument("--no-exact", action="store_true", help="skip the qemu-icount plugin cross-check")
@@ -196,11 +253,18 @@ def main() -> int:
         print(f"model zoo not found at {ZOO}; set MCUQ_MODEL_ZOO", file=sys.stderr)
         return 1
     wanted = set(args.models.split(",")) if args.models else None
-    unknown = sorted((wanted or set()) - {name for name, _, _ in cases()})
+    unknown = sorted((wanted or set()) - {name for name, _, _ in all_cases()})
     if unknown:
         print(f"no benchmark model named {', '.join(map(repr, unknown))}; choose from "
-              f"{', '.join(repr(name) for name, _, _ in cases())}", file=sys.stderr)
+              f"{', '.join(repr(name) for name, _, _ in all_cases())}", file=sys.stderr)
         return 2
+    flag_sets = [f.strip() for f in args.flags.split(",")]
+    bad_flags = [f for f in flag_sets if f not in FLAG_SETS]
+    if bad_flags:
+        print(f"no flag set named {', '.join(map(repr, bad_flags))}; choose from {', '.join(FLAG_SETS)}",
+              file=sys.stderr)
+        return 2
+    flag_sets.sort(key=lambda f: f != "O2")  # the plain -O2 rows first: the others are held against them
     cores = {c.strip().lower().removeprefix("cortex-") for c in args.cores.split(",")} if args.cores else None
     boards = [b for b in all_boards()
               if b.emulated and (cores is None or b.core.lower().removeprefix("cortex-") in cores)]
@@ -208,41 +272,45 @@ def main() -> int:
         tmp = Path(tmp)
         plugin = None if args.no_exact else build_plugin(tmp)
         exact_source = "qemu-icount plugin" if plugin else ("skipped" if args.no_exact else "plugin not found")
-        print(f"Firmware -{args.opt}, arm-none-eabi-gcc, QEMU -icount shift=0; exact column: {exact_source}\n")
-        print("| model | MACs | core (board) | instructions | CMSIS-NN v7 | target | exact (plugin) | MACs/insn "
-              "| code B | flash B | RAM B (.data + .bss + stack used) |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        flag_text = ", ".join(f"{f} = {' '.join(filter(None, FLAG_SETS[f]))}" for f in flag_sets)
+        print(f"Firmware ({flag_text}), arm-none-eabi-gcc, QEMU -icount shift=0; exact column: {exact_source}\n")
+        print("| model | MACs | core (board) | flags | instructions | vs O2 | CMSIS-NN v7 (same level) | target "
+              "| exact (plugin) | MACs/insn | code B | flash B | RAM B (.data + .bss + stack used) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         reference = cmsis_reference()
         per_layer: dict[str, tuple] = {}
         portable_layers: dict[str, tuple] = {}
-        for name, path, calib in cases():
+        for name, path, calib in all_cases(tmp):
             if wanted and name not in wanted:
                 continue
             safe = re.sub(r"\W+", "_", name).strip("_")
             compiled = mcuq.compile(path, calib[:50], tmp / safe, name=safe)
             sample = one_sample(compiled, calib)
             macs = compiled.report["totals"]["macs"]
-            for board in boards:
-                m = measure(compiled, sample, board, tmp / f"{safe}_{board.name}", f"-{args.opt}", plugin)
-                core = f"{board.core} ({board.name})"
-                if "error" in m:
-                    print(f"| {name} | {macs:,} | {core} | does not fit: {m['error']} | | | | | | | |")
-                    continue
-                exact = f"{m['exact']:,}" if m["exact"] is not None else "–"
-                cmsis = reference.get((REFERENCE_NAMES.get(name, ""), board.core))
-                factor = TARGET_FACTOR.get(board.core)
-                target = ""
-                if cmsis and factor:
-                    met = "met" if m["instructions"] <= factor * cmsis else "MISSED"
-                    target = f"≤ {factor * cmsis:,.0f} ({met})"
-                print(f"| {name} | {macs:,} | {core} | {m['instructions']:,} | {f'{cmsis:,}' if cmsis else '–'} "
-                      f"| {target} | {exact} | {m['macs_per_insn']:.3f} | {m['code']:,} | {m['flash']:,} "
-                      f"| {m['ram']:,} (arena {m['arena']:,}, stack {m['stack']:,}) |")
-                per_layer.setdefault(name, (compiled, {}))[1][board.core] = m["layers"]
-                if args.portable:
-                    portable = measure(compiled, sample, board, tmp / f"{safe}_{board.name}_portable",
-                                       f"-{args.opt}", None, "-DMCUQ_PORTABLE_KERNELS")
-                    portable_layers.setdefault(name, (compiled, {}))[1][board.core] = (m["layers"],
+            plain_o2: dict[str, int] = {}
+            for flags in flag_sets:
+                opt, cflags = FLAG_SETS[flags]
+                for board in boards:
+                    folder = tmp / f"{safe}_{board.name}_{flags}"
+                    m = measure(compiled, sample, board, folder, opt, plugin, cflags)
+                    core = f"{board.core} ({board.name})"
+                    if "error" in m:
+                        print(f"| {name} | {macs:,} | {core} | {flags} | does not fit: {m['error']} |" + " |" * 8)
+                        continue
+                    if flags == "O2":
+                        plain_o2[board.core] = m["instructions"]
+                    exact = f"{m['exact']:,}" if m["exact"] is not None else "–"
+                    print(f"| {name} | {macs:,} | {core} | {flags} | {m['instructions']:,} "
+                          f"| {against_o2(m['instructions'], plain_o2.get(board.core))} "
+                          f"| {against_cmsis(name, board.core, flags, m['instructions'], reference)} "
+                          f"| {exact} | {m['macs_per_insn']:.3f} | {m['code']:,} | {m['flash']:,} "
+                          f"| {m['ram']:,} (arena {m['arena']:,}, stack {m['stack']:,}) |")
+                    column = board.core if len(flag_sets) == 1 else f"{board.core} {flags}"
+                    per_layer.setdefault(name, (compiled, {}))[1][column] = m["layers"]
+                    if args.portable:
+                        portable = measure(compiled, sample, board, tmp / f"{folder.name}_portable", opt, None,
+                                           f"{cflags} -DMCUQ_PORTABLE_KERNELS".strip())
+                        portable_layers.setdefault(name, (compiled, {}))[1][column] = (m["layers"],
                                                                                       portable["layers"])
         if args.per_layer:
             for name, (compiled, by_core) in per_layer.items():

@@ -97,8 +97,18 @@ static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlatb(int32_t x, int32_t y, int32_
 static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
 #endif
 
-/* Four bytes from any address as one word (memcpy compiles to a single LDR on cores that allow
- * unaligned loads; Cortex-M3 and up do). */
+/* Four bytes from any address as one word: a single LDR / STR on cores that allow unaligned loads
+ * (Cortex-M3 and up). Through a packed struct, as CMSIS-Core's __UNALIGNED_UINT32_READ, not memcpy:
+ * under -ffreestanding -fno-builtin (Zephyr, NXP's SDK) a memcpy stays a call to the C library, which
+ * took KWS on the M4 from 4.95 M to 7.03 M instructions. may_alias: the bytes are int8_t arrays. */
+#if defined(__GNUC__) || defined(__clang__)
+typedef struct __attribute__((packed, may_alias))
+{
+    int32_t v;
+} mcuq_unaligned_s32;
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_read_s8x4(const int8_t *p) { return ((const mcuq_unaligned_s32 *)p)->v; }
+static inline MCUQ_MAYBE_UNUSED void mcuq_write_s8x4(int8_t *p, int32_t v) { ((mcuq_unaligned_s32 *)p)->v = v; }
+#else
 static inline MCUQ_MAYBE_UNUSED int32_t mcuq_read_s8x4(const int8_t *p)
 {
     int32_t v;
@@ -106,6 +116,51 @@ static inline MCUQ_MAYBE_UNUSED int32_t mcuq_read_s8x4(const int8_t *p)
     return v;
 }
 static inline MCUQ_MAYBE_UNUSED void mcuq_write_s8x4(int8_t *p, int32_t v) { memcpy(p, &v, sizeof(v)); }
+#endif
+
+/* The fast paths' copies and fills of short runs (im2col rows, padding, planes): a word at a time, then
+ * the last 0-3 bytes without a loop. Not memcpy / memset: those are library calls under -fno-builtin,
+ * and at any flags gcc turns a byte loop into one (newlib-nano's memset is itself a byte loop). Unaligned
+ * words: every core with these paths allows them, at the same instruction count. */
+static inline MCUQ_MAYBE_UNUSED void mcuq_fill_s8(int8_t *dst, int8_t value, int32_t n)
+{
+    const int32_t word = (int32_t)(0x01010101u * (uint8_t)value);
+    for (; n >= 4; n -= 4, dst += 4)
+    {
+        mcuq_write_s8x4(dst, word);
+    }
+    if (n > 0)
+    {
+        dst[0] = value;
+    }
+    if (n > 1)
+    {
+        dst[1] = value;
+    }
+    if (n > 2)
+    {
+        dst[2] = value;
+    }
+}
+static inline MCUQ_MAYBE_UNUSED void mcuq_copy_s8(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 4; n -= 4, dst += 4, src += 4)
+    {
+        mcuq_write_s8x4(dst, mcuq_read_s8x4(src));
+    }
+    if (n > 0)
+    {
+        dst[0] = src[0];
+    }
+    if (n > 1)
+    {
+        dst[1] = src[1];
+    }
+    if (n > 2)
+    {
+        dst[2] = src[2];
+    }
+}
 #endif /* MCUQ_HAVE_DSP */
 
 #if defined(MCUQ_PATH_MVE)

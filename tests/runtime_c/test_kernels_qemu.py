@@ -180,6 +180,20 @@ def cases_for(kind: str, seed: int) -> list[KernelCase]:
     return cases
 
 
+def layer_variants(label: str, layer, x, tensors) -> list[KernelCase]:
+    """The layer with separate buffers, with the roomy scratch where it has one, and in place at the
+    largest overlap the planner allows (least and roomy scratch)."""
+    cases = [layer_case(label, layer, x, tensors)]
+    if kernels.roomy_scratch_bytes(layer, tensors) > kernels.scratch_bytes(layer, tensors):
+        cases.append(layer_case(f"{label}, roomy scratch", layer, x, tensors, roomy=True))
+    shift_in = inplace.max_shift(layer, tensors)
+    if shift_in is not None and shift_in < 0:
+        cases.append(layer_case(f"{label}, in place at {shift_in}", layer, x, tensors, inplace_shift=shift_in))
+        cases.append(layer_case(f"{label}, in place at {shift_in}, roomy", layer, x, tensors,
+                                inplace_shift=shift_in, roomy=True))
+    return cases
+
+
 def _model_layers() -> list[KernelCase]:
     """The layer shapes of the benchmark models (KWS DS-CNN, ResNet-8), where the fast paths matter most."""
     rng = np.random.default_rng(4)
@@ -210,15 +224,7 @@ def _model_layers() -> list[KernelCase]:
         op = QOp.DEPTHWISE_CONV if depthwise else QOp.CONV
         layer, tensors = _layer(op, params, [(1, h, w, c_in)], (1, oh, ow, c_out))
         x = [_i8(rng, (1, h, w, c_in))]
-        label = f"{op.value} {kh}x{kw}/{stride[0]} {c_in}->{c_out} {h}x{w}"
-        cases.append(layer_case(label, layer, x, tensors))
-        if kernels.roomy_scratch_bytes(layer, tensors) > kernels.scratch_bytes(layer, tensors):
-            cases.append(layer_case(f"{label}, roomy scratch", layer, x, tensors, roomy=True))
-        shift_in = inplace.max_shift(layer, tensors)
-        if shift_in is not None and shift_in < 0:
-            cases.append(layer_case(f"{label}, in place at {shift_in}", layer, x, tensors, inplace_shift=shift_in))
-            cases.append(layer_case(f"{label}, in place at {shift_in}, roomy", layer, x, tensors,
-                                    inplace_shift=shift_in, roomy=True))
+        cases += layer_variants(f"{op.value} {kh}x{kw}/{stride[0]} {c_in}->{c_out} {h}x{w}", layer, x, tensors)
     add = fp.prepare_add(0.05, -3, 0.08, 7, 0.1, -20, -128, 127)
     layer, tensors = _layer(QOp.ADD, add, [(1, 16, 16, 32)] * 2, (1, 16, 16, 32))
     cases.append(layer_case("add 16x16x32", layer, [_i8(rng, (1, 16, 16, 32)), _i8(rng, (1, 16, 16, 32))], tensors))

@@ -60,19 +60,7 @@
 #define MCUQ_CONV_S8_DSP_ASM 0
 #endif
 
-static inline void mcuq_conv_s8_copy(int8_t *dst, const int8_t *src, int32_t n)
-{
-    for (; n >= 4; n -= 4)
-    {
-        mcuq_write_s8x4(dst, mcuq_read_s8x4(src));
-        src += 4;
-        dst += 4;
-    }
-    for (; n > 0; n--)
-    {
-        *dst++ = *src++;
-    }
-}
+static inline void mcuq_conv_s8_copy(int8_t *dst, const int8_t *src, int32_t n) { mcuq_copy_s8(dst, src, n); }
 
 /* acc[2 * pixel + channel] = dot(column of pixel a or b, filter row 0 or 1) over len bytes, where
  * column b follows column a and row 1 follows row 0 (both len bytes long). */

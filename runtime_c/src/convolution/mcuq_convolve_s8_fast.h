@@ -55,13 +55,6 @@ static inline void mcuq_conv_s8_copy(int8_t *dst, const int8_t *src, int32_t n);
  * column b follows column a and row 1 follows row 0; each path defines its own. */
 static void mcuq_conv_s8_dot_2x2(const int8_t *col_a, const int8_t *row_0, int32_t len, int32_t *acc);
 
-static void mcuq_conv_s8_fill(int8_t *dst, int8_t value, int32_t n)
-{
-    for (; n > 0; n--)
-    {
-        *dst++ = value;
-    }
-}
 
 /* The geometry im2col needs, computed once per call. */
 typedef struct
@@ -91,14 +84,14 @@ static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_im2col(int8_t *dst,
         const int32_t in_y = base_y + ky * win->dil_h;
         if (in_y < 0 || in_y >= win->in_h || kx0 >= kx1)
         {
-            mcuq_conv_s8_fill(dst, win->pad_value, row_len);
+            mcuq_fill_s8(dst, win->pad_value, row_len);
         }
         else
         {
             const int8_t *src = in_batch + ((size_t)in_y * in_w + base_x + kx0 * dil_w) * in_c;
             if (kx0 > 0)
             {
-                mcuq_conv_s8_fill(dst, win->pad_value, kx0 * in_c);
+                mcuq_fill_s8(dst, win->pad_value, kx0 * in_c);
             }
             if (dil_w == 1)
             {
@@ -114,7 +107,7 @@ static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_im2col(int8_t *dst,
             }
             if (kx1 < k_w)
             {
-                mcuq_conv_s8_fill(dst + kx1 * in_c, win->pad_value, (k_w - kx1) * in_c);
+                mcuq_fill_s8(dst + kx1 * in_c, win->pad_value, (k_w - kx1) * in_c);
             }
         }
         dst += row_len;

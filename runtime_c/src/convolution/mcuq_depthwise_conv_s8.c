@@ -15,7 +15,7 @@
  * the portable one (mcuq_depthwise_conv_s8_portable.c), the reference and the fallback, and for 3x3
  * filters with ch_mult 1, dilation 1 and at most 1 row or column of padding per side (DS-CNN,
  * MobileNet), given the scratch buffer, the DSP (mcuq_depthwise_conv_s8_dsp.c) and MVE
- * (mcuq_depthwise_conv_s8_mve.c, stride 1) ones, which copy each input channel into a padded plane in
+ * (mcuq_depthwise_conv_s8_mve.c) ones, which copy each input channel into a padded plane in
  * the scratch (mcuq_depthwise_conv_s8_fast.h).
  *
  * In place: a fast path reads all of a group of channels (every pixel) before writing those channels'
@@ -129,13 +129,9 @@ MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
     if (mcuq_dw_fast_ok(&args))
     {
 #if defined(MCUQ_PATH_MVE)
-        if (params->stride.h == 1 && params->stride.w == 1)
-        {
-            mcuq_depthwise_conv_s8_mve(&args);
-            return MCUQ_OK;
-        }
-#endif
-#if defined(MCUQ_HAVE_DSP)
+        mcuq_depthwise_conv_s8_mve(&args);
+        return MCUQ_OK;
+#elif defined(MCUQ_HAVE_DSP)
         mcuq_depthwise_conv_s8_dsp(&args);
         return MCUQ_OK;
 #endif

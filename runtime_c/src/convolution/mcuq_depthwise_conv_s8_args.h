@@ -5,7 +5,7 @@
  * The kernel is one entry (mcuq_depthwise_conv_s8.c: scratch sizes, argument checks, the choice of
  * path) and one body per path, each in its own file: mcuq_depthwise_conv_s8_portable.c (the
  * reference, and every layer the fast paths do not take), mcuq_depthwise_conv_s8_dsp.c (Cortex-M4, M7,
- * M33; Cortex-M55 for strides other than 1) and mcuq_depthwise_conv_s8_mve.c (Cortex-M55, stride 1);
+ * M33) and mcuq_depthwise_conv_s8_mve.c (Cortex-M55);
  * the DSP and MVE bodies share the planes of mcuq_depthwise_conv_s8_fast.h. The code generator copies
  * the headers, the bodies and then the entry into the generated file, where MCUQ_API makes them all
  * static; in a library build (the tests) the bodies have external linkage, declared here.
@@ -48,7 +48,7 @@ static inline MCUQ_MAYBE_UNUSED int32_t mcuq_dw_scratch_bytes(const mcuq_dims *i
 MCUQ_API void mcuq_depthwise_conv_s8_portable(const mcuq_dw_conv_s8_args *args);
 
 /* 3x3, ch_mult 1, dilation 1, at most 1 of padding a side, the scratch given, an output the channel
- * order may write (see mcuq_depthwise_conv_s8.c); the MVE path only at stride 1. */
+ * order may write (see mcuq_depthwise_conv_s8.c). */
 #if defined(MCUQ_HAVE_DSP)
 MCUQ_API void mcuq_depthwise_conv_s8_dsp(const mcuq_dw_conv_s8_args *args);
 #endif

@@ -1,6 +1,6 @@
 /*
- * mcuq_depthwise_conv_s8, DSP path (Cortex-M4, M7, M33; Cortex-M55 for strides other than 1; on the
- * host with -DMCUQ_EMULATE_DSP): the 3x3 layers of mcuq_depthwise_conv_s8_fast.h on row-major planes,
+ * mcuq_depthwise_conv_s8, DSP path (Cortex-M4, M7, M33; on the host with -DMCUQ_EMULATE_DSP): the 3x3
+ * layers of mcuq_depthwise_conv_s8_fast.h on row-major planes,
  * 4 channels per copy where the scratch is roomy (one word load gives 4 channels of a pixel). One word
  * of a plane row gives the columns (x, x+1, x+2, x+3), SXTB16 gives (x, x+2) and (x+1, x+3): SMLAD
  * takes the outer taps of one kernel row, SMLABB/SMLATB/... the middle one, and a stride-1 row

@@ -55,8 +55,7 @@ MCUQ_DW_INLINE void mcuq_dw_fast_setup(const mcuq_dw_conv_s8_args *args, mcuq_dw
     const mcuq_dims *const input_dims = args->input_dims;
     int8_t *const scratch = (int8_t *)args->ctx->buf;
     const int8_t zero_point = (int8_t)(-params->input_offset);
-    const uint32_t zp4 = 0x01010101u * (uint8_t)zero_point;
-    int32_t fill_bytes, i;
+    int32_t fill_bytes;
     g->pad_top = params->padding.top;
     g->pad_left = params->padding.left;
     g->in_h = input_dims->h;
@@ -73,15 +72,7 @@ MCUQ_DW_INLINE void mcuq_dw_fast_setup(const mcuq_dw_conv_s8_args *args, mcuq_dw
     g->stride_w = params->stride.w;
     g->os = params->output_pixel_stride;
     fill_bytes = g->planes * g->plane_bytes;
-    /* A word loop: newlib-nano's memset is a byte loop. */
-    for (i = 0; i + 3 < fill_bytes; i += 4)
-    {
-        mcuq_write_s8x4(scratch + i, (int32_t)zp4);
-    }
-    for (; i < fill_bytes; i++)
-    {
-        scratch[i] = zero_point;
-    }
+    mcuq_fill_s8(scratch, zero_point, fill_bytes);
 }
 #endif /* MCUQ_HAVE_DSP || MCUQ_PATH_MVE */
 

@@ -1,9 +1,10 @@
 /*
- * mcuq_depthwise_conv_s8, MVE path (Helium: Cortex-M55, M85), stride 1: the 3x3 layers of
+ * mcuq_depthwise_conv_s8, MVE path (Helium: Cortex-M55, M85), any stride: the 3x3 layers of
  * mcuq_depthwise_conv_s8_fast.h on column-major planes (columns 32 bytes apart when they fit, so that
  * the 9 taps are immediate offsets from one register); lanes = 4 consecutive output rows of one
- * column: each tap is one VLDRB.S32 and one VMLA by the scalar weight; requantization on the 4 lanes,
- * a scatter store. Other strides take the DSP path (mcuq_depthwise_conv_s8_dsp.c).
+ * column: each tap is one VLDRB.S32 (a gather of rows stride_h apart when stride_h > 1) and one VMLA by
+ * the scalar weight; requantization on the 4 lanes, a scatter store. (Stride 2 took the DSP path before:
+ * MobileNet's stride-2 layers on the M55 at 0.07-0.19 MACs per instruction.)
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
@@ -73,12 +74,20 @@ MCUQ_DW_INLINE int32x4_t mcuq_dw_mve_out(int32x4_t acc, const mcuq_dw_mve_chan *
     return vminq_s32(vmaxq_s32(acc, vdupq_n_s32(k->lo)), vdupq_n_s32(k->hi));
 }
 
-/* One channel on its column-major plane (stride 1): lanes = 4 consecutive output rows of one column,
- * each tap one VLDRB.S32 of the column and one VMLA by the scalar weight; requantization on the 4
- * lanes, a scatter store. mode 0: right shift, no clamp beyond int8; 1: right shift and the
- * activation clamp; 2: any shift and clamp. */
+/* Four rows of a plane column from p: rows stride_h apart (in_rows = stride_h * {0, 1, 2, 3}); only the
+ * lanes of pred are read at other strides than 1. At stride 1 the lanes past the output's end read the
+ * next column or the scratch's slack; at larger strides they would run further, so they are not read. */
+MCUQ_DW_INLINE int32x4_t mcuq_dw_mve_rows(const int8_t *p, const int strided, uint32x4_t in_rows, mve_pred16_t pred)
+{
+    return strided ? vldrbq_gather_offset_z_s32(p, in_rows, pred) : vldrbq_s32(p);
+}
+
+/* One channel on its column-major plane: lanes = 4 consecutive output rows of one column, each tap one
+ * VLDRB.S32 of the column (strided: a gather) and one VMLA by the scalar weight; requantization on the 4
+ * lanes, a scatter store. mode 0: right shift, no clamp beyond int8; 1: right shift and the activation
+ * clamp; 2: any shift and clamp. strided: stride_h > 1 (a constant, as mode and cs32). */
 MCUQ_DW_INLINE void mcuq_dw_mve_channel_mode(const int8_t *plane, const mcuq_dw_geom *g, const mcuq_dw_mve_chan *chan,
-                                             int8_t *out, const int mode, const int cs32)
+                                             int8_t *out, const int mode, const int cs32, const int strided)
 {
     /* cs32: columns 32 bytes apart, so that the 9 taps are immediate offsets from one register. */
     const mcuq_dw_mve_chan k = *chan; /* in registers: the scatter stores may alias anything */
@@ -91,23 +100,26 @@ MCUQ_DW_INLINE void mcuq_dw_mve_channel_mode(const int8_t *plane, const mcuq_dw_
     const uint32x4_t out_offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)(out_w * os));
     int32_t x, y;
     const int32_t out_step = 4 * out_w * os;
+    const int32_t sh = strided ? g->stride_h : 1, column_step = g->stride_w * cs;
+    const uint32x4_t in_rows = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)sh);
     for (x = 0; x < out_w; x++)
     {
         /* One pointer: the other two columns are cs and 2 * cs bytes on (immediate offsets when cs32),
          * which leaves the scalar registers to the nine weights. */
-        const int8_t *c0 = plane + (size_t)x * cs;
+        const int8_t *c0 = plane + (size_t)x * column_step;
         int8_t *o = out + (size_t)x * os;
         for (y = out_h; y > 0; y -= 4)
         {
-            int32x4_t acc = vmlaq_n_s32(bias_v, vldrbq_s32(c0), w00);
-            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 1), w10);
-            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 2), w20);
-            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + cs), w01);
-            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + cs + 1), w11);
-            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + cs + 2), w21);
-            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 2 * cs), w02);
-            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 2 * cs + 1), w12);
-            acc = vmlaq_n_s32(acc, vldrbq_s32(c0 + 2 * cs + 2), w22);
+            const mve_pred16_t p = strided ? vctp32q((uint32_t)y) : 0;
+            int32x4_t acc = vmlaq_n_s32(bias_v, mcuq_dw_mve_rows(c0, strided, in_rows, p), w00);
+            acc = vmlaq_n_s32(acc, mcuq_dw_mve_rows(c0 + 1, strided, in_rows, p), w10);
+            acc = vmlaq_n_s32(acc, mcuq_dw_mve_rows(c0 + 2, strided, in_rows, p), w20);
+            acc = vmlaq_n_s32(acc, mcuq_dw_mve_rows(c0 + cs, strided, in_rows, p), w01);
+            acc = vmlaq_n_s32(acc, mcuq_dw_mve_rows(c0 + cs + 1, strided, in_rows, p), w11);
+            acc = vmlaq_n_s32(acc, mcuq_dw_mve_rows(c0 + cs + 2, strided, in_rows, p), w21);
+            acc = vmlaq_n_s32(acc, mcuq_dw_mve_rows(c0 + 2 * cs, strided, in_rows, p), w02);
+            acc = vmlaq_n_s32(acc, mcuq_dw_mve_rows(c0 + 2 * cs + 1, strided, in_rows, p), w12);
+            acc = vmlaq_n_s32(acc, mcuq_dw_mve_rows(c0 + 2 * cs + 2, strided, in_rows, p), w22);
             acc = mcuq_dw_mve_out(acc, &k, mode);
             if (y >= 4)
             {
@@ -119,7 +131,7 @@ MCUQ_DW_INLINE void mcuq_dw_mve_channel_mode(const int8_t *plane, const mcuq_dw_
                  * the scratch's slack) and are not stored. */
                 vstrbq_scatter_offset_p_s32(o, out_offsets, acc, vctp32q((uint32_t)y));
             }
-            c0 += 4;
+            c0 += 4 * sh;
             o += out_step;
         }
     }
@@ -138,21 +150,33 @@ static MCUQ_DW_NOINLINE void mcuq_dw_mve_channel(const int8_t *plane, const mcuq
     k.lo = args->params->activation.min;
     k.hi = args->params->activation.max;
     mode = k.shift >= 0 ? 2 : (k.lo == -128 && k.hi == 127 ? 0 : 1);
-    if (mode == 0 && g->cs == 32)
+    if (g->stride_h > 1)
     {
-        mcuq_dw_mve_channel_mode(plane, g, &k, out, 0, 1);
+        /* Strided layers are a quarter of the outputs: the usual mode and the general one suffice. */
+        if (mode == 0)
+        {
+            mcuq_dw_mve_channel_mode(plane, g, &k, out, 0, 0, 1);
+        }
+        else
+        {
+            mcuq_dw_mve_channel_mode(plane, g, &k, out, 2, 0, 1);
+        }
+    }
+    else if (mode == 0 && g->cs == 32)
+    {
+        mcuq_dw_mve_channel_mode(plane, g, &k, out, 0, 1, 0);
     }
     else if (mode == 0)
     {
-        mcuq_dw_mve_channel_mode(plane, g, &k, out, 0, 0);
+        mcuq_dw_mve_channel_mode(plane, g, &k, out, 0, 0, 0);
     }
     else if (mode == 1)
     {
-        mcuq_dw_mve_channel_mode(plane, g, &k, out, 1, 0);
+        mcuq_dw_mve_channel_mode(plane, g, &k, out, 1, 0, 0);
     }
     else
     {
-        mcuq_dw_mve_channel_mode(plane, g, &k, out, 2, 0);
+        mcuq_dw_mve_channel_mode(plane, g, &k, out, 2, 0, 0);
     }
 }
 
