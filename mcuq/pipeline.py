@@ -18,6 +18,7 @@ from mcuq.calib import ptq
 from mcuq.errors import CalibrationError, McuqError, ModelError, VerificationError
 from mcuq.firmware.check import run_summary, size_summary
 from mcuq.frontend.onnx_loader import load_onnx
+from mcuq.frontend.tflite_loader import is_tflite, load_tflite
 from mcuq.ir.graph import Graph
 from mcuq.plan import ArenaPlan, best_schedule, plan_arena, with_roomy_scratch
 from mcuq.qir.model import QModel
@@ -238,7 +239,8 @@ def load_for_compile(model_path: Path, prefix: str, input_shapes, say: Progress 
     """The optimized float IR of a single-input model, and what its file fixes (`compile`'s first stage;
     `mcuq.inspection` plans from it too)."""
     say(f"loading {model_path.name}")
-    graph, fixed = take_fixed_quant(passes.optimize(load_onnx(model_path, input_shapes)))
+    load = load_tflite if is_tflite(model_path) else load_onnx
+    graph, fixed = take_fixed_quant(passes.optimize(load(model_path, input_shapes)))
     graph.name = prefix
     if len(graph.inputs) != 1:
         raise McuqError(
