@@ -27,11 +27,15 @@ class Op:
 class T:
     name: str
     shape: tuple[int, ...]
-    data: np.ndarray | None = None  # float32 or int32 constants
+    data: np.ndarray | None = None  # constants: float32, int8 or int32
+    dtype: str = ""  # an activation's type: "float32" (default) or "int8"; a constant's is its data's
+    quant: tuple | None = None  # (scales, zero points, quantized dimension)
 
     @property
     def type_code(self) -> int:
-        return tflite.TensorType.INT32 if self.data is not None and self.data.dtype == np.int32 else 0
+        dtype = str(self.data.dtype) if self.data is not None else (self.dtype or "float32")
+        return {"float32": tflite.TensorType.FLOAT32, "int8": tflite.TensorType.INT8,
+                "int32": tflite.TensorType.INT32}[dtype]
 
 
 CODES = {name: code for code, name in tflite.BUILTIN_OPCODE2NAME.items()}
@@ -57,6 +61,17 @@ def _options(b: flatbuffers.Builder, op: Op) -> int | None:
     return getattr(tflite, f"{op.options}End")(b)
 
 
+def _quantization(b: flatbuffers.Builder, quant: tuple) -> int:
+    scales, zero_points, axis = quant
+    scale_vec = b.CreateNumpyVector(np.asarray(scales, np.float32).reshape(-1))
+    zero_vec = b.CreateNumpyVector(np.asarray(zero_points, np.int64).reshape(-1))
+    tflite.QuantizationParametersStart(b)
+    tflite.QuantizationParametersAddScale(b, scale_vec)
+    tflite.QuantizationParametersAddZeroPoint(b, zero_vec)
+    tflite.QuantizationParametersAddQuantizedDimension(b, axis)
+    return tflite.QuantizationParametersEnd(b)
+
+
 def build(tensors: list[T], ops: list[Op], inputs: list[int], outputs: list[int]) -> bytes:
     b = flatbuffers.Builder(4096)
     buffers = [tflite.BufferStart(b) or tflite.BufferEnd(b)]  # buffer 0: empty, as the converter writes
@@ -73,7 +88,10 @@ def build(tensors: list[T], ops: list[Op], inputs: list[int], outputs: list[int]
     tensor_tables = []
     for tensor, buffer in zip(tensors, buffer_of):
         name, shape = b.CreateString(tensor.name), _int_vector(b, tensor.shape)
+        quant = _quantization(b, tensor.quant) if tensor.quant else None
         tflite.TensorStart(b)
+        if quant is not None:
+            tflite.TensorAddQuantization(b, quant)
         tflite.TensorAddName(b, name)
         tflite.TensorAddShape(b, shape)
         tflite.TensorAddType(b, tensor.type_code)
