@@ -379,9 +379,16 @@ def fully_connected(t: Translator, op: TfOperator) -> None:
 
 
 def elementwise(ir_op: str) -> Callable[[Translator, TfOperator], None]:
+    """ADD, MUL of two activations, or of an activation and a constant of any shape that broadcasts (the
+    lowering quantizes a constant operand on its own grid, an int8 file's constant included)."""
+
     def handler(t: Translator, op: TfOperator) -> None:
-        a, b = t.activation(op, 0), t.activation(op, 1)
-        t.emit(op, ir_op, (a, b), fused_activation(t, op))
+        constant = [t.is_constant(op.inputs[i]) for i in (0, 1)]
+        if all(constant):
+            raise unsupported(t, op, "both operands are constants; fold the operator into a constant")
+        operands = tuple(t.b.add_constant(f"{operator_label(t, op)}__constant", t.constant(op, i, "the operand"))
+                         if constant[i] else t.activation(op, i) for i in (0, 1))
+        t.emit(op, ir_op, operands, fused_activation(t, op))
 
     handler.__name__ = ir_op
     return handler

@@ -21,7 +21,8 @@ def weights(*shape: int, seed: int) -> np.ndarray:
 
 
 def small_model(path):
-    """Odd sizes so that SAME pads one pixel at the end (TFLite's rule): max pool 7 → 4, conv 6 → 3."""
+    """Odd sizes so that SAME pads one pixel at the end (TFLite's rule): max pool 7 → 4, conv 6 → 3. MUL and
+    ADD take constant operands that broadcast."""
     tensors = [
         T("x", (1, 7, 7, 4)),
         T("pooled", (1, 4, 4, 4)),
@@ -38,6 +39,10 @@ def small_model(path):
         T("dw", (1, 3, 3, 6)),
         T("axes", (2,), np.array([1, 2], np.int32)),
         T("mean", (1, 6)),
+        T("gain", (6,), weights(6, seed=7)),
+        T("scaled", (1, 6)),
+        T("offset", (1,), np.array([0.25], np.float32)),
+        T("shifted", (1, 6)),
         T("fc_w", (5, 6), weights(5, 6, seed=5)),
         T("fc_b", (5,), weights(5, seed=6)),
         T("logits", (1, 5)),
@@ -57,10 +62,12 @@ def small_model(path):
            {"Padding": SAME, "StrideW": 1, "StrideH": 1, "DepthMultiplier": 2, "DilationWFactor": 1,
             "DilationHFactor": 1}),
         Op("MEAN", (12, 13), (14,), "ReducerOptions", {"KeepDims": False}),
-        Op("FULLY_CONNECTED", (14, 15, 16), (17,), "FullyConnectedOptions", {}),
-        Op("SOFTMAX", (17,), (18,), "SoftmaxOptions", {"Beta": 1.0}),
+        Op("MUL", (14, 15), (16,), "MulOptions", {}),
+        Op("ADD", (17, 16), (18,), "AddOptions", {"FusedActivationFunction": RELU6}),
+        Op("FULLY_CONNECTED", (18, 19, 20), (21,), "FullyConnectedOptions", {}),
+        Op("SOFTMAX", (21,), (22,), "SoftmaxOptions", {"Beta": 1.0}),
     ]
-    return write(path / "small.tflite", tensors, ops, [0], [18])
+    return write(path / "small.tflite", tensors, ops, [0], [22])
 
 
 def test_float_ir_computes_what_tflite_micro_computes(tmp_path):
