@@ -139,20 +139,34 @@ def parsed_model(tflite, model, path: Path) -> TfModel:
     option_classes = {code: name for name, code in vars(tflite.BuiltinOptions).items() if not name.startswith("_")}
     operators = [parsed_operator(tflite, model, graph.Operators(i), i, option_classes)
                  for i in range(graph.OperatorsLength())]
-    return TfModel(tensors, operators, graph.InputsAsNumpy().tolist(), graph.OutputsAsNumpy().tolist())
+    model = TfModel(tensors, operators, graph.InputsAsNumpy().tolist(), graph.OutputsAsNumpy().tolist())
+    check_tensor_indices(model, path)
+    return model
+
+
+def check_tensor_indices(model: TfModel, path: Path) -> None:
+    """Every tensor index the graph and its operators name exists (-1 marks an optional input left out)."""
+    count = len(model.tensors)
+    named = [("graph input", i) for i in model.inputs] + [("graph output", i) for i in model.outputs] + [
+        (f"operator {op.index} ({op.op})", i) for op in model.operators for i in (*op.inputs, *op.outputs)]
+    bad = next(((where, i) for where, i in named if not -1 <= i < count or (i == -1 and "operator" not in where)),
+               None)
+    if bad is not None:
+        raise ModelError(f"{path}: {bad[0]} names tensor {bad[1]}, but the model has tensors 0 to {count - 1}; "
+                         "the file is corrupt: convert the model again")
 
 
 def parsed_tensor(model, tensor, index: int) -> TfTensor:
     name = tensor.Name().decode("utf-8", "replace") if tensor.Name() else ""
     shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
-    check_tensor_size(f"tensor {name!r}", shape, "")
+    check_tensor_size(f"tensor {console_name(name)!r}", shape, "")
     if tensor.Sparsity() is not None:
-        raise ModelError(f"tensor {name!r} is stored sparse; convert the model without sparsity")
+        raise ModelError(f"tensor {console_name(name)!r} is stored sparse; convert the model without sparsity")
     quant = tensor.Quantization()
     scales = quant.ScaleAsNumpy() if quant is not None and quant.ScaleLength() else np.zeros(0, np.float32)
     zero_points = quant.ZeroPointAsNumpy() if quant is not None and quant.ZeroPointLength() else np.zeros(0, np.int64)
     axis = quant.QuantizedDimension() if quant is not None else 0
-    data = stored_data(model.Buffers(tensor.Buffer()), tensor.Type(), shape, name)
+    data = stored_data(model.Buffers(tensor.Buffer()), tensor.Type(), shape, console_name(name))
     return TfTensor(index, name, shape, tensor.Type(), data,
                     np.asarray(scales, np.float32), np.asarray(zero_points, np.int64), axis)
 
@@ -226,6 +240,9 @@ class Translator:
         if tensor.type_code not in (0, 9):
             raise unsupported(self, op, f"input {position} is {tensor.type_name}; mcuq computes on FLOAT32 and "
                                         "INT8 activations")
+        if self.name(index) not in self.b.tensors:
+            raise ModelError(f"operator {op.index} ({op.op}) reads tensor {console_name(tensor.name)!r}, which no "
+                             "earlier operator writes and no input or constant holds; the file is corrupt")
         return self.name(index)
 
     def constant(self, op: TfOperator, position: int, what: str) -> np.ndarray:
@@ -313,8 +330,15 @@ def unsupported(t: Translator, op: TfOperator, detail: str) -> UnsupportedOpErro
     return UnsupportedOpError(op.op, console_name(operator_label(t, op)), detail)
 
 
+def options(op: TfOperator):
+    """The operator's options table; TFLite's converter always writes one for the ops that read it."""
+    if op.options is None:
+        raise ModelError(f"operator {op.index} ({op.op}) has no options table in the file; convert the model again")
+    return op.options
+
+
 def fused_activation(t: Translator, op: TfOperator) -> dict:
-    code = op.options.FusedActivationFunction()
+    code = options(op).FusedActivationFunction()
     if code not in FUSED_ACTIVATIONS:
         name = FUSED_ACTIVATION_NAMES.get(code, str(code))
         raise unsupported(t, op, f"fused activation {name}; convert with RELU, RELU6 or no fused activation")
@@ -334,7 +358,7 @@ def conv_layer(t: Translator, op: TfOperator, ir_op: str, out_axis: int,
     map (groups, depth multiplier) from the input channels and the weights' shape."""
     x = t.activation(op, 0)
     _, height, width, channels = require_rank4(t, op)
-    o = op.options
+    o = options(op)
     (w, bias), fixed = t.layer_constants(op, operator_label(t, op), out_axis)
     weight_shape = t.b.tensors[w].shape
     strides, dilations = (o.StrideH(), o.StrideW()), (o.DilationHFactor(), o.DilationWFactor())
@@ -398,7 +422,7 @@ def pool_2d(ir_op: str, extra: dict) -> Callable[[Translator, TfOperator], None]
     def handler(t: Translator, op: TfOperator) -> None:
         x = t.activation(op, 0)
         _, height, width, _ = require_rank4(t, op)
-        o = op.options
+        o = options(op)
         kernel, strides = (o.FilterHeight(), o.FilterWidth()), (o.StrideH(), o.StrideW())
         attrs = {"kernel": kernel, "strides": strides,
                  "pads": window_pads(o.Padding(), (height, width), kernel, strides, (1, 1)),
@@ -443,15 +467,15 @@ def unary(ir_op: str, **attrs) -> Callable[[Translator, TfOperator], None]:
 
 
 def leaky_relu(t: Translator, op: TfOperator) -> None:
-    t.emit(op, "leaky_relu", (t.activation(op, 0),), {"alpha": float(op.options.Alpha())})
+    t.emit(op, "leaky_relu", (t.activation(op, 0),), {"alpha": float(options(op).Alpha())})
 
 
 def concatenation(t: Translator, op: TfOperator) -> None:
-    if op.options.FusedActivationFunction() != 0:
+    if options(op).FusedActivationFunction() != 0:
         raise unsupported(t, op, "a fused activation; convert without one (a separate RELU)")
     inputs = tuple(t.activation(op, i) for i in range(len(op.inputs)))
     rank = len(t.tensor(op.outputs[0]).shape)
-    t.emit(op, "concat", inputs, {"axis": op.options.Axis() % rank})
+    t.emit(op, "concat", inputs, {"axis": options(op).Axis() % rank})
 
 
 def pad(t: Translator, op: TfOperator) -> None:

@@ -125,3 +125,25 @@ def test_not_a_tflite_file(tmp_path):
 def test_inspect_reads_tflite(zoo):
     verdict = inspect_model(zoo / "kws_dscnn" / "model_int8.tflite")
     assert verdict.supported and [layer["op"] for layer in verdict.layers].count("depthwise_conv") == 4
+
+
+def test_corrupt_files_get_a_message_not_a_traceback(tmp_path):
+    x, y = T("x", (1, 4)), T("y", (1, 4))
+    out_of_range = write(tmp_path / "index.tflite", [x, y], [Op("LOGISTIC", (0,), (5,))], [0], [1])
+    with pytest.raises(ModelError, match=r"operator 0 \(LOGISTIC\) names tensor 5, but the model has tensors 0 to 1"):
+        load_tflite(out_of_range)
+    never_written = write(tmp_path / "order.tflite", [x, y, T("z", (1, 4))], [Op("LOGISTIC", (2,), (1,))], [0], [1])
+    with pytest.raises(ModelError, match="reads tensor 'z', which no earlier operator writes"):
+        load_tflite(never_written)
+    no_options = write(tmp_path / "options.tflite", [x, y], [Op("CONCATENATION", (0,), (1,))], [0], [1])
+    with pytest.raises(ModelError, match=r"operator 0 \(CONCATENATION\) has no options table"):
+        load_tflite(no_options)
+
+
+def test_a_fused_tanh_is_refused_with_the_fix(tmp_path):
+    tensors = [T("x", (1, 4)), T("y", (1, 4)), T("s", (1, 4))]
+    path = write(tmp_path / "tanh.tflite", tensors,
+                 [Op("ADD", (0, 0), (1,), "AddOptions", {"FusedActivationFunction": 4}), Op("LOGISTIC", (1,), (2,))],
+                 [0], [2])
+    with pytest.raises(UnsupportedModelError, match="fused activation TANH; convert with RELU, RELU6 or no fused"):
+        load_tflite(path)
