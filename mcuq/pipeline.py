@@ -106,11 +106,11 @@ def compile(  # noqa: A001 - the API's name is the job's name
     firmware_options: firmware.FirmwareOptions | None = None,
     progress: Progress | None = None,
 ) -> CompiledModel:
-    """Compile an ONNX model into int8 C, build it on the host and verify it.
+    """Compile an ONNX or TFLite (.tflite) model into int8 C, build it on the host and verify it.
 
     ``calib``/``verify_data``: a .npy/.npz path, an array (N, ...) in the ONNX input layout without
     the batch dimension, or an iterable of such samples; for an int8 model input (a pre-quantized
-    model), int8 samples. ``calib`` may be None for a pre-quantized (QDQ) model that fixes every
+    model), int8 samples. ``calib`` may be None for a pre-quantized (QDQ, int8 .tflite) model that fixes every
     activation's quantization; without ``verify_data`` either, the C is verified on random inputs.
     Raises McuqError subclasses on bad input and VerificationError (after writing the files and the
     report) when the C differs from the golden model. ``report["warnings"]`` lists what the caller
