@@ -298,18 +298,19 @@ class Translator:
         direct = final and not tensor.quantized  # the node itself writes the tensor
         y = self.b.emit(ir_op, label, inputs, shape or tensor.shape, attrs, out if direct else "")
         if tensor.quantized:
-            y = self.fake_quant(label, y, tensor, out if final else "")
+            y = self.fake_quant(label, y, tensor, out if final else "", shape)
         if not final:
             self.b.reshape(label, y, tensor.shape, out)
 
-    def fake_quant(self, label: str, x: str, tensor: TfTensor, output: str = "") -> str:
+    def fake_quant(self, label: str, x: str, tensor: TfTensor, output: str = "", shape: Shape | None = None) -> str:
+        """``x`` (of ``shape``, by default the tensor's) on the int8 grid the file gives ``tensor``."""
         if tensor.type_code != 9 or tensor.scales.size != 1:
             raise ModelError(
                 f"tensor {console_name(tensor.name)!r} is a {tensor.type_name} activation with {tensor.scales.size} "
                 "scales; mcuq's kernels take int8 activations with one scale and zero point per tensor"
             )
         q = tensor.act_quant()
-        return self.b.emit("fake_quant", label, (x,), tensor.shape,
+        return self.b.emit("fake_quant", label, (x,), shape or tensor.shape,
                            {"scale": float(np.float32(q.scale)), "zero_point": q.zero_point}, output)
 
 

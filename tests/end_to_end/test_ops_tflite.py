@@ -1,8 +1,8 @@
 """A small int8 .tflite (float input through QUANTIZE, float output through DEQUANTIZE, as the TFLite
 converter writes a full-integer model with float IO) compiles to C that gives TensorFlow Lite Micro's int8
 values exactly: per-axis conv weights with a fused RELU, SAME and VALID pooling (TFLite averages over the
-valid pixels), ADD requantizing both inputs, CONCATENATION, RESHAPE, FULLY_CONNECTED with per-tensor
-weights, SOFTMAX."""
+valid pixels), ADD requantizing both inputs, CONCATENATION, FULLY_CONNECTED with per-tensor weights on
+every pixel (keep_num_dims), RESHAPE, SOFTMAX."""
 
 import numpy as np
 
@@ -28,7 +28,7 @@ def int8_model(path):
     conv_w, conv_s = symmetric_int8(rng.uniform(-1, 1, (4, 3, 3, 3)).astype(np.float32), axis=0)
     conv_b = np.round(rng.uniform(-0.2, 0.2, 4) / (s_in * conv_s)).astype(np.int32)
     s_conv, z_conv = 0.05, -128
-    fc_w, fc_s = symmetric_int8(rng.uniform(-0.3, 0.3, (5, 72)).astype(np.float32), axis=None)
+    fc_w, fc_s = symmetric_int8(rng.uniform(-0.6, 0.6, (5, 8)).astype(np.float32), axis=None)
     s_sum, z_sum = s_conv, z_conv  # TFLM's int8 CONCATENATION needs its inputs on the output's grid
     fc_b = np.round(rng.uniform(-0.5, 0.5, 5) / (s_sum * fc_s[0])).astype(np.int32)
     pooled_q = ([s_conv], [z_conv], 0)
@@ -42,13 +42,13 @@ def int8_model(path):
         T("avgp", (1, 3, 3, 4), dtype="int8", quant=pooled_q),
         T("sum", (1, 3, 3, 4), dtype="int8", quant=pooled_q),
         T("joined", (1, 3, 3, 8), dtype="int8", quant=([s_sum], [z_sum], 0)),
-        T("shape", (2,), np.array([1, 72], np.int32)),
-        T("flat", (1, 72), dtype="int8", quant=([s_sum], [z_sum], 0)),
         T("fc_w", fc_w.shape, fc_w, quant=(fc_s, [0], 0)),
         T("fc_b", (5,), fc_b, quant=([s_sum * fc_s[0]], [0], 0)),
-        T("logits", (1, 5), dtype="int8", quant=([0.1], [3], 0)),
-        T("probs", (1, 5), dtype="int8", quant=([1 / 256], [-128], 0)),
-        T("y", (1, 5)),
+        T("pixels", (1, 3, 3, 5), dtype="int8", quant=([0.1], [3], 0)),
+        T("shape", (2,), np.array([1, 45], np.int32)),
+        T("logits", (1, 45), dtype="int8", quant=([0.1], [3], 0)),
+        T("probs", (1, 45), dtype="int8", quant=([1 / 256], [-128], 0)),
+        T("y", (1, 45)),
     ]
     pool = {"StrideW": 2, "StrideH": 2, "FilterWidth": 2, "FilterHeight": 2}
     ops = [
@@ -61,8 +61,8 @@ def int8_model(path):
                                                              "FilterHeight": 3}),
         Op("ADD", (5, 6), (7,), "AddOptions", {}),
         Op("CONCATENATION", (7, 5), (8,), "ConcatenationOptions", {"Axis": -1}),
-        Op("RESHAPE", (8, 9), (10,)),
-        Op("FULLY_CONNECTED", (10, 11, 12), (13,), "FullyConnectedOptions", {}),
+        Op("FULLY_CONNECTED", (8, 9, 10), (11,), "FullyConnectedOptions", {"KeepNumDims": True}),
+        Op("RESHAPE", (11, 12), (13,)),
         Op("SOFTMAX", (13,), (14,), "SoftmaxOptions", {"Beta": 1.0}),
         Op("DEQUANTIZE", (14,), (15,)),
     ]
