@@ -42,10 +42,12 @@ def parse_input_shapes(values: list[str]) -> dict[str, tuple[int, ...]]:
 
 
 def _add_compile_args(c: argparse.ArgumentParser) -> None:
-    c.add_argument("model", help="the float ONNX model, or a pre-quantized one (QuantizeLinear/DequantizeLinear)")
+    c.add_argument("model", help="the float ONNX model, a pre-quantized one (QuantizeLinear/DequantizeLinear), "
+                   "or a .tflite model (float, or int8 from the TFLite converter)")
     c.add_argument("--calib",
                    help=".npy or .npz[:KEY] with N samples in the model's input layout without the batch dim "
-                   "(int8 samples for an int8 model input); needed unless the model is pre-quantized (QDQ)")
+                   "(int8 samples for an int8 model input); needed unless the model is pre-quantized "
+                   "(QDQ, int8 .tflite)")
     c.add_argument("-o", "--output", required=True, help="output folder for the C files and the report")
     c.add_argument("--name", help="name of the files and prefix of every C symbol (default: model file name)")
     c.add_argument("--input-shape", action="append", default=[], metavar="NAME:D0,D1,...",

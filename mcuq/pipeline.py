@@ -20,6 +20,7 @@ from mcuq.errors import CalibrationError, McuqError, ModelError, VerificationErr
 from mcuq.firmware.check import run_summary, size_summary
 from mcuq.frontend import pytorch
 from mcuq.frontend.onnx_loader import load_onnx
+from mcuq.frontend.tflite_loader import is_tflite, load_tflite
 from mcuq.ir.graph import Graph
 from mcuq.plan import ArenaPlan, best_schedule, plan_arena, with_roomy_scratch
 from mcuq.qir.model import QModel
@@ -108,7 +109,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     progress: Progress | None = None,
     example_input=None,
 ) -> CompiledModel:
-    """Compile an ONNX model into int8 C, build it on the host and verify it.
+    """Compile an ONNX or TFLite (.tflite) model into int8 C, build it on the host and verify it.
 
     ``model``: an ONNX file, or a ``torch.nn.Module`` with ``example_input`` (one input as the module
     takes it, batch dimension 1): the module is exported in eval mode with ``torch.onnx.export`` into
@@ -117,7 +118,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
 
     ``calib``/``verify_data``: a .npy/.npz path, an array (N, ...) in the ONNX input layout without
     the batch dimension, or an iterable of such samples; for an int8 model input (a pre-quantized
-    model), int8 samples. ``calib`` may be None for a pre-quantized (QDQ) model that fixes every
+    model), int8 samples. ``calib`` may be None for a pre-quantized (QDQ, int8 .tflite) model that fixes every
     activation's quantization; without ``verify_data`` either, the C is verified on random inputs.
     Raises McuqError subclasses on bad input and VerificationError (after writing the files and the
     report) when the C differs from the golden model. ``report["warnings"]`` lists what the caller
@@ -272,7 +273,8 @@ def load_for_compile(model_path: Path, prefix: str, input_shapes, say: Progress 
     """The optimized float IR of a single-input model, and what its file fixes (`compile`'s first stage;
     `mcuq.inspection` plans from it too)."""
     say(f"loading {model_path.name}")
-    graph, fixed = take_fixed_quant(passes.optimize(load_onnx(model_path, input_shapes)))
+    load = load_tflite if is_tflite(model_path) else load_onnx
+    graph, fixed = take_fixed_quant(passes.optimize(load(model_path, input_shapes)))
     graph.name = prefix
     if len(graph.inputs) != 1:
         raise McuqError(

@@ -28,6 +28,7 @@ import inspect
 import math
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -168,13 +169,17 @@ def check_initializers(model: onnx.ModelProto) -> None:
         check_tensor_size(f"initializer {init.name!r}", tuple(init.dims), "")
         if init.data_type not in FLOAT_TYPES:
             continue
-        values = numpy_helper.to_array(init)
-        finite = np.isfinite(values)
-        if init.name in bounds_only:
-            finite |= np.isinf(values)  # Clip(max=inf) is a ReLU
-        big = finite & (np.abs(np.where(finite, values, 0.0)) > MAX_WEIGHT_MAGNITUDE)
-        if not finite.all() or big.any():
-            raise ModelError(non_finite_message(init.name, values, finite, big))
+        check_weight_values(init.name, numpy_helper.to_array(init), infinity_allowed=init.name in bounds_only)
+
+
+def check_weight_values(name: str, values: np.ndarray, infinity_allowed: bool = False) -> None:
+    """Refuse float weights that are NaN, Inf (unless ``infinity_allowed``) or beyond `MAX_WEIGHT_MAGNITUDE`."""
+    finite = np.isfinite(values)
+    if infinity_allowed:
+        finite |= np.isinf(values)  # Clip(max=inf) is a ReLU
+    big = finite & (np.abs(np.where(finite, values, 0.0)) > MAX_WEIGHT_MAGNITUDE)
+    if not finite.all() or big.any():
+        raise ModelError(non_finite_message(name, values, finite, big))
 
 
 FLOAT_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
@@ -510,19 +515,30 @@ def translate_all(builder: IrBuilder, nodes: list[onnx.NodeProto], graph_inputs:
     too. Only refusals are collected: any other McuqError is raised as it comes, unless it is a
     consequence of an earlier refusal (a node reading a refused node's output), and any other exception
     is a bug that stops the load."""
+    translate_collecting_refusals(
+        nodes, lambda node: translate_node(builder, node), lambda node: node.input,
+        lambda node, index: node_location(node, index, len(nodes), graph_inputs),
+        lambda node: stand_in_outputs(builder, node))
+
+
+def translate_collecting_refusals(items: list, translate: Callable, inputs_of: Callable, location: Callable,
+                                  stand_in: Callable) -> None:
+    """`translate` each item (an ONNX node, a TFLite operator) in order, collecting the `UnsupportedOpError`s
+    into one `UnsupportedModelError` (each with ``location(item, index)``); a refused item's outputs get
+    stand-ins (``stand_in(item)`` returns their names) so that the items after it are judged too."""
     refusals: list[tuple[UnsupportedOpError, str]] = []
-    after_refusal: set[str] = set()  # outputs of refused nodes and of the nodes that read them
-    for index, node in enumerate(nodes):
-        downstream = any(name in after_refusal for name in node.input)
+    after_refusal: set = set()  # outputs of refused items and of the items that read them
+    for index, item in enumerate(items):
+        downstream = any(name in after_refusal for name in inputs_of(item))
         try:
-            translate_node(builder, node)
+            translate(item)
         except UnsupportedOpError as exc:
-            refusals.append((exc, node_location(node, index, len(nodes), graph_inputs)))
-            after_refusal.update(stand_in_outputs(builder, node))
+            refusals.append((exc, location(item, index)))
+            after_refusal.update(stand_in(item))
         except McuqError:
             if not downstream:
                 raise
-            after_refusal.update(stand_in_outputs(builder, node))
+            after_refusal.update(stand_in(item))
     if refusals:
         raise UnsupportedModelError(refusals)
 

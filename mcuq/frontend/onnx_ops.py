@@ -138,8 +138,14 @@ def fixed_quant_attrs(
             node, f"weights quantized per channel along axis {weights.axis}, not the output channels "
             f"(axis {out_axis}); quantize weights per output channel or per tensor"
         )
-    attrs = {"weight_scales": np.broadcast_to(weights.scales * np.float32(gain), (out_channels,)).astype(np.float32)}
     bias = b.fixed_constants.get(input_name(node, bias_index)) if bias_index is not None else None
+    return stored_quant_attrs(weights, bias, out_channels, gain)
+
+
+def stored_quant_attrs(weights: ConstQuant, bias: ConstQuant | None, out_channels: int, gain: float = 1.0) -> dict:
+    """``weight_scales`` (one per output channel) and, for an int32 bias of one value per output channel,
+    ``bias_values`` and ``bias_scales``: what a file's stored integers tell the lowering (see `mcuq.ir`)."""
+    attrs = {"weight_scales": np.broadcast_to(weights.scales * np.float32(gain), (out_channels,)).astype(np.float32)}
     if bias is not None and bias.values.dtype == np.int32 and bias.values.shape == (out_channels,):
         attrs["bias_values"] = bias.values.astype(np.int64)
         attrs["bias_scales"] = np.broadcast_to(bias.scales, (out_channels,)).astype(np.float32)

@@ -12,13 +12,18 @@ from pathlib import Path
 import numpy as np
 
 from mcuq.data import onnx_input_shape
+from mcuq.errors import McuqError
+from mcuq.frontend.tflite_loader import is_tflite, read_tflite
 from mcuq.ir.graph import Graph
 from mcuq.quant.lower import dequantize, quantize_input
 
 
 def _float_runner(model_path: Path):
-    """A function running the original ONNX model, and the engine's name: ONNX Runtime, or
-    onnx.reference where ONNX Runtime is absent or cannot load the model (e.g. a newer IR version)."""
+    """A function running the original model, and the engine's name: for ONNX, ONNX Runtime, or
+    onnx.reference where ONNX Runtime is absent or cannot load the model (e.g. a newer IR version); for
+    TFLite, TensorFlow Lite Micro."""
+    if is_tflite(model_path):
+        return _tflite_runner(model_path)
     reason = "ONNX Runtime is not installed"
     try:
         import onnxruntime as ort
@@ -41,6 +46,34 @@ def _float_runner(model_path: Path):
     evaluator = ReferenceEvaluator(onnx.load(str(model_path)))
     name = evaluator.input_names[0]
     return (lambda x: evaluator.run(None, {name: x})), f"onnx.reference ({reason})"
+
+
+def _tflite_runner(model_path: Path):
+    """TensorFlow Lite Micro's interpreter (pip ``tflite-micro``, in mcuq's ``tflite`` extra), one sample at a
+    time as it runs on a device."""
+    try:
+        from tflite_micro.python.tflite_micro import runtime
+    except ImportError:
+        raise McuqError("verifying a .tflite model runs it with TensorFlow Lite Micro as the reference: "
+                        "pip install 'mcuq[tflite]' (or pip install tflite-micro)") from None
+    interpreter = runtime.Interpreter.from_file(str(model_path))
+    outputs = range(len(read_tflite(model_path).outputs))
+
+    def run(x: np.ndarray) -> list[np.ndarray]:
+        interpreter.set_input(x.astype(interpreter.get_input_details(0)["dtype"]), 0)
+        interpreter.invoke()
+        return [interpreter.get_output(i).copy() for i in outputs]
+
+    return run, f"TensorFlow Lite Micro {_version('tflite-micro')}"
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "(version unknown)"
 
 
 def reference_outputs(model_path: Path, graph: Graph, samples_onnx: np.ndarray) -> tuple[list[np.ndarray], str]:
