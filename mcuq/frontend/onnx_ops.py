@@ -660,6 +660,13 @@ def nhwc_operand(b: IrBuilder, label: str, name: str, rank: int) -> str:
     return b.add_constant(f"{label}__operand", np.transpose(value, NCHW_TO_NHWC))
 
 
+def from_rows(b: IrBuilder, x: str) -> bool:
+    """Whether ``x`` is the output of a fully connected layer: a rank-4 one is [N, H, T, d] (attention
+    heads), whose last axis holds the features, not NCHW with channels on axis 1."""
+    producer = next((n for n in reversed(b.nodes) if x in n.outputs), None)
+    return producer is not None and producer.op == "fully_connected"
+
+
 def arithmetic(b: IrBuilder, node: onnx.NodeProto, op: str, operands: tuple[str, str]) -> None:
     """``op`` of two operands (activations or a constant) that broadcast to the output: in NHWC where
     the output is rank 4, between transposes that `mcuq.passes` cancels with its neighbours'."""
@@ -669,7 +676,7 @@ def arithmetic(b: IrBuilder, node: onnx.NodeProto, op: str, operands: tuple[str,
     values = [constant_value(b, name) for name in operands]
     shapes = [b.shape(name, node) if value is None else value.shape for name, value in zip(operands, values)]
     same_shapes = all(value is None and tuple(shape) == tuple(out_shape) for value, shape in zip(values, shapes))
-    if len(out_shape) != 4 or same_shapes:
+    if len(out_shape) != 4 or same_shapes or any(from_rows(b, name) for name in operands):
         b.emit(op, label, operands, out_shape, attrs, out)
         return
     if any(len(shape) != 4 for value, shape in zip(values, shapes) if value is None):

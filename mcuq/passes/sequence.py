@@ -1,8 +1,8 @@
 """Rewrites for sequence models ([N, T, F] tensors, transformers), appended to `rewrites.REWRITES`.
 
-- A transpose → reshape → transpose chain that leaves every element where it was is one reshape: the
-  ViT's patch embedding, Conv → flatten(2) → transpose(1, 2), reads the NHWC conv output as [N, H*W, C]
-  in place (the loader's NHWC → NCHW transpose, the flatten and torch's transpose compose to nothing).
+- A transpose (alone, or transpose → reshape → transpose) that leaves every element where it was is one
+  reshape: nn.MultiheadAttention's seq-first [1, T, F] -> [T, 1, F]; the ViT's patch embedding,
+  Conv → flatten(2) → transpose(1, 2), reads the NHWC conv output as [N, H*W, C] in place (the loader's NHWC → NCHW transpose, the flatten and torch's transpose compose to nothing).
 - A constant Add after a fully connected layer that adds one value per output (Linear's bias on a
   sequence, which the exporters write as MatMul + Add) folds into the layer's bias.
 - Two constant Adds in a row are one (a class token's constant, then the positional embedding).
@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from mcuq import ir
-from mcuq.passes.rewrites import Index, add_constant, nodes_of, shape_of, with_nodes_replaced
+from mcuq.passes.rewrites import Index, add_activation, add_constant, nodes_of, shape_of, with_nodes_replaced
 
 
 def element_order(shape: tuple[int, ...], chain: list[ir.Node]) -> np.ndarray:
@@ -28,17 +28,37 @@ def element_order(shape: tuple[int, ...], chain: list[ir.Node]) -> np.ndarray:
 
 
 def order_keeping_transpose_chain_to_reshape(graph: ir.Graph) -> ir.Graph | None:
+    """A transpose (after a reshape after a transpose, or alone) that keeps every element in place."""
     index = Index.of(graph)
     for last in nodes_of(graph, "transpose"):
         middle = index.producer(last.inputs[0], "reshape")
         first = index.producer(middle.inputs[0], "transpose") if middle is not None else None
-        if first is None:
-            continue
-        order = element_order(shape_of(graph, first.inputs[0]), [first, middle, last])
+        chain = [first, middle, last] if first is not None else [last]
+        order = element_order(shape_of(graph, chain[0].inputs[0]), chain)
         if np.array_equal(order, np.arange(order.size)):
             shape = shape_of(graph, last.outputs[0])
-            reshape = ir.Node("reshape", last.name, first.inputs, last.outputs, {"shape": shape})
+            reshape = ir.Node("reshape", last.name, chain[0].inputs, last.outputs, {"shape": shape})
             return with_nodes_replaced(graph, {id(last): [reshape]})
+    return None
+
+
+def wide_transpose_without_unit_axes(graph: ir.Graph) -> ir.Graph | None:
+    """A transpose of more than 4 axes (nn.MultiheadAttention's [1, T, N, 3, E] -> [3, T, N, 1, E]) as
+    reshape -> transpose of its axes larger than 1 -> reshape: the kernel permutes 4 axes at most."""
+    for node in nodes_of(graph, "transpose"):
+        shape, perm = shape_of(graph, node.inputs[0]), tuple(node.attrs["perm"])
+        kept = [axis for axis in range(len(shape)) if shape[axis] != 1]
+        if len(perm) <= 4 or len(kept) == len(shape):
+            continue
+        tensors = dict(graph.tensors)
+        squeezed = tuple(shape[axis] for axis in kept)
+        inner_perm = tuple(kept.index(axis) for axis in perm if axis in kept)
+        before = add_activation(tensors, f"{node.name}__squeezed", squeezed)
+        moved = add_activation(tensors, f"{node.name}__moved", tuple(squeezed[p] for p in inner_perm))
+        nodes = [ir.Node("reshape", node.name, node.inputs, (before,), {"shape": squeezed}),
+                 ir.Node("transpose", node.name, (before,), (moved,), {"perm": inner_perm}),
+                 ir.Node("reshape", node.name, (moved,), node.outputs, {"shape": shape_of(graph, node.outputs[0])})]
+        return with_nodes_replaced(graph, {id(node): nodes}, tensors)
     return None
 
 
@@ -103,6 +123,7 @@ def merge_constant_adds(graph: ir.Graph) -> ir.Graph | None:
 
 
 REWRITES = [
+    wide_transpose_without_unit_axes,
     order_keeping_transpose_chain_to_reshape,
     fold_bias_add_into_fully_connected,
     merge_constant_adds,
