@@ -2,9 +2,11 @@
 
 - A transpose (alone, or transpose → reshape → transpose) that leaves every element where it was is one
   reshape: nn.MultiheadAttention's seq-first [1, T, F] -> [T, 1, F]; the ViT's patch embedding,
-  Conv → flatten(2) → transpose(1, 2), reads the NHWC conv output as [N, H*W, C] in place (the loader's NHWC → NCHW transpose, the flatten and torch's transpose compose to nothing).
+  Conv → flatten(2) → transpose(1, 2), reads the NHWC conv output as [N, H*W, C]
+  in place (the loader's NHWC → NCHW transpose, the flatten and torch's transpose compose to nothing).
 - A constant Add after a fully connected layer that adds one value per output (Linear's bias on a
   sequence, which the exporters write as MatMul + Add) folds into the layer's bias.
+- A transpose of more than 4 axes drops its unit axes (the kernel permutes 4).
 - Two constant Adds in a row are one (a class token's constant, then the positional embedding).
 """
 

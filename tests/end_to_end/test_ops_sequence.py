@@ -1,0 +1,105 @@
+"""Rank-3 [N, T, F] and rank-4 [N, H, T, d] sequence tensors end to end, in the forms both torch exporters
+write (dynamo, and TorchScript at opset 17 with its Shape/Gather/Concat/Expand arithmetic that the loader
+folds): MatMul with constant weights as one fully connected over the rows, heads reshaped and transposed,
+K^T, Split of a fused QKV projection, a class token (Concat of a constant) and a positional embedding,
+Gather of one position and along axis 0 of nn.MultiheadAttention's packed [3, T, N, E], a ViT patch
+embedding read as a sequence without a copy, and Conv1d next to Linear (rank 3 meaning [N, C, W] for the
+conv, [N, T, F] for the Linear). The float reference is ONNX Runtime on the exported file; `mcuq.compile`
+itself fails when the C differs from the golden model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mcuq
+from tests.helpers import torch_export
+from tests.helpers.torch_export import TorchModel
+
+pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+
+EXPORTERS = ("dynamo", "torchscript-17")
+
+
+def normal(rng, n, shape):
+    return rng.normal(0, 1, size=(n, *shape)).astype(np.float32)
+
+
+def net(name: str):
+    def build():
+        from tests.helpers import seq_torch_nets
+
+        return getattr(seq_torch_nets, name)()
+
+    return build
+
+
+# name -> (input shape, layer ops that must appear, layer ops that must not)
+CASES = {
+    "SequenceMlp": ((1, 12, 10), {"fully_connected"}, {"broadcast_add", "transpose"}),
+    "ClassToken": ((1, 12, 10), {"pad", "slice"}, {"concat", "transpose"}),
+    "Heads": ((1, 12, 10), {"slice", "add"}, {"transpose"}),
+    "KeysTransposed": ((1, 12, 10), {"transpose"}, {"broadcast_add"}),
+    "PackedProjection": ((1, 12, 10), {"slice", "transpose"}, set()),
+    "PatchEmbedding": ((1, 3, 16, 16), {"conv", "fully_connected"}, {"transpose"}),
+    "Conv1dThenLinear": ((1, 10, 20), {"conv", "fully_connected"}, {"transpose"}),
+    "LinearThenConv1d": ((1, 12, 10), {"conv", "fully_connected"}, {"transpose"}),
+}
+
+
+def ort_outputs(path, samples):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run(None, {"x": s[None]})[0] for s in samples])
+
+
+def sqnr_db(reference, got):
+    return 10 * np.log10(np.sum(reference.astype(np.float64) ** 2) / np.sum((reference - got) ** 2.0))
+
+
+@pytest.mark.parametrize("exporter", EXPORTERS)
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_sequence_plumbing_against_onnx_runtime(name, exporter, tmp_path):
+    shape, present, absent = CASES[name]
+    model = TorchModel(name, net(name), shape, normal)
+    path = torch_export.export(model, exporter, tmp_path / f"{name}.onnx")
+    samples = torch_export.samples(model, 96)
+    compiled = mcuq.compile(path, samples[:64], tmp_path / "out", verify_data=samples[64:])
+    ops = {layer.op.value for layer in compiled.qmodel.layers}
+    assert present <= ops and not absent & ops, ops
+    # The Python API takes and returns the ONNX layout.
+    reference = ort_outputs(path, samples[64:])
+    got = compiled.run(samples[64:])
+    assert got.shape == reference.shape
+    assert sqnr_db(reference, got) > 25, sqnr_db(reference, got)
+
+
+def test_patch_embedding_is_read_in_place(tmp_path):
+    """Conv -> flatten(2) -> transpose(1, 2): the conv's NHWC output already is [N, H*W, C]; the planner
+    gives the reshape the conv output's bytes (no copy), and the header states each buffer's layout."""
+    model = TorchModel("PatchEmbedding", net("PatchEmbedding"), (1, 3, 16, 16), normal)
+    path = torch_export.export(model, "dynamo", tmp_path / "patch.onnx")
+    samples = torch_export.samples(model, 40)
+    compiled = mcuq.compile(path, samples[:32], tmp_path / "out", verify_data=samples[32:])
+    layers = compiled.qmodel.layers
+    conv, reshape = layers[0], layers[1]
+    assert (conv.op.value, reshape.op.value) == ("conv", "copy") and reshape.inputs == (conv.output,)
+    assert compiled.plan.offsets[reshape.output] == compiled.plan.offsets[conv.output]
+    header = next((tmp_path / "out").glob("*.h")).read_text()
+    assert "[1, 16, 16, 3] int8 in channels-last: the ONNX tensor's axes in the order (0, 2, 3, 1)" in header
+    assert "[1, 16, 8] int8 in the ONNX layout" in header
+
+
+def test_sequence_input_keeps_the_onnx_layout(tmp_path):
+    """A graph of Linear layers only: no channels to move, input and output buffers as ONNX lays them out."""
+    model = TorchModel("SequenceMlp", net("SequenceMlp"), (1, 12, 10), normal)
+    path = torch_export.export(model, "dynamo", tmp_path / "mlp.onnx")
+    samples = torch_export.samples(model, 40)
+    compiled = mcuq.compile(path, samples[:32], tmp_path / "out", verify_data=samples[32:])
+    assert [layer.op.value for layer in compiled.qmodel.layers] == ["fully_connected", "fully_connected"]
+    assert compiled.graph.input_perms[compiled.graph.inputs[0]] == (0, 1, 2)
+    assert compiled.qmodel.tensors[compiled.qmodel.inputs[0]].shape == (1, 12, 10)
