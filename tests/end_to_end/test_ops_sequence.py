@@ -10,7 +10,9 @@ itself fails when the C differs from the golden model."""
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
+from onnx import helper
 
 import mcuq
 from tests.helpers import torch_export
@@ -103,3 +105,53 @@ def test_sequence_input_keeps_the_onnx_layout(tmp_path):
     assert [layer.op.value for layer in compiled.qmodel.layers] == ["fully_connected", "fully_connected"]
     assert compiled.graph.input_perms[compiled.graph.inputs[0]] == (0, 1, 2)
     assert compiled.qmodel.tensors[compiled.qmodel.inputs[0]].shape == (1, 12, 10)
+
+
+# Hand-written graphs for what the exporters write in other shapes: `check` compares with ONNX Runtime.
+
+
+def ints(*values):
+    return np.array(values, dtype=np.int64)
+
+
+def test_gather_along_axis_0_that_holds_data(tmp_path):
+    """LSTM's ``h[-1]`` on Y_h [directions, N, H]: axis 0 of a [2, 3, 8] tensor is data (the graph input's
+    batch is 1), so index -1 is a slice, then a MatMul reads the [3, 8] rows."""
+    from tests.end_to_end.test_ops_end_to_end import check
+    from tests.helpers.small_models import w
+
+    nodes = [helper.make_node("Reshape", ["x", "rows"], ["r"]),
+             helper.make_node("Gather", ["r", "last"], ["g"], axis=0),
+             helper.make_node("MatMul", ["g", "wt"], ["y"])]
+    inits = {"rows": ints(2, 3, 8), "last": np.array(-1, np.int64), "wt": w(8, 5)}
+    check(nodes, [1, 6, 8], inits, {"slice", "fully_connected"}, tmp_path)
+
+
+def test_positional_embedding_and_split_on_the_last_axis(tmp_path):
+    """Add of a constant [T, F] (rank 2 against rank 3), then Split of a fused projection on axis -1."""
+    from tests.end_to_end.test_ops_end_to_end import check
+    from tests.helpers.small_models import w
+
+    nodes = [helper.make_node("MatMul", ["x", "wqkv"], ["qkv"]),
+             helper.make_node("Add", ["qkv", "pos"], ["p"]),
+             helper.make_node("Split", ["p", "sizes"], ["q", "k", "v"], axis=-1),
+             helper.make_node("Mul", ["q", "v"], ["y"])]
+    inits = {"wqkv": w(6, 12), "pos": w(5, 12), "sizes": ints(4, 4, 4)}
+    check(nodes, [1, 5, 6], inits, {"slice", "fully_connected", "mul"}, tmp_path)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: (helper.make_node("Concat", ["x", "x", "token"], ["y"], axis=1), {"token": np.ones((1, 1, 6), np.float32)}),
+     "several activations"),
+    (lambda: (helper.make_node("Gather", ["x", "which"], ["y"], axis=0), {"which": ints(0, 0)}), "not evenly spaced"),
+])
+def test_refusals_name_the_node_and_the_fix(make, message, tmp_path):
+    from mcuq.errors import McuqError
+    from tests.helpers.small_models import make_model
+
+    node, inits = make()
+    path = tmp_path / "m.onnx"
+    onnx.save(make_model([node], [1, 5, 6], inits), path)
+    samples = np.random.default_rng(0).normal(size=(8, 5, 6)).astype(np.float32)
+    with pytest.raises(McuqError, match=message):
+        mcuq.compile(path, samples, tmp_path / "out")
