@@ -777,8 +777,3 @@ REWRITES: list[Rewrite] = [
     push_reshape_through_elementwise,
     push_transpose_through_unit_reshape,
 ]
-
-# The sequence-model rewrites build on the helpers above, so they are imported after them.
-from mcuq.passes import sequence  # noqa: E402
-
-REWRITES += sequence.REWRITES

@@ -1,4 +1,4 @@
-"""Rewrites for sequence models ([N, T, F] tensors, transformers), appended to `rewrites.REWRITES`.
+"""Rewrites for sequence models ([N, T, F] tensors, transformers), run after `rewrites.REWRITES` by `optimize`.
 
 - A transpose (alone, or transpose → reshape → transpose) that leaves every element where it was is one
   reshape: nn.MultiheadAttention's seq-first [1, T, F] -> [T, 1, F]; the ViT's patch embedding,
