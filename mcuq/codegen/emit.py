@@ -82,6 +82,15 @@ def _tensor_view(model: QModel, plan: ArenaPlan, name: str) -> dict:
                 ctype="int16_t" if t.dtype == "int16" else "int8_t")
 
 
+def layout_text(perm: tuple[int, ...] | None, to_onnx: bool = False) -> str:
+    """How a graph input's or output's buffer orders the ONNX tensor's axes, for the header. ``perm`` takes
+    ONNX to the buffer for an input (`Graph.input_perms`), the buffer to ONNX for an output."""
+    if perm is None or tuple(perm) == tuple(range(len(perm))):
+        return "the ONNX layout"
+    onnx_axes = tuple(sorted(range(len(perm)), key=perm.__getitem__)) if to_onnx else tuple(perm)
+    return f"channels-last: the ONNX tensor's axes in the order {onnx_axes}"
+
+
 def _layer_summary(layer: Layer, model: QModel) -> str:
     ins = ", ".join(f"{list(model.tensors[n].shape)}" for n in layer.inputs)
     out = model.tensors[layer.output]
@@ -181,8 +190,10 @@ def generate(model: QModel, plan: ArenaPlan, prefix: str, source_name: str) -> G
         prefix=prefix,
         PREFIX=prefix.upper(),
         source_name=ModelString(source_name),
-        inputs=[_tensor_view(model, plan, n) for n in model.inputs],
-        outputs=[_tensor_view(model, plan, n) for n in model.outputs],
+        inputs=[{**_tensor_view(model, plan, n), "layout": layout_text(model.input_perms.get(n))}
+                for n in model.inputs],
+        outputs=[{**_tensor_view(model, plan, n), "layout": layout_text(model.output_perms.get(n), to_onnx=True)}
+                 for n in model.outputs],
         layers=layers,
         arena_size=plan.size,
         runtime_types=_runtime_text(include / "mcuq_nn_types.h"),

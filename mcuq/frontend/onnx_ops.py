@@ -603,9 +603,15 @@ def gemm(
 
 
 def mat_mul(b: IrBuilder, node: onnx.NodeProto) -> None:
+    mat_mul_constant_weights(b, node)
+
+
+def mat_mul_constant_weights(b: IrBuilder, node: onnx.NodeProto) -> None:
+    """A @ W with a constant 2-D W: one fully connected over the rows of A, whose rows are all its leading
+    axes ([N, K], a sequence [N, T, K], heads [N, H, T, K]); the output keeps A's leading axes."""
     label = node_label(node)
     a = node.input[0]
-    require_rank(b, node, a, (2,))
+    require_rank(b, node, a, (2, 3, 4))
     require_activation(b, node, a)
     weights = required_constant(b, node, 1, "B")
     if weights.ndim != 2:
@@ -660,6 +666,13 @@ def nhwc_operand(b: IrBuilder, label: str, name: str, rank: int) -> str:
     return b.add_constant(f"{label}__operand", np.transpose(value, NCHW_TO_NHWC))
 
 
+def from_rows(b: IrBuilder, x: str) -> bool:
+    """Whether ``x`` is the output of a fully connected layer: a rank-4 one is [N, H, T, d] (attention
+    heads), whose last axis holds the features, not NCHW with channels on axis 1."""
+    producer = next((n for n in reversed(b.nodes) if x in n.outputs), None)
+    return producer is not None and producer.op == "fully_connected"
+
+
 def arithmetic(b: IrBuilder, node: onnx.NodeProto, op: str, operands: tuple[str, str]) -> None:
     """``op`` of two operands (activations or a constant) that broadcast to the output: in NHWC where
     the output is rank 4, between transposes that `mcuq.passes` cancels with its neighbours'."""
@@ -669,7 +682,7 @@ def arithmetic(b: IrBuilder, node: onnx.NodeProto, op: str, operands: tuple[str,
     values = [constant_value(b, name) for name in operands]
     shapes = [b.shape(name, node) if value is None else value.shape for name, value in zip(operands, values)]
     same_shapes = all(value is None and tuple(shape) == tuple(out_shape) for value, shape in zip(values, shapes))
-    if len(out_shape) != 4 or same_shapes:
+    if len(out_shape) != 4 or same_shapes or any(from_rows(b, name) for name in operands):
         b.emit(op, label, operands, out_shape, attrs, out)
         return
     if any(len(shape) != 4 for value, shape in zip(values, shapes) if value is None):
@@ -840,7 +853,34 @@ def softmax(b: IrBuilder, node: onnx.NodeProto, *, axis: int = -1) -> None:
 def concat(b: IrBuilder, node: onnx.NodeProto, *, axis: int) -> None:
     out = node.output[0]
     shape = b.shape(out, node)
+    if any(b.constant(name) is not None for name in node.input):
+        concat_with_constants(b, node, axis % len(shape))
+        return
     b.emit("concat", node_label(node), tuple(node.input), shape, {"axis": axis % len(shape)}, out)
+
+
+def concat_with_constants(b: IrBuilder, node: onnx.NodeProto, axis: int) -> None:
+    """One activation concatenated with constants (a transformer's class token before its sequence) is
+    exactly the activation padded with zeros where the constants go, plus a constant holding them there
+    (zeros elsewhere): Pad and Add, no kernel of its own. A positional embedding added next merges into
+    that constant (`mcuq.passes`)."""
+    label, out = node_label(node), node.output[0]
+    out_shape = b.shape(out, node)
+    activations = [name for name in node.input if b.constant(name) is None]
+    if len(activations) != 1 or len(out_shape) == 4:
+        raise unsupported(node, "constants concatenated with several activations, or rank-4 tensors; mcuq "
+                                "concatenates constants with one activation of rank 2 or 3 (a class token)")
+    x = activations[0]
+    parts = [np.broadcast_to(b.constant(name), out_shape[:axis] + b.constant(name).shape[axis:axis + 1]
+                             + out_shape[axis + 1:]) if name != x else np.zeros(b.shape(x, node), np.float32)
+             for name in node.input]
+    index = list(node.input).index(x)
+    pads = [0] * (2 * len(out_shape))
+    pads[axis] = sum(part.shape[axis] for part in parts[:index])
+    pads[len(out_shape) + axis] = sum(part.shape[axis] for part in parts[index + 1:])
+    padded = b.emit("pad", label, (x,), out_shape, {"pads": tuple(pads), "value": 0.0})
+    filled = b.add_constant(f"{label}__constants", np.concatenate(parts, axis=axis))
+    b.emit("add", label, (padded, filled), out_shape, {"act_min": -math.inf, "act_max": math.inf}, out)
 
 
 def transpose(b: IrBuilder, node: onnx.NodeProto, *, perm: tuple[int, ...] | None = None) -> None:
@@ -1070,10 +1110,10 @@ def emit_box(b: IrBuilder, node: onnx.NodeProto, x: str, box: Box, output: str =
     """An IR slice of ``box`` of the ONNX tensor ``x``: in NHWC between transposes for a rank-4 (NCHW)
     tensor (the layout pass cancels them), directly otherwise."""
     label, shape = node_label(node), b.shape(x, node)
-    if box.sizes[0] != shape[0] or box.starts[0] != 0:
-        raise unsupported(node, "it selects along the batch axis (axis 0); select along the other axes")
     if 0 in box.sizes:
         raise unsupported(node, f"an empty selection (output shape {list(box.sizes)})")
+    if box.sizes[0] != shape[0] or box.starts[0] != 0:
+        return emit_leading_box(b, node, x, box, output)
     if len(shape) != 4:
         attrs = {"starts": box.starts, "steps": box.steps, "sizes": box.sizes}
         return b.emit("slice", label, (x,), box.sizes, attrs, output)
@@ -1081,6 +1121,22 @@ def emit_box(b: IrBuilder, node: onnx.NodeProto, x: str, box: Box, output: str =
     attrs = {"starts": inner.starts, "steps": inner.steps, "sizes": inner.sizes}
     y = b.emit("slice", label, (b.transpose(label, x, NCHW_TO_NHWC),), inner.sizes, attrs)
     return b.transpose(label, y, NHWC_TO_NCHW, output)
+
+
+def emit_leading_box(b: IrBuilder, node: onnx.NodeProto, x: str, box: Box, output: str) -> str:
+    """A selection along axis 0 of ``x`` [k, ...]. The IR runs one sample of the model (graph inputs have
+    batch 1), so the k rows of a tensor like LSTM's Y_h [directions, N, H] or the packed QKV [3, T, N, D]
+    are data, not samples: as [1, k, rest] they are a slice along axis 1, between two zero-copy reshapes."""
+    label, shape = node_label(node), b.shape(x, node)
+    if box.sizes[1:] != tuple(shape[1:]):
+        raise unsupported(node, "it selects along axis 0 and along other axes at once; select along axis 0 "
+                                "in a node of its own")
+    rest = math.prod(shape[1:])
+    rows = b.reshape(label, x, (1, shape[0], rest))
+    inner = Box((0, box.starts[0], 0), (1, box.steps[0], 1), (1, box.sizes[0], rest))
+    attrs = {"starts": inner.starts, "steps": inner.steps, "sizes": inner.sizes}
+    picked = b.emit("slice", label, (rows,), inner.sizes, attrs)
+    return b.reshape(label, picked, box.sizes, output)
 
 
 def optional_constant(b: IrBuilder, node: onnx.NodeProto, index: int, what: str) -> np.ndarray | None:
@@ -1153,8 +1209,6 @@ def gather(b: IrBuilder, node: onnx.NodeProto, *, axis: int = 0) -> None:
     require_activation(b, node, x)
     axis %= len(shape)
     indices = required_constant(b, node, 1, "indices").astype(np.int64)
-    if axis == 0:
-        raise unsupported(node, "it gathers along the batch axis (axis 0); gather along the other axes")
     if indices.ndim > 1:
         raise unsupported(node, f"indices of rank {indices.ndim}; a scalar or a 1-D list is supported")
     dim = shape[axis]
@@ -1162,6 +1216,9 @@ def gather(b: IrBuilder, node: onnx.NodeProto, *, axis: int = 0) -> None:
         raise unsupported(node, f"an index outside [-{dim}, {dim - 1}] on axis {axis}")
     flat = np.where(indices < 0, indices + dim, indices).reshape(-1)
     step = evenly_spaced(flat)
+    if step is None and axis == 0:
+        raise unsupported(node, "a list of indices along axis 0 that is not evenly spaced; gather one index, "
+                                "an evenly spaced list, or along another axis")
     if step is None:
         emit_gather(b, node, x, axis, flat)
         return

@@ -1,7 +1,8 @@
 """Run a float IR graph with numpy (float32, NHWC): the reference for calibration and per-layer checks.
 
 Shapes in the IR have batch 1; the executor runs whatever batch N the feeds carry, so calibration
-can push many samples through at once. Convolutions and pools are vectorized over the output by
+can push many samples through at once: the samples are folded into the first axis, and an op that
+may move that axis (a transpose of attention's [T, N, D]) unfolds it (`PER_SAMPLE_OPS`). Convolutions and pools are vectorized over the output by
 looping over kernel positions only (a few matmuls/maxima per layer, no per-pixel Python).
 """
 
@@ -28,7 +29,12 @@ def run_nodes(graph: ir.Graph, nodes: list[ir.Node], values: dict[str, np.ndarra
     """Execute ``nodes`` in order, reading and adding activations to ``values`` (returned)."""
     for node in nodes:
         args = [values[name] if name in values else graph.tensors[name].data for name in node.inputs]
-        values[node.outputs[0]] = OPS[node.op](node.attrs, *args).astype(np.float32, copy=False)
+        if node.op in PER_SAMPLE_OPS:
+            samples = args[0].shape[0] // max(1, graph.tensors[node.inputs[0]].shape[0])
+            out = PER_SAMPLE_OPS[node.op](node.attrs, samples, *args)
+        else:
+            out = OPS[node.op](node.attrs, *args)
+        values[node.outputs[0]] = out.astype(np.float32, copy=False)
     return values
 
 
@@ -184,6 +190,14 @@ def transpose(attrs: dict, x: np.ndarray) -> np.ndarray:
     return x.transpose(attrs["perm"])
 
 
+def transpose_per_sample(attrs: dict, samples: int, x: np.ndarray) -> np.ndarray:
+    """A transpose that may move axis 0 (attention's [T, N, D] -> [N, T, D]): each sample's block of the
+    folded first axis permuted on its own, the samples kept in order."""
+    unfolded = x.reshape((samples, x.shape[0] // samples) + x.shape[1:])
+    moved = unfolded.transpose((0,) + tuple(p + 1 for p in attrs["perm"]))
+    return moved.reshape((samples * moved.shape[1],) + moved.shape[2:])
+
+
 def pad(attrs: dict, x: np.ndarray) -> np.ndarray:
     pads = attrs["pads"]
     rank = x.ndim
@@ -317,4 +331,10 @@ OPS: dict[str, OpFunction] = {
     "conv_transpose2d": conv_transpose2d,
     "slice": slice_,
     "gather_channels": gather_channels,
+}
+
+# Ops whose float function must know how many samples the first axis folds (called with attrs, samples,
+# inputs); `run_nodes` calls these instead of the `OPS` form, which assumes one sample.
+PER_SAMPLE_OPS: dict[str, Callable[..., np.ndarray]] = {
+    "transpose": transpose_per_sample,
 }

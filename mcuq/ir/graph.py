@@ -9,7 +9,7 @@ Op set (``Node.op``) and attributes. Every 4-D activation tensor is ``[N, H, W, 
 |--------------------|---------------------|--------------------------------------------------------------------|
 | conv2d             | x, w[O,KH,KW,I/g], b[O] | strides(h,w) dilations(h,w) pads(t,l,b,r) groups act_min act_max |
 | depthwise_conv2d   | x, w[1,KH,KW,C*m], b[C*m] | strides dilations pads depth_multiplier act_min act_max     |
-| fully_connected    | x[N,K], w[O,K], b[O] | act_min act_max                                                   |
+| fully_connected    | x[...,K], w[O,K], b[O] | act_min act_max (rows: every leading axis of x, e.g. [N,T,K])  |
 | add, mul           | a, b (same shape)   | act_min act_max                                                    |
 | max_pool, avg_pool | x                   | kernel(h,w) strides pads count_include_pad (avg only) act_min act_max |
 | clip               | x                   | act_min act_max (ReLU is clip(0, inf), ReLU6 clip(0, 6))           |

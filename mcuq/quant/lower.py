@@ -665,6 +665,9 @@ def lower_concat(lower: Lowering, node: Node) -> None:
 
 
 def lower_transpose(lower: Lowering, node: Node) -> None:
+    if len(node.attrs["perm"]) > 4:
+        raise ValueError(f"a permutation of {len(node.attrs['perm'])} axes of size above 1; mcuq_transpose_s8 "
+                         "permutes 4 at most: merge or drop axes before the Transpose")
     out = lower.same_as_input(node)
     lower.emit(node, QOp.TRANSPOSE, qir.TransposeParams(perm=tuple(node.attrs["perm"])), output=out.name)
 

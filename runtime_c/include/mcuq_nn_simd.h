@@ -164,6 +164,22 @@ static inline MCUQ_MAYBE_UNUSED void mcuq_copy_s8(int8_t *dst, const int8_t *src
 #endif /* MCUQ_HAVE_DSP */
 
 #if defined(MCUQ_PATH_MVE)
+/* Copies n bytes, 16 per vector load and store, the tail with one predicated pair (no call). */
+static inline MCUQ_MAYBE_UNUSED void mcuq_copy_s8_mve(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 16; n -= 16)
+    {
+        vstrbq_s8(dst, vldrbq_s8(src));
+        src += 16;
+        dst += 16;
+    }
+    if (n > 0)
+    {
+        const mve_pred16_t p = vctp8q((uint32_t)n);
+        vstrbq_p_s8(dst, vldrbq_z_s8(src, p), p);
+    }
+}
+
 /* mcuq_requantize on four lanes, exactly: VQRDMULH is the doubling high multiply with round half up
  * (it saturates only for INT32_MIN * INT32_MIN, which a non-negative multiplier never gives), and
  * the -1 fix-up on negative lanes turns VRSHL's round-half-up into round-half-away-from-zero, as

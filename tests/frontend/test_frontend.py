@@ -25,7 +25,7 @@ from mcuq import ir
 from mcuq.errors import ModelError, ShapeError, UnsupportedOpError
 from mcuq.frontend.onnx_loader import HANDLERS, load_onnx
 from mcuq.ir import float_exec
-from mcuq.passes.rewrites import optimize
+from mcuq.passes import optimize
 from tests.helpers.paths import model_zoo
 
 ZOO = model_zoo()

@@ -30,17 +30,7 @@
 
 static inline void mcuq_conv_s8_copy(int8_t *dst, const int8_t *src, int32_t n)
 {
-    for (; n >= 16; n -= 16)
-    {
-        vstrbq_s8(dst, vldrbq_s8(src));
-        src += 16;
-        dst += 16;
-    }
-    if (n > 0)
-    {
-        const mve_pred16_t p = vctp8q((uint32_t)n);
-        vstrbq_p_s8(dst, vldrbq_z_s8(src, p), p);
-    }
+    mcuq_copy_s8_mve(dst, src, n);
 }
 
 /* acc[2 * pixel + channel] = dot(column of pixel a or b, filter row 0 or 1) over len bytes, where
