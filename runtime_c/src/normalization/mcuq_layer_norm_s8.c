@@ -1,0 +1,95 @@
+/*
+ * mcuq_layer_norm_s8: LayerNormalization over the last axis, int8 in and out, integer statistics.
+ *
+ * Per row of C features (mcuq.qir.LayerNormParams, mcuq.golden.s8.layer_norm_rows):
+ *   v = in + input_offset                      int32, |v| <= 256
+ *   sum = sum v, sum2 = sum v^2                int32 (C <= 32767: sum2 < 2^31)
+ *   var = C sum2 - sum^2 + epsilon             int64, C^2 (variance + eps) in units of v^2
+ *   s = isqrt(var), r = round(2^30 / s)        s < 2^32, r <= 2^30 (epsilon >= 1 keeps s >= 1)
+ *   n = (d r + 2^13) >> 14, d = C v - sum      the normalized value (v - mean) / std in Q16
+ *   z = requantize(n, quant[c]) + bias[c]      gamma and beta, 8 fractional bits of the output kept
+ *   out = clamp(((z + 128) >> 8) + output_offset)
+ * No division but one 32-bit one per row; the square root is the bitwise integer one. In place: the
+ * statistics read the whole row before any of its outputs is written, then element c is read before it
+ * is overwritten.
+ */
+#include "mcuq_nn_types.h"
+#include "mcuq_nn_support.h"
+
+#define MCUQ_LAYER_NORM_MAX_ROW 32767
+
+/* floor(sqrt(x)), digit by digit: shifts, compares and subtractions only. */
+static uint32_t layer_norm_isqrt(uint64_t x)
+{
+    uint64_t root = 0, bit = (uint64_t)1 << 62;
+    while (bit > x)
+    {
+        bit >>= 2;
+    }
+    while (bit != 0)
+    {
+        if (x >= root + bit)
+        {
+            x -= root + bit;
+            root = (root >> 1) + bit;
+        }
+        else
+        {
+            root >>= 1;
+        }
+        bit >>= 2;
+    }
+    return (uint32_t)root;
+}
+
+static void layer_norm_row(const mcuq_layer_norm_params *params, const mcuq_per_channel_quant *quant,
+                           const int32_t *bias, const int8_t *input, int8_t *output)
+{
+    const int32_t size = params->row_size;
+    int32_t sum = 0, sum2 = 0, c;
+    for (c = 0; c < size; c++)
+    {
+        const int32_t v = (int32_t)input[c] + params->input_offset;
+        sum += v;
+        sum2 += v * v;
+    }
+    {
+        const int64_t var = (int64_t)size * sum2 - (int64_t)sum * sum + params->epsilon;
+        const uint32_t root = layer_norm_isqrt((uint64_t)var);
+        const int32_t reciprocal = (int32_t)((((uint32_t)1 << 30) + root / 2) / root);
+        for (c = 0; c < size; c++)
+        {
+            const int32_t d = size * ((int32_t)input[c] + params->input_offset) - sum;
+            const int32_t n = (int32_t)(((int64_t)d * reciprocal + (1 << 13)) >> 14);
+            const int64_t z = (int64_t)mcuq_requantize(n, quant->multiplier[c], quant->shift[c]) + bias[c];
+            const int64_t out = ((z + 128) >> 8) + params->output_offset;
+            output[c] = (int8_t)(out < -128 ? -128 : (out > 127 ? 127 : out));
+        }
+    }
+}
+
+MCUQ_API mcuq_status mcuq_layer_norm_s8(const mcuq_layer_norm_params *params,
+                                        const mcuq_per_channel_quant *quant,
+                                        const int32_t *bias,
+                                        const int8_t *input,
+                                        int8_t *output)
+{
+    int32_t r;
+
+    if (params == NULL || quant == NULL || quant->multiplier == NULL || quant->shift == NULL || bias == NULL ||
+        input == NULL || output == NULL)
+    {
+        return MCUQ_ARG_ERROR;
+    }
+    if (params->input_offset < -128 || params->input_offset > 128 || params->epsilon < 1 || params->rows < 0 ||
+        params->row_size < 1 || params->row_size > MCUQ_LAYER_NORM_MAX_ROW)
+    {
+        return MCUQ_ARG_ERROR;
+    }
+    for (r = 0; r < params->rows; r++)
+    {
+        const size_t offset = (size_t)r * (size_t)params->row_size;
+        layer_norm_row(params, quant, bias, input + offset, output + offset);
+    }
+    return MCUQ_OK;
+}
