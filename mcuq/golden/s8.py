@@ -481,9 +481,11 @@ BATCH_MATMUL_MAX_DEPTH = 16384
 def _batch_matmul(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
     p: qir.BatchMatmulParams = layer.params
     batches, m, n, k = matmul_dims(layer, tensors)
-    if max(abs(p.lhs_offset), abs(p.rhs_offset)) > 128 or not 1 <= k <= BATCH_MATMUL_MAX_DEPTH:
-        raise ValueError(f"{layer.name}: input offsets {p.lhs_offset}, {p.rhs_offset} outside [-128, 128] or "
-                         f"depth {k} outside [1, {BATCH_MATMUL_MAX_DEPTH}]")
+    if (max(abs(p.lhs_offset), abs(p.rhs_offset)) > 128 or not 1 <= k <= BATCH_MATMUL_MAX_DEPTH
+            or p.multiplier < 0 or not -31 <= p.shift <= 30):
+        raise ValueError(f"{layer.name}: input offsets {p.lhs_offset}, {p.rhs_offset} outside [-128, 128], depth {k} "
+                         f"outside [1, {BATCH_MATMUL_MAX_DEPTH}] or multiplier {p.multiplier} (shift {p.shift}) "
+                         "negative (a product of scales is not)")
     lhs = as_shape(inputs[0], (batches, m, k), layer.name).astype(np.int64) + p.lhs_offset
     rhs = as_shape(inputs[1], (batches, n, k), layer.name).astype(np.int64) + p.rhs_offset
     acc = np.einsum("bmk,bnk->bmn", lhs, rhs)
@@ -491,9 +493,22 @@ def _batch_matmul(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str,
     return _requant_out(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
 
 
-#: Longest layer norm row: C^2 * 255^2 (the variance numerator) stays below 2^62 and C * 255 * 2^30 / s
-#: below 2^63 with room; the C kernel rejects longer rows too.
+#: Longest layer norm row: sum(v^2) (|v| <= 256) stays within int32 and C^2 2^16 + epsilon (< 2^60) within
+#: int64; the C kernel rejects longer rows too.
 LAYER_NORM_MAX_ROW = 32767
+
+
+def normalized_variance(variance: int) -> tuple[int, int]:
+    """(m, e): ``variance`` * 2^e (floored when e < 0) in [2^30, 2^32), e even, so that its integer square
+    root has 16 significant bits whatever the variance (a root of 3 would be 30 % off)."""
+    e = 0
+    while variance < 1 << 30:
+        variance <<= 2
+        e += 2
+    while variance >= 1 << 32:
+        variance >>= 2
+        e -= 2
+    return variance, e
 
 
 def layer_norm_rows(x: np.ndarray, p: qir.LayerNormParams) -> np.ndarray:
@@ -503,9 +518,12 @@ def layer_norm_rows(x: np.ndarray, p: qir.LayerNormParams) -> np.ndarray:
     total = v.sum(axis=1, keepdims=True)
     centered = features * v - total  # C (v - mean), exact
     variance = features * (v * v).sum(axis=1, keepdims=True) - total * total + p.epsilon  # C^2 (var + eps)
-    root = np.array([[math.isqrt(int(value))] for value in variance.reshape(-1)], dtype=np.int64)
-    reciprocal = ((1 << 30) + root // 2) // root  # round(2^30 / s), in 32 bits as the C computes it
-    normalized = (centered * reciprocal + (1 << 13)) >> 14  # Q16
+    rows = [normalized_variance(int(value)) for value in variance.reshape(-1)]
+    root = np.array([[math.isqrt(m)] for m, _ in rows], dtype=np.int64)  # in [2^15, 2^16)
+    half_e = np.array([[e // 2] for _, e in rows], dtype=np.int64)
+    reciprocal = ((1 << 31) + root // 2) // root  # round(2^31 / root), in 32 bits as the C computes it
+    down = 15 - half_e  # in [0, 30]
+    normalized = (centered * reciprocal + ((np.int64(1) << down) >> 1)) >> down  # Q16
     scaled = fp.requantize(normalized, p.multiplier, p.shift) + np.asarray(p.bias, dtype=np.int64)
     out = ((scaled + 128) >> 8) + p.output_offset
     return _to_int8(np.clip(out, -128, 127))

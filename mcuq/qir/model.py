@@ -358,8 +358,9 @@ class BatchMatmulParams:
 @dataclass(frozen=True)
 class LayerNormParams:
     """LayerNormalization over rows of C features, in integers (see `mcuq.golden.s8.layer_norm_rows`):
-    v = x + input_offset; d = C v - sum(v); s = isqrt(C sum(v^2) - sum(v)^2 + epsilon) (int64);
-    n = round(d * round(2^30 / s) / 2^14) (the normalized value in Q16);
+    v = x + input_offset; d = C v - sum(v); var = C sum(v^2) - sum(v)^2 + epsilon (int64), brought into
+    [2^30, 2^32) by an even shift e; root = isqrt of that (16 bits); n = round(d * round(2^31 / root)
+    / 2^(15 - e/2)) (the normalized value (v - mean) / std in Q16);
     out = clamp(floor((requantize(n, multiplier[c], shift[c]) + bias[c] + 128) / 256) + output_offset):
     multiplier[c] from gamma[c] / s_out / 2^8 and bias[c] = round(beta[c] / s_out * 2^8), so the result
     carries 8 more fractional bits until the one final rounding. ``epsilon`` is ONNX's epsilon in

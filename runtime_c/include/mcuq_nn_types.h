@@ -268,13 +268,14 @@ typedef struct {
     int32_t lhs_offset; /* -zero_point, in [-128, 128] */
     int32_t rhs_offset;
     int32_t output_offset;
-    mcuq_per_tensor_quant quant; /* s_lhs * s_rhs / s_out */
+    mcuq_per_tensor_quant quant; /* s_lhs * s_rhs / s_out: multiplier >= 0, shift in [-31, 30] */
     mcuq_activation activation;
 } mcuq_batch_matmul_params;
 
 /* LayerNormalization over `rows` rows of `row_size` features (mcuq.qir.LayerNormParams):
- * v = in + input_offset; d = C v - sum v; s = isqrt(C sum v^2 - (sum v)^2 + epsilon);
- * n = (d * round(2^30 / s) + 2^13) >> 14 (Q16); z = requantize(n, quant[c]) + bias[c];
+ * v = in + input_offset; d = C v - sum v; var = C sum v^2 - (sum v)^2 + epsilon, shifted by an even e
+ * into [2^30, 2^32); n = round(d * round(2^31 / isqrt(var 2^e)) / 2^(15 - e/2)) (Q16);
+ * z = requantize(n, quant[c]) + bias[c];
  * out = clamp(((z + 128) >> 8) + output_offset) to int8. */
 typedef struct {
     int32_t input_offset; /* -zero_point, in [-128, 128] */

@@ -81,11 +81,17 @@ static MCUQ_MISC_NOINLINE void bmm_row_fast(const mcuq_batch_matmul_params *para
 
 #elif defined(MCUQ_HAVE_DSP)
 
-/* acc[j] += (x + lo) . (y_j + ro) for the two rows y0, y1; offsets packed twice in one word each. */
+/* An offset in both 16-bit halves of a word (the SXTAB16 addend). */
+static int32_t bmm_twice(int32_t offset)
+{
+    return (int32_t)(((uint32_t)offset & 0xFFFFu) | ((uint32_t)offset << 16));
+}
+
+/* acc[j] = (x + lo) . (y_j + ro) for the two rows y0, y1. */
 static void bmm_dot2(const int8_t *x, const int8_t *y0, const int8_t *y1, int32_t depth, int32_t lo, int32_t ro,
                      int32_t *acc)
 {
-    const int32_t lo2 = mcuq_pack16(lo, lo), ro2 = mcuq_pack16(ro, ro);
+    const int32_t lo2 = bmm_twice(lo), ro2 = bmm_twice(ro);
     int32_t a0 = 0, a1 = 0, k;
     for (k = 0; k + 4 <= depth; k += 4)
     {
@@ -156,7 +162,8 @@ MCUQ_API mcuq_status mcuq_batch_matmul_s8(const mcuq_batch_matmul_params *params
         return MCUQ_ARG_ERROR;
     }
     if (params->lhs_offset < -128 || params->lhs_offset > 128 || params->rhs_offset < -128 ||
-        params->rhs_offset > 128 || !mcuq_activation_ok(&params->activation) || dims->batches < 0 ||
+        params->rhs_offset > 128 || params->quant.multiplier < 0 || params->quant.shift > 30 ||
+        params->quant.shift < -31 || !mcuq_activation_ok(&params->activation) || dims->batches < 0 ||
         dims->lhs_rows < 0 || dims->rhs_rows < 0 || dims->depth < 1 || dims->depth > MCUQ_BATCH_MATMUL_MAX_DEPTH)
     {
         return MCUQ_ARG_ERROR;
