@@ -285,7 +285,7 @@ def gather_channels(attrs: dict, x: np.ndarray) -> np.ndarray:
 
 
 def batch_matmul(attrs: dict, lhs: np.ndarray, rhs_transposed: np.ndarray) -> np.ndarray:
-    return np.matmul(lhs, np.swapaxes(rhs_transposed, -1, -2))
+    return np.matmul(lhs, np.swapaxes(rhs_transposed, -1, -2)) * np.float32(attrs.get("alpha", 1.0))
 
 
 def layer_norm(attrs: dict, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:

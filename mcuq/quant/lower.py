@@ -747,12 +747,14 @@ def lower_gather_channels(lower: Lowering, node: Node) -> None:
 
 
 def lower_batch_matmul(lower: Lowering, node: Node) -> None:
-    """arm_batch_matmul_s8's Prepare: one multiplier s_lhs s_rhs / s_out for the whole tensor."""
+    """arm_batch_matmul_s8's Prepare: one multiplier s_lhs s_rhs alpha / s_out for the whole tensor (alpha:
+    a positive factor folded in by `passes`, e.g. attention's 1/sqrt(d))."""
     lhs, rhs = (lower.tensors[name] for name in node.inputs)
     out = lower.activation(node.outputs[0], node)
     act_min, act_max = activation_clamp(node, out)
+    alpha = float(node.attrs.get("alpha", 1.0))
     mult, shift = fixedpoint.quantize_multiplier(
-        float(np.float32(lhs.scale)) * float(np.float32(rhs.scale)) / float(np.float32(out.scale)))
+        float(np.float32(lhs.scale)) * float(np.float32(rhs.scale)) * alpha / float(np.float32(out.scale)))
     params = qir.BatchMatmulParams(lhs_offset=-lhs.zero_point, rhs_offset=-rhs.zero_point,
                                    output_offset=out.zero_point, multiplier=mult, shift=shift,
                                    act_min=act_min, act_max=act_max)
