@@ -521,6 +521,33 @@ def gather_channels_view(d: LayerData) -> OpView:
     return OpView((indices,), (CStruct("params", "mcuq_gather_channels_params", params),), (call,))
 
 
+def batch_matmul_view(d: LayerData) -> OpView:
+    p = d.params
+    lhs, rhs = d.input(0).shape, d.input(1).shape
+    dims = dict(batches=d.out.size // (lhs[-2] * rhs[-2]), lhs_rows=int(lhs[-2]), rhs_rows=int(rhs[-2]),
+                depth=int(lhs[-1]))
+    params = dict(lhs_offset=int(p.lhs_offset), rhs_offset=int(p.rhs_offset), output_offset=int(p.output_offset),
+                  quant=_quant(p.multiplier, p.shift), activation=_activation(p))
+    structs = (CStruct("params", "mcuq_batch_matmul_params", params),
+               CStruct("dims", "mcuq_batch_matmul_dims", dims))
+    call = KernelCall(d.function, (Ref("params"), Ref("dims"), d.arena_in(0), d.arena_in(1), d.arena_out()))
+    return OpView((), structs, (call,))
+
+
+def layer_norm_view(d: LayerData) -> OpView:
+    p = d.params
+    features = d.out.shape[-1]
+    arrays = (CArray("multiplier", "int32_t", np.asarray(p.multiplier, dtype=np.int32),
+                     "gamma[c] / s_out / 2^8 per feature (the normalized value is Q16)."),
+              CArray("shift", "int32_t", np.asarray(p.shift, dtype=np.int32)),
+              CArray("bias", "int32_t", np.asarray(p.bias, dtype=np.int32), "beta[c] / s_out * 2^8."))
+    params = dict(input_offset=int(p.input_offset), output_offset=int(p.output_offset), epsilon=int(p.epsilon),
+                  rows=d.out.size // features, row_size=int(features))
+    structs = (CStruct("params", "mcuq_layer_norm_params", params), QUANT)
+    call = KernelCall(d.function, (Ref("params"), Ref("quant"), Symbol("bias"), d.arena_in(), d.arena_out()))
+    return OpView(arrays, structs, (call,))
+
+
 VIEWS: dict[QOp, Callable[[LayerData], OpView]] = {
     QOp.CONV: conv_view,
     QOp.DEPTHWISE_CONV: depthwise_conv_view,
@@ -544,6 +571,8 @@ VIEWS: dict[QOp, Callable[[LayerData], OpView]] = {
     QOp.TRANSPOSE_CONV: transpose_conv_view,
     QOp.SLICE: slice_view,
     QOp.GATHER_CHANNELS: gather_channels_view,
+    QOp.BATCH_MATMUL: batch_matmul_view,
+    QOp.LAYER_NORM: layer_norm_view,
 }
 assert set(VIEWS) == set(QOp), "every QOp has a view"
 

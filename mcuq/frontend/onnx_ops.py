@@ -603,6 +603,9 @@ def gemm(
 
 
 def mat_mul(b: IrBuilder, node: onnx.NodeProto) -> None:
+    if b.constant(input_name(node, 1)) is None:
+        batch_mat_mul(b, node)
+        return
     mat_mul_constant_weights(b, node)
 
 
@@ -623,6 +626,27 @@ def mat_mul_constant_weights(b: IrBuilder, node: onnx.NodeProto) -> None:
     )
     attrs = {"act_min": -math.inf, "act_max": math.inf, **fixed_quant_attrs(b, node, 1, 1, None)}
     b.emit("fully_connected", label, inputs, b.shape(node.output[0], node), attrs, node.output[0])
+
+
+def batch_mat_mul(b: IrBuilder, node: onnx.NodeProto) -> None:
+    """MatMul of two activations [..., M, K] x [..., K, N] (attention's Q K^T and A V): ``batch_matmul``,
+    whose right operand is given transposed ([..., N, K], as CMSIS-NN's ``arm_batch_matmul_s8``), so each
+    output is a dot product of two contiguous rows. K^T written as a Transpose before the MatMul cancels
+    with the transpose emitted here (`mcuq.passes`), and the kernel reads K as it is."""
+    lhs, rhs = node.input[0], node.input[1]
+    lhs_shape, rhs_shape = b.shape(lhs, node), b.shape(rhs, node)
+    require_activation(b, node, lhs)
+    if len(lhs_shape) != len(rhs_shape) or len(lhs_shape) not in (2, 3, 4):
+        raise unsupported(node, f"operands of shapes {list(lhs_shape)} and {list(rhs_shape)}; two activations "
+                                "of equal rank 2, 3 or 4 are supported (reshape the smaller one first)")
+    if lhs_shape[:-2] != rhs_shape[:-2] or lhs_shape[-1] != rhs_shape[-2]:
+        raise unsupported(node, f"operands of shapes {list(lhs_shape)} and {list(rhs_shape)}; the batch dims must "
+                                "be equal (no broadcasting) and A's last dim must equal B's second to last")
+    rank = len(rhs_shape)
+    swap_last_two = (*range(rank - 2), rank - 1, rank - 2)
+    label = node_label(node)
+    out = node.output[0]
+    b.emit("batch_matmul", label, (lhs, b.transpose(label, rhs, swap_last_two)), b.shape(out, node), {}, out)
 
 
 # Each arithmetic op with a constant operand as one with a constant on the right grid of mcuq's kernels:
@@ -848,6 +872,30 @@ def softmax(b: IrBuilder, node: onnx.NodeProto, *, axis: int = -1) -> None:
         raise unsupported(node, f"axis={axis} is the batch axis: over a batch of one it outputs 1.0 everywhere; "
                           "take the softmax over a feature axis (e.g. axis=-1)")
     b.emit("softmax", node_label(node), (node.input[0],), shape, {"axis": axis % len(shape)}, out)
+
+
+def layer_normalization(b: IrBuilder, node: onnx.NodeProto, *, axis: int = -1, epsilon: float = 1e-5,
+                        stash_type: int = 1) -> None:
+    """LayerNormalization over the last axis with a constant scale (gamma) and bias (beta): one
+    ``layer_norm`` node (integer statistics, gamma and beta folded into a per-feature requantization)."""
+    x, out = node.input[0], node.output[0]
+    shape = b.shape(x, node)
+    require_activation(b, node, x)
+    require_unused_outputs(node, 1, "Mean or InvStdDev")
+    if axis % len(shape) != len(shape) - 1:
+        raise unsupported(node, f"axis={axis} normalizes over {len(shape) - axis % len(shape)} axes; only the last "
+                                "axis (axis=-1) is supported: reshape the normalized axes into one first")
+    features = shape[-1]
+    scale = required_constant(b, node, 1, "Scale").astype(np.float32)
+    bias = b.constant(input_name(node, 2))
+    bias = np.zeros(features, np.float32) if bias is None else bias.astype(np.float32)
+    if scale.size not in (1, features) or bias.size not in (1, features):
+        raise unsupported(node, f"Scale of {scale.size} and B of {bias.size} values; one per feature "
+                                f"({features}) or one for all is supported")
+    label = node_label(node)
+    inputs = (x, b.add_constant(f"{label}__scale", np.broadcast_to(scale.reshape(-1), (features,))),
+              b.add_constant(f"{label}__bias", np.broadcast_to(bias.reshape(-1), (features,))))
+    b.emit("layer_norm", label, inputs, b.shape(out, node), {"epsilon": float(epsilon)}, out)
 
 
 def concat(b: IrBuilder, node: onnx.NodeProto, *, axis: int) -> None:
@@ -1297,4 +1345,5 @@ HANDLERS: dict[str, Callable[..., None]] = {
     "Split": split,
     "Gather": gather,
     "GatherND": gather_nd,
+    "LayerNormalization": layer_normalization,
 }

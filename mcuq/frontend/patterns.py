@@ -5,7 +5,10 @@ which would round; Erf, Pow, Greater and Where are no ops of mcuq's):
 - GELU, ``x * 0.5 * (1 + Erf(x / sqrt 2))`` in any order of the two products (torch below opset 20,
   both exporters): ``Gelu``; its tanh approximation, ``x * 0.5 * (1 + Tanh(sqrt(2 / pi) * (x + 0.044715
   x^3)))``: ``Gelu(approximate="tanh")``;
-- Softplus with torch's linear tail, ``Where(x > 20, x, Softplus(x))`` (dynamo exporter): ``Softplus``.
+- Softplus with torch's linear tail, ``Where(x > 20, x, Softplus(x))`` (dynamo exporter): ``Softplus``;
+- layer normalization over the last axis, ``(x - mean) / sqrt(var + eps) * gamma + beta`` as ReduceMean,
+  Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add (torch's TorchScript exporter below opset 17):
+  ``LayerNormalization``.
 
 (``x * Sigmoid(x)`` and ``x * HardSigmoid(x)``, SiLU and HardSwish, are recognized by the Mul handler,
 `onnx_ops.gated_by_itself`, as their parts are ops of their own.)
@@ -179,7 +182,66 @@ def halves(g: Graph, y: str, x: str, matched: list[onnx.NodeProto]) -> str | Non
     return y
 
 
-RULES: tuple[Callable[[Graph, onnx.NodeProto], Match | None], ...] = (erf_gelu, tanh_gelu, thresholded_softplus)
+def mean_over_last_axis(g: Graph, name: str, reader: str) -> onnx.NodeProto | None:
+    """The ReduceMean over axis -1 (keepdims) that computes ``name``, read only by one ``reader``; else None."""
+    mean = g.producer(name, "ReduceMean")
+    if mean is None or g.sole_reader(name, reader) is None or len(mean.input) < 2:
+        return None
+    axes = g.constants.get(mean.input[1])
+    keepdims = next((a.i for a in mean.attribute if a.name == "keepdims"), 1)
+    return mean if axes is not None and axes.reshape(-1).tolist() == [-1] and keepdims == 1 else None
+
+
+def affine_tail(g: Graph, y: str, matched: list[onnx.NodeProto]) -> tuple[str, str | None, str | None]:
+    """Follow ``y`` through ``Mul(y, gamma)`` then ``Add(., beta)`` (each optional, constants, either
+    order), appending their nodes to ``matched``: (the last output, gamma, beta)."""
+    found: dict[str, str | None] = {"Mul": None, "Add": None}
+    for op in ("Mul", "Add"):
+        node = g.sole_reader(y, op)
+        other = other_input(node, y) if node is not None else None
+        if other is None or other not in g.constants:
+            continue
+        found[op] = other
+        matched.append(node)
+        y = node.output[0]
+    return y, found["Mul"], found["Add"]
+
+
+def layer_norm_chain(g: Graph, div: onnx.NodeProto) -> Match | None:
+    """``(x - mean(x)) / sqrt(mean((x - mean(x))^2) + eps) * gamma + beta`` over the last axis, as
+    torch's TorchScript exporter writes nn.LayerNorm below opset 17 (ReduceMean → Sub → Pow(2) →
+    ReduceMean → Add(eps) → Sqrt → Div → Mul(gamma) → Add(beta)) → LayerNormalization(axis=-1)."""
+    if div.op_type != "Div":
+        return None
+    centered, root = div.input
+    sqrt, sub = g.producer(root, "Sqrt"), g.producer(centered, "Sub")
+    if sqrt is None or sub is None or g.sole_reader(root, "Div") is None:
+        return None
+    x = sub.input[0]
+    mean = mean_over_last_axis(g, sub.input[1], "Sub")
+    plus_eps = g.producer(sqrt.input[0], "Add")
+    if mean is None or mean.input[0] != x or plus_eps is None or g.sole_reader(sqrt.input[0], "Sqrt") is None:
+        return None
+    variance = next((name for name in plus_eps.input if g.producer(name, "ReduceMean") is not None), None)
+    epsilon = g.constants.get(other_input(plus_eps, variance) or "") if variance else None
+    variance_mean = mean_over_last_axis(g, variance, "Add") if epsilon is not None and epsilon.size == 1 else None
+    square = g.producer(variance_mean.input[0], "Pow") if variance_mean is not None else None
+    if (square is None or square.input[0] != centered or not g.is_scalar(square.input[1], 2.0)
+            or g.sole_reader(square.output[0], "ReduceMean") is None
+            or sorted(n.op_type for n in g.readers(centered)) != ["Div", "Pow"] or centered in g.outputs):
+        return None
+    matched = [mean, sub, square, variance_mean, plus_eps, sqrt, div]
+    last, gamma, beta = affine_tail(g, div.output[0], matched)
+    if gamma is None:
+        return None  # LayerNormalization requires a Scale: a chain without one is left as it is
+    inputs = [x, gamma] + ([beta] if beta else [])
+    node = helper.make_node("LayerNormalization", inputs, [last], name=div.name or sqrt.name, axis=-1,
+                            epsilon=float(epsilon.reshape(-1)[0]))
+    return matched, node
+
+
+RULES: tuple[Callable[[Graph, onnx.NodeProto], Match | None], ...] = (erf_gelu, tanh_gelu, thresholded_softplus,
+                                                                     layer_norm_chain)
 
 
 def fused_activations(nodes: list[onnx.NodeProto], constants: dict[str, np.ndarray],

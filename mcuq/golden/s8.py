@@ -9,6 +9,7 @@ an accumulator that would overflow int32, an empty pooling window) raise ``Value
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -464,6 +465,83 @@ def _requantized(accumulator):
     return run
 
 
+def matmul_dims(layer: qir.Layer, tensors: dict[str, qir.QTensor]) -> tuple[int, int, int, int]:
+    """(batches, M, N, K) of a batch matmul: lhs [..., M, K], rhs transposed [..., N, K], out [..., M, N]."""
+    lhs, rhs, out = (tensors[name].shape for name in (*layer.inputs, layer.output))
+    if not (len(lhs) == len(rhs) == len(out) and lhs[:-2] == rhs[:-2] == out[:-2] and lhs[-1] == rhs[-1]
+            and out[-2:] == (lhs[-2], rhs[-2])):
+        raise ValueError(f"{layer.name}: batch matmul of shapes {lhs} x {rhs}^T -> {out} is inconsistent")
+    return int(np.prod(out[:-2], dtype=np.int64)), lhs[-2], rhs[-2], lhs[-1]
+
+
+#: Longest batch matmul dot product: the MVE path's offset terms stay below 2^28 each (the C rejects more).
+BATCH_MATMUL_MAX_DEPTH = 16384
+
+
+def _batch_matmul(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.BatchMatmulParams = layer.params
+    batches, m, n, k = matmul_dims(layer, tensors)
+    if (max(abs(p.lhs_offset), abs(p.rhs_offset)) > 128 or not 1 <= k <= BATCH_MATMUL_MAX_DEPTH
+            or p.multiplier < 0 or not -31 <= p.shift <= 30):
+        raise ValueError(f"{layer.name}: input offsets {p.lhs_offset}, {p.rhs_offset} outside [-128, 128], depth {k} "
+                         f"outside [1, {BATCH_MATMUL_MAX_DEPTH}] or multiplier {p.multiplier} (shift {p.shift}) "
+                         "negative (a product of scales is not)")
+    lhs = as_shape(inputs[0], (batches, m, k), layer.name).astype(np.int64) + p.lhs_offset
+    rhs = as_shape(inputs[1], (batches, n, k), layer.name).astype(np.int64) + p.rhs_offset
+    acc = np.einsum("bmk,bnk->bmn", lhs, rhs)
+    _check_acc(acc, layer.name)
+    return _requant_out(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max)
+
+
+#: Longest layer norm row: sum(v^2) (|v| <= 256) stays within int32 and C^2 2^16 + epsilon (< 2^60) within
+#: int64; the C kernel rejects longer rows too.
+LAYER_NORM_MAX_ROW = 32767
+
+
+def normalized_variance(variance: int) -> tuple[int, int]:
+    """(m, e): ``variance`` * 2^e (floored when e < 0) in [2^30, 2^32), e even, so that its integer square
+    root has 16 significant bits whatever the variance (a root of 3 would be 30 % off)."""
+    e = 0
+    while variance < 1 << 30:
+        variance <<= 2
+        e += 2
+    while variance >= 1 << 32:
+        variance >>= 2
+        e -= 2
+    return variance, e
+
+
+def layer_norm_rows(x: np.ndarray, p: qir.LayerNormParams) -> np.ndarray:
+    """``mcuq_layer_norm_s8`` over the rows of a 2-D array of int8 values (see `qir.LayerNormParams`)."""
+    features = x.shape[1]
+    v = np.asarray(x, dtype=np.int64) + p.input_offset
+    total = v.sum(axis=1, keepdims=True)
+    centered = features * v - total  # C (v - mean), exact
+    variance = features * (v * v).sum(axis=1, keepdims=True) - total * total + p.epsilon  # C^2 (var + eps)
+    rows = [normalized_variance(int(value)) for value in variance.reshape(-1)]
+    root = np.array([[math.isqrt(m)] for m, _ in rows], dtype=np.int64)  # in [2^15, 2^16)
+    half_e = np.array([[e // 2] for _, e in rows], dtype=np.int64)
+    reciprocal = ((1 << 31) + root // 2) // root  # round(2^31 / root), in 32 bits as the C computes it
+    down = 15 - half_e  # in [0, 30]
+    normalized = (centered * reciprocal + ((np.int64(1) << down) >> 1)) >> down  # Q16
+    scaled = fp.requantize(normalized, p.multiplier, p.shift) + np.asarray(p.bias, dtype=np.int64)
+    out = ((scaled + 128) >> 8) + p.output_offset
+    return _to_int8(np.clip(out, -128, 127))
+
+
+def _layer_norm(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
+    p: qir.LayerNormParams = layer.params
+    shape = tensors[layer.output].shape
+    features = shape[-1]
+    if features > LAYER_NORM_MAX_ROW or np.size(p.multiplier) != features or p.epsilon < 1:
+        raise ValueError(f"{layer.name}: layer norm rows of {features} features (at most {LAYER_NORM_MAX_ROW}, "
+                         f"{np.size(p.multiplier)} multipliers, epsilon {p.epsilon} >= 1)")
+    if abs(p.input_offset) > 128:
+        raise ValueError(f"{layer.name}: input offset {p.input_offset} outside [-128, 128]")
+    x = as_shape(inputs[0], shape, layer.name).reshape(-1, features)
+    return layer_norm_rows(x, p).reshape(shape)
+
+
 OPS: dict[qir.QOp, Callable[[qir.Layer, list[np.ndarray], dict[str, qir.QTensor]], np.ndarray]] = {
     qir.QOp.CONV: _requantized(conv_accumulator),
     qir.QOp.DEPTHWISE_CONV: _requantized(depthwise_accumulator),
@@ -486,4 +564,6 @@ OPS: dict[qir.QOp, Callable[[qir.Layer, list[np.ndarray], dict[str, qir.QTensor]
     qir.QOp.TRANSPOSE_CONV: _requantized(transpose_conv_accumulator),
     qir.QOp.SLICE: _slice,
     qir.QOp.GATHER_CHANNELS: _gather_channels,
+    qir.QOp.BATCH_MATMUL: _batch_matmul,
+    qir.QOp.LAYER_NORM: _layer_norm,
 }

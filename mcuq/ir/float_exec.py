@@ -298,6 +298,17 @@ def gather_channels(attrs: dict, x: np.ndarray) -> np.ndarray:
     return x[..., list(attrs["indices"])]
 
 
+def batch_matmul(attrs: dict, lhs: np.ndarray, rhs_transposed: np.ndarray) -> np.ndarray:
+    return np.matmul(lhs, np.swapaxes(rhs_transposed, -1, -2)) * np.float32(attrs.get("alpha", 1.0))
+
+
+def layer_norm(attrs: dict, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    x64 = x.astype(np.float64)
+    centered = x64 - x64.mean(axis=-1, keepdims=True)
+    variance = (centered * centered).mean(axis=-1, keepdims=True)
+    return centered / np.sqrt(variance + attrs["epsilon"]) * gamma + beta
+
+
 OPS: dict[str, OpFunction] = {
     "conv2d": conv2d,
     "depthwise_conv2d": depthwise_conv2d,
@@ -331,6 +342,8 @@ OPS: dict[str, OpFunction] = {
     "conv_transpose2d": conv_transpose2d,
     "slice": slice_,
     "gather_channels": gather_channels,
+    "batch_matmul": batch_matmul,
+    "layer_norm": layer_norm,
 }
 
 # Ops whose float function must know how many samples the first axis folds (called with attrs, samples,

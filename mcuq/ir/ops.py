@@ -92,6 +92,11 @@ _ROWS = (
     OpInfo("conv_transpose2d", OutputGrid.CALIBRATED, TRANSPOSE_CONV_WEIGHTS, fuses_activation=True),
     OpInfo("slice", OutputGrid.INPUT, moves_values=True),
     OpInfo("gather_channels", OutputGrid.INPUT, moves_values=True),
+    # MatMul of two activations, [..., M, K] x [..., N, K] (the right operand transposed) -> [..., M, N],
+    # times attrs["alpha"] (1.0 unless `passes` folds a positive scalar factor after it in).
+    OpInfo("batch_matmul", OutputGrid.CALIBRATED),
+    # LayerNormalization over the last axis; inputs x, gamma [C], beta [C] (constants).
+    OpInfo("layer_norm", OutputGrid.CALIBRATED),
 )
 
 OPS: dict[str, OpInfo] = {row.name: row for row in _ROWS}

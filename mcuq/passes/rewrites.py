@@ -751,6 +751,51 @@ def slice_of_gathered_channels(graph: ir.Graph) -> ir.Graph | None:
         return with_nodes_replaced(graph, {id(node): [merged]})
     return None
 
+def uniform_positive_factor(graph: ir.Graph, node: ir.Node) -> float | None:
+    """c when ``node`` computes x * c for one c > 0, with no clamp: a ``mul`` by a constant of equal values,
+    or the 1x1 depthwise (zero bias) a Mul by a scalar on a rank-4 tensor loads as; else None."""
+    if activation_range(node) != ir.NO_ACTIVATION:
+        return None
+    if node.op == "mul":
+        values = [graph.const(name) for name in node.inputs]
+        factor = next((v for v in values if v is not None), None)
+    elif is_channel_affine(graph, node) and not np.any(graph.const(node.inputs[2])):
+        factor = graph.const(node.inputs[1])
+    else:
+        return None
+    if factor is None or sum(graph.const(name) is None for name in node.inputs) != 1:
+        return None
+    flat = factor.reshape(-1)
+    return float(flat[0]) if flat.size and flat[0] > 0 and np.all(flat == flat[0]) else None
+
+
+def fold_scale_into_batch_matmul(graph: ir.Graph) -> ir.Graph | None:
+    """batch_matmul → x * c (c > 0: attention's 1/sqrt(d)), with transposes around the product that cancel:
+    the batch matmul computes alpha * (A B^T) itself (its requantization takes the factor; no layer, no
+    rounding of its own)."""
+    index = Index.of(graph)
+    for matmul in nodes_of(graph, "batch_matmul"):
+        tensor, chain, factor, perm = matmul.outputs[0], [], None, None
+        while (node := index.sole_consumer(tensor)) is not None:
+            if node.op == "transpose":
+                perm = tuple(node.attrs["perm"]) if perm is None else composed(perm, tuple(node.attrs["perm"]))
+            elif factor is None and (found := uniform_positive_factor(graph, node)) is not None:
+                factor = found
+            else:
+                break
+            chain.append(node)
+            tensor = node.outputs[0]
+            if factor is not None and (perm is None or perm == tuple(range(len(perm)))):
+                break
+        if factor is None or (perm is not None and perm != tuple(range(len(perm)))):
+            continue
+        attrs = {**matmul.attrs, "alpha": matmul.attrs.get("alpha", 1.0) * factor}
+        folded = matmul.replace(outputs=(tensor,), attrs=attrs)
+        tensors = {k: v for k, v in graph.tensors.items() if k not in {n.outputs[0] for n in [matmul, *chain[:-1]]}}
+        return with_nodes_replaced(graph, {id(matmul): [folded], **{id(n): [] for n in chain}}, tensors)
+    return None
+
+
 REWRITES: list[Rewrite] = [
     remove_dead_nodes,
     remove_unused_tensors,
@@ -776,4 +821,5 @@ REWRITES: list[Rewrite] = [
     slice_of_gathered_channels,
     push_reshape_through_elementwise,
     push_transpose_through_unit_reshape,
+    fold_scale_into_batch_matmul,
 ]

@@ -4,6 +4,7 @@ from mcuq.qir.model import (
     DTYPE_NUMPY,
     DTYPE_RANGE,
     AddParams,
+    BatchMatmulParams,
     BroadcastParams,
     ConcatParams,
     ConvParams,
@@ -12,6 +13,7 @@ from mcuq.qir.model import (
     FullyConnectedParams,
     GatherChannelsParams,
     Layer,
+    LayerNormParams,
     LutParams,
     MulParams,
     PadParams,
@@ -34,4 +36,5 @@ __all__ = [
     "DepthwiseConvParams", "FullyConnectedParams", "GatherChannelsParams", "Layer", "LutParams", "MulParams",
     "PadParams", "PoolParams", "PreluParams", "QModel", "QOp", "QTensor", "RequantizeParams", "ResizeParams",
     "SliceParams", "SoftmaxParams", "TransposeConvParams", "TransposeParams", "contiguous_block_offset",
+    "BatchMatmulParams", "LayerNormParams",
 ]

@@ -182,6 +182,11 @@ _ROWS = (
                slice_write=SliceWrite.CHANNELS, adds_error=False),
     KernelSpec(QOp.GATHER_CHANNELS, {"int8": _kernel("mcuq_gather_channels_s8", "data_movement")},
                slice_write=SliceWrite.CHANNELS, adds_error=False),
+    KernelSpec(QOp.BATCH_MATMUL, {"int8": _kernel("mcuq_batch_matmul_s8", "fully_connected")},
+               slice_write=SliceWrite.CONTIGUOUS),
+    # Each row is read whole (its statistics) before any of its outputs is written: in place is safe.
+    KernelSpec(QOp.LAYER_NORM, {"int8": _kernel("mcuq_layer_norm_s8", "normalization")}, InPlace.ELEMENTWISE,
+               SliceWrite.CONTIGUOUS),
 )
 
 KERNELS: dict[QOp, KernelSpec] = {row.op: row for row in _ROWS}

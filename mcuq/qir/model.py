@@ -43,6 +43,8 @@ class QOp(enum.Enum):
     TRANSPOSE_CONV = "transpose_conv"  # mcuq_transpose_conv_s8: stride phases run on mcuq_convolve_s8
     SLICE = "slice"  # mcuq_slice_s8, or no code where the box is one block of the input (a view)
     GATHER_CHANNELS = "gather_channels"  # mcuq_gather_channels_s8: per pixel, channels in another order
+    BATCH_MATMUL = "batch_matmul"  # mcuq_batch_matmul_s8: MatMul of two activations (rhs transposed)
+    LAYER_NORM = "layer_norm"  # mcuq_layer_norm_s8: integer statistics, per-feature requantization
 
 
 #: Integer range of each activation dtype.
@@ -336,6 +338,40 @@ class GatherChannelsParams:
     """Per pixel (last-axis row), output channel c is input channel indices[c]; the grid is the input's."""
 
     indices: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class BatchMatmulParams:
+    """CMSIS-NN's arm_batch_matmul_s8: lhs [B, M, K], rhs given transposed [B, N, K] (B: the product of
+    the leading dims), out[b, m, n] = clamp(requantize(sum_k (lhs[b, m, k] + lhs_offset) * (rhs[b, n, k]
+    + rhs_offset), multiplier, shift) + output_offset), one multiplier for the tensor (s_lhs s_rhs / s_out)."""
+
+    lhs_offset: int
+    rhs_offset: int
+    output_offset: int
+    multiplier: int
+    shift: int
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class LayerNormParams:
+    """LayerNormalization over rows of C features, in integers (see `mcuq.golden.s8.layer_norm_rows`):
+    v = x + input_offset; d = C v - sum(v); var = C sum(v^2) - sum(v)^2 + epsilon (int64), brought into
+    [2^30, 2^32) by an even shift e; root = isqrt of that (16 bits); n = round(d * round(2^31 / root)
+    / 2^(15 - e/2)) (the normalized value (v - mean) / std in Q16);
+    out = clamp(floor((requantize(n, multiplier[c], shift[c]) + bias[c] + 128) / 256) + output_offset):
+    multiplier[c] from gamma[c] / s_out / 2^8 and bias[c] = round(beta[c] / s_out * 2^8), so the result
+    carries 8 more fractional bits until the one final rounding. ``epsilon`` is ONNX's epsilon in
+    the units of (C v)^2: round(C^2 eps / s_in^2), at least 1 (s is never 0)."""
+
+    input_offset: int
+    output_offset: int
+    epsilon: int
+    multiplier: np.ndarray = field(compare=False)  # int32 [C]
+    shift: np.ndarray = field(compare=False)  # int32 [C]
+    bias: np.ndarray = field(compare=False)  # int32 [C]
 
 
 @dataclass(frozen=True)

@@ -749,6 +749,51 @@ def lower_gather_channels(lower: Lowering, node: Node) -> None:
     lower.emit(node, QOp.GATHER_CHANNELS, params, output=out.name)
 
 
+def lower_batch_matmul(lower: Lowering, node: Node) -> None:
+    """arm_batch_matmul_s8's Prepare: one multiplier s_lhs s_rhs alpha / s_out for the whole tensor (alpha:
+    a positive factor folded in by `passes`, e.g. attention's 1/sqrt(d))."""
+    lhs, rhs = (lower.tensors[name] for name in node.inputs)
+    out = lower.activation(node.outputs[0], node)
+    act_min, act_max = activation_clamp(node, out)
+    alpha = float(node.attrs.get("alpha", 1.0))
+    mult, shift = fixedpoint.quantize_multiplier(
+        float(np.float32(lhs.scale)) * float(np.float32(rhs.scale)) * alpha / float(np.float32(out.scale)))
+    params = qir.BatchMatmulParams(lhs_offset=-lhs.zero_point, rhs_offset=-rhs.zero_point,
+                                   output_offset=out.zero_point, multiplier=mult, shift=shift,
+                                   act_min=act_min, act_max=act_max)
+    lower.emit(node, QOp.BATCH_MATMUL, params)
+
+
+#: The extra fractional bits a layer norm's per-feature requantization keeps until its last rounding.
+LAYER_NORM_EXTRA_BITS = 8
+#: The fractional bits of a layer norm's normalized values, (x - mean) / std, before gamma and beta.
+LAYER_NORM_FRACTION_BITS = 16
+
+
+def lower_layer_norm(lower: Lowering, node: Node) -> None:
+    """gamma and beta folded into a per-feature requantization of the normalized value (Q16) into the
+    output grid, with 8 extra bits until the final rounding; epsilon in the units of the integer
+    variance numerator (see `qir.LayerNormParams`)."""
+    x = lower.tensors[node.inputs[0]]
+    out = lower.activation(node.outputs[0], node)
+    gamma = lower.graph.const(node.inputs[1]).astype(np.float64)
+    beta = lower.graph.const(node.inputs[2]).astype(np.float64)
+    features = x.shape[-1]
+    out_scale = float(np.float32(out.scale))
+    extra = 1 << LAYER_NORM_EXTRA_BITS
+    mult, shift = fixedpoint.quantize_multipliers(gamma / out_scale * extra / (1 << LAYER_NORM_FRACTION_BITS))
+    bias = np.round(beta / out_scale * extra)
+    if np.abs(bias).max(initial=0) >= 2**31:
+        raise ValueError("beta is beyond 2^23 output steps: the output range is far too narrow for it")
+    epsilon = max(1, round(features * features * float(node.attrs["epsilon"]) / float(np.float32(x.scale)) ** 2))
+    if epsilon >= 2**60:
+        raise ValueError(f"epsilon {node.attrs['epsilon']} is beyond 2^60 squared input steps: the input range is "
+                         "far too narrow for it")
+    lower.emit(node, QOp.LAYER_NORM, qir.LayerNormParams(
+        input_offset=-x.zero_point, output_offset=out.zero_point, epsilon=int(epsilon), multiplier=mult,
+        shift=shift, bias=bias.astype(np.int32)), inputs=(node.inputs[0],))
+
+
 HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
     "conv2d": lower_conv2d,
     "depthwise_conv2d": lower_depthwise_conv2d,
@@ -782,6 +827,8 @@ HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
     "conv_transpose2d": lower_conv_transpose2d,
     "slice": lower_slice,
     "gather_channels": lower_gather_channels,
+    "batch_matmul": lower_batch_matmul,
+    "layer_norm": lower_layer_norm,
 }
 
 

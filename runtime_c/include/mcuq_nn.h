@@ -258,4 +258,21 @@ MCUQ_API mcuq_status mcuq_requantize_s16_s8(const mcuq_requantize_params *params
                                             int8_t *output,
                                             int32_t size);
 
+/* ---- Attention ----
+ * Batch matmul (arm_batch_matmul_s8): each output is the dot product of a row of lhs and a row of the
+ * transposed rhs, so K of attention's Q K^T is read as it is stored ([.., T, d]). Not in place. */
+MCUQ_API mcuq_status mcuq_batch_matmul_s8(const mcuq_batch_matmul_params *params,
+                                          const mcuq_batch_matmul_dims *dims,
+                                          const int8_t *lhs,
+                                          const int8_t *rhs_transposed,
+                                          int8_t *output);
+
+/* Layer normalization over the last axis, gamma and beta folded into quant (per feature: gamma[c] / s_out
+ * / 2^8) and bias (beta[c] / s_out * 2^8). In place: a row is read whole before it is written. */
+MCUQ_API mcuq_status mcuq_layer_norm_s8(const mcuq_layer_norm_params *params,
+                                        const mcuq_per_channel_quant *quant,
+                                        const int32_t *bias,
+                                        const int8_t *input,
+                                        int8_t *output);
+
 #endif /* MCUQ_NN_H */

@@ -254,4 +254,35 @@ typedef struct {
     int32_t output_pixel_stride; /* elements between output pixels, >= output_channels */
 } mcuq_gather_channels_params;
 
+/* MatMul of two activations (CMSIS-NN's arm_batch_matmul_s8): lhs [batches, lhs_rows, depth], rhs given
+ * transposed, [batches, rhs_rows, depth], output [batches, lhs_rows, rhs_rows]. */
+typedef struct {
+    int32_t batches;
+    int32_t lhs_rows;
+    int32_t rhs_rows;
+    int32_t depth; /* at most 16384 */
+} mcuq_batch_matmul_dims;
+
+/* out = clamp(requantize(sum_k (lhs + lhs_offset) * (rhs + rhs_offset), quant) + output_offset). */
+typedef struct {
+    int32_t lhs_offset; /* -zero_point, in [-128, 128] */
+    int32_t rhs_offset;
+    int32_t output_offset;
+    mcuq_per_tensor_quant quant; /* s_lhs * s_rhs / s_out: multiplier >= 0, shift in [-31, 30] */
+    mcuq_activation activation;
+} mcuq_batch_matmul_params;
+
+/* LayerNormalization over `rows` rows of `row_size` features (mcuq.qir.LayerNormParams):
+ * v = in + input_offset; d = C v - sum v; var = C sum v^2 - (sum v)^2 + epsilon, shifted by an even e
+ * into [2^30, 2^32); n = round(d * round(2^31 / isqrt(var 2^e)) / 2^(15 - e/2)) (Q16);
+ * z = requantize(n, quant[c]) + bias[c];
+ * out = clamp(((z + 128) >> 8) + output_offset) to int8. */
+typedef struct {
+    int32_t input_offset; /* -zero_point, in [-128, 128] */
+    int32_t output_offset;
+    int64_t epsilon; /* >= 1: ONNX epsilon * C^2 / s_in^2, rounded */
+    int32_t rows;
+    int32_t row_size; /* C, in [1, 32767] */
+} mcuq_layer_norm_params;
+
 #endif /* MCUQ_NN_TYPES_H */

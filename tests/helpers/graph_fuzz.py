@@ -295,7 +295,7 @@ def pad(g: GraphBuilder, x: Value) -> Value:
     """Pad: constant (zero or another value; rarely reflect or edge, which mcuq refuses), H/W pads
     (asymmetric), sometimes channels too; opset 18+ sometimes with an axes input."""
     rank = x.rank
-    mode = "constant" if g.chance(0.92) else g.pick(["reflect", "edge"])
+    mode = "constant" if g.chance(0.85) else g.pick(["reflect", "edge"])
     amounts = [0] * (2 * rank)
     for axis in range(2, rank):
         amounts[axis], amounts[rank + axis] = (int(v) for v in g.rng.integers(0, 3, 2))
@@ -657,15 +657,50 @@ def conv_1x1(g: GraphBuilder, x: Value, out_channels: int) -> Value:
     return g.node("Conv", [x.name, weights, bias], (1, out_channels, *x.shape[2:]), kernel_shape=[1, 1])
 
 
+def attention(g: GraphBuilder, x: Value) -> Value:
+    """softmax(x x^T [* 1/sqrt(d)]) x over the last two axes: MatMuls of two activations, K^T a Transpose."""
+    n, c, t, d = x.shape
+    keys = g.node("Transpose", [x.name], (n, c, d, t), perm=[0, 1, 3, 2])
+    scores = g.node("MatMul", [x.name, keys.name], (n, c, t, t))
+    scaled = g.chance(0.5)
+    if scaled:
+        scores = g.node("Mul", [scores.name, g.constant("scale", np.array(d ** -0.5, np.float32))], scores.shape)
+    weights = g.node("Softmax", [scores.name], scores.shape, axis=-1)
+    g.steps.append(f"Attention(scaled={scaled})")
+    return g.node("MatMul", [weights.name, x.name], x.shape)
+
+
+def layer_norm(g: GraphBuilder, x: Value) -> Value:
+    """LayerNormalization over the last axis (opset 17 on), or below opset 17 the chain torch writes for it."""
+    features = x.shape[-1]
+    gamma = g.constant("gamma", 1.0 + g.small(features))
+    beta = g.constant("beta", g.small(features))
+    eps = float(g.pick([1e-5, 1e-3]))
+    if g.opset >= 17:
+        g.steps.append(f"LayerNormalization(eps={eps})")
+        return g.node("LayerNormalization", [x.name, gamma, beta], x.shape, axis=-1, epsilon=eps)
+    g.steps.append(f"LayerNorm chain(eps={eps})")
+    reduced = (*x.shape[:-1], 1)
+    mean = g.node("ReduceMean", [x.name], reduced, axes=[-1])
+    centered = g.node("Sub", [x.name, mean.name], x.shape)
+    square = g.node("Pow", [centered.name, g.constant("two", np.array(2.0, np.float32))], x.shape)
+    variance = g.node("ReduceMean", [square.name], reduced, axes=[-1])
+    shifted = g.node("Add", [variance.name, g.constant("eps", np.array(eps, np.float32))], reduced)
+    root = g.node("Sqrt", [shifted.name], reduced)
+    normalized = g.node("Div", [centered.name, root.name], x.shape)
+    scaled = g.node("Mul", [normalized.name, gamma], x.shape)
+    return g.node("Add", [scaled.name, beta], x.shape)
+
+
 STEPS_4D: list[tuple[Step, float]] = [
     (conv_block, 6), (conv, 2), (pool, 3), (pad, 2), (activation, 2), (batch_norm, 1), (channel_constant, 2),
     (softmax, 1), (transpose, 1), (reshape_4d, 1), (pass_through, 1), (residual, 2), (two_branches, 3),
     (global_pool, 1), (classifier_head, 1.5), (flatten, 0.5), (curve_activation, 2), (arithmetic_constant, 1),
-    (broadcast_branches, 1), (upsample, 2), (select, 2),
+    (broadcast_branches, 1), (upsample, 2), (select, 2), (attention, 1), (layer_norm, 1),
 ]
 STEPS_2D: list[tuple[Step, float]] = [
     (dense_block, 5), (activation, 2), (channel_constant, 1), (softmax, 1), (pass_through, 0.5),
-    (unsqueeze_to_4d, 0.5), (curve_activation, 1), (arithmetic_constant, 0.5),
+    (unsqueeze_to_4d, 0.5), (curve_activation, 1), (arithmetic_constant, 0.5), (layer_norm, 0.5),
 ]
 
 
