@@ -11,7 +11,9 @@ from mcuq.qir.model import (
     DepthwiseConvParams,
     FullyConnectedParams,
     GatherChannelsParams,
+    GruParams,
     Layer,
+    LstmParams,
     LutParams,
     MulParams,
     PadParams,
@@ -22,6 +24,7 @@ from mcuq.qir.model import (
     QTensor,
     RequantizeParams,
     ResizeParams,
+    RnnGates,
     SliceParams,
     SoftmaxParams,
     TransposeConvParams,
@@ -34,4 +37,5 @@ __all__ = [
     "DepthwiseConvParams", "FullyConnectedParams", "GatherChannelsParams", "Layer", "LutParams", "MulParams",
     "PadParams", "PoolParams", "PreluParams", "QModel", "QOp", "QTensor", "RequantizeParams", "ResizeParams",
     "SliceParams", "SoftmaxParams", "TransposeConvParams", "TransposeParams", "contiguous_block_offset",
+    "GruParams", "LstmParams", "RnnGates",
 ]
