@@ -60,7 +60,7 @@ def activation_s16(x: np.ndarray, left_shift: int, sigmoid: bool) -> np.ndarray:
 def _mat_acc(vector: np.ndarray, offset: int, weights: np.ndarray, bias: np.ndarray, multiplier: int, shift: int,
              into: np.ndarray) -> np.ndarray:
     """``arm_nn_vec_mat_mul_result_acc_s8_s16``: into + requantize(bias + W (vector + offset)), saturated to int16."""
-    acc = bias + weights @ (vector + offset)
+    acc = bias + (vector + offset) @ weights.T
     if acc.min() < fp.INT32_MIN or acc.max() > fp.INT32_MAX:
         raise ValueError("the int32 accumulator of a gate overflows")
     return np.clip(fp.requantize(acc, multiplier, shift) + into, Q15_MIN, Q15_MAX)
@@ -70,10 +70,10 @@ def gate_preactivation(gates: qir.RnnGates, g: int, x: np.ndarray, h: np.ndarray
                        apart: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Gate ``g``'s pre-activation in Q3.12 and its input product alone: the input product, then the
     hidden one added (saturating); ``apart`` (GRU's candidate): the hidden product alone instead."""
-    rows = slice(g * len(h), (g + 1) * len(h))
+    rows = slice(g * h.shape[-1], (g + 1) * h.shape[-1])
     w = np.asarray(gates.input_weights, dtype=np.int64)[rows]
     r = np.asarray(gates.hidden_weights, dtype=np.int64)[rows]
-    zeros = np.zeros(len(h), dtype=np.int64)
+    zeros = np.zeros(h.shape, dtype=np.int64)
     xin = _mat_acc(x, gates.input_offset, w, np.asarray(gates.input_bias, np.int64)[rows],
                    int(gates.input_multiplier[g]), int(gates.input_shift[g]), zeros)
     start = zeros if apart else xin
@@ -89,18 +89,20 @@ def mul_s16(a: np.ndarray, b: np.ndarray, multiplier: int, shift: int, lo: int =
 def _unrolled(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor], state: np.ndarray,
               step) -> np.ndarray:
     """The output sequence of ``step(x_t, h, state) -> (h, state)`` over time (backwards when reversed),
-    h the previous step's output (the initial hidden state first)."""
+    h the previous step's output (the initial hidden state first); each of the N sequences of the batch
+    (the C kernel runs one, N = 1; the per-layer diagnosis stacks samples) on its own."""
     x_shape, out_shape = tensors[layer.inputs[0]].shape, tensors[layer.output].shape
     x = as_shape(inputs[0], x_shape, layer.name).astype(np.int64)
-    if len(x_shape) != 3 or x_shape[0] != 1 or out_shape[:2] != x_shape[:2]:
-        raise ValueError(f"{layer.name}: input {x_shape} and output {out_shape} are not [1, T, F] and [1, T, H]")
+    if len(x_shape) != 3 or out_shape[:2] != x_shape[:2]:
+        raise ValueError(f"{layer.name}: input {x_shape} and output {out_shape} are not [N, T, F] and [N, T, H]")
     steps = x_shape[1]
-    out = np.zeros((steps, out_shape[2]), dtype=np.int64)
-    h = np.asarray(layer.params.hidden_init, dtype=np.int64)
+    out = np.zeros(out_shape, dtype=np.int64)
+    h = np.broadcast_to(np.asarray(layer.params.hidden_init, dtype=np.int64), (x_shape[0], out_shape[2]))
+    state = np.broadcast_to(np.asarray(state, dtype=np.int64), h.shape)
     for t in range(steps - 1, -1, -1) if layer.params.reverse else range(steps):
-        h, state = step(x[0, t], h, np.asarray(state, dtype=np.int64))
-        out[t] = h
-    return out.astype(np.int8).reshape(out_shape)
+        h, state = step(x[:, t], h, state)
+        out[:, t] = h
+    return out.astype(np.int8)
 
 
 def _gate(gates: qir.RnnGates, g: int, x: np.ndarray, h: np.ndarray, sigmoid: bool) -> np.ndarray:

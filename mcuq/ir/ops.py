@@ -92,6 +92,10 @@ _ROWS = (
     OpInfo("conv_transpose2d", OutputGrid.CALIBRATED, TRANSPOSE_CONV_WEIGHTS, fuses_activation=True),
     OpInfo("slice", OutputGrid.INPUT, moves_values=True),
     OpInfo("gather_channels", OutputGrid.INPUT, moves_values=True),
+    # One direction over [1, T, F] -> [1, T, H]: the output is the hidden state of each step (the LSTM's
+    # second output, the cell state of each step, only calibrates the cell's power-of-two scale).
+    OpInfo("lstm", OutputGrid.CALIBRATED),
+    OpInfo("gru", OutputGrid.CALIBRATED),
 )
 
 OPS: dict[str, OpInfo] = {row.name: row for row in _ROWS}

@@ -17,7 +17,7 @@ enum { GRU_UPDATE_GATE = 0, GRU_RESET_GATE = 1, GRU_CANDIDATE_GATE = 2 };
 /* 2^-15: Q0.15 * Q0.15 -> Q0.15 and Q0.15 * Q3.12 -> Q3.12. */
 static const mcuq_per_tensor_quant GRU_Q15_PRODUCT = {1 << 30, -14};
 
-int32_t mcuq_gru_s8_get_buffer_size(int32_t hidden_size) { return 4 * hidden_size * (int32_t)sizeof(int16_t); }
+MCUQ_API int32_t mcuq_gru_s8_get_buffer_size(int32_t hidden_size) { return 4 * hidden_size * (int32_t)sizeof(int16_t); }
 
 static void zeros_s16(int16_t *x, int32_t n)
 {
@@ -67,7 +67,7 @@ static void gru_step(const void *layer, const int8_t *x, const int8_t *h, int8_t
     }
 }
 
-mcuq_status mcuq_gru_s8(const mcuq_context *ctx, const mcuq_rnn_params *params, const mcuq_rnn_gates *gates,
+MCUQ_API mcuq_status mcuq_gru_s8(const mcuq_context *ctx, const mcuq_rnn_params *params, const mcuq_rnn_gates *gates,
                         const int8_t *hidden_init, const int16_t *state_init, const int8_t *input, int8_t *output)
 {
     const int32_t n = params->hidden_size;

@@ -14,7 +14,7 @@
 
 enum { LSTM_INPUT_GATE = 0, LSTM_OUTPUT_GATE = 1, LSTM_FORGET_GATE = 2, LSTM_CELL_GATE = 3 };
 
-int32_t mcuq_lstm_s8_get_buffer_size(int32_t hidden_size) { return 3 * hidden_size * (int32_t)sizeof(int16_t); }
+MCUQ_API int32_t mcuq_lstm_s8_get_buffer_size(int32_t hidden_size) { return 3 * hidden_size * (int32_t)sizeof(int16_t); }
 
 typedef struct {
     const mcuq_rnn_params *params;
@@ -51,7 +51,7 @@ static void lstm_step(const void *layer, const int8_t *x, const int8_t *h, int8_
     }
 }
 
-mcuq_status mcuq_lstm_s8(const mcuq_context *ctx, const mcuq_rnn_params *params, const mcuq_lstm_cell_params *cell,
+MCUQ_API mcuq_status mcuq_lstm_s8(const mcuq_context *ctx, const mcuq_rnn_params *params, const mcuq_lstm_cell_params *cell,
                          const mcuq_rnn_gates *gates, const int8_t *hidden_init, const int16_t *cell_init,
                          const int8_t *input, int8_t *output)
 {

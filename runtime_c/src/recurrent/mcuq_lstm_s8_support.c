@@ -102,7 +102,7 @@ static void rnn_rows(const int8_t *v, const int8_t *w, const int32_t *bias, int3
 
 #endif
 
-void mcuq_rnn_product_s16(const mcuq_rnn_params *params, const mcuq_rnn_gates *gates, int32_t gate, int32_t hidden,
+MCUQ_API void mcuq_rnn_product_s16(const mcuq_rnn_params *params, const mcuq_rnn_gates *gates, int32_t gate, int32_t hidden,
                           const int8_t *vector, int16_t *acc)
 {
     const int32_t rows = params->hidden_size;
@@ -115,20 +115,7 @@ void mcuq_rnn_product_s16(const mcuq_rnn_params *params, const mcuq_rnn_gates *g
     rnn_rows(vector, w, bias, rows, cols, &quant, acc);
 }
 
-void mcuq_rnn_gate_s16(const mcuq_rnn_params *params, const mcuq_rnn_gates *gates, int32_t gate, const int8_t *x,
-                       const int8_t *h, int32_t sigmoid, int16_t *out)
-{
-    int32_t j;
-    for (j = 0; j < params->hidden_size; j++)
-    {
-        out[j] = 0;
-    }
-    mcuq_rnn_product_s16(params, gates, gate, 0, x, out);
-    mcuq_rnn_product_s16(params, gates, gate, 1, h, out);
-    mcuq_rnn_activation_s16(out, out, params->hidden_size, 0, sigmoid);
-}
-
-void mcuq_rnn_activation_s16(const int16_t *input, int16_t *output, int32_t size, int32_t left_shift, int32_t sigmoid)
+MCUQ_API void mcuq_rnn_activation_s16(const int16_t *input, int16_t *output, int32_t size, int32_t left_shift, int32_t sigmoid)
 {
     const uint32_t step_bits = sigmoid ? 9u : 8u;
     const uint32_t saturated = sigmoid ? (0x7FFFu << 10) : (0xFFFFu << 8);
@@ -165,7 +152,20 @@ void mcuq_rnn_activation_s16(const int16_t *input, int16_t *output, int32_t size
     }
 }
 
-void mcuq_rnn_mul_s16(const int16_t *a, const int16_t *b, int16_t *output, int32_t size,
+MCUQ_API void mcuq_rnn_gate_s16(const mcuq_rnn_params *params, const mcuq_rnn_gates *gates, int32_t gate, const int8_t *x,
+                       const int8_t *h, int32_t sigmoid, int16_t *out)
+{
+    int32_t j;
+    for (j = 0; j < params->hidden_size; j++)
+    {
+        out[j] = 0;
+    }
+    mcuq_rnn_product_s16(params, gates, gate, 0, x, out);
+    mcuq_rnn_product_s16(params, gates, gate, 1, h, out);
+    mcuq_rnn_activation_s16(out, out, params->hidden_size, 0, sigmoid);
+}
+
+MCUQ_API void mcuq_rnn_mul_s16(const int16_t *a, const int16_t *b, int16_t *output, int32_t size,
                       const mcuq_per_tensor_quant *quant)
 {
     int32_t i;
@@ -176,13 +176,13 @@ void mcuq_rnn_mul_s16(const int16_t *a, const int16_t *b, int16_t *output, int32
     }
 }
 
-int mcuq_rnn_args_ok(const mcuq_context *ctx, const mcuq_rnn_params *params, int32_t scratch_bytes)
+MCUQ_API int mcuq_rnn_args_ok(const mcuq_context *ctx, const mcuq_rnn_params *params, int32_t scratch_bytes)
 {
     return ctx != NULL && ctx->buf != NULL && ctx->size >= scratch_bytes && params->hidden_size >= 1 &&
            params->time_steps >= 1 && params->input_size >= 1;
 }
 
-void mcuq_rnn_unroll(const mcuq_rnn_params *params, mcuq_rnn_step_fn step, const void *layer,
+MCUQ_API void mcuq_rnn_unroll(const mcuq_rnn_params *params, mcuq_rnn_step_fn step, const void *layer,
                      const int8_t *hidden_init, const int8_t *input, int8_t *output)
 {
     const int32_t n = params->hidden_size, steps = params->time_steps;
