@@ -63,7 +63,8 @@ def main() -> int:
             print("\n| net | board | kernels | recurrent layer insns | inference insns | exact (plugin) |")
             print("|---|---|---|---|---|---|")
             for kind, board, label, layer, total, exact in firmware_rows:
-                print(f"| {kind} | {board} | {label} | {layer:,} | {total:,} | {exact if exact is None else f'{exact:,}'} |")
+                exact_text = "-" if exact is None else f"{exact:,}"
+                print(f"| {kind} | {board} | {label} | {layer:,} | {total:,} | {exact_text} |")
     return 0
 
 

@@ -49,11 +49,8 @@ def output_requant(rng, product_bits: int) -> tuple[int, int]:
     return fp.quantize_multiplier(2.0 ** -product_bits * 100.0 * 2.0 ** rng.uniform(-1, 1))
 
 
-@cfg(60)
-@given(shapes, st.booleans(), zero_points, zero_points, st.integers(-15, -8), seeds)
-def test_lstm(shape, reverse, zp_in, zp_out, cell_power, seed):
-    steps, features, hidden = shape
-    rng = np.random.default_rng(seed)
+def lstm_layer(rng, steps: int, features: int, hidden: int, reverse: bool, zp_in: int, zp_out: int,
+               cell_power: int):
     out_mult, out_shift = output_requant(rng, 30)
     f_mult, f_shift = fp.quantize_multiplier(2.0 ** -15)
     i_mult, i_shift = fp.quantize_multiplier(2.0 ** (-30 - cell_power))
@@ -63,22 +60,32 @@ def test_lstm(shape, reverse, zp_in, zp_out, cell_power, seed):
         forget_to_cell_shift=f_shift, input_to_cell_multiplier=i_mult, input_to_cell_shift=i_shift,
         cell_scale_power=cell_power, hidden_init=random_i8(rng, hidden),
         cell_init=rng.integers(-(2**15), 2**15, size=hidden).astype(np.int16))
-    layer, tensors = make_layer(QOp.LSTM, params, [(1, steps, features)], (1, steps, hidden))
-    check(layer, [random_i8(rng, (1, steps, features))], tensors)
+    return make_layer(QOp.LSTM, params, [(1, steps, features)], (1, steps, hidden))
 
 
-@cfg(60)
-@given(shapes, st.booleans(), zero_points, zero_points, seeds)
-def test_gru(shape, reverse, zp_in, zp_out, seed):
-    steps, features, hidden = shape
-    rng = np.random.default_rng(seed)
+def gru_layer(rng, steps: int, features: int, hidden: int, reverse: bool, zp_in: int, zp_out: int):
     out_mult, out_shift = output_requant(rng, 15)
     params = qir.GruParams(
         gates=random_gates(rng, 3, features, hidden, zp_in, zp_out), reverse=reverse, output_offset=zp_out,
         output_multiplier=out_mult, output_shift=out_shift, hidden_init=random_i8(rng, hidden),
         state_init=rng.integers(-(2**15), 2**15, size=hidden).astype(np.int16))
-    layer, tensors = make_layer(QOp.GRU, params, [(1, steps, features)], (1, steps, hidden))
-    check(layer, [random_i8(rng, (1, steps, features))], tensors)
+    return make_layer(QOp.GRU, params, [(1, steps, features)], (1, steps, hidden))
+
+
+@cfg(60)
+@given(shapes, st.booleans(), zero_points, zero_points, st.integers(-15, -8), seeds)
+def test_lstm(shape, reverse, zp_in, zp_out, cell_power, seed):
+    rng = np.random.default_rng(seed)
+    layer, tensors = lstm_layer(rng, *shape, reverse, zp_in, zp_out, cell_power)
+    check(layer, [random_i8(rng, (1, shape[0], shape[1]))], tensors)
+
+
+@cfg(60)
+@given(shapes, st.booleans(), zero_points, zero_points, seeds)
+def test_gru(shape, reverse, zp_in, zp_out, seed):
+    rng = np.random.default_rng(seed)
+    layer, tensors = gru_layer(rng, *shape, reverse, zp_in, zp_out)
+    check(layer, [random_i8(rng, (1, shape[0], shape[1]))], tensors)
 
 
 @pytest.mark.parametrize("sigmoid", [True, False])

@@ -58,10 +58,10 @@ static void gru_step(const void *layer, const int8_t *x, const int8_t *h, int8_t
     for (j = 0; j < n; j++)
     {
         const int32_t cand = l->candidate[j];
-        const int32_t kept = mcuq_requantize((int32_t)l->update[j] * ((int32_t)l->state[j] - cand),
+        const int32_t kept = mcuq_requantize_fast((int32_t)l->update[j] * ((int32_t)l->state[j] - cand),
                                              GRU_Q15_PRODUCT.multiplier, GRU_Q15_PRODUCT.shift);
         const int32_t state = mcuq_clamp_s32(cand + kept, -32768, 32767);
-        const int32_t hidden = mcuq_requantize(state, params->output_quant.multiplier, params->output_quant.shift);
+        const int32_t hidden = mcuq_requantize_fast(state, params->output_quant.multiplier, params->output_quant.shift);
         l->state[j] = (int16_t)state;
         out[j] = (int8_t)mcuq_clamp_s32(hidden + params->output_offset, -128, 127);
     }

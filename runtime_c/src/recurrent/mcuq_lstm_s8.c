@@ -37,7 +37,7 @@ static void lstm_step(const void *layer, const int8_t *x, const int8_t *h, int8_
     mcuq_rnn_gate_s16(params, l->gates, LSTM_CELL_GATE, x, h, 0, l->gate_b);
     for (j = 0; j < n; j++)
     {
-        const int32_t update = mcuq_requantize((int32_t)l->gate_a[j] * l->gate_b[j],
+        const int32_t update = mcuq_requantize_fast((int32_t)l->gate_a[j] * l->gate_b[j],
                                                l->cell->input_to_cell.multiplier, l->cell->input_to_cell.shift);
         l->cell_state[j] = (int16_t)mcuq_clamp_s32(l->cell_state[j] + update, -32767, 32767);
     }
@@ -45,7 +45,7 @@ static void lstm_step(const void *layer, const int8_t *x, const int8_t *h, int8_
     mcuq_rnn_activation_s16(l->cell_state, l->gate_b, n, l->cell->cell_scale_power + 12, 0);
     for (j = 0; j < n; j++)
     {
-        const int32_t hidden = mcuq_requantize((int32_t)l->gate_a[j] * l->gate_b[j], params->output_quant.multiplier,
+        const int32_t hidden = mcuq_requantize_fast((int32_t)l->gate_a[j] * l->gate_b[j], params->output_quant.multiplier,
                                                params->output_quant.shift);
         out[j] = (int8_t)mcuq_clamp_s32(hidden + params->output_offset, -128, 127);
     }

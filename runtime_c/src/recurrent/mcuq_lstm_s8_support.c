@@ -44,7 +44,7 @@ static const uint16_t mcuq_sigmoid_table_u16[256] = {
 /* One requantized row sum added to acc, saturated. */
 static int16_t rnn_accumulate(int16_t acc, int32_t sum, const mcuq_per_tensor_quant *quant)
 {
-    return (int16_t)mcuq_clamp_s32(mcuq_requantize(sum, quant->multiplier, quant->shift) + acc, MCUQ_Q15_MIN,
+    return (int16_t)mcuq_clamp_s32(mcuq_requantize_fast(sum, quant->multiplier, quant->shift) + acc, MCUQ_Q15_MIN,
                                    MCUQ_Q15_MAX);
 }
 
@@ -171,7 +171,7 @@ MCUQ_API void mcuq_rnn_mul_s16(const int16_t *a, const int16_t *b, int16_t *outp
     int32_t i;
     for (i = 0; i < size; i++)
     {
-        const int32_t product = mcuq_requantize((int32_t)a[i] * (int32_t)b[i], quant->multiplier, quant->shift);
+        const int32_t product = mcuq_requantize_fast((int32_t)a[i] * (int32_t)b[i], quant->multiplier, quant->shift);
         output[i] = (int16_t)mcuq_clamp_s32(product, MCUQ_Q15_MIN, MCUQ_Q15_MAX);
     }
 }
