@@ -117,7 +117,8 @@ def ranges_holding_constants(graph: Graph, ranges: dict[str, tuple[float, float]
     reshape or transpose chain). Otherwise the constant would be clamped to the input's grid: a pad
     value of -0.62 on an input in [-0.38, 0.36] became -0.38 (SQNR 9 dB). A tensor the model file
     fixes keeps its quantization; `lower_pad` then requantizes the Pad's input into one that holds
-    the constant."""
+    the constant. Likewise the output of an op whose row names a constant input the output grid holds
+    (`OpInfo.output_holds_input`: a recurrent layer's initial hidden state, its first hidden input)."""
     held = dict(ranges)
 
     def include(name: str, value: float) -> None:
@@ -130,6 +131,11 @@ def ranges_holding_constants(graph: Graph, ranges: dict[str, tuple[float, float]
             value = float(node.attrs.get("value", 0.0))
             include(node.outputs[0], value)
             include(_shared_source(graph, node.inputs[0]), value)
+        held_input = op_info(node.op).output_holds_input
+        if held_input is not None:
+            values = graph.const(node.inputs[held_input])
+            include(node.outputs[0], float(values.min()))
+            include(node.outputs[0], float(values.max()))
     return held
 
 

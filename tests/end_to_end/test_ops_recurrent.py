@@ -60,6 +60,23 @@ def test_recurrent_layer_end_to_end(op, direction, initial, read, tmp_path):
     nodes, inits = recurrent_head(op, direction, initial, read)
     compiled = check(nodes, [1, T, F], inits, {op.lower()}, tmp_path, opset=14)
     assert "transpose" not in {layer.op.value for layer in compiled.qmodel.layers}
+    if initial:  # the output grid holds the initial state (its first hidden input), however small the outputs
+        layer = next(layer for layer in compiled.qmodel.layers if layer.op.value == op.lower())
+        out = compiled.qmodel.tensors[layer.output]
+        h0 = (layer.params.hidden_init.astype(np.float64) - out.zero_point) * out.scale
+        assert np.abs(h0 - inits["h0"].reshape(-1)).max() <= out.scale / 2 + 1e-7
+
+
+def test_initial_state_beyond_the_outputs_range_is_held(tmp_path):
+    """An initial state of +-0.9 before a layer whose outputs stay within +-0.1 (small weights): the output
+    grid widens to hold it rather than clamping the first step's hidden input."""
+    nodes, inits = recurrent_head("GRU", "forward", True, "Y_h")
+    inits = {**inits, "h0": np.full((1, 1, H), 0.9, np.float32) * np.sign(np.arange(H) % 2 - 0.5).astype(np.float32),
+             "W": inits["W"] * 0.1, "R": inits["R"] * 0.1, "B": inits["B"] * 0.1}
+    compiled = check(nodes, [1, T, F], inits, {"gru"}, tmp_path, opset=14)
+    layer = next(layer for layer in compiled.qmodel.layers if layer.op.value == "gru")
+    lo, hi = compiled.qmodel.tensors[layer.output].real_range()
+    assert lo <= -0.9 and hi >= 0.9 - compiled.qmodel.tensors[layer.output].scale
 
 
 def test_lstm_cell_state_output_is_refused_by_name(tmp_path):
