@@ -547,6 +547,55 @@ def layer_norm_view(d: LayerData) -> OpView:
     call = KernelCall(d.function, (Ref("params"), Ref("quant"), Symbol("bias"), d.arena_in(), d.arena_out()))
     return OpView(arrays, structs, (call,))
 
+# --------------------------------------------------------------------------------------------------
+# recurrent: LSTM, GRU
+# --------------------------------------------------------------------------------------------------
+
+
+def _rnn_common(d: LayerData) -> tuple[tuple[CArray, ...], tuple[CStruct, ...]]:
+    """The stacked gates (biases with the input's and hidden state's offsets folded in, as the FC kernels
+    take them) and the dims, output requantization and initial hidden state of an LSTM or GRU layer."""
+    p, g = d.params, d.params.gates
+    _, steps, features = d.input().shape
+    hidden = d.out.shape[-1]
+    arrays = (CArray("input_weights", "int8_t", np.asarray(g.input_weights, dtype=np.int8)),
+              CArray("input_bias", "int32_t", with_offset_folded(g.input_bias, g.input_offset, g.input_weights, (1,)),
+                     "Gate biases with the input offset folded in."),
+              CArray("hidden_weights", "int8_t", np.asarray(g.hidden_weights, dtype=np.int8)),
+              CArray("hidden_bias", "int32_t", with_offset_folded(g.hidden_bias, g.hidden_offset, g.hidden_weights,
+                                                                  (1,)),
+                     "Gate biases of the hidden products with the hidden state's offset folded in."),
+              *(CArray(name, "int32_t", np.asarray(getattr(g, name), dtype=np.int32))
+                for name in ("input_multiplier", "input_shift", "hidden_multiplier", "hidden_shift")),
+              CArray("hidden_init", "int8_t", np.asarray(p.hidden_init, dtype=np.int8), "Initial hidden state."))
+    gates = {name: Symbol(name) for name in ("input_weights", "input_bias", "hidden_weights", "hidden_bias",
+                                             "input_multiplier", "input_shift", "hidden_multiplier", "hidden_shift")}
+    params = dict(time_steps=int(steps), input_size=int(features), hidden_size=int(hidden), reverse=int(p.reverse),
+                  output_offset=int(p.output_offset), output_quant=_quant(p.output_multiplier, p.output_shift))
+    return arrays, (CStruct("gates", "mcuq_rnn_gates", gates), CStruct("params", "mcuq_rnn_params", params))
+
+
+def lstm_view(d: LayerData) -> OpView:
+    p = d.params
+    arrays, structs = _rnn_common(d)
+    cell = dict(forget_to_cell=_quant(p.forget_to_cell_multiplier, p.forget_to_cell_shift),
+                input_to_cell=_quant(p.input_to_cell_multiplier, p.input_to_cell_shift),
+                cell_scale_power=int(p.cell_scale_power))
+    args = (Context(*d.at.scratch), Ref("params"), Ref("cell"), Ref("gates"), Symbol("hidden_init"),
+            Symbol("cell_init"), d.arena_in(), d.arena_out())
+    return OpView((*arrays, CArray("cell_init", "int16_t", np.asarray(p.cell_init, dtype=np.int16),
+                                   "Initial cell state.")),
+                  (*structs, CStruct("cell", "mcuq_lstm_cell_params", cell)), (KernelCall(d.function, args),))
+
+
+def gru_view(d: LayerData) -> OpView:
+    p = d.params
+    arrays, structs = _rnn_common(d)
+    args = (Context(*d.at.scratch), Ref("params"), Ref("gates"), Symbol("hidden_init"), Symbol("state_init"),
+            d.arena_in(), d.arena_out())
+    return OpView((*arrays, CArray("state_init", "int16_t", np.asarray(p.state_init, dtype=np.int16),
+                                   "Initial state, Q0.15.")), structs, (KernelCall(d.function, args),))
+
 
 VIEWS: dict[QOp, Callable[[LayerData], OpView]] = {
     QOp.CONV: conv_view,
@@ -573,6 +622,8 @@ VIEWS: dict[QOp, Callable[[LayerData], OpView]] = {
     QOp.GATHER_CHANNELS: gather_channels_view,
     QOp.BATCH_MATMUL: batch_matmul_view,
     QOp.LAYER_NORM: layer_norm_view,
+    QOp.LSTM: lstm_view,
+    QOp.GRU: gru_view,
 }
 assert set(VIEWS) == set(QOp), "every QOp has a view"
 

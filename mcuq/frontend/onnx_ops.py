@@ -1301,6 +1301,101 @@ def gather_nd(b: IrBuilder, node: onnx.NodeProto, *, batch_dims: int = 0) -> Non
                                 "axis to gather to the front first (as the dynamo exporter does)")
     emit_gather(b, node, x, 0, np.where(indices < 0, indices + shape[0], indices).reshape(-1))
 
+
+# --------------------------------------------------------------------------------------------
+# Recurrent layers: LSTM and GRU, one direction, batch 1
+
+
+@dataclass(frozen=True)
+class Recurrent:
+    """What distinguishes LSTM and GRU in the frontend: the IR op, its ONNX default activations, the ONNX
+    inputs of its initial states, and its IR outputs (LSTM: the hidden and the cell state of each step)."""
+
+    op: str
+    activations: tuple[str, ...]
+    initial_states: tuple[int, ...]  # initial_h (and initial_c)
+    sequences: int
+
+
+LSTM = Recurrent("lstm", ("Sigmoid", "Tanh", "Tanh"), (5, 6), 2)
+GRU = Recurrent("gru", ("Sigmoid", "Tanh"), (5,), 1)
+
+
+def recurrent_checks(node: onnx.NodeProto, kind: Recurrent, direction: str, activations, clip,
+                     alpha_beta: tuple) -> None:
+    """Refuse what the int8 LSTM / GRU kernels do not do, naming the fix."""
+    if direction not in ("forward", "reverse"):
+        raise unsupported(node, f"direction={direction!r}; forward and reverse are supported (split a bidirectional "
+                                "layer into a forward and a reverse one)")
+    names = tuple(a.decode() if isinstance(a, bytes) else str(a) for a in (activations or kind.activations))
+    if tuple(n.lower() for n in names) != tuple(n.lower() for n in kind.activations) or any(alpha_beta):
+        raise unsupported(node, f"activations={list(names)}; only the default {list(kind.activations)} are supported")
+    if clip is not None:
+        raise unsupported(node, f"clip={clip}; export the layer without a cell clip")
+
+
+def recurrent_initial_state(b: IrBuilder, node: onnx.NodeProto, index: int, hidden: int) -> str:
+    """initial_h / initial_c [1, 1, H] as a constant [H] (zeros where the node leaves it out)."""
+    value = optional_constant(b, node, index, "the initial state")
+    value = np.zeros(hidden, np.float32) if value is None else np.asarray(value, np.float32)
+    if value.size != hidden:
+        raise unsupported(node, f"an initial state of shape {list(value.shape)}; batch 1 is supported")
+    return b.add_constant(f"{node_label(node)}__initial_{index}", value.reshape(hidden))
+
+
+def emit_recurrent(b: IrBuilder, node: onnx.NodeProto, kind: Recurrent, hidden_size: int, layout: int,
+                   reverse: bool) -> None:
+    """One IR ``lstm``/``gru`` node over the sequence [1, T, F] (batch first) whose outputs [1, T, H] are each
+    step's hidden state (and the LSTM's cell state, for calibration and Y_c); Y, Y_h and Y_c are reshapes
+    and slices of these in the ONNX layout."""
+    label, x = node_label(node), node.input[0]
+    shape = require_rank(b, node, x, (3,))
+    require_activation(b, node, x)
+    steps, batch = (shape[1], shape[0]) if layout else (shape[0], shape[1])
+    if batch != 1:
+        raise unsupported(node, f"batch {batch}; batch 1 is supported")
+    lens = optional_constant(b, node, 4, "sequence_lens")
+    if lens is not None and np.any(np.asarray(lens) != steps):
+        raise unsupported(node, "sequence_lens shorter than the sequence; give every sequence its full length")
+    peepholes = optional_constant(b, node, 7, "P") if kind is LSTM else None
+    if peepholes is not None and np.any(peepholes):
+        raise unsupported(node, "peephole weights P; export the LSTM without peepholes")
+    w = required_constant(b, node, 1, "W")[0]
+    bias = optional_constant(b, node, 3, "B")
+    inputs = (x if layout else b.transpose(label, x, (1, 0, 2)), b.add_constant(f"{label}__W", w),
+              b.add_constant(f"{label}__R", required_constant(b, node, 2, "R")[0]),
+              b.add_constant(f"{label}__B", np.zeros(2 * w.shape[0], np.float32) if bias is None else bias[0]),
+              *(recurrent_initial_state(b, node, i, hidden_size) for i in kind.initial_states))
+    sequences = tuple(b.fresh_name(f"{label}__{kind.op}_{what}") for what in ("h", "c")[:kind.sequences])
+    for name in sequences:
+        b.tensors[name] = ir.Tensor(name, (1, steps, hidden_size))
+    b.nodes.append(ir.Node(kind.op, label, inputs, sequences, {"reverse": reverse}))
+    if node.output[0]:  # Y: [T, 1, 1, H] (layout 0) or [1, T, 1, H] (layout 1)
+        ordered = sequences[0] if layout else b.transpose(label, sequences[0], (1, 0, 2))
+        b.reshape(label, ordered, b.shape(node.output[0], node), node.output[0])
+    last = {"starts": (0, 0 if reverse else steps - 1, 0), "steps": (1, 1, 1), "sizes": (1, 1, hidden_size)}
+    for name, sequence in zip(node.output[1:], sequences):  # Y_h, Y_c: the state after the last step
+        if name:
+            state = b.emit("slice", label, (sequence,), last["sizes"], last)
+            b.reshape(label, state, b.shape(name, node), name)
+
+
+def lstm(b: IrBuilder, node: onnx.NodeProto, *, hidden_size: int, direction: str = "forward", activations=None,
+         activation_alpha=None, activation_beta=None, clip=None, input_forget: int = 0, layout: int = 0) -> None:
+    recurrent_checks(node, LSTM, direction, activations, clip, (activation_alpha, activation_beta))
+    if input_forget:
+        raise unsupported(node, "input_forget=1; export the LSTM without coupled input and forget gates")
+    emit_recurrent(b, node, LSTM, hidden_size, layout, direction == "reverse")
+
+
+def gru(b: IrBuilder, node: onnx.NodeProto, *, hidden_size: int, direction: str = "forward", activations=None,
+        activation_alpha=None, activation_beta=None, clip=None, linear_before_reset: int = 0, layout: int = 0) -> None:
+    recurrent_checks(node, GRU, direction, activations, clip, (activation_alpha, activation_beta))
+    if not linear_before_reset:
+        raise unsupported(node, "linear_before_reset=0; only linear_before_reset=1 (PyTorch's GRU) is supported")
+    emit_recurrent(b, node, GRU, hidden_size, layout, direction == "reverse")
+
+
 HANDLERS: dict[str, Callable[..., None]] = {
     "Add": add,
     "AveragePool": on_rank3_as_2d(average_pool),
@@ -1346,4 +1441,6 @@ HANDLERS: dict[str, Callable[..., None]] = {
     "Gather": gather,
     "GatherND": gather_nd,
     "LayerNormalization": layer_normalization,
+    "LSTM": lstm,
+    "GRU": gru,
 }

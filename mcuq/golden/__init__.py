@@ -6,8 +6,8 @@ int32 arithmetic of the C code is reproduced explicitly where it matters (wrap-a
 requantize left shift, truncating division). Inputs the C kernels reject (inconsistent shapes,
 an accumulator that would overflow int32, an empty pooling window) raise ``ValueError`` here.
 
-`s8` holds the int8 op functions and `s16` the int16 ones (which build on s8's accumulators); this
-module picks one per layer by (op, output dtype) and runs models.
+`s8` holds the int8 op functions, `recurrent` LSTM and GRU, `s16` the int16 ones (which build on s8's
+accumulators); this module picks one per layer by (op, output dtype) and runs models.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from mcuq import qir
-from mcuq.golden import s8, s16
+from mcuq.golden import recurrent, s8, s16
 from mcuq.golden.s8 import SOFTMAX_MAX_ROW, as_shape  # noqa: F401 - SOFTMAX_MAX_ROW is part of the API
 
 __all__ = ["SOFTMAX_MAX_ROW", "run_layer", "run_model"]
@@ -26,7 +26,8 @@ __all__ = ["SOFTMAX_MAX_ROW", "run_layer", "run_model"]
 
 # The numpy function of each (op, output dtype). A REQUANTIZE layer converts int8 <-> int16 either way.
 FUNCTIONS = ({(op, "int8"): fn for op, fn in s8.OPS.items()} | {(op, "int16"): fn for op, fn in s16.OPS.items()}
-             | {(qir.QOp.REQUANTIZE, "int8"): s16.OPS[qir.QOp.REQUANTIZE]})
+             | {(qir.QOp.REQUANTIZE, "int8"): s16.OPS[qir.QOp.REQUANTIZE]}
+             | {(op, "int8"): fn for op, fn in recurrent.OPS.items()})
 
 
 def _op(layer: qir.Layer, tensors: dict[str, qir.QTensor]):

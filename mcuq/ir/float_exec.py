@@ -35,6 +35,9 @@ def run_nodes(graph: ir.Graph, nodes: list[ir.Node], values: dict[str, np.ndarra
         else:
             out = OPS[node.op](node.attrs, *args)
         values[node.outputs[0]] = out.astype(np.float32, copy=False)
+        result = OPS[node.op](node.attrs, *args)
+        for name, value in zip(node.outputs, result if isinstance(result, tuple) else (result,)):  # LSTM: two
+            values[name] = value.astype(np.float32, copy=False)
     return values
 
 
@@ -309,6 +312,48 @@ def layer_norm(attrs: dict, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) 
     return centered / np.sqrt(variance + attrs["epsilon"]) * gamma + beta
 
 
+def _sigmoid64(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _time_steps(attrs: dict, steps: int) -> range:
+    return range(steps - 1, -1, -1) if attrs["reverse"] else range(steps)
+
+
+def lstm(attrs: dict, x: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray, h0: np.ndarray,
+         c0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ONNX LSTM, one direction, over x [N, T, F] (gates i, o, f, c): (hidden state, cell state) of each
+    step, [N, T, H] each. Float64 inside."""
+    hidden = r.shape[1]
+    x_part = x.astype(np.float64) @ w.T.astype(np.float64) + (b[: 4 * hidden] + b[4 * hidden:])  # [N, T, 4H]
+    h = np.broadcast_to(h0.astype(np.float64), (len(x), hidden))
+    c = np.broadcast_to(c0.astype(np.float64), (len(x), hidden))
+    hs, cs = np.zeros(x.shape[:2] + (hidden,)), np.zeros(x.shape[:2] + (hidden,))
+    for t in _time_steps(attrs, x.shape[1]):
+        i, o, f, g = np.split(x_part[:, t] + h @ r.T.astype(np.float64), 4, axis=1)
+        c = _sigmoid64(f) * c + _sigmoid64(i) * np.tanh(g)
+        h = _sigmoid64(o) * np.tanh(c)
+        hs[:, t], cs[:, t] = h, c
+    return hs, cs
+
+
+def gru(attrs: dict, x: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray, h0: np.ndarray) -> np.ndarray:
+    """ONNX GRU, one direction, linear_before_reset=1, over x [N, T, F] (gates z, r, h): the hidden state
+    of each step [N, T, H]. Float64 inside."""
+    hidden = r.shape[1]
+    x_part = x.astype(np.float64) @ w.T.astype(np.float64) + b[: 3 * hidden]
+    h = np.broadcast_to(h0.astype(np.float64), (len(x), hidden))
+    hs = np.zeros(x.shape[:2] + (hidden,))
+    for t in _time_steps(attrs, x.shape[1]):
+        xz, xr, xn = np.split(x_part[:, t], 3, axis=1)
+        hz, hr, hn = np.split(h @ r.T.astype(np.float64) + b[3 * hidden:], 3, axis=1)
+        z, reset = _sigmoid64(xz + hz), _sigmoid64(xr + hr)
+        n = np.tanh(xn + reset * hn)
+        h = (1.0 - z) * n + z * h
+        hs[:, t] = h
+    return hs
+
+
 OPS: dict[str, OpFunction] = {
     "conv2d": conv2d,
     "depthwise_conv2d": depthwise_conv2d,
@@ -350,4 +395,6 @@ OPS: dict[str, OpFunction] = {
 # inputs); `run_nodes` calls these instead of the `OPS` form, which assumes one sample.
 PER_SAMPLE_OPS: dict[str, Callable[..., np.ndarray]] = {
     "transpose": transpose_per_sample,
+    "lstm": lstm,
+    "gru": gru,
 }

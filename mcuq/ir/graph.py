@@ -23,6 +23,11 @@ Op set (``Node.op``) and attributes. Every 4-D activation tensor is ``[N, H, W, 
 | fake_quant         | x                   | scale, zero_point (int8): y = (clip(round(x/scale)+zp) - zp)*scale |
 | slice              | x                   | starts, steps, sizes (per axis; axis 0 whole): a box with steps    |
 | gather_channels    | x                   | indices (over the last axis): y[..., c] = x[..., indices[c]]       |
+| lstm               | x[N,T,F], W, R, B, h0, c0 | reverse; outputs: h and c of each step [N,T,H]                |
+| gru                | x[N,T,F], W, R, B, h0 | reverse; linear_before_reset=1; output: h of each step [N,T,H]    |
+
+``lstm`` and ``gru`` run one direction with ONNX's gate order (LSTM i, o, f, c; GRU z, r, h): W [G*H, F],
+R [G*H, H], B [2*G*H] (Wb then Rb), initial states [H].
 
 ``fake_quant`` carries a quantization the model file fixes (a QuantizeLinear/DequantizeLinear pair);
 `mcuq.quant.fixed` takes these nodes out of the optimized graph before lowering. A conv2d,

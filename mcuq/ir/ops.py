@@ -51,6 +51,7 @@ class OpInfo:
     moves_values: bool = False  # only moves or selects values: an error passes through unchanged
     int16: bool = False  # has a 16x8 kernel (int16 activations, int8 weights)
     follows_input_precision: bool = False  # runs in its input's precision, int8 or int16 (reshape)
+    output_holds_input: int | None = None  # a constant input whose values the output grid must hold (h0)
 
 
 _ROWS = (
@@ -97,6 +98,11 @@ _ROWS = (
     OpInfo("batch_matmul", OutputGrid.CALIBRATED),
     # LayerNormalization over the last axis; inputs x, gamma [C], beta [C] (constants).
     OpInfo("layer_norm", OutputGrid.CALIBRATED),
+    # One direction over [1, T, F] -> [1, T, H]: the output is the hidden state of each step (the LSTM's
+    # second output, the cell state of each step, only calibrates the cell's power-of-two scale).
+    # The initial hidden state (input 4) is the first step's hidden input, on the output's grid.
+    OpInfo("lstm", OutputGrid.CALIBRATED, output_holds_input=4),
+    OpInfo("gru", OutputGrid.CALIBRATED, output_holds_input=4),
 )
 
 OPS: dict[str, OpInfo] = {row.name: row for row in _ROWS}

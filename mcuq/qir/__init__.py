@@ -12,8 +12,10 @@ from mcuq.qir.model import (
     DepthwiseConvParams,
     FullyConnectedParams,
     GatherChannelsParams,
+    GruParams,
     Layer,
     LayerNormParams,
+    LstmParams,
     LutParams,
     MulParams,
     PadParams,
@@ -24,6 +26,7 @@ from mcuq.qir.model import (
     QTensor,
     RequantizeParams,
     ResizeParams,
+    RnnGates,
     SliceParams,
     SoftmaxParams,
     TransposeConvParams,
@@ -32,9 +35,9 @@ from mcuq.qir.model import (
 )
 
 __all__ = [
-    "AddParams", "BroadcastParams", "ConcatParams", "ConvParams", "CopyParams", "DTYPE_NUMPY", "DTYPE_RANGE",
-    "DepthwiseConvParams", "FullyConnectedParams", "GatherChannelsParams", "Layer", "LutParams", "MulParams",
-    "PadParams", "PoolParams", "PreluParams", "QModel", "QOp", "QTensor", "RequantizeParams", "ResizeParams",
-    "SliceParams", "SoftmaxParams", "TransposeConvParams", "TransposeParams", "contiguous_block_offset",
-    "BatchMatmulParams", "LayerNormParams",
+    "AddParams", "BatchMatmulParams", "BroadcastParams", "ConcatParams", "ConvParams", "CopyParams", "DTYPE_NUMPY",
+    "DTYPE_RANGE", "DepthwiseConvParams", "FullyConnectedParams", "GatherChannelsParams", "GruParams", "Layer",
+    "LayerNormParams", "LstmParams", "LutParams", "MulParams", "PadParams", "PoolParams", "PreluParams", "QModel",
+    "QOp", "QTensor", "RequantizeParams", "ResizeParams", "RnnGates", "SliceParams", "SoftmaxParams",
+    "TransposeConvParams", "TransposeParams", "contiguous_block_offset",
 ]

@@ -119,6 +119,16 @@ def transpose_conv_s8_roomy_scratch(layer: Layer, tensors: dict[str, QTensor]) -
     return 6 * k if k % 4 == 0 else 0
 
 
+def lstm_s8_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
+    """mcuq_lstm_s8: the cell state and two gate buffers, int16 [hidden] each."""
+    return 3 * 2 * tensors[layer.output].shape[-1]
+
+
+def gru_s8_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
+    """mcuq_gru_s8: the state and three gate buffers, int16 [hidden] each."""
+    return 4 * 2 * tensors[layer.output].shape[-1]
+
+
 # --------------------------------------------------------------------------------------------------
 # the table
 # --------------------------------------------------------------------------------------------------
@@ -187,6 +197,11 @@ _ROWS = (
     # Each row is read whole (its statistics) before any of its outputs is written: in place is safe.
     KernelSpec(QOp.LAYER_NORM, {"int8": _kernel("mcuq_layer_norm_s8", "normalization")}, InPlace.ELEMENTWISE,
                SliceWrite.CONTIGUOUS),
+    KernelSpec(QOp.LSTM, {"int8": _kernel("mcuq_lstm_s8", "recurrent", scratch=lstm_s8_scratch)},
+               slice_write=SliceWrite.CONTIGUOUS),
+    # The GRU runs the LSTM's gate support (mcuq_lstm_s8_support.c), which comes with mcuq_lstm_s8.
+    KernelSpec(QOp.GRU, {"int8": _kernel("mcuq_gru_s8", "recurrent", scratch=gru_s8_scratch,
+                                         calls=("mcuq_lstm_s8",))}, slice_write=SliceWrite.CONTIGUOUS),
 )
 
 KERNELS: dict[QOp, KernelSpec] = {row.op: row for row in _ROWS}

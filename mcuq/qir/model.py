@@ -45,6 +45,8 @@ class QOp(enum.Enum):
     GATHER_CHANNELS = "gather_channels"  # mcuq_gather_channels_s8: per pixel, channels in another order
     BATCH_MATMUL = "batch_matmul"  # mcuq_batch_matmul_s8: MatMul of two activations (rhs transposed)
     LAYER_NORM = "layer_norm"  # mcuq_layer_norm_s8: integer statistics, per-feature requantization
+    LSTM = "lstm"  # mcuq_lstm_s8: CMSIS-NN's arm_lstm_unidirectional_s8 (int16 gates and cell state)
+    GRU = "gru"  # mcuq_gru_s8: the same scheme for a GRU (int16 gates and state)
 
 
 #: Integer range of each activation dtype.
@@ -372,6 +374,58 @@ class LayerNormParams:
     multiplier: np.ndarray = field(compare=False)  # int32 [C]
     shift: np.ndarray = field(compare=False)  # int32 [C]
     bias: np.ndarray = field(compare=False)  # int32 [C]
+
+
+class RnnGates:
+    """The gates of a recurrent layer (G of them: LSTM i, o, f, c; GRU z, r, h, ONNX's order), stacked:
+    gate g's rows are g*H .. g*H + H - 1. Each gate's pre-activation is the sum of two matrix products,
+    each requantized (one multiplier per gate and matrix, per-tensor weights as CMSIS-NN's LSTM) into
+    int16 Q3.12 (scale 2^-12) and added with saturation."""
+
+    input_weights: np.ndarray = field(compare=False)  # int8 [G*H, F]
+    input_bias: np.ndarray = field(compare=False)  # int32 [G*H], at s_x * s_w_input[g]
+    hidden_weights: np.ndarray = field(compare=False)  # int8 [G*H, H]
+    hidden_bias: np.ndarray = field(compare=False)  # int32 [G*H], at s_h * s_w_hidden[g]
+    input_multiplier: np.ndarray = field(compare=False)  # int32 [G]
+    input_shift: np.ndarray = field(compare=False)  # int32 [G]
+    hidden_multiplier: np.ndarray = field(compare=False)  # int32 [G]
+    hidden_shift: np.ndarray = field(compare=False)  # int32 [G]
+    input_offset: int  # -zero point of the input sequence
+    hidden_offset: int  # -zero point of the hidden state (the output sequence's grid)
+
+
+@dataclass(frozen=True)
+class LstmParams:
+    """One direction of an LSTM over input [1, T, F] -> output [1, T, H] (the hidden state of each step,
+    int8 in the output's grid). Cell state int16 at scale 2^cell_scale_power; gates Q0.15."""
+
+    gates: RnnGates
+    reverse: bool
+    output_offset: int
+    output_multiplier: int  # o * tanh(c) (Q0.30) -> output grid
+    output_shift: int
+    forget_to_cell_multiplier: int  # f * c -> cell grid
+    forget_to_cell_shift: int
+    input_to_cell_multiplier: int  # i * g -> cell grid
+    input_to_cell_shift: int
+    cell_scale_power: int
+    hidden_init: np.ndarray = field(compare=False)  # int8 [H] in the output's grid
+    cell_init: np.ndarray = field(compare=False)  # int16 [H] in the cell grid
+
+
+@dataclass(frozen=True)
+class GruParams:
+    """One direction of a GRU (linear_before_reset=1, as PyTorch) over input [1, T, F] -> output [1, T, H].
+    The state is int16 Q0.15 between steps; the output (and the hidden input of the next step) is its
+    int8 requantization."""
+
+    gates: RnnGates
+    reverse: bool
+    output_offset: int
+    output_multiplier: int  # state (Q0.15) -> output grid
+    output_shift: int
+    hidden_init: np.ndarray = field(compare=False)  # int8 [H] in the output's grid
+    state_init: np.ndarray = field(compare=False)  # int16 [H], Q0.15
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,8 @@ def ranges_holding_constants(graph: Graph, ranges: dict[str, tuple[float, float]
     reshape or transpose chain). Otherwise the constant would be clamped to the input's grid: a pad
     value of -0.62 on an input in [-0.38, 0.36] became -0.38 (SQNR 9 dB). A tensor the model file
     fixes keeps its quantization; `lower_pad` then requantizes the Pad's input into one that holds
-    the constant."""
+    the constant. Likewise the output of an op whose row names a constant input the output grid holds
+    (`OpInfo.output_holds_input`: a recurrent layer's initial hidden state, its first hidden input)."""
     held = dict(ranges)
 
     def include(name: str, value: float) -> None:
@@ -130,6 +131,11 @@ def ranges_holding_constants(graph: Graph, ranges: dict[str, tuple[float, float]
             value = float(node.attrs.get("value", 0.0))
             include(node.outputs[0], value)
             include(_shared_source(graph, node.inputs[0]), value)
+        held_input = op_info(node.op).output_holds_input
+        if held_input is not None:
+            values = graph.const(node.inputs[held_input])
+            include(node.outputs[0], float(values.min()))
+            include(node.outputs[0], float(values.max()))
     return held
 
 
@@ -793,6 +799,95 @@ def lower_layer_norm(lower: Lowering, node: Node) -> None:
         input_offset=-x.zero_point, output_offset=out.zero_point, epsilon=int(epsilon), multiplier=mult,
         shift=shift, bias=bias.astype(np.int32)), inputs=(node.inputs[0],))
 
+# -- recurrent layers: CMSIS-NN's LSTM scheme (int16 gates in Q3.12 -> Q0.15, int8 hidden state) ---------
+
+#: Gate pre-activations are int16 Q3.12: scale 2^-12, the range [-8, 8) where sigmoid and tanh saturate.
+GATE_SCALE = 2.0 ** -12
+Q15 = 2.0 ** -15  # gates after sigmoid / tanh, and the GRU's state
+
+
+def _matrix_per_gate(w: np.ndarray, gates: int, real_scale: float, bias: np.ndarray, offset: int, what: str):
+    """One gate matrix block per gate quantized per tensor (CMSIS-NN's LSTM takes one multiplier per gate and
+    matrix): int8 weights, int32 bias at real_scale * s_w[g], and the multipliers into Q3.12."""
+    hidden = w.shape[0] // gates
+    scales = weight_scales_per_channel(w.reshape(gates, -1), 0)
+    row_scales = np.repeat(scales, hidden)
+    wq = quantize_weights(w, row_scales, 0)
+    bias_q = quantize_bias(bias, real_scale, row_scales)
+    check_accumulator_reach(wq, bias_q, 0, offset, "int8",
+                            f"the {what} weights of a gate are too many or too large for int32")
+    mult, shift = fixedpoint.quantize_multipliers(real_scale * scales / GATE_SCALE)
+    return wq, bias_q, mult, shift
+
+
+def recurrent_gates(lower: Lowering, node: Node, gates: int, hidden_bias_gates: tuple[int, ...]) -> qir.RnnGates:
+    """The gates of an LSTM / GRU node: W and R per gate, the ONNX biases Wb + Rb into the input product's
+    bias, except the gates in ``hidden_bias_gates`` (the GRU's candidate, whose Rb is multiplied by r)
+    whose Rb stays with the hidden product."""
+    x, out = lower.tensors[node.inputs[0]], lower.activation(node.outputs[0], node)
+    w, r, b = (lower.graph.const(name).astype(np.float64) for name in node.inputs[1:4])
+    hidden = r.shape[1]
+    in_bias, h_bias = b[: gates * hidden].copy(), b[gates * hidden:].copy()
+    keep = np.zeros(gates * hidden, dtype=bool)
+    for g in hidden_bias_gates:
+        keep[g * hidden:(g + 1) * hidden] = True
+    in_bias[~keep] += h_bias[~keep]
+    h_bias[~keep] = 0.0
+    wq, wb, wm, ws = _matrix_per_gate(w, gates, x.scale, in_bias, -x.zero_point, "input")
+    rq, rb, rm, rs = _matrix_per_gate(r, gates, out.scale, h_bias, -out.zero_point, "recurrent")
+    return qir.RnnGates(input_weights=wq, input_bias=wb, hidden_weights=rq, hidden_bias=rb, input_multiplier=wm,
+                        input_shift=ws, hidden_multiplier=rm, hidden_shift=rs, input_offset=-x.zero_point,
+                        hidden_offset=-out.zero_point)
+
+
+def _initial(lower: Lowering, node: Node, index: int, scale: float, zero_point: int, dtype: str) -> np.ndarray:
+    """A constant initial state on an integer grid."""
+    lo, hi = DTYPE_RANGE[dtype]
+    values = np.round(lower.graph.const(node.inputs[index]).astype(np.float64) / scale) + zero_point
+    return np.clip(values, lo, hi).astype(qir.DTYPE_NUMPY[dtype])
+
+
+def cell_scale_power(lower: Lowering, node: Node) -> int:
+    """The cell state's power-of-two scale (TFLite's LSTM rule): the smallest 2^p with 32767 * 2^p covering the
+    calibrated |c| (the cell sequence, the node's second output) and the initial cell state."""
+    lo, hi = lower.ranges.get(node.outputs[1], (0.0, 0.0))
+    largest = max(abs(lo), abs(hi), float(np.abs(lower.graph.const(node.inputs[5])).max()), 2.0 ** -20)
+    return int(np.clip(math.ceil(math.log2(largest / 32767.0)), -20, 3))
+
+
+def lower_lstm(lower: Lowering, node: Node) -> None:
+    if lower.graph.consumers(node.outputs[1]) or node.outputs[1] in lower.graph.outputs:
+        raise McuqError(f"node {node.name!r} (LSTM): its output Y_c (the last cell state) is used; the int8 LSTM "
+                        "gives Y and Y_h: read the hidden state instead")
+    gates = recurrent_gates(lower, node, 4, ())
+    out = lower.tensors[node.outputs[0]]
+    power = cell_scale_power(lower, node)
+    output = fixedpoint.quantize_multiplier(Q15 * Q15 / out.scale)
+    forget = fixedpoint.quantize_multiplier(Q15)
+    update = fixedpoint.quantize_multiplier(Q15 * Q15 / 2.0 ** power)
+    params = qir.LstmParams(
+        gates=gates, reverse=bool(node.attrs["reverse"]), output_offset=out.zero_point, output_multiplier=output[0],
+        output_shift=output[1], forget_to_cell_multiplier=forget[0], forget_to_cell_shift=forget[1],
+        input_to_cell_multiplier=update[0], input_to_cell_shift=update[1], cell_scale_power=power,
+        hidden_init=_initial(lower, node, 4, out.scale, out.zero_point, "int8"),
+        cell_init=_initial(lower, node, 5, 2.0 ** power, 0, "int16"))
+    lower.emit(node, QOp.LSTM, params, inputs=(node.inputs[0],), output=node.outputs[0])
+
+
+def lower_gru(lower: Lowering, node: Node) -> None:
+    h0 = lower.graph.const(node.inputs[4])
+    if np.abs(h0).max(initial=0.0) > 1.0:
+        raise McuqError(f"node {node.name!r} (GRU): an initial state beyond [-1, 1] ({np.abs(h0).max():.3g}); the "
+                        "int8 GRU keeps its state in Q0.15 (a GRU's state stays within [-1, 1] from a state within it)")
+    gates = recurrent_gates(lower, node, 3, (2,))
+    out = lower.tensors[node.outputs[0]]
+    output = fixedpoint.quantize_multiplier(Q15 / out.scale)
+    params = qir.GruParams(
+        gates=gates, reverse=bool(node.attrs["reverse"]), output_offset=out.zero_point, output_multiplier=output[0],
+        output_shift=output[1], hidden_init=_initial(lower, node, 4, out.scale, out.zero_point, "int8"),
+        state_init=_initial(lower, node, 4, Q15, 0, "int16"))
+    lower.emit(node, QOp.GRU, params, inputs=(node.inputs[0],))
+
 
 HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
     "conv2d": lower_conv2d,
@@ -829,6 +924,8 @@ HANDLERS: dict[str, Callable[[Lowering, Node], None]] = {
     "gather_channels": lower_gather_channels,
     "batch_matmul": lower_batch_matmul,
     "layer_norm": lower_layer_norm,
+    "lstm": lower_lstm,
+    "gru": lower_gru,
 }
 
 

@@ -275,4 +275,60 @@ MCUQ_API mcuq_status mcuq_layer_norm_s8(const mcuq_layer_norm_params *params,
                                         const int8_t *input,
                                         int8_t *output);
 
+/* ---- Recurrent layers: one direction over input [T, input_size] (int8, the input's grid) -> output
+ * [T, hidden_size] (int8: the hidden state after each step, in the output's grid; the next step reads
+ * it back as its hidden input, with the output's zero point). Gates int16: Q3.12 before, Q0.15 after
+ * sigmoid / tanh (arm_nn_activation_s16's table). Scratch: *_get_buffer_size(hidden_size) bytes of
+ * int16 state and gate buffers, owned by the caller. Not in place. ---- */
+
+/* CMSIS-NN's arm_lstm_unidirectional_s8: f, i, g, o gates; c = f * c + i * g (cell grid, saturated);
+ * h = o * tanh(c) requantized into the output. hidden_init: int8 [hidden_size] in the output's grid;
+ * cell_init: int16 [hidden_size] in the cell grid. */
+MCUQ_API int32_t mcuq_lstm_s8_get_buffer_size(int32_t hidden_size);
+MCUQ_API mcuq_status mcuq_lstm_s8(const mcuq_context *ctx,
+                                  const mcuq_rnn_params *params,
+                                  const mcuq_lstm_cell_params *cell,
+                                  const mcuq_rnn_gates *gates,
+                                  const int8_t *hidden_init,
+                                  const int16_t *cell_init,
+                                  const int8_t *input,
+                                  int8_t *output);
+
+/* GRU (linear_before_reset = 1, as PyTorch): z, r gates; n = tanh(x-part + r * h-part); the state s
+ * (int16 Q0.15) becomes n + z * (s - n); the output is s requantized. hidden_init: int8 [hidden_size]
+ * in the output's grid; state_init: int16 [hidden_size] Q0.15, the same initial state. */
+MCUQ_API int32_t mcuq_gru_s8_get_buffer_size(int32_t hidden_size);
+MCUQ_API mcuq_status mcuq_gru_s8(const mcuq_context *ctx,
+                                 const mcuq_rnn_params *params,
+                                 const mcuq_rnn_gates *gates,
+                                 const int8_t *hidden_init,
+                                 const int16_t *state_init,
+                                 const int8_t *input,
+                                 int8_t *output);
+
+/* Support shared by the recurrent kernels (defined with mcuq_lstm_s8).
+ * mcuq_rnn_product_s16: acc[j] = sat16(acc[j] + requantize(bias + W . v)) over the hidden_size rows of
+ * gate `gate`, W and bias the input's (hidden == 0) or the hidden state's (hidden == 1).
+ * mcuq_rnn_gate_s16: a whole gate, out = activation(0 + the input's product + the hidden state's product).
+ * mcuq_rnn_activation_s16: arm_nn_activation_s16 (sigmoid != 0: sigmoid, else tanh), in place allowed.
+ * mcuq_rnn_mul_s16: out = requantize(a * b) saturated to int16.
+ * mcuq_rnn_args_ok: the dims are positive and the scratch holds scratch_bytes.
+ * mcuq_rnn_unroll: step over time (backwards when reversed), each step's hidden input the previous
+ * step's output, hidden_init first. */
+MCUQ_API void mcuq_rnn_product_s16(const mcuq_rnn_params *params,
+                                   const mcuq_rnn_gates *gates,
+                                   int32_t gate,
+                                   int32_t hidden,
+                                   const int8_t *vector,
+                                   int16_t *acc);
+MCUQ_API void mcuq_rnn_gate_s16(const mcuq_rnn_params *params, const mcuq_rnn_gates *gates, int32_t gate,
+                                const int8_t *x, const int8_t *h, int32_t sigmoid, int16_t *out);
+MCUQ_API void mcuq_rnn_activation_s16(const int16_t *input, int16_t *output, int32_t size, int32_t left_shift,
+                                      int32_t sigmoid);
+MCUQ_API void mcuq_rnn_mul_s16(const int16_t *a, const int16_t *b, int16_t *output, int32_t size,
+                               const mcuq_per_tensor_quant *quant);
+MCUQ_API int mcuq_rnn_args_ok(const mcuq_context *ctx, const mcuq_rnn_params *params, int32_t scratch_bytes);
+MCUQ_API void mcuq_rnn_unroll(const mcuq_rnn_params *params, mcuq_rnn_step_fn step, const void *layer,
+                              const int8_t *hidden_init, const int8_t *input, int8_t *output);
+
 #endif /* MCUQ_NN_H */

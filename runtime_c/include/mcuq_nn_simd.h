@@ -252,6 +252,51 @@ static inline MCUQ_MAYBE_UNUSED int32_t mcuq_max_s8x4(int32_t a, int32_t b) { re
 static inline MCUQ_MAYBE_UNUSED int32_t mcuq_min_s8x4(int32_t a, int32_t b) { return mcuq_bytewise_s8x4(a, b, 0); }
 #endif
 #endif /* MCUQ_HAVE_DSP */
+
+/* Dot products of int8 rows (fully connected, the recurrent gates): mcuq_dot_s8_mve returns
+ * acc + x . w over depth elements, sixteen products per VMLADAVA.S8 (the last step predicated, zeros in
+ * the lanes past the end); mcuq_dot2_s8 adds x . w0 to acc[0] and x . w1 to acc[1], four bytes per
+ * step (SXTB16 unpacks the x word once for both rows, SMLAD multiplies pairs). */
+#if defined(MCUQ_PATH_MVE)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_dot_s8_mve(const int8_t *x, const int8_t *w, int32_t depth, int32_t acc)
+{
+    int32_t k;
+    for (k = 0; k + 16 <= depth; k += 16)
+    {
+        acc = vmladavaq_s8(acc, vldrbq_s8(x + k), vldrbq_s8(w + k));
+    }
+    if (k < depth)
+    {
+        const mve_pred16_t p = vctp8q((uint32_t)(depth - k));
+        acc = vmladavaq_p_s8(acc, vldrbq_z_s8(x + k, p), vldrbq_z_s8(w + k, p), p);
+    }
+    return acc;
+}
+#elif defined(MCUQ_HAVE_DSP)
+static inline MCUQ_MAYBE_UNUSED void mcuq_dot2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t depth,
+                                                  int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1];
+    int32_t k;
+    for (k = 0; k + 4 <= depth; k += 4)
+    {
+        const int32_t xw = mcuq_read_s8x4(x + k);
+        const int32_t x02 = mcuq_sxtb16(xw), x13 = mcuq_sxtb16_ror8(xw);
+        const int32_t v0 = mcuq_read_s8x4(w0 + k), v1 = mcuq_read_s8x4(w1 + k);
+        a0 = mcuq_smlad(x02, mcuq_sxtb16(v0), a0);
+        a0 = mcuq_smlad(x13, mcuq_sxtb16_ror8(v0), a0);
+        a1 = mcuq_smlad(x02, mcuq_sxtb16(v1), a1);
+        a1 = mcuq_smlad(x13, mcuq_sxtb16_ror8(v1), a1);
+    }
+    for (; k < depth; k++)
+    {
+        a0 += (int32_t)x[k] * (int32_t)w0[k];
+        a1 += (int32_t)x[k] * (int32_t)w1[k];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+#endif
 /* ---- end of elementwise add, pooling, fully connected ---- */
 
 #endif /* MCUQ_NN_SIMD_H */

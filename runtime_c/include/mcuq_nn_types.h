@@ -285,4 +285,40 @@ typedef struct {
     int32_t row_size; /* C, in [1, 32767] */
 } mcuq_layer_norm_params;
 
+/* ---- Recurrent layers (mcuq_lstm_s8, mcuq_gru_s8) ----
+ * The G gates of one direction, stacked (LSTM i, o, f, c; GRU z, r, h: ONNX's order): gate g's rows are
+ * g * hidden_size .. g * hidden_size + hidden_size - 1 of each matrix and bias. A gate's pre-activation
+ * is requantize(input_bias + input_weights . x) + requantize(hidden_bias + hidden_weights . h), each
+ * into int16 Q3.12 (scale 2^-12) with one multiplier per gate and matrix, the sum saturated to int16.
+ * The biases have the input's (hidden state's) offset folded in: bias + offset * sum of the row. */
+typedef struct {
+    const int8_t *input_weights;      /* [G * hidden_size, input_size] */
+    const int32_t *input_bias;        /* [G * hidden_size] */
+    const int8_t *hidden_weights;     /* [G * hidden_size, hidden_size] */
+    const int32_t *hidden_bias;       /* [G * hidden_size] */
+    const int32_t *input_multiplier;  /* [G] */
+    const int32_t *input_shift;       /* [G] */
+    const int32_t *hidden_multiplier; /* [G] */
+    const int32_t *hidden_shift;      /* [G] */
+} mcuq_rnn_gates;
+
+typedef struct {
+    int32_t time_steps;
+    int32_t input_size;
+    int32_t hidden_size;
+    int32_t reverse; /* 0: t = 0 .. T-1; 1: t = T-1 .. 0 (ONNX direction "reverse") */
+    int32_t output_offset;
+    mcuq_per_tensor_quant output_quant; /* LSTM: o * tanh(c) (Q0.30); GRU: the state (Q0.15) -> output */
+} mcuq_rnn_params;
+
+/* The LSTM's cell state: int16 at scale 2^cell_scale_power. */
+typedef struct {
+    mcuq_per_tensor_quant forget_to_cell; /* f (Q0.15) * c -> c */
+    mcuq_per_tensor_quant input_to_cell;  /* i (Q0.15) * g (Q0.15) -> c */
+    int32_t cell_scale_power;
+} mcuq_lstm_cell_params;
+
+/* One time step of a recurrent kernel: input x, hidden input h, output out (its layer: the kernel's own). */
+typedef void (*mcuq_rnn_step_fn)(const void *layer, const int8_t *x, const int8_t *h, int8_t *out);
+
 #endif /* MCUQ_NN_TYPES_H */

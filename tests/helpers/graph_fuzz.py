@@ -692,6 +692,33 @@ def layer_norm(g: GraphBuilder, x: Value) -> Value:
     return g.node("Add", [scaled.name, beta], x.shape)
 
 
+def recurrent(g: GraphBuilder, x: Value) -> Value:
+    """A GRU (PyTorch's linear_before_reset=1) or an LSTM over the features [1, K] cut into T steps of F
+    (Reshape to [1, T, F] and Transpose to [T, 1, F], as PyTorch exports batch_first), forward or reverse,
+    from a zero or a constant initial state; its last hidden state Y_h reshaped back to [1, H]."""
+    k = x.shape[1]
+    steps = g.pick([d for d in divisors(k) if d <= 24])
+    features, hidden = k // steps, int(g.rng.integers(1, 9))
+    op = g.pick(["GRU", "LSTM"])
+    gates = 3 if op == "GRU" else 4
+    batch_first = g.node("Reshape", [x.name, g.constant("shape", np.array([1, steps, features], np.int64))],
+                         (1, steps, features))
+    sequence = g.node("Transpose", [batch_first.name], (steps, 1, features), perm=[1, 0, 2])
+    inputs = [sequence.name, g.constant("w", g.weights((1, gates * hidden, features), features)),
+              g.constant("r", g.weights((1, gates * hidden, hidden), hidden)),
+              g.constant("b", g.small(1, 2 * gates * hidden))]
+    initial = g.chance(0.4)
+    if initial:
+        inputs += ["", g.constant("h0", g.small(1, 1, hidden, scale=0.3))]
+    attrs = {"hidden_size": hidden, "direction": g.pick(["forward", "reverse"])}
+    if op == "GRU":
+        attrs["linear_before_reset"] = 1
+    y, last = g.fresh("y"), g.fresh("y_h")
+    g.nodes.append(helper.make_node(op, inputs, [y, last], name=f"n{g.counter}_{op}", **attrs))
+    g.steps.append(f"{op}(T={steps} F={features} H={hidden} {attrs['direction']} initial={initial})")
+    return g.node("Reshape", [last, g.constant("shape", np.array([1, hidden], np.int64))], (1, hidden))
+
+
 STEPS_4D: list[tuple[Step, float]] = [
     (conv_block, 6), (conv, 2), (pool, 3), (pad, 2), (activation, 2), (batch_norm, 1), (channel_constant, 2),
     (softmax, 1), (transpose, 1), (reshape_4d, 1), (pass_through, 1), (residual, 2), (two_branches, 3),
@@ -701,6 +728,7 @@ STEPS_4D: list[tuple[Step, float]] = [
 STEPS_2D: list[tuple[Step, float]] = [
     (dense_block, 5), (activation, 2), (channel_constant, 1), (softmax, 1), (pass_through, 0.5),
     (unsqueeze_to_4d, 0.5), (curve_activation, 1), (arithmetic_constant, 0.5), (layer_norm, 0.5),
+    (recurrent, 0.5),
 ]
 
 

@@ -17,52 +17,6 @@
 #include "mcuq_nn_support.h"
 #include "mcuq_nn_simd.h"
 
-#if defined(MCUQ_PATH_MVE)
-
-/* bias + x . w over depth elements. */
-static int32_t fc8_dot(const int8_t *x, const int8_t *w, int32_t depth, int32_t acc)
-{
-    int32_t k;
-    for (k = 0; k + 16 <= depth; k += 16)
-    {
-        acc = vmladavaq_s8(acc, vldrbq_s8(x + k), vldrbq_s8(w + k));
-    }
-    if (k < depth)
-    {
-        const mve_pred16_t p = vctp8q((uint32_t)(depth - k));
-        acc = vmladavaq_p_s8(acc, vldrbq_z_s8(x + k, p), vldrbq_z_s8(w + k, p), p);
-    }
-    return acc;
-}
-
-#elif defined(MCUQ_HAVE_DSP)
-
-/* acc[0] += x . w0 and acc[1] += x . w1 over depth elements. */
-static void fc8_dot2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t depth, int32_t *acc)
-{
-    int32_t a0 = acc[0], a1 = acc[1];
-    int32_t k;
-    for (k = 0; k + 4 <= depth; k += 4)
-    {
-        const int32_t xw = mcuq_read_s8x4(x + k);
-        const int32_t x02 = mcuq_sxtb16(xw), x13 = mcuq_sxtb16_ror8(xw);
-        const int32_t v0 = mcuq_read_s8x4(w0 + k), v1 = mcuq_read_s8x4(w1 + k);
-        a0 = mcuq_smlad(x02, mcuq_sxtb16(v0), a0);
-        a0 = mcuq_smlad(x13, mcuq_sxtb16_ror8(v0), a0);
-        a1 = mcuq_smlad(x02, mcuq_sxtb16(v1), a1);
-        a1 = mcuq_smlad(x13, mcuq_sxtb16_ror8(v1), a1);
-    }
-    for (; k < depth; k++)
-    {
-        a0 += (int32_t)x[k] * (int32_t)w0[k];
-        a1 += (int32_t)x[k] * (int32_t)w1[k];
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-}
-
-#endif
-
 #if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
 /* All outputs of one batch row. Out of line, like every fast loop here (see MCUQ_MISC_NOINLINE). */
 static MCUQ_MISC_NOINLINE void fc8_row_fast(const mcuq_fc_params *params, const mcuq_per_channel_quant *quant,
@@ -77,11 +31,11 @@ static MCUQ_MISC_NOINLINE void fc8_row_fast(const mcuq_fc_params *params, const 
         acc[0] = bias != NULL ? bias[o] : 0;
 #if defined(MCUQ_PATH_MVE)
         pair = 1;
-        acc[0] = fc8_dot(x, filter + (size_t)o * depth, depth, acc[0]);
+        acc[0] = mcuq_dot_s8_mve(x, filter + (size_t)o * depth, depth, acc[0]);
 #else
         pair = o + 1 < out_c ? 2 : 1;
         acc[1] = bias != NULL && pair == 2 ? bias[o + 1] : 0;
-        fc8_dot2(x, filter + (size_t)o * depth, filter + (size_t)(o + pair - 1) * depth, depth, acc);
+        mcuq_dot2_s8(x, filter + (size_t)o * depth, filter + (size_t)(o + pair - 1) * depth, depth, acc);
 #endif
         for (j = 0; j < pair; j++)
         {
