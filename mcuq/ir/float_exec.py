@@ -389,12 +389,12 @@ OPS: dict[str, OpFunction] = {
     "gather_channels": gather_channels,
     "batch_matmul": batch_matmul,
     "layer_norm": layer_norm,
+    "lstm": lstm,
+    "gru": gru,
 }
 
 # Ops whose float function must know how many samples the first axis folds (called with attrs, samples,
 # inputs); `run_nodes` calls these instead of the `OPS` form, which assumes one sample.
 PER_SAMPLE_OPS: dict[str, Callable[..., np.ndarray]] = {
     "transpose": transpose_per_sample,
-    "lstm": lstm,
-    "gru": gru,
 }
