@@ -376,6 +376,7 @@ class LayerNormParams:
     bias: np.ndarray = field(compare=False)  # int32 [C]
 
 
+@dataclass(frozen=True)
 class RnnGates:
     """The gates of a recurrent layer (G of them: LSTM i, o, f, c; GRU z, r, h, ONNX's order), stacked:
     gate g's rows are g*H .. g*H + H - 1. Each gate's pre-activation is the sum of two matrix products,
