@@ -31,11 +31,9 @@ def run_nodes(graph: ir.Graph, nodes: list[ir.Node], values: dict[str, np.ndarra
         args = [values[name] if name in values else graph.tensors[name].data for name in node.inputs]
         if node.op in PER_SAMPLE_OPS:
             samples = args[0].shape[0] // max(1, graph.tensors[node.inputs[0]].shape[0])
-            out = PER_SAMPLE_OPS[node.op](node.attrs, samples, *args)
+            result = PER_SAMPLE_OPS[node.op](node.attrs, samples, *args)
         else:
-            out = OPS[node.op](node.attrs, *args)
-        values[node.outputs[0]] = out.astype(np.float32, copy=False)
-        result = OPS[node.op](node.attrs, *args)
+            result = OPS[node.op](node.attrs, *args)
         for name, value in zip(node.outputs, result if isinstance(result, tuple) else (result,)):  # LSTM: two
             values[name] = value.astype(np.float32, copy=False)
     return values
