@@ -67,9 +67,10 @@ def _cdef_text() -> str:
     return re.sub(r"\bMCUQ_API\b", "", "\n".join(lines + shims))
 
 
-# Kernel paths the host can run: the portable C, and the DSP path on C emulations of its instructions
-# (mcuq_nn_simd.h). The MVE path runs only on an emulated Cortex-M55 (tests/runtime_c/test_kernels_qemu.py).
-VARIANTS = {"portable": [], "dsp": ["-DMCUQ_EMULATE_DSP"]}
+# Kernel paths the host can run: the portable C, the DSP path on C emulations of its instructions
+# (mcuq_nn_simd.h), and the no-DSP path of Cortex-M3/M0 (with the M0's 16-bit-halves long multiply). The
+# MVE path runs only on an emulated Cortex-M55 (tests/runtime_c/test_kernels_qemu.py).
+VARIANTS = {"portable": [], "dsp": ["-DMCUQ_EMULATE_DSP"], "nodsp": ["-DMCUQ_EMULATE_NODSP"]}
 _active = ["portable"]
 
 
