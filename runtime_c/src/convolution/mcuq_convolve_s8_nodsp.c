@@ -29,7 +29,7 @@ static inline void mcuq_conv_s8_copy(int8_t *dst, const int8_t *src, int32_t n)
 }
 
 /* acc[2 * pixel + channel] = dot(column of pixel a or b, filter row 0 or 1) over len bytes, where row 1
- * follows row 0. Registers: 4 accumulators, 3 operands, 2 column pointers, the row, len and the end. */
+ * follows row 0: the im2col pairs' (mcuq_conv_s8_pair_scalar) and the last two channels'. Registers: 4 accumulators, 3 operands, 2 column pointers, the row, len and the end. */
 static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_nodsp(const int8_t *col_a,
                                                                        const int8_t *col_b,
                                                                        const int8_t *row_0,
@@ -87,6 +87,69 @@ static void mcuq_conv_s8_dot_2x2(const int8_t *col_a, const int8_t *row_0, int32
     mcuq_conv_s8_dot_2x2_nodsp(col_a, col_a + len, row_0, len, acc);
 }
 
+/* acc[2 * channel + pixel] = dot(column of pixel a or b, filter row 0, 1 or 2) over len bytes, rows len
+ * bytes apart: 5 loads and 6 MLA per 6 MACs. */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_3x2_nodsp(const int8_t *col_a,
+                                                                       const int8_t *col_b,
+                                                                       const int8_t *row_0,
+                                                                       int32_t len,
+                                                                       int32_t *acc)
+{
+    const int8_t *const end = col_a + len;
+    int32_t a0 = 0, a1 = 0, a2 = 0, b0 = 0, b1 = 0, b2 = 0;
+#if defined(__ARM_ARCH_7M__) && MCUQ_CONV_S8_GCC_ASM
+    /* Armv7-M: 4 bytes of K per turn, 46 instructions per 24 MACs, in all 14 registers (row 2 is
+     * addressed as row + 2 * len). */
+    {
+        const int8_t *const end4 = col_a + (len & ~3);
+        int32_t xa, xb, w;
+        if (col_a != end4)
+        {
+#define MCUQ_CONV_S8_NODSP_STEP3                                                                             \
+    "ldrsb %[xa], [%[ca]], #1\n\t"                                                                            \
+    "ldrsb %[xb], [%[cb]], #1\n\t"                                                                            \
+    "ldrsb %[w], [%[row], %[len], lsl #1]\n\t"                                                                \
+    "mla %[a2], %[xa], %[w], %[a2]\n\t"                                                                       \
+    "mla %[b2], %[xb], %[w], %[b2]\n\t"                                                                       \
+    "ldrsb %[w], [%[row], %[len]]\n\t"                                                                        \
+    "mla %[a1], %[xa], %[w], %[a1]\n\t"                                                                       \
+    "mla %[b1], %[xb], %[w], %[b1]\n\t"                                                                       \
+    "ldrsb %[w], [%[row]], #1\n\t"                                                                            \
+    "mla %[a0], %[xa], %[w], %[a0]\n\t"                                                                       \
+    "mla %[b0], %[xb], %[w], %[b0]\n\t"
+            __asm__("1:\n\t" MCUQ_CONV_S8_NODSP_STEP3 MCUQ_CONV_S8_NODSP_STEP3 MCUQ_CONV_S8_NODSP_STEP3
+                    MCUQ_CONV_S8_NODSP_STEP3 "cmp %[ca], %[end]\n\t"
+                    "bne 1b\n\t"
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [b0] "+r"(b0), [b1] "+r"(b1), [b2] "+r"(b2),
+                      [ca] "+r"(col_a), [cb] "+r"(col_b), [row] "+r"(row_0), [xa] "=&r"(xa), [xb] "=&r"(xb),
+                      [w] "=&r"(w)
+                    : [len] "r"(len), [end] "r"(end4)
+                    : "cc", "memory");
+#undef MCUQ_CONV_S8_NODSP_STEP3
+        }
+    }
+#endif
+    while (col_a != end)
+    {
+        const int32_t xa = *col_a++, xb = *col_b++;
+        int32_t w = row_0[2 * len];
+        a2 += xa * w;
+        b2 += xb * w;
+        w = row_0[len];
+        a1 += xa * w;
+        b1 += xb * w;
+        w = *row_0++;
+        a0 += xa * w;
+        b0 += xb * w;
+    }
+    acc[0] = a0;
+    acc[1] = b0;
+    acc[2] = a1;
+    acc[3] = b1;
+    acc[4] = a2;
+    acc[5] = b2;
+}
+
 /* mcuq_requantize_rshift (shift <= -2) with its per-channel part hoisted, then the output offset and
  * the clamp. */
 static inline MCUQ_CONV_S8_ALWAYS_INLINE int8_t mcuq_conv_s8_out_nodsp(int32_t x,
@@ -126,15 +189,25 @@ static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair_nodsp(const int8_t *col_a,
     const int32_t len = ch->len, out_c = ch->out_c;
     const int8_t *row = ch->filter;
     mcuq_conv_s8_out_step range;
-    int32_t acc[4];
+    int32_t acc[4], acc6[6];
     int32_t oc;
     mcuq_conv_s8_out_step_init(&range, 0, 0, ch->params);
-    for (oc = 0; oc + 1 < out_c; oc += 2)
+    /* Three channels at a time, then a pair and a last one of what is left. */
+    for (oc = 0; oc + 2 < out_c; oc += 3)
+    {
+        mcuq_conv_s8_dot_3x2_nodsp(col_a, col_b, row, len, acc6);
+        mcuq_conv_s8_out2_nodsp(acc6[0], acc6[1], oc, ch, &range, out_a, out_b);
+        mcuq_conv_s8_out2_nodsp(acc6[2], acc6[3], oc + 1, ch, &range, out_a, out_b);
+        mcuq_conv_s8_out2_nodsp(acc6[4], acc6[5], oc + 2, ch, &range, out_a, out_b);
+        row += 3 * len;
+    }
+    if (oc + 1 < out_c)
     {
         mcuq_conv_s8_dot_2x2_nodsp(col_a, col_b, row, len, acc);
         mcuq_conv_s8_out2_nodsp(acc[0], acc[2], oc, ch, &range, out_a, out_b);
         mcuq_conv_s8_out2_nodsp(acc[1], acc[3], oc + 1, ch, &range, out_a, out_b);
         row += 2 * len;
+        oc += 2;
     }
     if (oc < out_c)
     {

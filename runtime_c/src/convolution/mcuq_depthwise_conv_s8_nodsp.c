@@ -98,7 +98,7 @@ static inline int32_t *mcuq_dw_nodsp_pairs(const int8_t **p_io, int32_t wp, int3
     int32_t a, b, t0, t1, t2, t3, w;
     if (acc != end)
     {
-        __asm__("1:\n\t"
+        __asm__ volatile("1:\n\t"
                 "ldr %[a], [%[wq], #36]\n\t"
                 "mov %[b], %[a]\n\t" MCUQ_DW_NODSP_ROW("%[p]", 0) "add %[q], %[p], %[wp]\n\t"
                 MCUQ_DW_NODSP_ROW("%[q]", 12) "add %[q], %[q], %[wp]\n\t" MCUQ_DW_NODSP_ROW("%[q]", 24)
@@ -114,13 +114,60 @@ static inline int32_t *mcuq_dw_nodsp_pairs(const int8_t **p_io, int32_t wp, int3
     *p_io = p;
     return acc;
 }
+/* One kernel row of one pixel: tap, weight, MLA, three times. */
+#define MCUQ_DW_NODSP_ROW1(base, w_off)                                                                      \
+    "ldrsb %[t0], [" base ", #0]\n\t"                                                                        \
+    "ldr %[w], [%[wq], #" #w_off "]\n\t"                                                                      \
+    "mla %[a], %[t0], %[w], %[a]\n\t"                                                                        \
+    "ldrsb %[t0], [" base ", #1]\n\t"                                                                        \
+    "ldr %[w], [%[wq], #" #w_off " + 4]\n\t"                                                                 \
+    "mla %[a], %[t0], %[w], %[a]\n\t"                                                                        \
+    "ldrsb %[t0], [" base ", #2]\n\t"                                                                        \
+    "ldr %[w], [%[wq], #" #w_off " + 8]\n\t"                                                                 \
+    "mla %[a], %[t0], %[w], %[a]\n\t"
+
+/* acc[0 .. n) one pixel per turn (the odd last pixel at stride 1, every pixel at stride 2), 34
+ * instructions per 9 MACs, the weights read where they are rather than held in spilled registers. */
+static inline void mcuq_dw_nodsp_singles(const int8_t *p, int32_t wp, int32_t stride_w, int32_t n,
+                                         const int32_t *wq, int32_t *acc)
+{
+    int32_t *const end = acc + n;
+    const int8_t *q;
+    int32_t a, t0, w;
+    if (acc != end)
+    {
+        __asm__ volatile("1:\n\t"
+                "ldr %[a], [%[wq], #36]\n\t" MCUQ_DW_NODSP_ROW1("%[p]", 0) "add %[q], %[p], %[wp]\n\t"
+                MCUQ_DW_NODSP_ROW1("%[q]", 12) "add %[q], %[q], %[wp]\n\t" MCUQ_DW_NODSP_ROW1("%[q]", 24)
+                "str %[a], [%[acc]], #4\n\t"
+                "add %[p], %[p], %[sw]\n\t"
+                "cmp %[acc], %[end]\n\t"
+                "bne 1b\n\t"
+                : [a] "=&r"(a), [t0] "=&r"(t0), [w] "=&r"(w), [q] "=&r"(q), [p] "+r"(p), [acc] "+r"(acc)
+                : [wq] "r"(wq), [wp] "r"(wp), [sw] "r"(stride_w), [end] "r"(end)
+                : "cc", "memory");
+    }
+}
 #undef MCUQ_DW_NODSP_ROW
+#undef MCUQ_DW_NODSP_ROW1
 #define MCUQ_DW_NODSP_ASM 1
 #else
 #define MCUQ_DW_NODSP_ASM 0
 #endif
 
 /* acc[i] = bias + the 3x3 window of output pixel i of n, p: the first window's top-left tap. */
+#if MCUQ_DW_NODSP_ASM
+MCUQ_DW_INLINE void mcuq_dw_nodsp_acc(const int8_t *p, int32_t wp, int32_t stride_w, int32_t n,
+                                      const mcuq_dw_nodsp_channel_params *ch, int32_t *acc)
+{
+    int32_t *const end = acc + n;
+    if (stride_w == 1)
+    {
+        acc = mcuq_dw_nodsp_pairs(&p, wp, n, ch->w, acc);
+    }
+    mcuq_dw_nodsp_singles(p, wp, stride_w, (int32_t)(end - acc), ch->w, acc);
+}
+#else
 MCUQ_DW_INLINE void mcuq_dw_nodsp_acc(const int8_t *p, int32_t wp, int32_t stride_w, int32_t n,
                                       const mcuq_dw_nodsp_channel_params *ch, int32_t *acc)
 {
@@ -129,9 +176,6 @@ MCUQ_DW_INLINE void mcuq_dw_nodsp_acc(const int8_t *p, int32_t wp, int32_t strid
     int32_t *const end = acc + n;
     if (stride_w == 1)
     {
-#if MCUQ_DW_NODSP_ASM
-        acc = mcuq_dw_nodsp_pairs(&p, wp, n, ch->w, acc);
-#else
         /* Two pixels per turn: taps x .. x + 3 of each kernel row serve both. */
         for (; acc + 1 < end; acc += 2)
         {
@@ -142,7 +186,6 @@ MCUQ_DW_INLINE void mcuq_dw_nodsp_acc(const int8_t *p, int32_t wp, int32_t strid
                      w6 * r2[1] + w7 * r2[2] + w8 * r2[3];
             p += 2;
         }
-#endif
     }
     for (; acc < end; acc++)
     {
@@ -152,6 +195,7 @@ MCUQ_DW_INLINE void mcuq_dw_nodsp_acc(const int8_t *p, int32_t wp, int32_t strid
         p += stride_w;
     }
 }
+#endif
 
 /* Requantize n accumulators into output pixels os bytes apart. */
 MCUQ_DW_INLINE void mcuq_dw_nodsp_store(const int32_t *acc, int32_t n, int8_t *out, int32_t os,
