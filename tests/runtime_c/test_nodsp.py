@@ -6,13 +6,21 @@ the Cortex-M3 (test_kernels_qemu.py)."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mcuq.firmware.boards import get_board
 from mcuq.numerics import fixedpoint as fp
 from tests.helpers.c_kernels import support
+from tests.helpers.kernel_qemu import run_cases, tools_missing
+from tests.runtime_c.test_kernels_qemu import GENERATORS, _model_layers, cases_for
+
+missing = tools_missing()
 
 pytestmark = pytest.mark.usefixtures("kernel_variant")
 
@@ -40,3 +48,19 @@ def test_requantize_rshift2_equals_fixedpoint(seed):
     shifts = rng.integers(-31, -1, size=n)  # -31 .. -2
     got = support("requantize_rshift2", vals, mults, shifts)
     assert np.array_equal(got, fp.requantize(vals, mults, shifts))
+
+
+# The Cortex-M0's code (Armv6-M: the C loops, the 16-bit-halves multiply) on QEMU's Cortex-M3 machine:
+# Armv6-M is a subset of Armv7-M, and the micro:bit, QEMU's only Cortex-M0, has 16 KiB of RAM, too
+# little for the model-shaped layers.
+M0_ON_M3 = dataclasses.replace(get_board("mps2-an385"), name="mps2-an385 running cortex-m0 code", cpu="cortex-m0")
+
+
+@pytest.mark.skipif(missing is not None and not os.environ.get("MCUQ_REQUIRE_FIRMWARE_TOOLS"), reason=str(missing))
+@pytest.mark.parametrize("kernel_variant", ["portable"], indirect=True)  # the host variant plays no part
+def test_armv6m_kernels_equal_golden_under_qemu(kernel_variant, tmp_path):
+    cases = _model_layers()
+    seeds = np.random.default_rng(15).integers(0, 2**32, size=2 * len(GENERATORS))
+    cases += [c for i, seed in enumerate(seeds) for c in cases_for(list(GENERATORS)[i % len(GENERATORS)], int(seed))]
+    result = run_cases(cases, M0_ON_M3, tmp_path)
+    assert not result.failed, "; ".join(cases[i].label for i in result.failed) + "\n" + result.log[-3000:]
