@@ -105,6 +105,17 @@ static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return x < -128 
 #endif
 #endif /* MCUQ_HAVE_DSP */
 
+#if defined(MCUQ_PATH_NODSP)
+/* x saturated to [-128, 127]: SSAT where the core has it (Armv7-M, __ARM_FEATURE_SAT), which gcc does
+ * not always find in the two comparisons. */
+#if defined(__ARM_FEATURE_SAT) && !defined(MCUQ_EMULATE_NODSP)
+#include <arm_acle.h>
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sat8(int32_t x) { return __ssat(x, 8); }
+#else
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
+#endif
+#endif
+
 #if defined(MCUQ_HAVE_DSP) || defined(MCUQ_PATH_NODSP)
 /* Four bytes from any address as one word (memcpy compiles to a single LDR on cores that allow
  * unaligned loads; Cortex-M3 and up do). */

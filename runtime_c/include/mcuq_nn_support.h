@@ -132,7 +132,10 @@ static inline MCUQ_MAYBE_UNUSED int32_t mcuq_mla_s64_hi(int32_t a, int32_t m, in
 #endif
 
 /* mcuq_requantize_rshift for n = -shift >= 2, with a channel's constants hoisted out of its loop:
- * round_hi = 2^(n - 2) and nm1 = n - 1. One SMLAL and four ALU instructions (M0: mcuq_mla_s64_hi's halves). */
+ * round_hi = 2^(n - 2) and nm1 = n - 1. One SMLAL and four ALU instructions (M0: mcuq_mla_s64_hi's halves).
+ * round_hi = 2^(n - 2) + off * 2^(n - 1) returns the result plus off instead, for |off| <= 128 and
+ * n <= 23 (adding a multiple of 2^(n-1) before the arithmetic shift by n - 1 adds its quotient exactly;
+ * the high word stays within int32, as in the DSP depthwise path's folded offset). */
 static inline MCUQ_MAYBE_UNUSED int32_t mcuq_requantize_rshift2(int32_t val, int32_t multiplier, int32_t round_hi,
                                                                 int32_t nm1)
 {

@@ -150,41 +150,37 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_3x2_nodsp(const i
     acc[5] = b2;
 }
 
-/* mcuq_requantize_rshift (shift <= -2) with its per-channel part hoisted, then the output offset and
- * the clamp. */
-static inline MCUQ_CONV_S8_ALWAYS_INLINE int8_t mcuq_conv_s8_out_nodsp(int32_t x,
-                                                                     int32_t mult,
-                                                                     int32_t round_hi,
-                                                                     int32_t nm1,
-                                                                     const mcuq_conv_s8_out_step *range)
-{
-    const int32_t v = mcuq_requantize_rshift2(x, mult, round_hi, nm1) + range->out_offset;
-    return (int8_t)mcuq_clamp_s32(v, range->act_min, range->act_max);
-}
-
-/* Both values of channel oc (bias added here) requantized to out_a[oc] and out_b[oc]. */
+/* Both values of channel oc (bias added here) requantized to out_a[oc] and out_b[oc]:
+ * mcuq_requantize_rshift2 with the output offset folded into its rounding constant (2 <= n = -shift
+ * <= 23, see mcuq_requantize_rshift2), then the clamp; full (a constant where inlined): the clamp is the
+ * whole int8 range, one SSAT on Armv7-M. */
 static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_out2_nodsp(int32_t a,
                                                                     int32_t b,
                                                                     int32_t oc,
                                                                     const mcuq_conv_s8_channels *ch,
                                                                     const mcuq_conv_s8_out_step *range,
                                                                     int8_t *out_a,
-                                                                    int8_t *out_b)
+                                                                    int8_t *out_b,
+                                                                    int full)
 {
     const int32_t n = -ch->quant->shift[oc];
     const int32_t mult = ch->quant->multiplier[oc], bias = ch->bias[oc];
-    const int32_t round_hi = (int32_t)(1u << (n - 2));
-    out_a[oc] = mcuq_conv_s8_out_nodsp(a + bias, mult, round_hi, n - 1, range);
-    out_b[oc] = mcuq_conv_s8_out_nodsp(b + bias, mult, round_hi, n - 1, range);
+    const int32_t hbias = (int32_t)(1u << (n - 2)) + (int32_t)((uint32_t)range->out_offset << (n - 1));
+    const int32_t va = mcuq_requantize_rshift2(a + bias, mult, hbias, n - 1);
+    const int32_t vb = mcuq_requantize_rshift2(b + bias, mult, hbias, n - 1);
+    out_a[oc] = (int8_t)(full ? mcuq_sat8(va) : mcuq_clamp_s32(va, range->act_min, range->act_max));
+    out_b[oc] = (int8_t)(full ? mcuq_sat8(vb) : mcuq_clamp_s32(vb, range->act_min, range->act_max));
 }
 
 /* All output channels of the pixel pair with columns col_a and col_b, for the usual case (a bias,
- * every shift <= -2: mcuq_conv_s8_rshifts); out_b may equal out_a (an odd last pixel, col_b == col_a). */
-static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair_nodsp(const int8_t *col_a,
-                                                          const int8_t *col_b,
-                                                          const mcuq_conv_s8_channels *ch,
-                                                          int8_t *out_a,
-                                                          int8_t *out_b)
+ * every shift in [-23, -2]: mcuq_conv_s8_folds); out_b may equal out_a (an odd last pixel, col_b ==
+ * col_a). */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pair_nodsp(const int8_t *col_a,
+                                                                    const int8_t *col_b,
+                                                                    const mcuq_conv_s8_channels *ch,
+                                                                    int8_t *out_a,
+                                                                    int8_t *out_b,
+                                                                    int full)
 {
     const int32_t len = ch->len, out_c = ch->out_c;
     const int8_t *row = ch->filter;
@@ -196,16 +192,16 @@ static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair_nodsp(const int8_t *col_a,
     for (oc = 0; oc + 2 < out_c; oc += 3)
     {
         mcuq_conv_s8_dot_3x2_nodsp(col_a, col_b, row, len, acc6);
-        mcuq_conv_s8_out2_nodsp(acc6[0], acc6[1], oc, ch, &range, out_a, out_b);
-        mcuq_conv_s8_out2_nodsp(acc6[2], acc6[3], oc + 1, ch, &range, out_a, out_b);
-        mcuq_conv_s8_out2_nodsp(acc6[4], acc6[5], oc + 2, ch, &range, out_a, out_b);
+        mcuq_conv_s8_out2_nodsp(acc6[0], acc6[1], oc, ch, &range, out_a, out_b, full);
+        mcuq_conv_s8_out2_nodsp(acc6[2], acc6[3], oc + 1, ch, &range, out_a, out_b, full);
+        mcuq_conv_s8_out2_nodsp(acc6[4], acc6[5], oc + 2, ch, &range, out_a, out_b, full);
         row += 3 * len;
     }
     if (oc + 1 < out_c)
     {
         mcuq_conv_s8_dot_2x2_nodsp(col_a, col_b, row, len, acc);
-        mcuq_conv_s8_out2_nodsp(acc[0], acc[2], oc, ch, &range, out_a, out_b);
-        mcuq_conv_s8_out2_nodsp(acc[1], acc[3], oc + 1, ch, &range, out_a, out_b);
+        mcuq_conv_s8_out2_nodsp(acc[0], acc[2], oc, ch, &range, out_a, out_b, full);
+        mcuq_conv_s8_out2_nodsp(acc[1], acc[3], oc + 1, ch, &range, out_a, out_b, full);
         row += 2 * len;
         oc += 2;
     }
@@ -218,8 +214,40 @@ static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair_nodsp(const int8_t *col_a,
             a += (int32_t)col_a[i] * row[i];
             b += (int32_t)col_b[i] * row[i];
         }
-        mcuq_conv_s8_out2_nodsp(a, b, oc, ch, &range, out_a, out_b);
+        mcuq_conv_s8_out2_nodsp(a, b, oc, ch, &range, out_a, out_b, full);
     }
+}
+
+static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair_nodsp_full(const int8_t *col_a, const int8_t *col_b,
+                                                               const mcuq_conv_s8_channels *ch, int8_t *out_a,
+                                                               int8_t *out_b)
+{
+    mcuq_conv_s8_pair_nodsp(col_a, col_b, ch, out_a, out_b, 1);
+}
+
+static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair_nodsp_clamp(const int8_t *col_a, const int8_t *col_b,
+                                                                const mcuq_conv_s8_channels *ch, int8_t *out_a,
+                                                                int8_t *out_b)
+{
+    mcuq_conv_s8_pair_nodsp(col_a, col_b, ch, out_a, out_b, 0);
+}
+
+/* Whether the channel loop may take its folded requantization: a bias and every shift in [-23, -2]. */
+static int mcuq_conv_s8_folds(const mcuq_conv_s8_channels *ch)
+{
+    int32_t oc;
+    if (ch->bias == NULL)
+    {
+        return 0;
+    }
+    for (oc = 0; oc < ch->out_c; oc++)
+    {
+        if (ch->quant->shift[oc] > -2 || ch->quant->shift[oc] < -23)
+        {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* Whether the output lies apart from the input: then a column may be read in place while the channel
@@ -237,13 +265,14 @@ MCUQ_API void mcuq_convolve_s8_nodsp(const mcuq_conv_s8_args *args)
     const int32_t pixels = args->input_dims->n * args->output_dims->h * args->output_dims->w;
     const int32_t out_stride = args->params->output_pixel_stride;
     int8_t *const stage = (int8_t *)args->ctx->buf; /* pixel a's column, then pixel b's */
+    const int full = args->params->activation.min == -128 && args->params->activation.max == 127;
     mcuq_conv_s8_window win;
     mcuq_conv_s8_cursor cur;
     mcuq_conv_s8_channels ch;
     int32_t pixel = 0;
     int rshifts, in_place;
     mcuq_conv_s8_fast_init(args, &win, &cur, &ch);
-    rshifts = mcuq_conv_s8_rshifts(&ch);
+    rshifts = mcuq_conv_s8_folds(&ch);
     in_place = rshifts && mcuq_conv_s8_apart(args, pixels, out_stride);
     while (pixel < pixels)
     {
@@ -254,9 +283,13 @@ MCUQ_API void mcuq_convolve_s8_nodsp(const mcuq_conv_s8_args *args)
         int8_t *const out_b = two ? out_a + out_stride : out_a;
         const int8_t *cols[2];
         mcuq_conv_s8_next_pair(&cur, &win, stage, ch.len, two, in_place, cols);
-        if (rshifts)
+        if (rshifts && full)
         {
-            mcuq_conv_s8_pair_nodsp(cols[0], cols[1], &ch, out_a, out_b);
+            mcuq_conv_s8_pair_nodsp_full(cols[0], cols[1], &ch, out_a, out_b);
+        }
+        else if (rshifts)
+        {
+            mcuq_conv_s8_pair_nodsp_clamp(cols[0], cols[1], &ch, out_a, out_b);
         }
         else
         {

@@ -46,7 +46,9 @@ static void mcuq_dw_nodsp_fill(int8_t *scratch, const int8_t *in_batch, int32_t 
 typedef struct
 {
     int32_t w[10];
-    int32_t mult, shift, round_hi, nm1, rshift;
+    int32_t mult, shift;
+    int32_t hbias, nm1; /* mcuq_requantize_rshift2's constants, the output offset folded in */
+    int32_t mode;       /* 0: folded, clamp to the whole int8 range; 1: folded, clamp; 2: any shift */
     int32_t off, act_min, act_max;
 } mcuq_dw_nodsp_channel_params;
 
@@ -62,12 +64,20 @@ static void mcuq_dw_nodsp_channel_init(mcuq_dw_nodsp_channel_params *ch, const m
     ch->w[9] = args->bias != NULL ? args->bias[c] : 0;
     ch->mult = args->quant->multiplier[c];
     ch->shift = shift;
-    ch->rshift = shift <= -2;
-    ch->round_hi = ch->rshift ? (int32_t)(1u << (-shift - 2)) : 0;
     ch->nm1 = -shift - 1;
     ch->off = args->params->output_offset;
     ch->act_min = args->params->activation.min;
     ch->act_max = args->params->activation.max;
+    if (shift <= -2 && shift >= -23)
+    {
+        ch->hbias = (int32_t)(1u << (-shift - 2)) + (int32_t)((uint32_t)ch->off << (-shift - 1));
+        ch->mode = ch->act_min == -128 && ch->act_max == 127 ? 0 : 1;
+    }
+    else
+    {
+        ch->hbias = 0;
+        ch->mode = 2;
+    }
 }
 
 #if defined(__ARM_ARCH_7M__) && defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
@@ -197,26 +207,46 @@ MCUQ_DW_INLINE void mcuq_dw_nodsp_acc(const int8_t *p, int32_t wp, int32_t strid
 }
 #endif
 
-/* Requantize n accumulators into output pixels os bytes apart. */
+/* Requantize n accumulators into output pixels os bytes apart, in the channel's mode (a constant where
+ * inlined). */
 MCUQ_DW_INLINE void mcuq_dw_nodsp_store(const int32_t *acc, int32_t n, int8_t *out, int32_t os,
-                                                           const mcuq_dw_nodsp_channel_params *ch)
+                                        const mcuq_dw_nodsp_channel_params *ch, const int mode)
 {
     const int32_t *const end = acc + n;
-    const int32_t mult = ch->mult, round_hi = ch->round_hi, nm1 = ch->nm1, off = ch->off;
+    const int32_t mult = ch->mult, hbias = ch->hbias, nm1 = ch->nm1;
     const int32_t act_min = ch->act_min, act_max = ch->act_max;
-    if (ch->rshift)
+    for (; acc != end; acc++, out += os)
     {
-        for (; acc != end; acc++, out += os)
+        if (mode == 0)
         {
-            *out = (int8_t)mcuq_clamp_s32(mcuq_requantize_rshift2(*acc, mult, round_hi, nm1) + off, act_min, act_max);
+            *out = (int8_t)mcuq_sat8(mcuq_requantize_rshift2(*acc, mult, hbias, nm1));
+        }
+        else if (mode == 1)
+        {
+            *out = (int8_t)mcuq_clamp_s32(mcuq_requantize_rshift2(*acc, mult, hbias, nm1), act_min, act_max);
+        }
+        else
+        {
+            *out = (int8_t)mcuq_clamp_s32(mcuq_requantize_fast(*acc, mult, ch->shift) + ch->off, act_min, act_max);
         }
     }
-    else
+}
+
+/* mcuq_dw_nodsp_store with the mode as a constant in each branch. */
+MCUQ_DW_INLINE void mcuq_dw_nodsp_store_any(const int32_t *acc, int32_t n, int8_t *out, int32_t os,
+                                            const mcuq_dw_nodsp_channel_params *ch)
+{
+    switch (ch->mode)
     {
-        for (; acc != end; acc++, out += os)
-        {
-            *out = (int8_t)mcuq_clamp_s32(mcuq_requantize_fast(*acc, mult, ch->shift) + off, act_min, act_max);
-        }
+    case 0:
+        mcuq_dw_nodsp_store(acc, n, out, os, ch, 0);
+        break;
+    case 1:
+        mcuq_dw_nodsp_store(acc, n, out, os, ch, 1);
+        break;
+    default:
+        mcuq_dw_nodsp_store(acc, n, out, os, ch, 2);
+        break;
     }
 }
 
@@ -243,7 +273,7 @@ static MCUQ_DW_NOINLINE void mcuq_dw_nodsp_channel_run(const int8_t *plane, cons
                                   acc + r * n);
             }
             /* rows > 1 only with whole rows (n == out_w): the outputs are consecutive pixels. */
-            mcuq_dw_nodsp_store(acc, rows * n, out + ((size_t)y * out_w + x0) * os, os, ch);
+            mcuq_dw_nodsp_store_any(acc, rows * n, out + ((size_t)y * out_w + x0) * os, os, ch);
         }
     }
 }
