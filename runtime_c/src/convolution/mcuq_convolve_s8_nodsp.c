@@ -1,15 +1,15 @@
 /*
  * mcuq_convolve_s8, path for cores without the DSP extension (Cortex-M3: Armv7-M; Cortex-M0/M0+:
  * Armv6-M; on the host with -DMCUQ_EMULATE_NODSP): one group, output pixels two at a time as the DSP
- * path (mcuq_convolve_s8_fast.h has the walk), each pair of output channels a 2-pixel x 2-channel dot
- * product over the two int8 columns. Without SMLAD a multiply takes one MLA per MAC whatever the data
- * width, so the inner loop loads bytes already sign-extended (LDRSB, one instruction per operand, where
- * a word load needs one more instruction per byte to extract it) and makes each loaded byte serve two
- * MACs: 4 loads and 4 MLA per 4 MACs, against CMSIS-NN's non-DSP loop, which loads every operand for
- * one MAC. A window that is one run of input bytes (1x1 convs) is read where it is, without a copy.
- * Requantization as the DSP path (one 64-bit multiply-accumulate, per-channel part hoisted), through
- * mcuq_mla_s64_hi, so that the M0, which lacks SMLAL, computes it in 16-bit halves instead of calling
- * __aeabi_lmul.
+ * path (mcuq_convolve_s8_fast.h has the walk), output channels three at a time: a 2-pixel x 3-channel
+ * dot product over the two int8 columns. Without SMLAD every MAC takes one MLA whatever the data width,
+ * so the inner loop loads bytes already sign-extended (LDRSB: one instruction per operand, where a word
+ * load needs one more per byte to extract it) and makes every loaded byte serve two or three MACs: 5
+ * loads and 6 MLA per 6 MACs (Armv7-M: 46 instructions per 24 MACs, in assembly). A window that is one
+ * run of input bytes (1x1 convs) is read where it is when the output does not overlap the input.
+ * Requantization as the DSP path (one 64-bit multiply-accumulate, per-channel part hoisted) with the
+ * output offset folded into the rounding constant, through mcuq_mla_s64_hi, so that the M0, which lacks
+ * SMLAL, computes it in 16-bit halves instead of calling __aeabi_lmul; SSAT for a whole-int8 clamp.
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
@@ -29,7 +29,8 @@ static inline void mcuq_conv_s8_copy(int8_t *dst, const int8_t *src, int32_t n)
 }
 
 /* acc[2 * pixel + channel] = dot(column of pixel a or b, filter row 0 or 1) over len bytes, where row 1
- * follows row 0: the im2col pairs' (mcuq_conv_s8_pair_scalar) and the last two channels'. Registers: 4 accumulators, 3 operands, 2 column pointers, the row, len and the end. */
+ * follows row 0: the im2col pairs' (mcuq_conv_s8_pair_scalar) and the last two channels'. Registers: 4
+ * accumulators, 3 operands, 2 column pointers, the row, len and the end. */
 static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_nodsp(const int8_t *col_a,
                                                                        const int8_t *col_b,
                                                                        const int8_t *row_0,

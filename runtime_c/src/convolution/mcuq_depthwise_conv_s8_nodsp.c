@@ -1,10 +1,9 @@
 /*
  * mcuq_depthwise_conv_s8, path for cores without the DSP extension (Cortex-M3: Armv7-M; Cortex-M0/M0+:
  * Armv6-M; on the host with -DMCUQ_EMULATE_NODSP): the 3x3 layers of mcuq_depthwise_conv_s8_fast.h on
- * row-major planes, as the DSP path, one channel at a time. Each channel's nine weights and its
- * requantization are set up once per channel (CMSIS-NN's non-DSP 3x3 loop reloads the weights at every
- * output pixel and extracts the channels of each word); at stride 1 two neighbouring output pixels share
- * the loaded taps of each kernel row (4 loads for 6 MACs). Accumulators of up to MCUQ_DW_NODSP_ACC
+ * row-major planes, as the DSP path, one channel at a time: each channel's nine weights and its
+ * requantization are set up once per channel; at stride 1 two neighbouring output pixels share the
+ * loaded taps of each kernel row (4 loads for 6 MACs). Accumulators of up to MCUQ_DW_NODSP_ACC
  * pixels of one output row first, then their requantization, so that neither loop runs short of
  * registers.
  */
@@ -109,17 +108,17 @@ static inline int32_t *mcuq_dw_nodsp_pairs(const int8_t **p_io, int32_t wp, int3
     if (acc != end)
     {
         __asm__ volatile("1:\n\t"
-                "ldr %[a], [%[wq], #36]\n\t"
-                "mov %[b], %[a]\n\t" MCUQ_DW_NODSP_ROW("%[p]", 0) "add %[q], %[p], %[wp]\n\t"
-                MCUQ_DW_NODSP_ROW("%[q]", 12) "add %[q], %[q], %[wp]\n\t" MCUQ_DW_NODSP_ROW("%[q]", 24)
-                "strd %[a], %[b], [%[acc]], #8\n\t"
-                "adds %[p], %[p], #2\n\t"
-                "cmp %[acc], %[end]\n\t"
-                "bne 1b\n\t"
-                : [a] "=&r"(a), [b] "=&r"(b), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),
-                  [w] "=&r"(w), [q] "=&r"(q), [p] "+r"(p), [acc] "+r"(acc)
-                : [wq] "r"(wq), [wp] "r"(wp), [end] "r"(end)
-                : "cc", "memory");
+                         "ldr %[a], [%[wq], #36]\n\t"
+                         "mov %[b], %[a]\n\t" MCUQ_DW_NODSP_ROW("%[p]", 0) "add %[q], %[p], %[wp]\n\t"
+                         MCUQ_DW_NODSP_ROW("%[q]", 12) "add %[q], %[q], %[wp]\n\t" MCUQ_DW_NODSP_ROW("%[q]", 24)
+                         "strd %[a], %[b], [%[acc]], #8\n\t"
+                         "adds %[p], %[p], #2\n\t"
+                         "cmp %[acc], %[end]\n\t"
+                         "bne 1b\n\t"
+                         : [a] "=&r"(a), [b] "=&r"(b), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),
+                           [w] "=&r"(w), [q] "=&r"(q), [p] "+r"(p), [acc] "+r"(acc)
+                         : [wq] "r"(wq), [wp] "r"(wp), [end] "r"(end)
+                         : "cc", "memory");
     }
     *p_io = p;
     return acc;
@@ -147,15 +146,15 @@ static inline void mcuq_dw_nodsp_singles(const int8_t *p, int32_t wp, int32_t st
     if (acc != end)
     {
         __asm__ volatile("1:\n\t"
-                "ldr %[a], [%[wq], #36]\n\t" MCUQ_DW_NODSP_ROW1("%[p]", 0) "add %[q], %[p], %[wp]\n\t"
-                MCUQ_DW_NODSP_ROW1("%[q]", 12) "add %[q], %[q], %[wp]\n\t" MCUQ_DW_NODSP_ROW1("%[q]", 24)
-                "str %[a], [%[acc]], #4\n\t"
-                "add %[p], %[p], %[sw]\n\t"
-                "cmp %[acc], %[end]\n\t"
-                "bne 1b\n\t"
-                : [a] "=&r"(a), [t0] "=&r"(t0), [w] "=&r"(w), [q] "=&r"(q), [p] "+r"(p), [acc] "+r"(acc)
-                : [wq] "r"(wq), [wp] "r"(wp), [sw] "r"(stride_w), [end] "r"(end)
-                : "cc", "memory");
+                         "ldr %[a], [%[wq], #36]\n\t" MCUQ_DW_NODSP_ROW1("%[p]", 0) "add %[q], %[p], %[wp]\n\t"
+                         MCUQ_DW_NODSP_ROW1("%[q]", 12) "add %[q], %[q], %[wp]\n\t" MCUQ_DW_NODSP_ROW1("%[q]", 24)
+                         "str %[a], [%[acc]], #4\n\t"
+                         "add %[p], %[p], %[sw]\n\t"
+                         "cmp %[acc], %[end]\n\t"
+                         "bne 1b\n\t"
+                         : [a] "=&r"(a), [t0] "=&r"(t0), [w] "=&r"(w), [q] "=&r"(q), [p] "+r"(p), [acc] "+r"(acc)
+                         : [wq] "r"(wq), [wp] "r"(wp), [sw] "r"(stride_w), [end] "r"(end)
+                         : "cc", "memory");
     }
 }
 #undef MCUQ_DW_NODSP_ROW
