@@ -98,6 +98,14 @@ static void mcuq_dw_nodsp_channel_init(mcuq_dw_nodsp_channel_params *ch, const m
     "mla %[a], %[t2], %[w], %[a]\n\t"                                                                        \
     "mla %[b], %[t3], %[w], %[b]\n\t"
 
+/* The three kernel rows of a window at p (row macro: MCUQ_DW_NODSP_ROW or _ROW1; weights 12 bytes per
+ * kernel row), and the loop's end test. */
+#define MCUQ_DW_NODSP_WINDOW(row)                                                                            \
+    row("%[p]", 0) "add %[q], %[p], %[wp]\n\t" row("%[q]", 12) "add %[q], %[q], %[wp]\n\t" row("%[q]", 24)
+#define MCUQ_DW_NODSP_LOOP_END                                                                               \
+    "cmp %[acc], %[end]\n\t"                                                                                  \
+    "bne 1b\n\t"
+
 /* acc[0 .. 2k) for the first 2k = n & ~1 pixels; returns the pointer past them. */
 static inline int32_t *mcuq_dw_nodsp_pairs(const int8_t **p_io, int32_t wp, int32_t n, const int32_t *wq, int32_t *acc)
 {
@@ -109,12 +117,9 @@ static inline int32_t *mcuq_dw_nodsp_pairs(const int8_t **p_io, int32_t wp, int3
     {
         __asm__ volatile("1:\n\t"
                          "ldr %[a], [%[wq], #36]\n\t"
-                         "mov %[b], %[a]\n\t" MCUQ_DW_NODSP_ROW("%[p]", 0) "add %[q], %[p], %[wp]\n\t"
-                         MCUQ_DW_NODSP_ROW("%[q]", 12) "add %[q], %[q], %[wp]\n\t" MCUQ_DW_NODSP_ROW("%[q]", 24)
+                         "mov %[b], %[a]\n\t" MCUQ_DW_NODSP_WINDOW(MCUQ_DW_NODSP_ROW)
                          "strd %[a], %[b], [%[acc]], #8\n\t"
-                         "adds %[p], %[p], #2\n\t"
-                         "cmp %[acc], %[end]\n\t"
-                         "bne 1b\n\t"
+                         "adds %[p], %[p], #2\n\t" MCUQ_DW_NODSP_LOOP_END
                          : [a] "=&r"(a), [b] "=&r"(b), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3),
                            [w] "=&r"(w), [q] "=&r"(q), [p] "+r"(p), [acc] "+r"(acc)
                          : [wq] "r"(wq), [wp] "r"(wp), [end] "r"(end)
@@ -146,12 +151,9 @@ static inline void mcuq_dw_nodsp_singles(const int8_t *p, int32_t wp, int32_t st
     if (acc != end)
     {
         __asm__ volatile("1:\n\t"
-                         "ldr %[a], [%[wq], #36]\n\t" MCUQ_DW_NODSP_ROW1("%[p]", 0) "add %[q], %[p], %[wp]\n\t"
-                         MCUQ_DW_NODSP_ROW1("%[q]", 12) "add %[q], %[q], %[wp]\n\t" MCUQ_DW_NODSP_ROW1("%[q]", 24)
+                         "ldr %[a], [%[wq], #36]\n\t" MCUQ_DW_NODSP_WINDOW(MCUQ_DW_NODSP_ROW1)
                          "str %[a], [%[acc]], #4\n\t"
-                         "add %[p], %[p], %[sw]\n\t"
-                         "cmp %[acc], %[end]\n\t"
-                         "bne 1b\n\t"
+                         "add %[p], %[p], %[sw]\n\t" MCUQ_DW_NODSP_LOOP_END
                          : [a] "=&r"(a), [t0] "=&r"(t0), [w] "=&r"(w), [q] "=&r"(q), [p] "+r"(p), [acc] "+r"(acc)
                          : [wq] "r"(wq), [wp] "r"(wp), [sw] "r"(stride_w), [end] "r"(end)
                          : "cc", "memory");
@@ -159,6 +161,8 @@ static inline void mcuq_dw_nodsp_singles(const int8_t *p, int32_t wp, int32_t st
 }
 #undef MCUQ_DW_NODSP_ROW
 #undef MCUQ_DW_NODSP_ROW1
+#undef MCUQ_DW_NODSP_WINDOW
+#undef MCUQ_DW_NODSP_LOOP_END
 #define MCUQ_DW_NODSP_ASM 1
 #else
 #define MCUQ_DW_NODSP_ASM 0
