@@ -56,6 +56,7 @@ def test_requantize_rshift2_equals_fixedpoint(seed):
 M0_ON_M3 = dataclasses.replace(get_board("mps2-an385"), name="mps2-an385 running cortex-m0 code", cpu="cortex-m0")
 
 
+@pytest.mark.slow  # about 20 s: a firmware image with 40-odd layers under QEMU
 @pytest.mark.skipif(missing is not None and not os.environ.get("MCUQ_REQUIRE_FIRMWARE_TOOLS"), reason=str(missing))
 @pytest.mark.parametrize("kernel_variant", ["portable"], indirect=True)  # the host variant plays no part
 def test_armv6m_kernels_equal_golden_under_qemu(kernel_variant, tmp_path):
