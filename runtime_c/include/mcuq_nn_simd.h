@@ -6,6 +6,7 @@
  *   MCUQ_PATH_MVE  Helium, M-profile vector extension (__ARM_FEATURE_MVE): Cortex-M55, M85.
  *   MCUQ_HAVE_DSP  the DSP extension (__ARM_FEATURE_DSP: SMLAD, SXTB16, ...): Cortex-M4, M7, M33,
  *                  M55. A kernel without an MVE path uses its DSP path on an M55.
+ *   MCUQ_PATH_NODSP  neither (Armv7-M without DSP: Cortex-M3; Armv6-M: Cortex-M0, M0+).
  * -DMCUQ_PORTABLE_KERNELS forces the portable path on any core. -DMCUQ_EMULATE_DSP selects the DSP
  * path on a host without the extension, running it on the C emulations below: the kernel tests use it
  * to check the DSP paths bit for bit against the golden model at host speed (they check them on the
@@ -22,6 +23,12 @@
 #endif
 #if defined(__ARM_FEATURE_DSP) || defined(MCUQ_EMULATE_DSP)
 #define MCUQ_HAVE_DSP 1
+#endif
+/* Cores without the DSP extension: Armv7-M (Cortex-M3) and Armv6-M (Cortex-M0/M0+). Their paths use
+ * only LDRSB and MLA/MUL (no SIMD); -DMCUQ_EMULATE_NODSP selects them on a host for the kernel tests. */
+#if !defined(MCUQ_PATH_MVE) && !defined(MCUQ_HAVE_DSP) && \
+    (defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_6M__) || defined(MCUQ_EMULATE_NODSP))
+#define MCUQ_PATH_NODSP 1
 #endif
 #endif
 
@@ -96,7 +103,20 @@ static inline MCUQ_MAYBE_UNUSED int32_t mcuq_smlatb(int32_t x, int32_t y, int32_
 }
 static inline MCUQ_MAYBE_UNUSED int32_t mcuq_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
 #endif
+#endif /* MCUQ_HAVE_DSP */
 
+#if defined(MCUQ_PATH_NODSP)
+/* x saturated to [-128, 127]: SSAT where the core has it (Armv7-M, __ARM_FEATURE_SAT), which gcc does
+ * not always find in the two comparisons. */
+#if defined(__ARM_FEATURE_SAT) && !defined(MCUQ_EMULATE_NODSP)
+#include <arm_acle.h>
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sat8(int32_t x) { return __ssat(x, 8); }
+#else
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_sat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
+#endif
+#endif
+
+#if defined(MCUQ_HAVE_DSP) || defined(MCUQ_PATH_NODSP)
 /* Four bytes from any address as one word: a single LDR / STR on cores that allow unaligned loads
  * (Cortex-M3 and up). Through a packed struct, as CMSIS-Core's __UNALIGNED_UINT32_READ, not memcpy:
  * under -ffreestanding -fno-builtin (Zephyr, NXP's SDK) a memcpy stays a call to the C library, which
@@ -161,7 +181,7 @@ static inline MCUQ_MAYBE_UNUSED void mcuq_copy_s8(int8_t *dst, const int8_t *src
         dst[2] = src[2];
     }
 }
-#endif /* MCUQ_HAVE_DSP */
+#endif /* MCUQ_HAVE_DSP || MCUQ_PATH_NODSP */
 
 #if defined(MCUQ_PATH_MVE)
 /* Copies n bytes, 16 per vector load and store, the tail with one predicated pair (no call). */

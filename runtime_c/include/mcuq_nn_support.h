@@ -105,6 +105,44 @@ static inline MCUQ_MAYBE_UNUSED int32_t mcuq_requantize_rshift(int32_t val, int3
     return (int32_t)(acc >> 32) >> (n - 1);
 }
 
+/* The high word of the 64-bit sum (hi:lo) + a * m, exactly. One SMLAL where the core has it; Armv6-M
+ * (Cortex-M0/M0+) has no 32x32->64 multiply, and gcc would call __aeabi_lmul for it: there the product
+ * is built from 16-bit halves (four 16x16 MULS whose sums fit 32 bits, carries counted by hand). The
+ * host build of the no-DSP kernels (-DMCUQ_EMULATE_NODSP) takes the same halves, so the kernel tests
+ * check them against the golden model. */
+#if defined(__ARM_ARCH_6M__) || defined(MCUQ_EMULATE_NODSP)
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_mla_s64_hi(int32_t a, int32_t m, int32_t hi, uint32_t lo)
+{
+    const uint32_t a_lo = (uint32_t)a & 0xFFFFu, m_lo = (uint32_t)m & 0xFFFFu;
+    const int32_t a_hi = a >> 16, m_hi = m >> 16;
+    /* a * m = a_hi*m_hi * 2^32 + (a_hi*m_lo + a_lo*m_hi) * 2^16 + a_lo*m_lo; each product fits 32 bits. */
+    const uint32_t low = a_lo * m_lo;
+    const int32_t mid_1 = a_hi * (int32_t)m_lo, mid_2 = (int32_t)a_lo * m_hi;
+    const uint32_t add_1 = (uint32_t)mid_1 << 16, add_2 = (uint32_t)mid_2 << 16;
+    const uint32_t s0 = lo + low, s1 = s0 + add_1, s2 = s1 + add_2;
+    const uint32_t carries = (uint32_t)(s0 < low) + (uint32_t)(s1 < add_1) + (uint32_t)(s2 < add_2);
+    return (int32_t)((uint32_t)hi + (uint32_t)(a_hi * m_hi) + (uint32_t)(mid_1 >> 16) + (uint32_t)(mid_2 >> 16) +
+                     carries);
+}
+#else
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_mla_s64_hi(int32_t a, int32_t m, int32_t hi, uint32_t lo)
+{
+    return (int32_t)(((int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)a * (int64_t)m) >> 32);
+}
+#endif
+
+/* mcuq_requantize_rshift for n = -shift >= 2, with a channel's constants hoisted out of its loop:
+ * round_hi = 2^(n - 2) and nm1 = n - 1. One SMLAL and four ALU instructions (M0: mcuq_mla_s64_hi's halves).
+ * round_hi = 2^(n - 2) + off * 2^(n - 1) returns the result plus off instead, for |off| <= 128 and
+ * n <= 23 (adding a multiple of 2^(n-1) before the arithmetic shift by n - 1 adds its quotient exactly;
+ * the high word stays within int32, as in the DSP depthwise path's folded offset). */
+static inline MCUQ_MAYBE_UNUSED int32_t mcuq_requantize_rshift2(int32_t val, int32_t multiplier, int32_t round_hi,
+                                                                int32_t nm1)
+{
+    const uint32_t lo = 0x40000000u | ((uint32_t)val & 0x80000000u);
+    return mcuq_mla_s64_hi(val, multiplier, round_hi + (val >> 31), lo) >> nm1;
+}
+
 /* mcuq_requantize, taking the one-step path for the usual right shifts. */
 static inline MCUQ_MAYBE_UNUSED int32_t mcuq_requantize_fast(int32_t val, int32_t multiplier, int32_t shift)
 {

@@ -40,6 +40,8 @@ SUPPORT_FUNCTIONS = {
     "exp_on_negative_values": (1, "mcuq_exp_on_negative_values(a[i])"),
     "one_over_one_plus_x_for_x_in_0_1": (1, "mcuq_one_over_one_plus_x_for_x_in_0_1(a[i])"),
     "clz_u32": (1, "mcuq_clz_u32((uint32_t)a[i])"),
+    # for right shifts c <= -2, with the channel constants the no-DSP kernels hoist
+    "requantize_rshift2": (3, "mcuq_requantize_rshift2(a[i], b[i], (int32_t)(1u << (-c[i] - 2)), -c[i] - 1)"),
 }
 _ARGS = ("const int32_t *a", "const int32_t *b", "const int32_t *c")
 
@@ -67,9 +69,10 @@ def _cdef_text() -> str:
     return re.sub(r"\bMCUQ_API\b", "", "\n".join(lines + shims))
 
 
-# Kernel paths the host can run: the portable C, and the DSP path on C emulations of its instructions
-# (mcuq_nn_simd.h). The MVE path runs only on an emulated Cortex-M55 (tests/runtime_c/test_kernels_qemu.py).
-VARIANTS = {"portable": [], "dsp": ["-DMCUQ_EMULATE_DSP"]}
+# Kernel paths the host can run: the portable C, the DSP path on C emulations of its instructions
+# (mcuq_nn_simd.h), and the no-DSP path of Cortex-M3/M0 (with the M0's 16-bit-halves long multiply). The
+# MVE path runs only on an emulated Cortex-M55 (tests/runtime_c/test_kernels_qemu.py).
+VARIANTS = {"portable": [], "dsp": ["-DMCUQ_EMULATE_DSP"], "nodsp": ["-DMCUQ_EMULATE_NODSP"]}
 _active = ["portable"]
 
 

@@ -195,9 +195,9 @@ class QemuResult:
     log: str
 
 
-def run_cases(cases: list[KernelCase], board_name: str, folder: Path, opt: str = "-O2") -> QemuResult:
-    """Build the cases with all kernels for `board_name` and run them under QEMU."""
-    board: Board = get_board(board_name)
+def run_cases(cases: list[KernelCase], board_name: str | Board, folder: Path, opt: str = "-O2") -> QemuResult:
+    """Build the cases with all kernels for `board_name` (or that Board) and run them under QEMU."""
+    board: Board = board_name if isinstance(board_name, Board) else get_board(board_name)
     folder.mkdir(parents=True, exist_ok=True)
     env = template_environment()
     context = dict(board=board, stack_size=8192, prefix="kernels", PREFIX="KERNELS", version="test", opt=opt,

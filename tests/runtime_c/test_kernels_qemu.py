@@ -25,7 +25,7 @@ from mcuq.qir import kernels
 from mcuq.qir.model import QOp
 from tests.helpers.kernel_qemu import KernelCase, layer_case, run_cases, tools_missing
 
-CORES = {"M4": "mps2-an386", "M55": "mps3-an547"}
+CORES = {"M4": "mps2-an386", "M55": "mps3-an547", "M3": "mps2-an385"}
 
 missing = tools_missing()
 pytestmark = pytest.mark.skipif(

@@ -107,6 +107,12 @@ MCUQ_API mcuq_status mcuq_convolve_s8(const mcuq_context *ctx,
         mcuq_convolve_s8_dsp(&args);
         return MCUQ_OK;
     }
+#elif defined(MCUQ_PATH_NODSP)
+    if (params->groups == 1)
+    {
+        mcuq_convolve_s8_nodsp(&args);
+        return MCUQ_OK;
+    }
 #endif
     mcuq_convolve_s8_portable(&args);
     return MCUQ_OK;

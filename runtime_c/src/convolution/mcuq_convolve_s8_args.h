@@ -41,6 +41,11 @@ MCUQ_API void mcuq_convolve_s8_portable(const mcuq_conv_s8_args *args);
 MCUQ_API void mcuq_convolve_s8_dsp(const mcuq_conv_s8_args *args);
 #endif
 
+/* One group; cores without the DSP extension (Cortex-M3, M0, M0+). */
+#if defined(MCUQ_PATH_NODSP)
+MCUQ_API void mcuq_convolve_s8_nodsp(const mcuq_conv_s8_args *args);
+#endif
+
 /* One group. */
 #if defined(MCUQ_PATH_MVE)
 MCUQ_API void mcuq_convolve_s8_mve(const mcuq_conv_s8_args *args);

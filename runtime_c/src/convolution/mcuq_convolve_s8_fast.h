@@ -1,5 +1,6 @@
 /*
- * mcuq_convolve_s8's fast paths (DSP: mcuq_convolve_s8_dsp.c; MVE: mcuq_convolve_s8_mve.c), one group
+ * mcuq_convolve_s8's fast paths (DSP: mcuq_convolve_s8_dsp.c; MVE: mcuq_convolve_s8_mve.c; no DSP:
+ * mcuq_convolve_s8_nodsp.c), one group
  * (any kernel, stride, padding, dilation), bit-exact with the portable path: what both share.
  *  - Pairs (DSP always; MVE when K > 64 or K < 16): output pixels two at a time in raster order. The
  *    two receptive fields are copied into the scratch as int8 columns of K = KH*KW*C_in bytes
@@ -28,7 +29,7 @@
 #include "mcuq_nn_simd.h"
 #include "mcuq_convolve_s8_args.h"
 
-#if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
+#if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP) || defined(MCUQ_PATH_NODSP)
 /* The inner loops in assembly: gcc only (clang cannot allocate their registers), and only when
  * optimizing (at -O0 the frame pointer takes one of the 14 registers the DSP loop needs); the C loops
  * below them give the same results everywhere else. */
@@ -352,5 +353,5 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_next_pair(mcuq_conv_s
     mcuq_conv_s8_advance(cur);
 }
 
-#endif /* MCUQ_PATH_MVE || MCUQ_HAVE_DSP */
+#endif /* MCUQ_PATH_MVE || MCUQ_HAVE_DSP || MCUQ_PATH_NODSP */
 #endif /* MCUQ_CONVOLVE_S8_FAST_H */

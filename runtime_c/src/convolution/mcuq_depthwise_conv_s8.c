@@ -59,7 +59,7 @@ MCUQ_API int32_t mcuq_depthwise_conv_s8_get_roomy_buffer_size(const mcuq_dims *i
     return mcuq_dw_scratch_bytes(input_dims, mcuq_dw_max_planes(input_dims, filter_dims));
 }
 
-#if defined(MCUQ_HAVE_DSP) || defined(MCUQ_PATH_MVE)
+#if defined(MCUQ_HAVE_DSP) || defined(MCUQ_PATH_MVE) || defined(MCUQ_PATH_NODSP)
 /* Whether the fast paths' order is safe: they read all of a group of channels (every pixel) before
  * writing those channels' outputs. That holds when the output does not overlap the input, or when it
  * starts a whole number of pixels before it (or at it) with pixels as wide as the input's: output
@@ -125,7 +125,7 @@ MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
     {
         return MCUQ_ARG_ERROR;
     }
-#if defined(MCUQ_HAVE_DSP) || defined(MCUQ_PATH_MVE)
+#if defined(MCUQ_HAVE_DSP) || defined(MCUQ_PATH_MVE) || defined(MCUQ_PATH_NODSP)
     if (mcuq_dw_fast_ok(&args))
     {
 #if defined(MCUQ_PATH_MVE)
@@ -133,6 +133,9 @@ MCUQ_API mcuq_status mcuq_depthwise_conv_s8(const mcuq_context *ctx,
         return MCUQ_OK;
 #elif defined(MCUQ_HAVE_DSP)
         mcuq_depthwise_conv_s8_dsp(&args);
+        return MCUQ_OK;
+#elif defined(MCUQ_PATH_NODSP)
+        mcuq_depthwise_conv_s8_nodsp(&args);
         return MCUQ_OK;
 #endif
     }

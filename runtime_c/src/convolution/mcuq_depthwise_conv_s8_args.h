@@ -55,5 +55,9 @@ MCUQ_API void mcuq_depthwise_conv_s8_dsp(const mcuq_dw_conv_s8_args *args);
 #if defined(MCUQ_PATH_MVE)
 MCUQ_API void mcuq_depthwise_conv_s8_mve(const mcuq_dw_conv_s8_args *args);
 #endif
+/* Cores without the DSP extension (Cortex-M3, M0, M0+). */
+#if defined(MCUQ_PATH_NODSP)
+MCUQ_API void mcuq_depthwise_conv_s8_nodsp(const mcuq_dw_conv_s8_args *args);
+#endif
 
 #endif /* MCUQ_DEPTHWISE_CONV_S8_ARGS_H */

@@ -268,27 +268,8 @@ static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel(const int8_t *plane, const mcuq
     }
 }
 
-/* Per batch and per group of channels (one plane each): copy the channels into the planes, then
- * compute their outputs. */
 MCUQ_API void mcuq_depthwise_conv_s8_dsp(const mcuq_dw_conv_s8_args *args)
 {
-    int8_t *const scratch = (int8_t *)args->ctx->buf;
-    mcuq_dw_geom g;
-    int32_t batch, c, k;
-    mcuq_dw_fast_setup(args, &g);
-    for (batch = 0; batch < args->input_dims->n; batch++)
-    {
-        const int8_t *const in_batch = args->input + (size_t)batch * g.in_h * g.in_w * g.in_c;
-        int8_t *const out_batch = args->output + (size_t)batch * g.out_h * g.out_w * g.os;
-        for (c = 0; c < g.in_c; c += g.planes)
-        {
-            mcuq_dw_dsp_fill(scratch, in_batch, c, &g);
-            for (k = 0; k < g.planes; k++)
-            {
-                mcuq_dw_dsp_channel(scratch + (size_t)k * g.plane_bytes, &g, args, c + k,
-                                    out_batch + c + k);
-            }
-        }
-    }
+    mcuq_dw_fast_run(args, mcuq_dw_dsp_fill, mcuq_dw_dsp_channel);
 }
 #endif /* MCUQ_HAVE_DSP */

@@ -1,6 +1,6 @@
 /*
  * mcuq_depthwise_conv_s8's fast paths (DSP: mcuq_depthwise_conv_s8_dsp.c; MVE:
- * mcuq_depthwise_conv_s8_mve.c), for 3x3 filters with ch_mult 1, dilation 1 and at most 1 row or column
+ * mcuq_depthwise_conv_s8_mve.c; no DSP: mcuq_depthwise_conv_s8_nodsp.c), for 3x3 filters with ch_mult 1, dilation 1 and at most 1 row or column
  * of padding per side (DS-CNN, MobileNet), given the scratch buffer: what both share.
  *
  * Channel by channel, the whole input channel is copied into a plane in scratch with a border holding
@@ -20,7 +20,7 @@
 #include "mcuq_nn_simd.h"
 #include "mcuq_depthwise_conv_s8_args.h"
 
-#if defined(MCUQ_HAVE_DSP) || defined(MCUQ_PATH_MVE)
+#if defined(MCUQ_HAVE_DSP) || defined(MCUQ_PATH_MVE) || defined(MCUQ_PATH_NODSP)
 #if defined(__GNUC__)
 #define MCUQ_DW_INLINE static inline __attribute__((always_inline))
 #define MCUQ_DW_NOINLINE __attribute__((noinline))
@@ -74,6 +74,33 @@ MCUQ_DW_INLINE void mcuq_dw_fast_setup(const mcuq_dw_conv_s8_args *args, mcuq_dw
     fill_bytes = g->planes * g->plane_bytes;
     mcuq_fill_s8(scratch, zero_point, fill_bytes);
 }
-#endif /* MCUQ_HAVE_DSP || MCUQ_PATH_MVE */
+
+/* A row-major path's walk (DSP, no DSP): per batch and per group of channels (one plane each), fill
+ * copies the channels into the planes, then channel computes each one's outputs. Inlined, so that both
+ * are direct calls. */
+typedef void (*mcuq_dw_fill_fn)(int8_t *scratch, const int8_t *in_batch, int32_t c, const mcuq_dw_geom *g);
+typedef void (*mcuq_dw_channel_fn)(const int8_t *plane, const mcuq_dw_geom *g, const mcuq_dw_conv_s8_args *args,
+                                   int32_t c, int8_t *out);
+MCUQ_DW_INLINE void mcuq_dw_fast_run(const mcuq_dw_conv_s8_args *args, mcuq_dw_fill_fn fill, mcuq_dw_channel_fn channel)
+{
+    int8_t *const scratch = (int8_t *)args->ctx->buf;
+    mcuq_dw_geom g;
+    int32_t batch, c, k;
+    mcuq_dw_fast_setup(args, &g);
+    for (batch = 0; batch < args->input_dims->n; batch++)
+    {
+        const int8_t *const in_batch = args->input + (size_t)batch * g.in_h * g.in_w * g.in_c;
+        int8_t *const out_batch = args->output + (size_t)batch * g.out_h * g.out_w * g.os;
+        for (c = 0; c < g.in_c; c += g.planes)
+        {
+            fill(scratch, in_batch, c, &g);
+            for (k = 0; k < g.planes; k++)
+            {
+                channel(scratch + (size_t)k * g.plane_bytes, &g, args, c + k, out_batch + c + k);
+            }
+        }
+    }
+}
+#endif /* MCUQ_HAVE_DSP || MCUQ_PATH_MVE || MCUQ_PATH_NODSP */
 
 #endif /* MCUQ_DEPTHWISE_CONV_S8_FAST_H */
