@@ -21,8 +21,9 @@ object file (the kernels it uses and its call sequence; the weights are .rodata)
 against CMSIS-NN's kernel .text. RAM is .data + .bss (the arena) plus the stack the run actually used.
 Where ../shared/reference/cmsisnn-v7-qemu.md has the model and the optimization level, the table shows
 CMSIS-NN v7's instructions on the same core and level (the reference has -O2, -Os and -O3, no freestanding
-build) and, at -O2, the issue-15 target (0.55x CMSIS-NN on M4, 0.7x on M55, 0.8x on M3, the core without the
-DSP extension; 0.8x on M55 for the VWW network). vww_mobilenet_025 is MLPerf Tiny's visual wake words network with random weights
+build) and, at -O2, the issue-15 target (0.55x CMSIS-NN on M4, 0.7x on M55, 0.8x on M3, the core without
+the DSP extension; 0.8x on M55 for the VWW network). vww_mobilenet_025 is MLPerf Tiny's visual wake words
+network with random weights
 (narrow_models.py), held against the reference's "vww" figures. Prints Markdown.
 """
 
