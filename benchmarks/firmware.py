@@ -23,8 +23,7 @@ Where ../shared/reference/cmsisnn-v7-qemu.md has the model and the optimization 
 CMSIS-NN v7's instructions on the same core and level (the reference has -O2, -Os and -O3, no freestanding
 build) and, at -O2, the issue-15 target (0.55x CMSIS-NN on M4, 0.7x on M55, 0.8x on M3, the core without
 the DSP extension; 0.8x on M55 for the VWW network). vww_mobilenet_025 is MLPerf Tiny's visual wake words
-network with random weights
-(narrow_models.py), held against the reference's "vww" figures. Prints Markdown.
+network with random weights (narrow_models.py), held against the reference's "vww" figures. Prints Markdown.
 """
 
 from __future__ import annotations

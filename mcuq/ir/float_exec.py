@@ -2,8 +2,9 @@
 
 Shapes in the IR have batch 1; the executor runs whatever batch N the feeds carry, so calibration
 can push many samples through at once: the samples are folded into the first axis, and an op that
-may move that axis (a transpose of attention's [T, N, D]) unfolds it (`PER_SAMPLE_OPS`). Convolutions and pools are vectorized over the output by
-looping over kernel positions only (a few matmuls/maxima per layer, no per-pixel Python).
+may move that axis (a transpose of attention's [T, N, D]) unfolds it (`PER_SAMPLE_OPS`). Convolutions
+and pools are vectorized over the output by looping over kernel positions only (a few matmuls/maxima
+per layer, no per-pixel Python).
 """
 
 from __future__ import annotations
