@@ -38,6 +38,7 @@ from pathlib import Path
 
 import results
 from narrow_models import narrow_cases
+from sequence_models import sequence_cases
 from zoo_models import REPO, ZOO, cases
 
 sys.path.insert(0, str(REPO))  # this checkout's mcuq and runtime_c, not whichever one is installed
@@ -214,9 +215,11 @@ def print_against_portable(portable_layers: dict[str, tuple]) -> None:
 
 
 def all_cases(folder: Path | None = None):
-    """The zoo's models, then the narrow networks built as ONNX into folder (names only without one)."""
+    """The zoo's models, then the narrow networks built as ONNX and issue 14's sequence models exported from
+    torch into folder (names only without one)."""
     yield from cases()
     yield from narrow_cases(folder)
+    yield from sequence_cases(folder)
 
 
 def against_o2(instructions: int, plain: int | None) -> str:
@@ -282,6 +285,9 @@ def main() -> int:
         portable_layers: dict[str, tuple] = {}
         for name, path, calib in all_cases(tmp):
             if wanted and name not in wanted:
+                continue
+            if path is None:
+                print(f"| {name} | skipped: needs torch and onnxscript (the `torch` extra) |" + " |" * 11)
                 continue
             safe = re.sub(r"\W+", "_", name).strip("_")
             compiled = mcuq.compile(path, calib[:50], tmp / safe, name=safe)

@@ -3,8 +3,10 @@ layer) and the model's totals and verification results, as JSON and Markdown."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -15,25 +17,61 @@ from mcuq.plan.buffers import union_length
 from mcuq.qir.model import Layer, QModel, QOp
 
 
+def _conv_macs(layer: Layer, model: QModel) -> int:
+    _, kh, kw, i = layer.params.weights.shape
+    return model.tensors[layer.output].size * kh * kw * i
+
+
+def _depthwise_macs(layer: Layer, model: QModel) -> int:
+    _, kh, kw, _ = layer.params.weights.shape
+    return model.tensors[layer.output].size * kh * kw
+
+
+def _fully_connected_macs(layer: Layer, model: QModel) -> int:
+    return model.tensors[layer.output].size * layer.params.weights.shape[1]
+
+
+def _batch_matmul_macs(layer: Layer, model: QModel) -> int:
+    """Each output is one dot product over the left operand's last axis."""
+    return model.tensors[layer.output].size * model.tensors[layer.inputs[0]].shape[-1]
+
+
+def _recurrent_macs(layer: Layer, model: QModel) -> int:
+    """Every step multiplies the input [F] and the previous hidden state [H] by all gates' rows."""
+    gates = layer.params.gates
+    steps = model.tensors[layer.output].shape[1]
+    return steps * (gates.input_weights.size + gates.hidden_weights.size)
+
+
+# Multiply-accumulates per layer, by op; ops without weights or dot products count none.
+MACS: dict[QOp, Callable[[Layer, QModel], int]] = {
+    QOp.CONV: _conv_macs,
+    QOp.DEPTHWISE_CONV: _depthwise_macs,
+    QOp.FULLY_CONNECTED: _fully_connected_macs,
+    QOp.BATCH_MATMUL: _batch_matmul_macs,
+    QOp.LSTM: _recurrent_macs,
+    QOp.GRU: _recurrent_macs,
+}
+
+
 def layer_macs(layer: Layer, model: QModel) -> int:
-    out = model.tensors[layer.output]
-    p = layer.params
-    if layer.op is QOp.CONV:
-        o, kh, kw, i = p.weights.shape
-        return out.size * kh * kw * i
-    if layer.op is QOp.DEPTHWISE_CONV:
-        _, kh, kw, _ = p.weights.shape
-        return out.size * kh * kw
-    if layer.op is QOp.FULLY_CONNECTED:
-        return out.size * p.weights.shape[1]
-    return 0
+    count = MACS.get(layer.op)
+    return count(layer, model) if count else 0
+
+
+def _constant_arrays(value) -> list[np.ndarray]:
+    """The numpy arrays of a params dataclass, also inside nested ones (a recurrent layer's gates)."""
+    if isinstance(value, np.ndarray):
+        return [value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [a for f in dataclasses.fields(value) for a in _constant_arrays(getattr(value, f.name))]
+    return []
 
 
 def layer_weight_bytes(layer: Layer) -> int:
-    """Flash taken by the layer's constant arrays (weights, bias, multipliers, shifts, tables)."""
-    p = layer.params
-    arrays = [getattr(p, f) for f in ("weights", "bias", "multiplier", "shift", "table") if hasattr(p, f)]
-    return int(sum(np.asarray(a).nbytes for a in arrays))
+    """Flash taken by the layer's constant arrays (weights, bias, multipliers, shifts, tables, constant
+    operands, initial states)."""
+    return int(sum(a.nbytes for a in _constant_arrays(layer.params)))
 
 
 def _finite(value):
