@@ -359,10 +359,12 @@ def prelu_view(d: LayerData) -> OpView:
 def softmax_view(d: LayerData) -> OpView:
     p = d.params
     row = d.out.shape[-1]
-    params = dict(input_multiplier=int(p.input_multiplier), input_left_shift=int(p.input_left_shift),
-                  diff_min=int(p.diff_min))
+    table = CArray("exp_table", "int32_t", np.asarray(p.exp_table, dtype=np.int32),
+                   f"exp(-k * {p.input_multiplier} * 2^{p.input_left_shift}) in Q0.31, k = max - x; "
+                   f"0 for -k < {p.diff_min}.")
+    params = dict(exp_table=Symbol("exp_table"))
     call = KernelCall(d.function, (Ref("params"), d.arena_in(), d.out.size // row, row, d.arena_out()))
-    return OpView((), (CStruct("params", "mcuq_softmax_params", params),), (call,))
+    return OpView((table,), (CStruct("params", "mcuq_softmax_params", params),), (call,))
 
 
 def requantize_view(d: LayerData) -> OpView:

@@ -274,26 +274,23 @@ def _softmax(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.
 
 
 def softmax_rows(x: np.ndarray, p: qir.SoftmaxParams) -> np.ndarray:
-    """``arm_softmax_s8`` over the rows of a 2-D int array (int8 values), int8 result."""
-    if not 0 <= p.input_left_shift <= 30 or not -(fp.INT32_MAX >> p.input_left_shift) <= p.diff_min <= 0:
-        raise ValueError(
-            f"softmax: input_left_shift {p.input_left_shift} / diff_min {p.diff_min} out of range"
-        )
+    """``arm_softmax_s8`` over the rows of a 2-D int array (int8 values), int8 result, with the exp of
+    each element read from the params' table by its difference to the row maximum, as the C does."""
+    table = np.asarray(p.exp_table, dtype=np.int64)
+    if table.shape != (fp.SOFTMAX_TABLE_SIZE,):
+        raise ValueError(f"softmax: exp table has shape {table.shape}, not ({fp.SOFTMAX_TABLE_SIZE},)")
     smul = fp.saturating_rounding_doubling_high_mul
     accum_bits = fp.SOFTMAX_ACCUM_BITS
     x = np.asarray(x, dtype=np.int64)
-    diff = x - x.max(axis=1, keepdims=True)
-    valid = diff >= p.diff_min
-    # diff * 2^shift only fits int32 for valid diffs (that is what diff_min guarantees).
-    scaled = smul(np.where(valid, diff, 0) << p.input_left_shift, p.input_multiplier)
-    exps = fp.exp_on_negative_values(scaled)
-    total = np.where(valid, fp.rounding_divide_by_pot(exps, accum_bits), 0).sum(axis=1, keepdims=True)
+    # 0 for the elements below diff_min: they add nothing to the sum and give -128.
+    exps = table[x.max(axis=1, keepdims=True) - x]
+    total = fp.rounding_divide_by_pot(exps, accum_bits).sum(axis=1, keepdims=True)
     headroom = fp.count_leading_zeros32(total)
     # (sum << headroom) has its top bit set; minus 1.0 (2^31) it is x in [0, 1) for 1 / (1 + x).
     shifted_scale = fp.one_over_one_plus_x_for_x_in_0_1((total << headroom) - (1 << 31))
     bits_over_unit = accum_bits - headroom + 23
     res = fp.rounding_divide_by_pot(smul(shifted_scale, exps), bits_over_unit) - 128
-    return _to_int8(np.where(valid, np.clip(res, -128, 127), -128))
+    return _to_int8(np.clip(res, -128, 127))
 
 
 def _lut(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:

@@ -42,6 +42,9 @@ SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5
 #: Fractional bits of the exp accumulator in ``arm_softmax_s8`` (``ACCUM_BITS``).
 SOFTMAX_ACCUM_BITS = 12
 
+#: Entries of the int8 softmax exp table: one per difference to the row maximum, 0..255.
+SOFTMAX_TABLE_SIZE = 256
+
 
 # --------------------------------------------------------------------------------------------------
 # Prepare
@@ -191,7 +194,29 @@ def prepare_softmax(input_scale: float, beta: float = 1.0) -> qir.SoftmaxParams:
     if left_shift < 0:
         raise ValueError("softmax: negative input left shift")
     radius = math.floor(((1 << bits) - 1) * (1 << (31 - bits)) / (1 << left_shift))
-    return qir.SoftmaxParams(input_multiplier=mult, input_left_shift=left_shift, diff_min=-int(radius))
+    return softmax_params(mult, left_shift, -int(radius))
+
+
+def softmax_params(input_multiplier: int, input_left_shift: int, diff_min: int) -> qir.SoftmaxParams:
+    """Softmax params with their exp table (see ``softmax_exp_table``)."""
+    table = softmax_exp_table(input_multiplier, input_left_shift, diff_min)
+    return qir.SoftmaxParams(input_multiplier, input_left_shift, diff_min, exp_table=table)
+
+
+def softmax_exp_table(input_multiplier: int, input_left_shift: int, diff_min: int) -> np.ndarray:
+    """``arm_softmax_s8``'s exp of each int8 difference to the row maximum, as a 256-entry table.
+
+    For int8 input, diff = x - max(row) takes only the values -255..0, so the kernel's
+    exp_on_negative_values(diff * 2^input_left_shift * input_multiplier) in Q0.31 is a function of
+    one byte: entry k is that value for diff = -k, and 0 where diff < diff_min (such elements give
+    nothing to the sum and -128 out, which a 0 gives too). The kernels index it by max - x."""
+    if not 0 <= input_left_shift <= 30 or not -(INT32_MAX >> input_left_shift) <= diff_min <= 0:
+        raise ValueError(f"softmax: input_left_shift {input_left_shift} / diff_min {diff_min} out of range")
+    diff = -np.arange(SOFTMAX_TABLE_SIZE, dtype=np.int64)
+    valid = diff >= diff_min
+    # diff * 2^shift only fits int32 for valid diffs (that is what diff_min guarantees).
+    scaled = saturating_rounding_doubling_high_mul(np.where(valid, diff, 0) << input_left_shift, input_multiplier)
+    return np.where(valid, exp_on_negative_values(scaled), 0).astype(np.int32)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -191,11 +191,13 @@ class LutParams:
 @dataclass(frozen=True)
 class SoftmaxParams:
     """CMSIS-NN arm_softmax_s8 over the last axis (rows of length ``shape[-1]``); output scale
-    1/256, zero point -128."""
+    1/256, zero point -128. ``exp_table[k]``: the kernel's fixed-point exp of the difference -k to
+    the row maximum (Q0.31; 0 below diff_min), from ``numerics.fixedpoint.softmax_exp_table``."""
 
     input_multiplier: int
     input_left_shift: int
     diff_min: int
+    exp_table: np.ndarray = field(compare=False)  # int32 [256]
 
 
 @dataclass(frozen=True)

@@ -162,10 +162,11 @@ typedef struct {
     int32_t output_pixel_stride;
 } mcuq_pool_params;
 
+/* Softmax with arm_softmax_s8's numerics. exp_table[k] (256 entries, k = row maximum - x) is the
+ * fixed-point exp(-k * input scale) in Q0.31 that arm_softmax_s8 computes per element, 0 where -k is
+ * below its diff_min; the compiler computes it (numerics/fixedpoint.py softmax_exp_table). */
 typedef struct {
-    int32_t input_multiplier;
-    int32_t input_left_shift;
-    int32_t diff_min;
+    const int32_t *exp_table;
 } mcuq_softmax_params;
 
 /* A precision boundary between an int8 and an int16 tensor (TFLite's Requantize):

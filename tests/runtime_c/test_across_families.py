@@ -63,12 +63,11 @@ def test_run_model_chains_layers_and_checks_feeds():
 def test_kernels_reject_bad_arguments():
     ffi, lib = load()
     x = np.zeros(8, np.int8)
-    sm = ffi.new(
-        "mcuq_softmax_params *", {"input_multiplier": 1 << 30, "input_left_shift": 23, "diff_min": -248}
-    )
+    table = np.ascontiguousarray(fp.prepare_softmax(0.1).exp_table, dtype=np.int32)
+    sm = ffi.new("mcuq_softmax_params *", {"exp_table": ffi.cast("const int32_t *", ffi.from_buffer(table))})
     assert lib.mcuq_softmax_s8(sm, i8_ptr(ffi, x), 1, 8, i8_ptr(ffi, x)) == lib.MCUQ_OK
     assert lib.mcuq_softmax_s8(sm, i8_ptr(ffi, x), 1, 4096, i8_ptr(ffi, x)) == lib.MCUQ_ARG_ERROR
-    sm.diff_min = -256  # -256 * 2^23 would overflow int32
+    sm.exp_table = ffi.NULL
     assert lib.mcuq_softmax_s8(sm, i8_ptr(ffi, x), 1, 8, i8_ptr(ffi, x)) == lib.MCUQ_ARG_ERROR
     pool = ffi.new(
         "mcuq_pool_params *",

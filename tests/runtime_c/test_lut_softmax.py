@@ -60,7 +60,7 @@ def test_softmax_raw_params(rows, row, mult, tie_prone, left_shift, seed):
     if tie_prone:
         mult = (mult & ~0xFF) | 0x80
     radius = (31 << 26) >> left_shift
-    params = qir.SoftmaxParams(mult, left_shift, -radius)
+    params = fp.softmax_params(mult, left_shift, -radius)
     layer, tensors = make_layer(QOp.SOFTMAX, params, [(rows, row)], (rows, row))
     check(layer, [random_i8(np.random.default_rng(seed), (rows, row))], tensors)
 

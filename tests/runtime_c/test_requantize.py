@@ -16,7 +16,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcuq import qir
 from mcuq.numerics import fixedpoint as fp
 from tests.helpers.c_kernels import support
 from tests.helpers.kernel_layers import cfg, seeds
@@ -77,9 +76,9 @@ def test_prepare_add_hand_checked():
 
 def test_prepare_softmax_hand_checked():
     # scale 1/16: 2^-4 * 2^26 = 2^22 = 0.5 * 2^23 -> (2^30, 23); radius floor(31 * 2^26 / 2^23) = 248.
-    assert fp.prepare_softmax(1 / 16) == qir.SoftmaxParams(1 << 30, 23, -248)
+    assert fp.prepare_softmax(1 / 16) == fp.softmax_params(1 << 30, 23, -248)
     # Scales are float32 as in TFLite: 0.1f = 0.100000001490116..., so q = 0.8000000119 -> 1717986944.
-    assert fp.prepare_softmax(0.1) == qir.SoftmaxParams(1717986944, 23, -248)
+    assert fp.prepare_softmax(0.1) == fp.softmax_params(1717986944, 23, -248)
 
 
 def test_prepare_mul_hand_checked():
