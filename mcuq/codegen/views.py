@@ -228,15 +228,20 @@ QUANT = CStruct("quant", "mcuq_per_channel_quant", (Symbol("multiplier"), Symbol
 
 
 def _conv_like(d: LayerData, params_type: str, params: dict) -> OpView:
-    p = d.params
-    structs = (CStruct("input_dims", "mcuq_dims", dims4(d.input().shape)),
-               CStruct("filter_dims", "mcuq_dims", tuple(int(n) for n in np.shape(p.weights))),
-               CStruct("output_dims", "mcuq_dims", dims4(d.out.shape)),
+    return _conv_call(d, d.function, (dims4(d.input().shape), tuple(int(n) for n in np.shape(d.params.weights)),
+                                      dims4(d.out.shape)), params_type, params)
+
+
+def _conv_call(d: LayerData, function: str, dims: tuple[tuple[int, ...], ...], params_type: str,
+               params: dict) -> OpView:
+    """A convolution kernel's call on the layer's weights: ``dims`` = (input, filter, output) dims."""
+    structs = (*(CStruct(name, "mcuq_dims", shape) for name, shape in zip(("input_dims", "filter_dims", "output_dims"),
+                                                                         dims)),
                CStruct("params", params_type, params), QUANT)
     context = (Context(*d.at.scratch) if d.at.scratch else Context(None, 0),) if d.int8 else ()  # s16: none
     args = (*context, Ref("params"), Ref("quant"), Ref("input_dims"), d.arena_in(), Ref("filter_dims"),
             Symbol("weights"), Symbol("bias"), Ref("output_dims"), d.arena_out())
-    return OpView(_weight_arrays(d), structs, (KernelCall(d.function, args),))
+    return OpView(_weight_arrays(d), structs, (KernelCall(function, args),))
 
 
 def _window(p) -> dict:
@@ -261,6 +266,8 @@ def depthwise_conv_view(d: LayerData) -> OpView:
 def fully_connected_view(d: LayerData) -> OpView:
     p = d.params
     out_depth, in_depth = np.shape(p.weights)
+    if d.int8 and kernels.fc_runs_as_conv(d.layer, d.tensors):
+        return _fc_as_conv_view(d)
     structs = (CStruct("dims", "mcuq_fc_dims", dict(batches=d.out.size // out_depth, input_depth=int(in_depth),
                                                      output_depth=int(out_depth))),
                CStruct("params", "mcuq_fc_params", dict(input_offset=int(p.input_offset),
@@ -268,6 +275,21 @@ def fully_connected_view(d: LayerData) -> OpView:
                                                          activation=_activation(p))), QUANT)
     args = (Ref("params"), Ref("quant"), Ref("dims"), d.arena_in(), Symbol("weights"), Symbol("bias"), d.arena_out())
     return OpView(_weight_arrays(d), structs, (KernelCall(d.function, args),))
+
+
+def _fc_as_conv_view(d: LayerData) -> OpView:
+    """An int8 fully connected layer over several rows as mcuq_convolve_s8 with a 1x1 filter, the rows as
+    the pixels of one image row (kernels.fc_runs_as_conv): the same weights, folded bias and per-channel
+    requantization, run by the convolution's fast paths, which share weight loads between two rows."""
+    p = d.params
+    out_depth, in_depth = (int(n) for n in np.shape(p.weights))
+    rows = kernels.fc_rows(d.layer, d.tensors)
+    one = _tile((1, 1))
+    params = dict(input_offset=int(p.input_offset), output_offset=int(p.output_offset), stride=one, dilation=one,
+                  padding=_padding((0, 0, 0, 0)), activation=_activation(p), groups=1, output_pixel_stride=out_depth)
+    conv = kernels.kernel_spec(QOp.CONV).kernels["int8"].function
+    dims = ((1, 1, rows, in_depth), (out_depth, 1, 1, in_depth), (1, 1, rows, out_depth))
+    return _conv_call(d, conv, dims, "mcuq_conv_params", params)
 
 
 # --------------------------------------------------------------------------------------------------

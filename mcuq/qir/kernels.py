@@ -63,17 +63,27 @@ class KernelSpec:
 # --------------------------------------------------------------------------------------------------
 
 
+def conv_column_scratch(k: int) -> int:
+    """mcuq_convolve_s8_get_buffer_size for K = KH*KW*C_in of one group: one receptive field as int16."""
+    return 2 * k
+
+
+def conv_wide_scratch(k: int) -> int:
+    """mcuq_convolve_s8's DSP path widens its columns to int16 once per pixel pair with 6 K bytes
+    (MCUQ_CONV_S8_WIDE_SCRATCH), K a multiple of 4; 0 otherwise."""
+    return 6 * k if k % 4 == 0 else 0
+
+
 def conv_s8_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
     """mcuq_convolve_s8: one output pixel's receptive field for one group, as int16."""
     _, kh, kw, cg = np.shape(layer.params.weights)
-    return 2 * kh * kw * cg
+    return conv_column_scratch(kh * kw * cg)
 
 
 def conv_s8_roomy_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
-    """mcuq_convolve_s8's DSP path widens its columns to int16 once per pixel pair with 6 K bytes,
-    K = KH*KW*C_in a multiple of 4 (one group)."""
+    """mcuq_convolve_s8's widened columns (one group)."""
     _, kh, kw, cg = np.shape(layer.params.weights)
-    return 6 * kh * kw * cg if layer.params.groups == 1 and (kh * kw * cg) % 4 == 0 else 0
+    return conv_wide_scratch(kh * kw * cg) if layer.params.groups == 1 else 0
 
 
 def _dw_planes(layer: Layer, tensors: dict[str, QTensor]) -> tuple[int, int]:
@@ -109,14 +119,38 @@ def transpose_conv_largest_phase(layer: Layer, tensors: dict[str, QTensor]) -> i
 
 def transpose_conv_s8_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
     """mcuq_transpose_conv_s8: mcuq_convolve_s8's scratch for the largest phase sub-kernel."""
-    return 2 * transpose_conv_largest_phase(layer, tensors)
+    return conv_column_scratch(transpose_conv_largest_phase(layer, tensors))
 
 
 def transpose_conv_s8_roomy_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
     """mcuq_convolve_s8's DSP path for the largest phase (6 K, K a multiple of 4); smaller phases take
     it where their own 6 K fits."""
-    k = transpose_conv_largest_phase(layer, tensors)
-    return 6 * k if k % 4 == 0 else 0
+    return conv_wide_scratch(transpose_conv_largest_phase(layer, tensors))
+
+
+def fc_rows(layer: Layer, tensors: dict[str, QTensor]) -> int:
+    """The rows a fully connected layer runs over: its input's leading axes, x[..., K]."""
+    return tensors[layer.inputs[0]].size // np.shape(layer.params.weights)[1]
+
+
+def fc_runs_as_conv(layer: Layer, tensors: dict[str, QTensor]) -> bool:
+    """Whether an int8 fully connected layer runs as mcuq_convolve_s8 with a 1x1 filter (rows as pixels):
+    over two rows or more, whose fast paths share each weight load between two rows (DSP) or hold the
+    row in registers (MVE). The numerics are the same (folded bias, per-channel requantization, output
+    offset, clamp; no padding, so the input offset only enters through the bias)."""
+    return fc_rows(layer, tensors) >= 2
+
+
+def fc_s8_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
+    """mcuq_fully_connected_s8 needs none; over several rows, mcuq_convolve_s8's for a 1x1 filter."""
+    k = np.shape(layer.params.weights)[1]
+    return conv_column_scratch(k) if fc_runs_as_conv(layer, tensors) else 0
+
+
+def fc_s8_roomy_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
+    """Over several rows, mcuq_convolve_s8's roomy scratch for a 1x1 filter."""
+    k = np.shape(layer.params.weights)[1]
+    return conv_wide_scratch(k) if fc_runs_as_conv(layer, tensors) else 0
 
 
 def lstm_s8_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
@@ -150,7 +184,8 @@ _ROWS = (
         "int16": _kernel("mcuq_depthwise_conv_s16", "convolution")},
         InPlace.WINDOWED, SliceWrite.CHANNELS, weights=DEPTHWISE_WEIGHTS),
     KernelSpec(QOp.FULLY_CONNECTED, {
-        "int8": _kernel("mcuq_fully_connected_s8", "fully_connected"),
+        "int8": _kernel("mcuq_fully_connected_s8", "fully_connected", scratch=fc_s8_scratch,
+                        roomy_scratch=fc_s8_roomy_scratch),
         "int16": _kernel("mcuq_fully_connected_s16", "fully_connected")},
         InPlace.NEVER, SliceWrite.CONTIGUOUS, weights=DENSE_WEIGHTS),
     KernelSpec(QOp.ADD, {
