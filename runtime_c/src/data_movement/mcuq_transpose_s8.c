@@ -63,12 +63,15 @@ static void merged_axes(const mcuq_transpose_params *params, mcuq_permute_axes *
 }
 
 /* One contiguous run: attention's runs are a head's d bytes (8, 16), too short for a memcpy call to pay
- * off. Helium copies 16 bytes per vector load and store (the tail predicated); other cores a word at a
- * time (memcpy of 4 bytes compiles to one unaligned-safe load and store). */
+ * off. Helium copies 16 bytes per vector load and store (the tail predicated); the DSP and no-DSP paths a
+ * word at a time with the runtime's own copy (no library call under -ffreestanding -fno-builtin); the
+ * portable C with memcpy of 4 bytes (one unaligned-safe load and store where builtins are on). */
 static inline void copy_run(int8_t *dst, const int8_t *src, size_t n)
 {
 #if defined(MCUQ_PATH_MVE)
     mcuq_copy_s8_mve(dst, src, (int32_t)n);
+#elif defined(MCUQ_HAVE_DSP) || defined(MCUQ_PATH_NODSP)
+    mcuq_copy_s8(dst, src, (int32_t)n);
 #else
     size_t i = 0;
     for (; i + 4 <= n; i += 4)
