@@ -64,49 +64,68 @@ static inline int32_t mcuq_dw_pack(int8_t lo, int8_t hi)
     return (int32_t)(((uint32_t)(uint16_t)(int16_t)lo) | ((uint32_t)(uint16_t)(int16_t)hi << 16));
 }
 
-/* Copy input channels c .. c + g->planes - 1 into the planes, row major: plane k byte
- * (pad_top + y) * wp + pad_left + x = input(y, x, c + k). Four channels per word load when there are
- * four planes. */
+/* Whether the planes hold the input transposed (plane row = input column): when the output is taller
+ * than wide (KWS's 25x5), so that the walk along a plane row, which takes two output pixels per word
+ * load, runs over the longer side, and the per-row costs (loop set-up, the odd pixel) come fewer times. */
+static inline int mcuq_dw_dsp_transposed(const mcuq_dw_geom *g) { return g->out_w < g->out_h; }
+
+/* Copy input channels c .. c + g->planes - 1 into the planes: plane k byte (pad_top + y) * wp +
+ * pad_left + x = input(y, x, c + k), or (pad_left + x) * hp + pad_top + y where transposed. The inner
+ * loop runs along the longer input side (the per-line costs come fewer times); four channels per word
+ * load when there are four planes. */
 static void mcuq_dw_dsp_fill(int8_t *scratch, const int8_t *in_batch, int32_t c, const mcuq_dw_geom *g)
 {
-    const int32_t in_w = g->in_w, in_c = g->in_c, wp = g->wp, pb = g->plane_bytes;
-    int32_t y, x;
-    for (y = 0; y < g->in_h; y++)
+    const int32_t in_c = g->in_c, pb = g->plane_bytes;
+    const int transposed = mcuq_dw_dsp_transposed(g), by_rows = g->in_w >= g->in_h;
+    /* Plane bytes from one input row to the next, and from one input column to the next. */
+    const int32_t row_step = transposed ? 1 : g->wp, col_step = transposed ? g->hp : 1;
+    /* The lines (input rows, or columns) and the pixels of a line: how many, input and plane steps. */
+    const int32_t lines = by_rows ? g->in_h : g->in_w, n = by_rows ? g->in_w : g->in_h;
+    const int32_t line_src = by_rows ? g->in_w * in_c : in_c, line_dst = by_rows ? row_step : col_step;
+    const int32_t src_step = by_rows ? in_c : g->in_w * in_c, dst_step = by_rows ? col_step : row_step;
+    const int8_t *src_line = in_batch + c;
+    int8_t *dst_line = scratch + (size_t)g->pad_top * row_step + (size_t)g->pad_left * col_step;
+    int32_t line, i;
+    for (line = 0; line < lines; line++)
     {
-        const int8_t *src = in_batch + (size_t)y * in_w * in_c + c;
-        int8_t *dst = scratch + (size_t)(g->pad_top + y) * wp + g->pad_left;
+        const int8_t *src = src_line;
+        int8_t *dst = dst_line;
         if (g->planes == 4)
         {
-            for (x = 0; x < in_w; x++)
+            for (i = 0; i < n; i++)
             {
                 const uint32_t v = (uint32_t)mcuq_read_s8x4(src);
                 dst[0] = (int8_t)v;
                 dst[pb] = (int8_t)(v >> 8);
                 dst[2 * pb] = (int8_t)(v >> 16);
                 dst[3 * pb] = (int8_t)(v >> 24);
-                dst++;
-                src += in_c;
+                dst += dst_step;
+                src += src_step;
             }
         }
         else
         {
-            /* Four pixels a step (a quarter of the loop's increments and branches): one channel's bytes
-             * are in_c apart. */
-            const int32_t in_c2 = 2 * in_c, in_c3 = 3 * in_c, in_c4 = 4 * in_c;
-            for (x = 0; x + 4 <= in_w; x += 4)
+            /* Four pixels a step (a quarter of the loop's increments and branches). */
+            const int32_t src2 = 2 * src_step, src3 = 3 * src_step, src4 = 4 * src_step;
+            const int32_t dst2 = 2 * dst_step, dst3 = 3 * dst_step, dst4 = 4 * dst_step;
+            for (i = 0; i + 4 <= n; i += 4)
             {
-                dst[x] = src[0];
-                dst[x + 1] = src[in_c];
-                dst[x + 2] = src[in_c2];
-                dst[x + 3] = src[in_c3];
-                src += in_c4;
+                dst[0] = src[0];
+                dst[dst_step] = src[src_step];
+                dst[dst2] = src[src2];
+                dst[dst3] = src[src3];
+                src += src4;
+                dst += dst4;
             }
-            for (; x < in_w; x++)
+            for (; i < n; i++)
             {
-                dst[x] = *src;
-                src += in_c;
+                *dst = *src;
+                src += src_step;
+                dst += dst_step;
             }
         }
+        src_line += line_src;
+        dst_line += line_dst;
     }
 }
 
@@ -191,18 +210,25 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_row(const int8_t *p, int32_t wp, int32_t n, int3
     }
 }
 
-/* One channel on its plane, row by row. */
+/* One channel on its plane, plane row by plane row: output rows, or output columns where transposed. */
 MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_geom *g, const int32_t *w,
                                              const mcuq_dw_requant *q, int8_t *out, const int mode)
 {
-    const int32_t out_w = g->out_w, os = g->os, wp = g->wp, stride_w = g->stride_w;
-    const int32_t in_step = g->stride_h * wp, out_step = out_w * os;
-    int32_t y;
-    for (y = 0; y < g->out_h; y++)
+    const int transposed = mcuq_dw_dsp_transposed(g);
+    const int32_t os = g->os;
+    /* Plane row bytes, the windows' steps down and along a plane row, output pixels per plane row and
+     * plane rows, and the output bytes between neighbours along a plane row and across. */
+    const int32_t wp = transposed ? g->hp : g->wp;
+    const int32_t in_step = (transposed ? g->stride_w : g->stride_h) * wp;
+    const int32_t stride = transposed ? g->stride_h : g->stride_w;
+    const int32_t n = transposed ? g->out_h : g->out_w, rows = transposed ? g->out_w : g->out_h;
+    const int32_t out_along = transposed ? g->out_w * os : os, out_across = transposed ? os : g->out_w * os;
+    int32_t r;
+    for (r = 0; r < rows; r++)
     {
-        mcuq_dw_dsp_row(plane, wp, out_w, stride_w, w, q, out, os, mode);
+        mcuq_dw_dsp_row(plane, wp, n, stride, w, q, out, out_along, mode);
         plane += in_step;
-        out += out_step;
+        out += out_across;
     }
 }
 
@@ -214,12 +240,16 @@ static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel(const int8_t *plane, const mcuq
     const int32_t in_c = g->in_c;
     int32_t w[6];
     mcuq_dw_requant q;
+    /* Filter bytes between taps along a plane row and across plane rows: the filter's columns and rows,
+     * or its rows and columns where the planes are transposed. */
+    const int32_t along = mcuq_dw_dsp_transposed(g) ? 3 * in_c : in_c;
+    const int32_t across = mcuq_dw_dsp_transposed(g) ? in_c : 3 * in_c;
     /* Per kernel row k, (w[k][0], w[k][2]) for SMLAD; the middle taps w[0][1], w[1][1] share a word. */
-    w[0] = mcuq_dw_pack(f[0], f[2 * in_c]);
-    w[1] = mcuq_dw_pack(f[3 * in_c], f[5 * in_c]);
-    w[2] = mcuq_dw_pack(f[6 * in_c], f[8 * in_c]);
-    w[3] = mcuq_dw_pack(f[in_c], f[4 * in_c]);
-    w[4] = f[7 * in_c];
+    w[0] = mcuq_dw_pack(f[0], f[2 * along]);
+    w[1] = mcuq_dw_pack(f[across], f[across + 2 * along]);
+    w[2] = mcuq_dw_pack(f[2 * across], f[2 * across + 2 * along]);
+    w[3] = mcuq_dw_pack(f[along], f[across + along]);
+    w[4] = f[2 * across + along];
     w[5] = args->bias != NULL ? args->bias[c] : 0;
     mcuq_dw_requant_init(&q, args->quant->multiplier[c], args->quant->shift[c], args->params);
     switch (mcuq_dw_mode(&q))
