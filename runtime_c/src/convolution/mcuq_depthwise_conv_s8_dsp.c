@@ -230,9 +230,9 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_row(const int8_t *p, int32_t wp, int32_t n, int3
 
 /* One channel on its plane, plane row by plane row: output rows, or output columns where transposed. */
 MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_geom *g, const int32_t *w,
-                                             const mcuq_dw_requant *q, int8_t *out, const int mode)
+                                             const mcuq_dw_requant *q, int8_t *out, const int mode,
+                                             const int transposed)
 {
-    const int transposed = mcuq_dw_dsp_transposed(g);
     const int32_t os = g->os;
     /* Plane row bytes, the windows' steps down and along a plane row, output pixels per plane row and
      * plane rows, and the output bytes between neighbours along a plane row and across. */
@@ -250,9 +250,10 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
     }
 }
 
-/* One channel c (plane at `plane`) of the DSP path. */
-static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel(const int8_t *plane, const mcuq_dw_geom *g,
-                                                 const mcuq_dw_conv_s8_args *args, int32_t c, int8_t *out)
+/* One channel c (plane at `plane`) of the DSP path, the planes transposed or not (a constant: each
+ * orientation gets its own copy, with the walk's steps fixed once per call rather than chosen per row). */
+MCUQ_DW_INLINE void mcuq_dw_dsp_channel(const int8_t *plane, const mcuq_dw_geom *g, const mcuq_dw_conv_s8_args *args,
+                                        int32_t c, int8_t *out, const int transposed)
 {
     const int8_t *f = args->filter + c;
     const int32_t in_c = g->in_c;
@@ -260,8 +261,8 @@ static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel(const int8_t *plane, const mcuq
     mcuq_dw_requant q;
     /* Filter bytes between taps along a plane row and across plane rows: the filter's columns and rows,
      * or its rows and columns where the planes are transposed. */
-    const int32_t along = mcuq_dw_dsp_transposed(g) ? 3 * in_c : in_c;
-    const int32_t across = mcuq_dw_dsp_transposed(g) ? in_c : 3 * in_c;
+    const int32_t along = transposed ? 3 * in_c : in_c;
+    const int32_t across = transposed ? in_c : 3 * in_c;
     /* Per kernel row k, (w[k][0], w[k][2]) for SMLAD; the middle taps w[0][1], w[1][1] share a word. */
     w[0] = mcuq_dw_pack(f[0], f[2 * along]);
     w[1] = mcuq_dw_pack(f[across], f[across + 2 * along]);
@@ -273,19 +274,38 @@ static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel(const int8_t *plane, const mcuq
     switch (mcuq_dw_mode(&q))
     {
     case 0:
-        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 0);
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 0, transposed);
         break;
     case 1:
-        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 1);
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 1, transposed);
         break;
     default:
-        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 2);
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 2, transposed);
         break;
     }
 }
 
+static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel_rows(const int8_t *plane, const mcuq_dw_geom *g,
+                                                      const mcuq_dw_conv_s8_args *args, int32_t c, int8_t *out)
+{
+    mcuq_dw_dsp_channel(plane, g, args, c, out, 0);
+}
+
+static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel_columns(const int8_t *plane, const mcuq_dw_geom *g,
+                                                         const mcuq_dw_conv_s8_args *args, int32_t c, int8_t *out)
+{
+    mcuq_dw_dsp_channel(plane, g, args, c, out, 1);
+}
+
 MCUQ_API void mcuq_depthwise_conv_s8_dsp(const mcuq_dw_conv_s8_args *args)
 {
-    mcuq_dw_fast_run(args, mcuq_dw_dsp_fill, mcuq_dw_dsp_channel);
+    if (args->output_dims->w < args->output_dims->h) /* as mcuq_dw_dsp_transposed */
+    {
+        mcuq_dw_fast_run(args, mcuq_dw_dsp_fill, mcuq_dw_dsp_channel_columns);
+    }
+    else
+    {
+        mcuq_dw_fast_run(args, mcuq_dw_dsp_fill, mcuq_dw_dsp_channel_rows);
+    }
 }
 #endif /* MCUQ_HAVE_DSP */
