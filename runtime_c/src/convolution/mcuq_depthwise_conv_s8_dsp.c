@@ -177,58 +177,43 @@ MCUQ_DW_INLINE int32_t mcuq_dw_dsp_pixel(const int8_t *p, int32_t wp, const int3
     return mcuq_smlabb(mcuq_sxtb16_ror8(v), w[4], a);
 }
 
-/* One output row of n pixels of one channel (p: the first pixel's window in the plane, rows wp bytes
- * apart), requantized as it is computed: no accumulator buffer, no second pass. At stride 1 the word of
- * columns (x, x+1, x+2, x+3) of a padded row gives two output pixels: e = (x, x+2) takes the outer taps
- * of x (SMLAD), o = (x+1, x+3) those of x + 1, and the middle taps take one half of the other; an odd
- * n ends with one pixel alone. */
-MCUQ_DW_INLINE void mcuq_dw_dsp_row(const int8_t *p, int32_t wp, int32_t n, int32_t stride_w, const int32_t *w,
-                                    const mcuq_dw_requant *q, int8_t *out, int32_t os, const int mode)
+/* The two accumulators of output pixels x, x + 1 at stride 1 (p: x's window, rows wp bytes apart). The
+ * word of columns (x, x+1, x+2, x+3) of a padded row serves both: e = (x, x+2) takes the outer taps of x
+ * (SMLAD with w02 = (w[k][0], w[k][2])), o = (x+1, x+3) those of x + 1, and the middle taps take one
+ * half of the other (w1_01 = (w[0][1], w[1][1]), w1_2 = w[2][1]). */
+MCUQ_DW_INLINE void mcuq_dw_dsp_pair(const int8_t *p, int32_t wp, int32_t w02_0, int32_t w02_1, int32_t w02_2,
+                                     int32_t w1_01, int32_t w1_2, int32_t b, int32_t *acc0, int32_t *acc1)
 {
-    int8_t *const end = out + (size_t)n * os;
-    if (stride_w == 1)
-    {
-        const int32_t w02_0 = w[0], w02_1 = w[1], w02_2 = w[2], w1_01 = w[3], w1_2 = w[4], b = w[5];
-        int8_t *const pair_end = out + (size_t)(n & ~1) * os;
-        while (out != pair_end)
-        {
-            int32_t v, e, o, a0, a1;
-            v = mcuq_read_s8x4(p);
-            e = mcuq_sxtb16(v);
-            o = mcuq_sxtb16_ror8(v);
-            a0 = mcuq_smlad(e, w02_0, b);
-            a0 = mcuq_smlabb(o, w1_01, a0);
-            a1 = mcuq_smlad(o, w02_0, b);
-            a1 = mcuq_smlatb(e, w1_01, a1);
-            v = mcuq_read_s8x4(p + wp);
-            e = mcuq_sxtb16(v);
-            o = mcuq_sxtb16_ror8(v);
-            a0 = mcuq_smlad(e, w02_1, a0);
-            a0 = mcuq_smlabt(o, w1_01, a0);
-            a1 = mcuq_smlad(o, w02_1, a1);
-            a1 = mcuq_smlatt(e, w1_01, a1);
-            v = mcuq_read_s8x4(p + 2 * wp);
-            e = mcuq_sxtb16(v);
-            o = mcuq_sxtb16_ror8(v);
-            a0 = mcuq_smlad(e, w02_2, a0);
-            a0 = mcuq_smlabb(o, w1_2, a0);
-            a1 = mcuq_smlad(o, w02_2, a1);
-            a1 = mcuq_smlatb(e, w1_2, a1);
-            out[0] = (int8_t)mcuq_dw_dsp_out(a0, q, mode);
-            out[os] = (int8_t)mcuq_dw_dsp_out(a1, q, mode);
-            out += 2 * os;
-            p += 2;
-        }
-    }
-    while (out != end)
-    {
-        *out = (int8_t)mcuq_dw_dsp_out(mcuq_dw_dsp_pixel(p, wp, w), q, mode);
-        out += os;
-        p += stride_w;
-    }
+    int32_t v, e, o, a0, a1;
+    v = mcuq_read_s8x4(p);
+    e = mcuq_sxtb16(v);
+    o = mcuq_sxtb16_ror8(v);
+    a0 = mcuq_smlad(e, w02_0, b);
+    a0 = mcuq_smlabb(o, w1_01, a0);
+    a1 = mcuq_smlad(o, w02_0, b);
+    a1 = mcuq_smlatb(e, w1_01, a1);
+    v = mcuq_read_s8x4(p + wp);
+    e = mcuq_sxtb16(v);
+    o = mcuq_sxtb16_ror8(v);
+    a0 = mcuq_smlad(e, w02_1, a0);
+    a0 = mcuq_smlabt(o, w1_01, a0);
+    a1 = mcuq_smlad(o, w02_1, a1);
+    a1 = mcuq_smlatt(e, w1_01, a1);
+    v = mcuq_read_s8x4(p + 2 * wp);
+    e = mcuq_sxtb16(v);
+    o = mcuq_sxtb16_ror8(v);
+    a0 = mcuq_smlad(e, w02_2, a0);
+    a0 = mcuq_smlabb(o, w1_2, a0);
+    a1 = mcuq_smlad(o, w02_2, a1);
+    *acc0 = a0;
+    *acc1 = mcuq_smlatb(e, w1_2, a1);
 }
 
-/* One channel on its plane, plane row by plane row: output rows, or output columns where transposed. */
+/* One channel on its plane, plane row by plane row: output rows, or output columns where transposed;
+ * each output requantized as it is computed (no accumulator buffer, no second pass). At stride 1 one
+ * loop takes the pairs of every row (a row's odd pixel and the step to the next row come when its pairs
+ * end), so that a row costs a few instructions rather than the set-up of a loop; other strides take
+ * pixels one by one. */
 MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_geom *g, const int32_t *w,
                                              const mcuq_dw_requant *q, int8_t *out, const int mode,
                                              const int transposed)
@@ -240,13 +225,52 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
     const int32_t in_step = (transposed ? g->stride_w : g->stride_h) * wp;
     const int32_t stride = transposed ? g->stride_h : g->stride_w;
     const int32_t n = transposed ? g->out_h : g->out_w, rows = transposed ? g->out_w : g->out_h;
-    const int32_t out_along = transposed ? g->out_w * os : os, out_across = transposed ? os : g->out_w * os;
-    int32_t r;
+    const int32_t along = transposed ? g->out_w * os : os, across = transposed ? os : g->out_w * os;
+    int32_t r, x;
+    if (stride == 1 && n >= 2)
+    {
+        const int32_t w02_0 = w[0], w02_1 = w[1], w02_2 = w[2], w1_01 = w[3], w1_2 = w[4], b = w[5];
+        const int32_t pair_bytes = (n & ~1) * along;
+        int8_t *row_out = out, *row_end = out + pair_bytes;
+        const int8_t *p = plane;
+        r = rows;
+        for (;;)
+        {
+            int32_t a0, a1;
+            mcuq_dw_dsp_pair(p, wp, w02_0, w02_1, w02_2, w1_01, w1_2, b, &a0, &a1);
+            out[0] = (int8_t)mcuq_dw_dsp_out(a0, q, mode);
+            out[along] = (int8_t)mcuq_dw_dsp_out(a1, q, mode);
+            out += 2 * along;
+            p += 2;
+            if (out == row_end)
+            {
+                if (n & 1)
+                {
+                    *out = (int8_t)mcuq_dw_dsp_out(mcuq_dw_dsp_pixel(p, wp, w), q, mode);
+                }
+                if (--r == 0)
+                {
+                    break;
+                }
+                plane += in_step;
+                p = plane;
+                row_out += across;
+                out = row_out;
+                row_end = row_out + pair_bytes;
+            }
+        }
+        return;
+    }
     for (r = 0; r < rows; r++)
     {
-        mcuq_dw_dsp_row(plane, wp, n, stride, w, q, out, out_along, mode);
-        plane += in_step;
-        out += out_across;
+        int8_t *o = out + (size_t)r * across;
+        const int8_t *p = plane + (size_t)r * in_step;
+        for (x = 0; x < n; x++)
+        {
+            *o = (int8_t)mcuq_dw_dsp_out(mcuq_dw_dsp_pixel(p, wp, w), q, mode);
+            o += along;
+            p += stride;
+        }
     }
 }
 
