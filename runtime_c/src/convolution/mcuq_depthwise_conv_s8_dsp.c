@@ -69,6 +69,21 @@ static inline int32_t mcuq_dw_pack(int8_t lo, int8_t hi)
  * load, runs over the longer side, and the per-row costs (loop set-up, the odd pixel) come fewer times. */
 static inline int mcuq_dw_dsp_transposed(const mcuq_dw_geom *g) { return g->out_w < g->out_h; }
 
+/* Plane bytes from one plane row to the next. 32 wherever a plane has room for rows that far apart (a
+ * plane is max(in_h + 2, 32) x (in_w + 2) bytes, mcuq_dw_plane_bytes: transposed, inputs up to 30 rows;
+ * else up to 30 columns and no taller than wide): the channel loop then reads the three kernel rows at
+ * fixed offsets, and the registers a variable pitch takes are free (gcc reloads two fewer values from
+ * the stack per pair of outputs). */
+#define MCUQ_DW_PITCH 32
+static inline int32_t mcuq_dw_dsp_pitch(const mcuq_dw_geom *g)
+{
+    if (mcuq_dw_dsp_transposed(g))
+    {
+        return g->cs;
+    }
+    return g->wp <= MCUQ_DW_PITCH && g->hp * MCUQ_DW_PITCH <= g->plane_bytes ? MCUQ_DW_PITCH : g->wp;
+}
+
 /* Four pixels' words of four channels (a = pixel 0: bytes (c0, c1, c2, c3)) as four words of four
  * pixels, one per channel, written to the planes pb bytes apart: a 4x4 byte transpose in halfword
  * packs (PKHBT/PKHTB) and byte masks, 16 ALU instructions for what takes 12 byte stores and shifts. */
@@ -94,7 +109,7 @@ static void mcuq_dw_dsp_fill(int8_t *scratch, const int8_t *in_batch, int32_t c,
      * between rows. */
     const int32_t lines = transposed ? g->in_w : g->in_h, n = transposed ? g->in_h : g->in_w;
     const int32_t line_src = transposed ? in_c : g->in_w * in_c, src_step = transposed ? g->in_w * in_c : in_c;
-    const int32_t line_dst = transposed ? g->hp : g->wp;
+    const int32_t line_dst = mcuq_dw_dsp_pitch(g);
     const int32_t src2 = 2 * src_step, src3 = 3 * src_step, src4 = 4 * src_step;
     const int8_t *src_line = in_batch + c;
     int8_t *dst_line = scratch + (size_t)(transposed ? g->pad_left : g->pad_top) * line_dst +
@@ -216,12 +231,13 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_pair(const int8_t *p, int32_t wp, int32_t w02_0,
  * pixels one by one. */
 MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_geom *g, const int32_t *w,
                                              const mcuq_dw_requant *q, int8_t *out, const int mode,
-                                             const int transposed)
+                                             const int32_t pitch)
 {
+    const int transposed = mcuq_dw_dsp_transposed(g);
     const int32_t os = g->os;
     /* Plane row bytes, the windows' steps down and along a plane row, output pixels per plane row and
      * plane rows, and the output bytes between neighbours along a plane row and across. */
-    const int32_t wp = transposed ? g->hp : g->wp;
+    const int32_t wp = pitch != 0 ? pitch : mcuq_dw_dsp_pitch(g);
     const int32_t in_step = (transposed ? g->stride_w : g->stride_h) * wp;
     const int32_t stride = transposed ? g->stride_h : g->stride_w;
     const int32_t n = transposed ? g->out_h : g->out_w, rows = transposed ? g->out_w : g->out_h;
@@ -274,11 +290,12 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
     }
 }
 
-/* One channel c (plane at `plane`) of the DSP path, the planes transposed or not (a constant: each
- * orientation gets its own copy, with the walk's steps fixed once per call rather than chosen per row). */
+/* One channel c (plane at `plane`) of the DSP path, its plane rows pitch bytes apart (a constant, each
+ * pitch its own copy of the loops; 0: any, g's). */
 MCUQ_DW_INLINE void mcuq_dw_dsp_channel(const int8_t *plane, const mcuq_dw_geom *g, const mcuq_dw_conv_s8_args *args,
-                                        int32_t c, int8_t *out, const int transposed)
+                                        int32_t c, int8_t *out, const int32_t pitch)
 {
+    const int transposed = mcuq_dw_dsp_transposed(g);
     const int8_t *f = args->filter + c;
     const int32_t in_c = g->in_c;
     int32_t w[6];
@@ -298,38 +315,35 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel(const int8_t *plane, const mcuq_dw_geom 
     switch (mcuq_dw_mode(&q))
     {
     case 0:
-        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 0, transposed);
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 0, pitch);
         break;
     case 1:
-        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 1, transposed);
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 1, pitch);
         break;
     default:
-        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 2, transposed);
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 2, pitch);
         break;
     }
 }
 
-static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel_rows(const int8_t *plane, const mcuq_dw_geom *g,
-                                                      const mcuq_dw_conv_s8_args *args, int32_t c, int8_t *out)
+/* The channel functions mcuq_dw_fast_run calls: plane rows 32 bytes apart, or any pitch. */
+static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel_pitch32(const int8_t *plane, const mcuq_dw_geom *g,
+                                                        const mcuq_dw_conv_s8_args *args, int32_t c, int8_t *out)
+{
+    mcuq_dw_dsp_channel(plane, g, args, c, out, MCUQ_DW_PITCH);
+}
+
+static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel_any_pitch(const int8_t *plane, const mcuq_dw_geom *g,
+                                                          const mcuq_dw_conv_s8_args *args, int32_t c, int8_t *out)
 {
     mcuq_dw_dsp_channel(plane, g, args, c, out, 0);
 }
 
-static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel_columns(const int8_t *plane, const mcuq_dw_geom *g,
-                                                         const mcuq_dw_conv_s8_args *args, int32_t c, int8_t *out)
-{
-    mcuq_dw_dsp_channel(plane, g, args, c, out, 1);
-}
-
 MCUQ_API void mcuq_depthwise_conv_s8_dsp(const mcuq_dw_conv_s8_args *args)
 {
-    if (args->output_dims->w < args->output_dims->h) /* as mcuq_dw_dsp_transposed */
-    {
-        mcuq_dw_fast_run(args, mcuq_dw_dsp_fill, mcuq_dw_dsp_channel_columns);
-    }
-    else
-    {
-        mcuq_dw_fast_run(args, mcuq_dw_dsp_fill, mcuq_dw_dsp_channel_rows);
-    }
+    mcuq_dw_geom g;
+    mcuq_dw_fast_measure(args, &g);
+    mcuq_dw_fast_run(args, mcuq_dw_dsp_fill,
+                     mcuq_dw_dsp_pitch(&g) == MCUQ_DW_PITCH ? mcuq_dw_dsp_channel_pitch32 : mcuq_dw_dsp_channel_any_pitch);
 }
 #endif /* MCUQ_HAVE_DSP */

@@ -47,15 +47,11 @@ static inline int32_t mcuq_dw_planes(int32_t in_c, int32_t plane_bytes)
     return in_c % 4 == 0 && plane_bytes <= 1024 ? 4 : 1;
 }
 
-/* The planes' geometry for this call, and their padding set to the zero point for good: the channels
- * only overwrite the inside. */
-MCUQ_DW_INLINE void mcuq_dw_fast_setup(const mcuq_dw_conv_s8_args *args, mcuq_dw_geom *g)
+/* The planes' geometry for this call. */
+MCUQ_DW_INLINE void mcuq_dw_fast_measure(const mcuq_dw_conv_s8_args *args, mcuq_dw_geom *g)
 {
     const mcuq_dw_conv_params *const params = args->params;
     const mcuq_dims *const input_dims = args->input_dims;
-    int8_t *const scratch = (int8_t *)args->ctx->buf;
-    const int8_t zero_point = (int8_t)(-params->input_offset);
-    int32_t fill_bytes;
     g->pad_top = params->padding.top;
     g->pad_left = params->padding.left;
     g->in_h = input_dims->h;
@@ -71,8 +67,14 @@ MCUQ_DW_INLINE void mcuq_dw_fast_setup(const mcuq_dw_conv_s8_args *args, mcuq_dw
     g->stride_h = params->stride.h;
     g->stride_w = params->stride.w;
     g->os = params->output_pixel_stride;
-    fill_bytes = g->planes * g->plane_bytes;
-    mcuq_fill_s8(scratch, zero_point, fill_bytes);
+}
+
+/* The planes' geometry for this call, and their padding set to the zero point for good: the channels
+ * only overwrite the inside. */
+MCUQ_DW_INLINE void mcuq_dw_fast_setup(const mcuq_dw_conv_s8_args *args, mcuq_dw_geom *g)
+{
+    mcuq_dw_fast_measure(args, g);
+    mcuq_fill_s8((int8_t *)args->ctx->buf, (int8_t)(-args->params->input_offset), g->planes * g->plane_bytes);
 }
 
 /* A row-major path's walk (DSP, no DSP): per batch and per group of channels (one plane each), fill
