@@ -196,9 +196,9 @@ MCUQ_DW_INLINE int32_t mcuq_dw_dsp_pixel(const int8_t *p, int32_t wp, const int3
  * word of columns (x, x+1, x+2, x+3) of a padded row serves both: e = (x, x+2) takes the outer taps of x
  * (SMLAD with w02 = (w[k][0], w[k][2])), o = (x+1, x+3) those of x + 1, and the middle taps take one
  * half of the other (w1_01 = (w[0][1], w[1][1]), w1_2 = w[2][1]). */
-MCUQ_DW_INLINE void mcuq_dw_dsp_pair(const int8_t *p, int32_t wp, int32_t w02_0, int32_t w02_1, int32_t w02_2,
-                                     int32_t w1_01, int32_t w1_2, int32_t b, int32_t *acc0, int32_t *acc1)
+MCUQ_DW_INLINE void mcuq_dw_dsp_pair(const int8_t *p, int32_t wp, const int32_t *w, int32_t *acc0, int32_t *acc1)
 {
+    const int32_t w02_0 = w[0], w02_1 = w[1], w02_2 = w[2], w1_01 = w[3], w1_2 = w[4], b = w[5];
     int32_t v, e, o, a0, a1;
     v = mcuq_read_s8x4(p);
     e = mcuq_sxtb16(v);
@@ -245,7 +245,6 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
     int32_t r, x;
     if (stride == 1 && n >= 2)
     {
-        const int32_t w02_0 = w[0], w02_1 = w[1], w02_2 = w[2], w1_01 = w[3], w1_2 = w[4], b = w[5];
         const int32_t pair_bytes = (n & ~1) * along;
         int8_t *row_out = out, *row_end = out + pair_bytes;
         const int8_t *p = plane;
@@ -253,7 +252,7 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
         for (;;)
         {
             int32_t a0, a1;
-            mcuq_dw_dsp_pair(p, wp, w02_0, w02_1, w02_2, w1_01, w1_2, b, &a0, &a1);
+            mcuq_dw_dsp_pair(p, wp, w, &a0, &a1);
             out[0] = (int8_t)mcuq_dw_dsp_out(a0, q, mode);
             out[along] = (int8_t)mcuq_dw_dsp_out(a1, q, mode);
             out += 2 * along;
