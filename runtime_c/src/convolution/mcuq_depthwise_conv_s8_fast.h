@@ -5,8 +5,9 @@
  *
  * Channel by channel, the whole input channel is copied into a plane in scratch with a border holding
  * the zero point, so that every output pixel is computed the same way, and the channel's weights and
- * requantization constants are set up once. The DSP path's planes are row major, the MVE path's column
- * major; mcuq_dw_fast_setup below measures them and writes the border once per call.
+ * requantization constants are set up once. The DSP path's planes are row major (or, for outputs taller
+ * than wide, hold the input transposed), the MVE path's column major; mcuq_dw_fast_measure below
+ * measures them, and mcuq_dw_fast_setup also writes the border once per call.
  *
  * In place: a fast path reads all of a group of channels (every pixel) before writing those channels'
  * outputs, and never reads them again; the entry takes the portable path for any overlap where that
