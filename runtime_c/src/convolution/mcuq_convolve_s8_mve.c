@@ -199,6 +199,8 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_groups_mve(const i
     const int32x4_t out_offset = vdupq_n_s32(params->output_offset);
     const int32x4_t act_min = vdupq_n_s32(params->activation.min);
     const int32x4_t act_max = vdupq_n_s32(params->activation.max);
+    /* Locals, not reloads through ch after every dot product (its assembly clobbers memory). */
+    const int32_t *const multiplier = quant->multiplier, *const shifts = quant->shift;
     int32_t oc;
     for (oc = 0; oc + 4 <= out_c; oc += 4)
     {
@@ -208,8 +210,8 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_groups_mve(const i
         va = vldrwq_s32(acc);
         vb = vldrwq_s32(acc + 4);
         b = rshift_only || bias != NULL ? vldrwq_s32(bias + oc) : vdupq_n_s32(0);
-        mult = vldrwq_s32(quant->multiplier + oc);
-        shift = vldrwq_s32(quant->shift + oc);
+        mult = vldrwq_s32(multiplier + oc);
+        shift = vldrwq_s32(shifts + oc);
         va = vaddq_s32(va, b);
         vb = vaddq_s32(vb, b);
         if (rshift_only)
@@ -301,6 +303,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_held(const int8
                                                                     const mcuq_conv_s8_channels *ch,
                                                                     int8_t *out,
                                                                     int rshift_only,
+                                                                    int int8_range,
                                                                     int nv)
 {
     const int32_t len = ch->len, out_c = ch->out_c;
@@ -318,6 +321,9 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_held(const int8
     const int32x4_t out_offset = vdupq_n_s32(params->output_offset);
     const int32x4_t act_min = vdupq_n_s32(params->activation.min);
     const int32x4_t act_max = vdupq_n_s32(params->activation.max);
+    /* Locals, not reloads through ch after every dot product (its assembly clobbers memory). */
+    const int32_t *const multiplier = quant->multiplier, *const shifts = quant->shift;
+    const int32_t output_offset = params->output_offset;
     const int8_t *w = filter;
     int32_t oc;
     /* The column is in registers from here on: the output may overwrite it (in place). */
@@ -333,8 +339,8 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_held(const int8
         v = vsetq_lane_s32(a2, v, 2);
         v = vsetq_lane_s32(a3, v, 3);
         v = vaddq_s32(v, rshift_only || bias != NULL ? vldrwq_s32(bias + oc) : vdupq_n_s32(0));
-        mult = vldrwq_s32(quant->multiplier + oc);
-        shift = vldrwq_s32(quant->shift + oc);
+        mult = vldrwq_s32(multiplier + oc);
+        shift = vldrwq_s32(shifts + oc);
         if (rshift_only)
         {
             v = vqrdmulhq_s32(v, mult); /* mcuq_requantize_mve with a zero left shift */
@@ -344,8 +350,18 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_held(const int8
         {
             v = mcuq_requantize_mve(v, mult, shift);
         }
-        v = vaddq_s32(v, out_offset);
-        vstrbq_s32(out + oc, vminq_s32(vmaxq_s32(v, act_min), act_max));
+        if (int8_range)
+        {
+            /* The activation is all of int8: a saturating shift clamps, and the offset comes from a
+             * general register, which leaves the vector registers to the column (no spills for nv = 4). */
+            v = vaddq_n_s32(v, output_offset);
+            vstrbq_s32(out + oc, vshrq_n_s32(vqshlq_n_s32(v, 24), 24));
+        }
+        else
+        {
+            v = vaddq_s32(v, out_offset);
+            vstrbq_s32(out + oc, vminq_s32(vmaxq_s32(v, act_min), act_max));
+        }
     }
     for (; oc < out_c; oc++)
     {
@@ -356,52 +372,53 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_held(const int8
     }
 }
 
+/* mcuq_conv_s8_pixel_held with the vector count nv = ceil(K / 16) as a constant. */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_nv(const int8_t *col,
+                                                                  const mcuq_conv_s8_channels *ch,
+                                                                  int8_t *out,
+                                                                  int rshift_only,
+                                                                  int int8_range)
+{
+    const int nv = (ch->len + 15) >> 4;
+    if (nv == 1)
+    {
+        mcuq_conv_s8_pixel_held(col, ch, out, rshift_only, int8_range, 1);
+    }
+    else if (nv == 2)
+    {
+        mcuq_conv_s8_pixel_held(col, ch, out, rshift_only, int8_range, 2);
+    }
+    else if (nv == 3)
+    {
+        mcuq_conv_s8_pixel_held(col, ch, out, rshift_only, int8_range, 3);
+    }
+    else
+    {
+        mcuq_conv_s8_pixel_held(col, ch, out, rshift_only, int8_range, 4);
+    }
+}
+
+/* mode 0: any shifts and clamp; 1: right shifts of 2 or more and a bias (mcuq_conv_s8_rshifts); 2: as 1,
+ * with an activation that is all of int8. */
 static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pixel_mve(const int8_t *col,
                                                          const mcuq_conv_s8_channels *ch,
                                                          int8_t *out,
-                                                         int rshift_only)
+                                                         int mode)
 {
     /* One instance per vector count and requantization case: tested inside the channel loop, the
      * flag takes a register the four accumulators (even registers) need, and gcc adds moves. The
      * if chains lay out better than one switch (KWS M55 1x1 64->64: 142,281 against 153,531). */
-    const int nv = (ch->len + 15) >> 4;
-    if (rshift_only)
+    if (mode == 2)
     {
-        if (nv == 1)
-        {
-            mcuq_conv_s8_pixel_held(col, ch, out, 1, 1);
-        }
-        else if (nv == 2)
-        {
-            mcuq_conv_s8_pixel_held(col, ch, out, 1, 2);
-        }
-        else if (nv == 3)
-        {
-            mcuq_conv_s8_pixel_held(col, ch, out, 1, 3);
-        }
-        else
-        {
-            mcuq_conv_s8_pixel_held(col, ch, out, 1, 4);
-        }
+        mcuq_conv_s8_pixel_nv(col, ch, out, 1, 1);
+    }
+    else if (mode == 1)
+    {
+        mcuq_conv_s8_pixel_nv(col, ch, out, 1, 0);
     }
     else
     {
-        if (nv == 1)
-        {
-            mcuq_conv_s8_pixel_held(col, ch, out, 0, 1);
-        }
-        else if (nv == 2)
-        {
-            mcuq_conv_s8_pixel_held(col, ch, out, 0, 2);
-        }
-        else if (nv == 3)
-        {
-            mcuq_conv_s8_pixel_held(col, ch, out, 0, 3);
-        }
-        else
-        {
-            mcuq_conv_s8_pixel_held(col, ch, out, 0, 4);
-        }
+        mcuq_conv_s8_pixel_nv(col, ch, out, 0, 0);
     }
 }
 
@@ -442,10 +459,12 @@ MCUQ_API void mcuq_convolve_s8_mve(const mcuq_conv_s8_args *args)
         /* One pixel at a time (in place: its window is in registers before its output is written).
          * A window that is one run of input bytes (a single row of taps, inside the input: 1x1
          * convs) is read where it is; others are copied into the scratch first. */
+        const int int8_range = args->params->activation.min == -128 && args->params->activation.max == 127;
+        const int mode = rshifts ? 1 + int8_range : 0;
         for (pixel = 0; pixel < pixels; pixel++)
         {
             const int8_t *const src = mcuq_conv_s8_column(&cur, &win, col, 1);
-            mcuq_conv_s8_pixel_mve(src, &ch, args->output + (size_t)pixel * out_stride, rshifts);
+            mcuq_conv_s8_pixel_mve(src, &ch, args->output + (size_t)pixel * out_stride, mode);
             mcuq_conv_s8_advance(&cur);
         }
         return;

@@ -101,9 +101,14 @@ MCUQ_DW_INLINE int32x4_t mcuq_dw_mve_rows(const int8_t *p, const int strided, ui
  * optimization level (with all nine weights held, gcc finds no allocation at -Os and -Og); the
  * requantization constants are vectors. A tail-predicated loop (DLSTP.32 over the rows): the last
  * block's lanes past the output's end are neither read nor stored. */
+typedef struct
+{
+    int32x4_t bias, mult, shift, off; /* the channel's bias, multiplier, shift and output offset */
+    uint32x4_t out_offsets;            /* the 4 rows' output byte offsets */
+} mcuq_dw_mve_lanes;
+
 MCUQ_DW_INLINE void mcuq_dw_mve_column_asm(const int8_t **col, int8_t **out, int32_t rows, const int32_t *w,
-                                          int32_t out_step, uint32x4_t out_offsets, int32x4_t bias,
-                                          int32x4_t mult, int32x4_t shift, int32x4_t off)
+                                          int32_t out_step, const mcuq_dw_mve_lanes *v)
 {
     const int8_t *c0 = *col;
     int8_t *o = *out;
@@ -129,8 +134,8 @@ MCUQ_DW_INLINE void mcuq_dw_mve_column_asm(const int8_t **col, int8_t **out, int
                      "add %[o], %[o], %[step]\n\t"
                      "letp lr, 1b\n"
                      : [c0] "+r"(c0), [o] "+r"(o)
-                     : [rows] "r"(rows), [w] "r"(w), [step] "r"(out_step), [offs] "w"(out_offsets),
-                       [bias] "w"(bias), [mult] "w"(mult), [shift] "w"(shift), [off] "w"(off)
+                     : [rows] "r"(rows), [w] "r"(w), [step] "r"(out_step), [offs] "w"(v->out_offsets),
+                       [bias] "w"(v->bias), [mult] "w"(v->mult), [shift] "w"(v->shift), [off] "w"(v->off)
                      : "r4", "r5", "r6", "r8", "r10", "r11", "q0", "q1", "lr", "memory");
 #undef MCUQ_DW_TAP
     *col = c0;
@@ -171,8 +176,9 @@ MCUQ_DW_INLINE void mcuq_dw_mve_channel_mode(const int8_t *plane, const mcuq_dw_
 #if MCUQ_DW_MVE_GCC_ASM
         if (mode == 0 && cs32 && !strided)
         {
-            mcuq_dw_mve_column_asm(&c0, &o, out_h, w_by_column, out_step, out_offsets, bias_v, vdupq_n_s32(k.mult),
-                                   vdupq_n_s32(k.shift), vdupq_n_s32(k.off));
+            const mcuq_dw_mve_lanes lanes = {bias_v, vdupq_n_s32(k.mult), vdupq_n_s32(k.shift), vdupq_n_s32(k.off),
+                                             out_offsets};
+            mcuq_dw_mve_column_asm(&c0, &o, out_h, w_by_column, out_step, &lanes);
             y = 0; /* all rows done */
         }
 #endif
