@@ -1,8 +1,8 @@
 /*
  * mcuq_convolve_s8, MVE path (Helium: Cortex-M55, M85): one group. For 16 <= K <= 64 one pixel at a
- * time with its column held in vector registers; otherwise output pixels two at a time, each pair of
- * output channels a 2-pixel x 2-channel VMLADAVA.S8 dot product, four channels per vector
- * requantization (mcuq_convolve_s8_fast.h has the walk and what the DSP path shares).
+ * time with its column held in vector registers; otherwise output pixels two at a time, each four
+ * output channels a 2-pixel x 4-channel VMLADAVA.S8 dot product (two tail-predicated loops) and one
+ * vector requantization per pixel (mcuq_convolve_s8_fast.h has the walk and what the DSP path shares).
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"

@@ -3,8 +3,9 @@
  * mcuq_depthwise_conv_s8_fast.h on column-major planes (columns 32 bytes apart when they fit, so that
  * the 9 taps are immediate offsets from one register); lanes = 4 consecutive output rows of one
  * column: each tap is one VLDRB.S32 (a gather of rows stride_h apart when stride_h > 1) and one VMLA by
- * the scalar weight; requantization on the 4 lanes, a scatter store. (Stride 2 took the DSP path before:
- * MobileNet's stride-2 layers on the M55 at 0.07-0.19 MACs per instruction.)
+ * the scalar weight; requantization on the 4 lanes, a scatter store; the usual stride-1 case in
+ * assembly (mcuq_dw_mve_column_asm). (Stride 2 took the DSP path before: MobileNet's stride-2 layers on
+ * the M55 at 0.07-0.19 MACs per instruction.)
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
