@@ -1,8 +1,8 @@
 /*
  * mcuq_convolve_s8, MVE path (Helium: Cortex-M55, M85): one group. For 16 <= K <= 64 one pixel at a
- * time with its column held in vector registers; otherwise output pixels two at a time, each pair of
- * output channels a 2-pixel x 2-channel VMLADAVA.S8 dot product, four channels per vector
- * requantization (mcuq_convolve_s8_fast.h has the walk and what the DSP path shares).
+ * time with its column held in vector registers; otherwise output pixels two at a time, each four
+ * output channels a 2-pixel x 4-channel VMLADAVA.S8 dot product (two tail-predicated loops) and one
+ * vector requantization per pixel (mcuq_convolve_s8_fast.h has the walk and what the DSP path shares).
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
@@ -30,7 +30,22 @@
 
 static inline void mcuq_conv_s8_copy(int8_t *dst, const int8_t *src, int32_t n)
 {
+#if MCUQ_CONV_S8_GCC_ASM
+    /* One tail-predicated loop (WLSTP/LETP: no separate tail, nothing for n = 0): 1 + 3 * ceil(n / 16)
+     * instructions. gcc makes mcuq_copy_s8_mve a counted loop, a test and a predicated tail: about 25
+     * for a 48-byte window row of a 3x3 conv over 16 channels, 15 for the 9 bytes of 3 channels. */
+    __asm__ volatile("wlstp.8 lr, %[n], 2f\n"
+                     "1:\n\t"
+                     "vldrb.u8 q0, [%[src]], #16\n\t"
+                     "vstrb.8 q0, [%[dst]], #16\n\t"
+                     "letp lr, 1b\n"
+                     "2:\n"
+                     : [dst] "+r"(dst), [src] "+r"(src)
+                     : [n] "r"(n)
+                     : "q0", "lr", "memory");
+#else
     mcuq_copy_s8_mve(dst, src, n);
+#endif
 }
 
 /* acc[2 * pixel + channel] = dot(column of pixel a or b, filter row 0 or 1) over len bytes, where
@@ -106,7 +121,68 @@ static void mcuq_conv_s8_dot_2x2(const int8_t *col_a, const int8_t *row_0, int32
     mcuq_conv_s8_dot_2x2_inline(col_a, row_0, len, acc);
 }
 
-/* Four channels at a time: two 2x2 dot products, then the four values of each pixel requantized as one
+/* acc[4 * pixel + j] = dot(column of pixel a or b, filter row j) for the four rows row .. row + 3 * len,
+ * where column b follows column a (len bytes each). */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x4(const int8_t *col_a,
+                                                                 const int8_t *row,
+                                                                 int32_t len,
+                                                                 int32_t *acc)
+{
+#if MCUQ_CONV_S8_GCC_ASM
+    /* Two tail-predicated loops (DLSTP/LETP: any K, no separate tail), rows 0 and 1, then 2 and 3,
+     * each storing its four accumulators with two STRD. One block, so that the accumulators (even
+     * registers for VMLADAVA) and the six pointers stay in registers: as two 2x2 dot products in C, gcc
+     * spends 86 instructions per group of four channels outside the loops (lane inserts one at a
+     * time, pointers and accumulators through the stack). */
+    int32_t a0, a1, b0, b1;
+    const int8_t *ca, *cb, *r0, *r1;
+#define MCUQ_CONV_S8_LOOP_2X2(first_row)                                                                      \
+    "mov %[ca], %[col]\n\t"                                                                                \
+    "add %[cb], %[col], %[len]\n\t"                                                                        \
+    "add %[r0], %[row], " first_row "\n\t"                                                                 \
+    "add %[r1], %[r0], %[len]\n\t"                                                                         \
+    "movs %[a0], #0\n\t"                                                                                   \
+    "movs %[a1], #0\n\t"                                                                                   \
+    "movs %[b0], #0\n\t"                                                                                   \
+    "movs %[b1], #0\n\t"                                                                                   \
+    "dlstp.8 lr, %[len]\n"                                                                                 \
+    "1:\n\t"                                                                                               \
+    "vldrb.u8 q0, [%[ca]], #16\n\t"                                                                        \
+    "vldrb.u8 q1, [%[cb]], #16\n\t"                                                                        \
+    "vldrb.u8 q2, [%[r0]], #16\n\t"                                                                        \
+    "vmladava.s8 %[a0], q0, q2\n\t"                                                                        \
+    "vmladava.s8 %[b0], q1, q2\n\t"                                                                        \
+    "vldrb.u8 q2, [%[r1]], #16\n\t"                                                                        \
+    "vmladava.s8 %[a1], q0, q2\n\t"                                                                        \
+    "vmladava.s8 %[b1], q1, q2\n\t"                                                                        \
+    "letp lr, 1b\n\t"
+    /* volatile: its only result is the memory at acc, which gcc does not see as an output. */
+    __asm__ volatile(MCUQ_CONV_S8_LOOP_2X2("#0")
+            "strd %[a0], %[a1], [%[acc], #0]\n\t"
+            "strd %[b0], %[b1], [%[acc], #16]\n\t"
+            MCUQ_CONV_S8_LOOP_2X2("%[len], lsl #1")
+            "strd %[a0], %[a1], [%[acc], #8]\n\t"
+            "strd %[b0], %[b1], [%[acc], #24]\n\t"
+            : [a0] "=&Te"(a0), [a1] "=&Te"(a1), [b0] "=&Te"(b0), [b1] "=&Te"(b1), [ca] "=&r"(ca), [cb] "=&r"(cb),
+              [r0] "=&r"(r0), [r1] "=&r"(r1)
+            : [col] "r"(col_a), [row] "r"(row), [len] "r"(len), [acc] "r"(acc)
+            : "q0", "q1", "q2", "lr", "memory");
+#undef MCUQ_CONV_S8_LOOP_2X2
+#else
+    int32_t two[4];
+    int j;
+    for (j = 0; j < 4; j += 2)
+    {
+        mcuq_conv_s8_dot_2x2_inline(col_a, row + (size_t)j * len, len, two);
+        acc[j] = two[0];
+        acc[j + 1] = two[1];
+        acc[4 + j] = two[2];
+        acc[5 + j] = two[3];
+    }
+#endif
+}
+
+/* Four channels at a time: one 2x4 dot product, then the four values of each pixel requantized as one
  * vector and stored with one narrowing VSTRB; returns the number of channels done. rshift_only (a
  * bias and no left shift, checked once per call): mcuq_requantize_mve without its left-shift steps. */
 static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_groups_mve(const int8_t *col,
@@ -123,25 +199,19 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_groups_mve(const i
     const int32x4_t out_offset = vdupq_n_s32(params->output_offset);
     const int32x4_t act_min = vdupq_n_s32(params->activation.min);
     const int32x4_t act_max = vdupq_n_s32(params->activation.max);
+    /* Locals, not reloads through ch after every dot product (its assembly clobbers memory). */
+    const int32_t *const multiplier = quant->multiplier, *const shifts = quant->shift;
     int32_t oc;
     for (oc = 0; oc + 4 <= out_c; oc += 4)
     {
-        const int8_t *const row = filter + (size_t)oc * len;
         int32x4_t b, mult, shift, va, vb;
         int32_t acc[8];
-        mcuq_conv_s8_dot_2x2_inline(col, row, len, acc);
-        mcuq_conv_s8_dot_2x2_inline(col, row + 2 * len, len, acc + 4);
+        mcuq_conv_s8_dot_2x4(col, filter + (size_t)oc * len, len, acc);
+        va = vldrwq_s32(acc);
+        vb = vldrwq_s32(acc + 4);
         b = rshift_only || bias != NULL ? vldrwq_s32(bias + oc) : vdupq_n_s32(0);
-        mult = vldrwq_s32(quant->multiplier + oc);
-        shift = vldrwq_s32(quant->shift + oc);
-        va = vdupq_n_s32(acc[0]);
-        va = vsetq_lane_s32(acc[1], va, 1);
-        va = vsetq_lane_s32(acc[4], va, 2);
-        va = vsetq_lane_s32(acc[5], va, 3);
-        vb = vdupq_n_s32(acc[2]);
-        vb = vsetq_lane_s32(acc[3], vb, 1);
-        vb = vsetq_lane_s32(acc[6], vb, 2);
-        vb = vsetq_lane_s32(acc[7], vb, 3);
+        mult = vldrwq_s32(multiplier + oc);
+        shift = vldrwq_s32(shifts + oc);
         va = vaddq_s32(va, b);
         vb = vaddq_s32(vb, b);
         if (rshift_only)
@@ -233,6 +303,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_held(const int8
                                                                     const mcuq_conv_s8_channels *ch,
                                                                     int8_t *out,
                                                                     int rshift_only,
+                                                                    int int8_range,
                                                                     int nv)
 {
     const int32_t len = ch->len, out_c = ch->out_c;
@@ -250,6 +321,9 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_held(const int8
     const int32x4_t out_offset = vdupq_n_s32(params->output_offset);
     const int32x4_t act_min = vdupq_n_s32(params->activation.min);
     const int32x4_t act_max = vdupq_n_s32(params->activation.max);
+    /* Locals, not reloads through ch after every dot product (its assembly clobbers memory). */
+    const int32_t *const multiplier = quant->multiplier, *const shifts = quant->shift;
+    const int32_t output_offset = params->output_offset;
     const int8_t *w = filter;
     int32_t oc;
     /* The column is in registers from here on: the output may overwrite it (in place). */
@@ -265,8 +339,8 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_held(const int8
         v = vsetq_lane_s32(a2, v, 2);
         v = vsetq_lane_s32(a3, v, 3);
         v = vaddq_s32(v, rshift_only || bias != NULL ? vldrwq_s32(bias + oc) : vdupq_n_s32(0));
-        mult = vldrwq_s32(quant->multiplier + oc);
-        shift = vldrwq_s32(quant->shift + oc);
+        mult = vldrwq_s32(multiplier + oc);
+        shift = vldrwq_s32(shifts + oc);
         if (rshift_only)
         {
             v = vqrdmulhq_s32(v, mult); /* mcuq_requantize_mve with a zero left shift */
@@ -276,8 +350,18 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_held(const int8
         {
             v = mcuq_requantize_mve(v, mult, shift);
         }
-        v = vaddq_s32(v, out_offset);
-        vstrbq_s32(out + oc, vminq_s32(vmaxq_s32(v, act_min), act_max));
+        if (int8_range)
+        {
+            /* The activation is all of int8: a saturating shift clamps, and the offset comes from a
+             * general register, which leaves the vector registers to the column (no spills for nv = 4). */
+            v = vaddq_n_s32(v, output_offset);
+            vstrbq_s32(out + oc, vshrq_n_s32(vqshlq_n_s32(v, 24), 24));
+        }
+        else
+        {
+            v = vaddq_s32(v, out_offset);
+            vstrbq_s32(out + oc, vminq_s32(vmaxq_s32(v, act_min), act_max));
+        }
     }
     for (; oc < out_c; oc++)
     {
@@ -288,52 +372,53 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_held(const int8
     }
 }
 
+/* mcuq_conv_s8_pixel_held with the vector count nv = ceil(K / 16) as a constant. */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_nv(const int8_t *col,
+                                                                  const mcuq_conv_s8_channels *ch,
+                                                                  int8_t *out,
+                                                                  int rshift_only,
+                                                                  int int8_range)
+{
+    const int nv = (ch->len + 15) >> 4;
+    if (nv == 1)
+    {
+        mcuq_conv_s8_pixel_held(col, ch, out, rshift_only, int8_range, 1);
+    }
+    else if (nv == 2)
+    {
+        mcuq_conv_s8_pixel_held(col, ch, out, rshift_only, int8_range, 2);
+    }
+    else if (nv == 3)
+    {
+        mcuq_conv_s8_pixel_held(col, ch, out, rshift_only, int8_range, 3);
+    }
+    else
+    {
+        mcuq_conv_s8_pixel_held(col, ch, out, rshift_only, int8_range, 4);
+    }
+}
+
+/* mode 0: any shifts and clamp; 1: right shifts of 2 or more and a bias (mcuq_conv_s8_rshifts); 2: as 1,
+ * with an activation that is all of int8. */
 static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pixel_mve(const int8_t *col,
                                                          const mcuq_conv_s8_channels *ch,
                                                          int8_t *out,
-                                                         int rshift_only)
+                                                         int mode)
 {
     /* One instance per vector count and requantization case: tested inside the channel loop, the
      * flag takes a register the four accumulators (even registers) need, and gcc adds moves. The
      * if chains lay out better than one switch (KWS M55 1x1 64->64: 142,281 against 153,531). */
-    const int nv = (ch->len + 15) >> 4;
-    if (rshift_only)
+    if (mode == 2)
     {
-        if (nv == 1)
-        {
-            mcuq_conv_s8_pixel_held(col, ch, out, 1, 1);
-        }
-        else if (nv == 2)
-        {
-            mcuq_conv_s8_pixel_held(col, ch, out, 1, 2);
-        }
-        else if (nv == 3)
-        {
-            mcuq_conv_s8_pixel_held(col, ch, out, 1, 3);
-        }
-        else
-        {
-            mcuq_conv_s8_pixel_held(col, ch, out, 1, 4);
-        }
+        mcuq_conv_s8_pixel_nv(col, ch, out, 1, 1);
+    }
+    else if (mode == 1)
+    {
+        mcuq_conv_s8_pixel_nv(col, ch, out, 1, 0);
     }
     else
     {
-        if (nv == 1)
-        {
-            mcuq_conv_s8_pixel_held(col, ch, out, 0, 1);
-        }
-        else if (nv == 2)
-        {
-            mcuq_conv_s8_pixel_held(col, ch, out, 0, 2);
-        }
-        else if (nv == 3)
-        {
-            mcuq_conv_s8_pixel_held(col, ch, out, 0, 3);
-        }
-        else
-        {
-            mcuq_conv_s8_pixel_held(col, ch, out, 0, 4);
-        }
+        mcuq_conv_s8_pixel_nv(col, ch, out, 0, 0);
     }
 }
 
@@ -374,10 +459,12 @@ MCUQ_API void mcuq_convolve_s8_mve(const mcuq_conv_s8_args *args)
         /* One pixel at a time (in place: its window is in registers before its output is written).
          * A window that is one run of input bytes (a single row of taps, inside the input: 1x1
          * convs) is read where it is; others are copied into the scratch first. */
+        const int int8_range = args->params->activation.min == -128 && args->params->activation.max == 127;
+        const int mode = rshifts ? 1 + int8_range : 0;
         for (pixel = 0; pixel < pixels; pixel++)
         {
             const int8_t *const src = mcuq_conv_s8_column(&cur, &win, col, 1);
-            mcuq_conv_s8_pixel_mve(src, &ch, args->output + (size_t)pixel * out_stride, rshifts);
+            mcuq_conv_s8_pixel_mve(src, &ch, args->output + (size_t)pixel * out_stride, mode);
             mcuq_conv_s8_advance(&cur);
         }
         return;

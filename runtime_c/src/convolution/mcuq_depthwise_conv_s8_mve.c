@@ -3,8 +3,9 @@
  * mcuq_depthwise_conv_s8_fast.h on column-major planes (columns 32 bytes apart when they fit, so that
  * the 9 taps are immediate offsets from one register); lanes = 4 consecutive output rows of one
  * column: each tap is one VLDRB.S32 (a gather of rows stride_h apart when stride_h > 1) and one VMLA by
- * the scalar weight; requantization on the 4 lanes, a scatter store. (Stride 2 took the DSP path before:
- * MobileNet's stride-2 layers on the M55 at 0.07-0.19 MACs per instruction.)
+ * the scalar weight; requantization on the 4 lanes, a scatter store; the usual stride-1 case in
+ * assembly (mcuq_dw_mve_column_asm). (Stride 2 took the DSP path before: MobileNet's stride-2 layers on
+ * the M55 at 0.07-0.19 MACs per instruction.)
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
@@ -82,6 +83,67 @@ MCUQ_DW_INLINE int32x4_t mcuq_dw_mve_rows(const int8_t *p, const int strided, ui
     return strided ? vldrbq_gather_offset_z_s32(p, in_rows, pred) : vldrbq_s32(p);
 }
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__)
+/* The usual case in assembly: gcc (clang cannot allocate the registers; at -O0 the frame pointer takes
+ * one), when optimizing. */
+#define MCUQ_DW_MVE_GCC_ASM 1
+#else
+#define MCUQ_DW_MVE_GCC_ASM 0
+#endif
+
+#if MCUQ_DW_MVE_GCC_ASM
+/* One plane column's output rows, 4 per block, at stride 1, columns 32 bytes apart, mode 0 (right
+ * shift, no clamp beyond int8), as mcuq_dw_mve_channel_mode computes them, *col and *out moved past
+ * them; w: the nine weights kernel column by kernel column (w[3 * kx + ky]). 33 instructions per block
+ * against 46 in C, where gcc wants 17 of the 13 general registers (nine weights, pointers,
+ * requantization scalars) and reloads 9 from the stack in every block (KWS M55). Here the weights come
+ * with one LDM and one LDRD + LDR per block into six fixed registers (r7 and r9 left out: the frame
+ * pointer at -Og, the platform register), so that only five operands need allocating whatever the
+ * optimization level (with all nine weights held, gcc finds no allocation at -Os and -Og); the
+ * requantization constants are vectors. A tail-predicated loop (DLSTP.32 over the rows): the last
+ * block's lanes past the output's end are neither read nor stored. */
+typedef struct
+{
+    int32x4_t bias, mult, shift, off; /* the channel's bias, multiplier, shift and output offset */
+    uint32x4_t out_offsets;            /* the 4 rows' output byte offsets */
+} mcuq_dw_mve_lanes;
+
+MCUQ_DW_INLINE void mcuq_dw_mve_column_asm(const int8_t **col, int8_t **out, int32_t rows, const int32_t *w,
+                                          int32_t out_step, const mcuq_dw_mve_lanes *v)
+{
+    const int8_t *c0 = *col;
+    int8_t *o = *out;
+#define MCUQ_DW_TAP(offset, weight) "vldrb.s32 q1, [%[c0], #" #offset "]\n\tvmla.s32 q0, q1, " weight "\n\t"
+    __asm__ volatile("dlstp.32 lr, %[rows]\n"
+                     "1:\n\t"
+                     "vmov q0, %q[bias]\n\t"
+                     "ldm %[w], {r4, r5, r6, r8, r10, r11}\n\t"
+                     MCUQ_DW_TAP(0, "r4") MCUQ_DW_TAP(1, "r5") MCUQ_DW_TAP(2, "r6")
+                     MCUQ_DW_TAP(32, "r8") MCUQ_DW_TAP(33, "r10") MCUQ_DW_TAP(34, "r11")
+                     "ldrd r4, r5, [%[w], #24]\n\t"
+                     "ldr r6, [%[w], #32]\n\t"
+                     MCUQ_DW_TAP(64, "r4") MCUQ_DW_TAP(65, "r5") MCUQ_DW_TAP(66, "r6")
+                     "vqrdmulh.s32 q0, q0, %q[mult]\n\t"
+                     "vshr.s32 q1, q0, #31\n\t"
+                     "vqadd.s32 q0, q0, q1\n\t"
+                     "vrshl.s32 q0, q0, %q[shift]\n\t"
+                     "vadd.i32 q0, q0, %q[off]\n\t"
+                     "vqshl.s32 q0, q0, #24\n\t"
+                     "vshr.s32 q0, q0, #24\n\t"
+                     "vstrb.32 q0, [%[o], %q[offs]]\n\t"
+                     "adds %[c0], #4\n\t"
+                     "add %[o], %[o], %[step]\n\t"
+                     "letp lr, 1b\n"
+                     : [c0] "+r"(c0), [o] "+r"(o)
+                     : [rows] "r"(rows), [w] "r"(w), [step] "r"(out_step), [offs] "w"(v->out_offsets),
+                       [bias] "w"(v->bias), [mult] "w"(v->mult), [shift] "w"(v->shift), [off] "w"(v->off)
+                     : "r4", "r5", "r6", "r8", "r10", "r11", "q0", "q1", "lr", "memory");
+#undef MCUQ_DW_TAP
+    *col = c0;
+    *out = o;
+}
+#endif
+
 /* One channel on its column-major plane: lanes = 4 consecutive output rows of one column, each tap one
  * VLDRB.S32 of the column (strided: a gather) and one VMLA by the scalar weight; requantization on the 4
  * lanes, a scatter store. mode 0: right shift, no clamp beyond int8; 1: right shift and the activation
@@ -96,6 +158,9 @@ MCUQ_DW_INLINE void mcuq_dw_mve_channel_mode(const int8_t *plane, const mcuq_dw_
     const int32_t w00 = f[0], w01 = f[in_c], w02 = f[2 * in_c];
     const int32_t w10 = f[3 * in_c], w11 = f[4 * in_c], w12 = f[5 * in_c];
     const int32_t w20 = f[6 * in_c], w21 = f[7 * in_c], w22 = f[8 * in_c];
+#if MCUQ_DW_MVE_GCC_ASM
+    const int32_t w_by_column[9] = {w00, w10, w20, w01, w11, w21, w02, w12, w22};
+#endif
     const int32x4_t bias_v = vdupq_n_s32(k.bias);
     const uint32x4_t out_offsets = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)(out_w * os));
     int32_t x, y;
@@ -108,7 +173,17 @@ MCUQ_DW_INLINE void mcuq_dw_mve_channel_mode(const int8_t *plane, const mcuq_dw_
          * which leaves the scalar registers to the nine weights. */
         const int8_t *c0 = plane + (size_t)x * column_step;
         int8_t *o = out + (size_t)x * os;
-        for (y = out_h; y > 0; y -= 4)
+        y = out_h;
+#if MCUQ_DW_MVE_GCC_ASM
+        if (mode == 0 && cs32 && !strided)
+        {
+            const mcuq_dw_mve_lanes lanes = {bias_v, vdupq_n_s32(k.mult), vdupq_n_s32(k.shift), vdupq_n_s32(k.off),
+                                             out_offsets};
+            mcuq_dw_mve_column_asm(&c0, &o, out_h, w_by_column, out_step, &lanes);
+            y = 0; /* all rows done */
+        }
+#endif
+        for (; y > 0; y -= 4)
         {
             const mve_pred16_t p = strided ? vctp32q((uint32_t)y) : 0;
             int32x4_t acc = vmlaq_n_s32(bias_v, mcuq_dw_mve_rows(c0, strided, in_rows, p), w00);
