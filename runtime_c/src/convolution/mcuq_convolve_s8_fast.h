@@ -287,6 +287,20 @@ static inline int mcuq_conv_s8_rshifts(const mcuq_conv_s8_channels *ch)
     return rshifts;
 }
 
+/* Where the current pixel's window starts in the input when it lies inside it without dilation (k_h
+ * rows of k_w * in_c contiguous bytes, in_row bytes apart), else NULL. */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE const int8_t *mcuq_conv_s8_window_in_input(const mcuq_conv_s8_cursor *cur,
+                                                                                 const mcuq_conv_s8_window *win)
+{
+    const int32_t base_y = cur->out_y * cur->stride_h - cur->pad_top;
+    const int32_t base_x = cur->out_x * cur->stride_w - cur->pad_left;
+    if (cur->dense && base_y >= 0 && base_x >= 0 && base_y <= cur->last_y && base_x <= cur->last_x)
+    {
+        return cur->input + (size_t)cur->batch * cur->in_image + ((size_t)base_y * win->in_w + base_x) * win->in_c;
+    }
+    return NULL;
+}
+
 /* The column of the current pixel: built at dst, or, when in_place allows it and the window is one
  * run of input bytes inside the input (a single row of taps), the input itself. */
 static inline MCUQ_CONV_S8_ALWAYS_INLINE const int8_t *mcuq_conv_s8_column(const mcuq_conv_s8_cursor *cur,
@@ -294,13 +308,9 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE const int8_t *mcuq_conv_s8_column(const
                                                                         int8_t *dst,
                                                                         int in_place)
 {
-    const int32_t base_y = cur->out_y * cur->stride_h - cur->pad_top;
-    const int32_t base_x = cur->out_x * cur->stride_w - cur->pad_left;
-    const int8_t *const in_batch = cur->input + (size_t)cur->batch * cur->in_image;
-    if (cur->dense && base_y >= 0 && base_x >= 0 && base_y <= cur->last_y && base_x <= cur->last_x)
+    const int8_t *src = mcuq_conv_s8_window_in_input(cur, win);
+    if (src != NULL)
     {
-        /* The window lies inside the input: k_h rows of k_w * in_c contiguous bytes. */
-        const int8_t *src = in_batch + ((size_t)base_y * win->in_w + base_x) * win->in_c;
         int8_t *row = dst;
         int32_t ky;
         if (in_place && win->k_h == 1)
@@ -316,7 +326,8 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE const int8_t *mcuq_conv_s8_column(const
     }
     else
     {
-        mcuq_conv_s8_im2col(dst, in_batch, win, base_y, base_x);
+        mcuq_conv_s8_im2col(dst, cur->input + (size_t)cur->batch * cur->in_image, win,
+                            cur->out_y * cur->stride_h - cur->pad_top, cur->out_x * cur->stride_w - cur->pad_left);
     }
     return dst;
 }
