@@ -207,6 +207,22 @@ static void mcuq_conv_s8_widen(int32_t *lanes, const int8_t *src, int32_t n)
     }
 }
 
+/* The columns of pixels a and b (len bytes each, len % 4 == 0) widened together into the layout above:
+ * for a 1x1 convolution with stride 1 and no padding, whose columns are the input pixels themselves. */
+static void mcuq_conv_s8_widen_two(int32_t *wide, const int8_t *a, const int8_t *b, int32_t len)
+{
+    int32_t g;
+    for (g = 0; g < len; g += 4)
+    {
+        const int32_t xa = mcuq_read_s8x4(a + g), xb = mcuq_read_s8x4(b + g);
+        wide[0] = mcuq_sxtb16(xa);
+        wide[1] = mcuq_sxtb16_ror8(xa);
+        wide[2] = mcuq_sxtb16(xb);
+        wide[3] = mcuq_sxtb16_ror8(xb);
+        wide += 4;
+    }
+}
+
 /* The current pixel's column widened into lanes (words 0, 1 of each 4; pixel b's lanes start 2 words
  * later), from the input where its window lies inside it in whole-word rows, else via stage. */
 static void mcuq_conv_s8_widen_pixel(int32_t *lanes,
@@ -400,7 +416,7 @@ MCUQ_API void mcuq_convolve_s8_dsp(const mcuq_conv_s8_args *args)
     mcuq_conv_s8_cursor cur;
     mcuq_conv_s8_channels ch;
     int32_t pixel = 0;
-    int folds;
+    int folds, pointwise, direct;
     mcuq_conv_s8_fast_init(args, &win, &cur, &ch);
     folds = mcuq_conv_s8_folds_dsp(&ch);
     /* Roomy scratch: widened columns first, the int8 ones staged after them. */
@@ -409,6 +425,25 @@ MCUQ_API void mcuq_convolve_s8_dsp(const mcuq_conv_s8_args *args)
     {
         wide = (int32_t *)ctx->buf;
         stage = col + 4 * ch.len;
+    }
+    /* Output pixel p's column is input pixel p (the window walk is not needed). */
+    pointwise = win.k_h == 1 && win.k_w == 1 && cur.stride_h == 1 && cur.stride_w == 1 && cur.pad_top == 0 &&
+                cur.pad_left == 0 && cur.out_h == win.in_h && cur.out_w == win.in_w;
+    /* With int8 columns, a pointwise pair's two columns are then two adjacent input pixels, len bytes
+     * apart as the dot product wants them: read in place, unless the output overlaps the input (the
+     * channel loop writes a pixel's outputs while later channels still read its input). */
+    direct = pointwise && wide == NULL && mcuq_conv_s8_output_apart(args, pixels, out_stride);
+    if (direct)
+    {
+        for (; pixel + 1 < pixels; pixel += 2)
+        {
+            int8_t *const out_a = args->output + (size_t)pixel * out_stride;
+            mcuq_conv_s8_pair(args->input + (size_t)pixel * win.in_c, &ch, out_a, out_a + out_stride, folds);
+        }
+        /* A last odd pixel goes the usual way below: the walk starts there. */
+        cur.out_x = pixel % cur.out_w;
+        cur.out_y = (pixel / cur.out_w) % cur.out_h;
+        cur.batch = pixel / (cur.out_w * cur.out_h);
     }
     while (pixel < pixels)
     {
@@ -425,13 +460,21 @@ MCUQ_API void mcuq_convolve_s8_dsp(const mcuq_conv_s8_args *args)
         }
         else
         {
-            mcuq_conv_s8_widen_pixel(wide, &cur, &win, stage, ch.len);
-            if (two)
+            if (pointwise)
             {
+                const int8_t *const src = args->input + (size_t)pixel * win.in_c;
+                mcuq_conv_s8_widen_two(wide, src, two ? src + win.in_c : src, ch.len);
+            }
+            else
+            {
+                mcuq_conv_s8_widen_pixel(wide, &cur, &win, stage, ch.len);
+                if (two)
+                {
+                    mcuq_conv_s8_advance(&cur);
+                }
+                mcuq_conv_s8_widen_pixel(wide + 2, &cur, &win, stage, ch.len);
                 mcuq_conv_s8_advance(&cur);
             }
-            mcuq_conv_s8_widen_pixel(wide + 2, &cur, &win, stage, ch.len);
-            mcuq_conv_s8_advance(&cur);
             if (full)
             {
                 mcuq_conv_s8_pair_wide_full(wide, &ch, out_a, out_b);
