@@ -319,9 +319,13 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE const int8_t *mcuq_conv_s8_column(const
                                                                         int8_t *dst,
                                                                         int in_place)
 {
-    const int8_t *src = mcuq_conv_s8_window_in_input(cur, win);
-    if (src != NULL)
+    const int32_t base_y = cur->out_y * cur->stride_h - cur->pad_top;
+    const int32_t base_x = cur->out_x * cur->stride_w - cur->pad_left;
+    const int8_t *const in_batch = cur->input + (size_t)cur->batch * cur->in_image;
+    if (cur->dense && base_y >= 0 && base_x >= 0 && base_y <= cur->last_y && base_x <= cur->last_x)
     {
+        /* The window lies inside the input: k_h rows of k_w * in_c contiguous bytes. */
+        const int8_t *src = in_batch + ((size_t)base_y * win->in_w + base_x) * win->in_c;
         int8_t *row = dst;
         int32_t ky;
         if (in_place && win->k_h == 1)
@@ -337,8 +341,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE const int8_t *mcuq_conv_s8_column(const
     }
     else
     {
-        mcuq_conv_s8_im2col(dst, cur->input + (size_t)cur->batch * cur->in_image, win,
-                            cur->out_y * cur->stride_h - cur->pad_top, cur->out_x * cur->stride_w - cur->pad_left);
+        mcuq_conv_s8_im2col(dst, in_batch, win, base_y, base_x);
     }
     return dst;
 }
