@@ -165,8 +165,10 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_out2_dsp(int32_t a,
 {
     const int32_t nm1 = -shift - 1;
     const int32_t hbias = (int32_t)(range->hbias_base << (nm1 - 1));
-    const int32_t va = mcuq_requantize_rshift2(a, mult, hbias, nm1);
-    const int32_t vb = mcuq_requantize_rshift2(b, mult, hbias, nm1);
+    /* mcuq_requantize_rshift2 written out (mcuq_mla_s64_hi is one SMLAL here): at -Os gcc would call
+     * mcuq_requantize_rshift2 rather than inline it. */
+    const int32_t va = mcuq_mla_s64_hi(a, mult, hbias + (a >> 31), 0x40000000u | ((uint32_t)a & 0x80000000u)) >> nm1;
+    const int32_t vb = mcuq_mla_s64_hi(b, mult, hbias + (b >> 31), 0x40000000u | ((uint32_t)b & 0x80000000u)) >> nm1;
     *out_a = (int8_t)(full ? mcuq_ssat8(va) : mcuq_clamp_s32(va, range->act_min, range->act_max));
     *out_b = (int8_t)(full ? mcuq_ssat8(vb) : mcuq_clamp_s32(vb, range->act_min, range->act_max));
 }
