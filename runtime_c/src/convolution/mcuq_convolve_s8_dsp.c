@@ -3,7 +3,8 @@
  * output pixels two at a time, each pair of output channels a 2-pixel x 2-channel SXTB16 + SMLAD dot
  * product over the two int8 columns (mcuq_convolve_s8_fast.h has the walk and what the MVE path
  * shares). With roomy scratch the columns are widened to int16 once per pair (see
- * MCUQ_CONV_S8_WIDE_SCRATCH below).
+ * MCUQ_CONV_S8_WIDE_SCRATCH below). The accumulators start from the bias and the output offset rides
+ * in the rounding constant; a pointwise layer's columns are its input pixels (read in place).
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
