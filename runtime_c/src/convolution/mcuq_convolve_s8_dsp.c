@@ -3,7 +3,8 @@
  * output pixels two at a time, each pair of output channels a 2-pixel x 2-channel SXTB16 + SMLAD dot
  * product over the two int8 columns (mcuq_convolve_s8_fast.h has the walk and what the MVE path
  * shares). With roomy scratch the columns are widened to int16 once per pair (see
- * MCUQ_CONV_S8_WIDE_SCRATCH below).
+ * MCUQ_CONV_S8_WIDE_SCRATCH below). The accumulators start from the bias and the output offset rides
+ * in the rounding constant; a pointwise layer's columns are its input pixels (read in place).
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
@@ -14,13 +15,13 @@
 #include "mcuq_convolve_s8_fast.h"
 
 /* The inner loops in assembly where gcc optimizes for a core with the DSP extension (see
- * MCUQ_CONV_S8_GCC_ASM); the C loops after them give the same results everywhere else. */
+ * MCUQ_CONV_S8_GCC_ASM); the C loops in their #else give the same results everywhere else. */
 #if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && MCUQ_CONV_S8_GCC_ASM
 #define MCUQ_CONV_S8_DSP_ASM 1
-/* The 2x2 DSP loop in assembly, four steps (16 bytes of K) per turn, until col_ptr reaches end_ptr; the
- * step loads the operands, MCUQ_CONV_S8_SMLAD_2X2 does the products. */
-#define MCUQ_CONV_S8_DSP_LOOP(step, col_ptr, end_ptr)                                                       \
-    __asm__("1:\n\t" step step step step "cmp %[col], %[end]\n\t"                                         \
+/* The 2x2 DSP loop in assembly: the steps (4 bytes of K each) per turn, until col_ptr reaches end_ptr;
+ * a step loads the operands, MCUQ_CONV_S8_SMLAD_2X2 does the products. */
+#define MCUQ_CONV_S8_DSP_LOOP(steps, col_ptr, end_ptr)                                                      \
+    __asm__("1:\n\t" steps "cmp %[col], %[end]\n\t"                                                      \
             "bne 1b\n\t"                                                                                     \
             : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [col] "+r"(col_ptr), [row] "+r"(row_0), \
               [xa] "=&r"(xa), [xb] "=&r"(xb), [xa_hi] "=&r"(xa_hi), [xb_hi] "=&r"(xb_hi), [w] "=&r"(w),         \
@@ -62,7 +63,7 @@
 
 static inline void mcuq_conv_s8_copy(int8_t *dst, const int8_t *src, int32_t n) { mcuq_copy_s8(dst, src, n); }
 
-/* acc[2 * pixel + channel] = dot(column of pixel a or b, filter row 0 or 1) over len bytes, where
+/* acc[2 * pixel + channel] += dot(column of pixel a or b, filter row 0 or 1) over len bytes, where
  * column b follows column a and row 1 follows row 0 (both len bytes long). */
 static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const int8_t *col_a,
                                                                         const int8_t *row_0,
@@ -71,7 +72,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
 {
     const int8_t *col_b;
     const int8_t *row_1;
-    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
     const int8_t *const end = col_a + (len & ~3);
     int32_t n;
     /* Per 4 bytes: SXTB16 gives the int16 pairs of bytes (0, 2), SXTB16 ROR 8 those of bytes (1, 3),
@@ -80,17 +81,23 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
      * the loop needs two pointers and one offset: with 4 accumulators and 6 operands that is 14
      * registers, all a Cortex-M has, where four pointers made the compiler spill. */
 #if MCUQ_CONV_S8_DSP_ASM
-    /* The loop below in assembly, 16 bytes per turn, for gcc, which spills two registers of the C loop
-     * to the stack (clang cannot allocate the 14 registers of the assembly: it compiles the C loop). */
+    /* The loop below in assembly, 16 bytes per turn, then 4 per turn for the rest, for gcc, which
+     * spills two registers of the C loop to the stack (clang cannot allocate the 14 registers of the
+     * assembly: it compiles the C loop). */
     {
         const int8_t *const end16 = col_a + (len & ~15);
         int32_t xa, xb, xa_hi, xb_hi, w, w_hi;
         if (col_a != end16)
         {
-            MCUQ_CONV_S8_DSP_LOOP(MCUQ_CONV_S8_STEP4, col_a, end16);
+            MCUQ_CONV_S8_DSP_LOOP(MCUQ_CONV_S8_STEP4 MCUQ_CONV_S8_STEP4 MCUQ_CONV_S8_STEP4 MCUQ_CONV_S8_STEP4, col_a,
+                                  end16);
+        }
+        if (col_a != end)
+        {
+            MCUQ_CONV_S8_DSP_LOOP(MCUQ_CONV_S8_STEP4, col_a, end);
         }
     }
-#endif
+#else
     while (col_a != end)
     {
         const int32_t xb = mcuq_read_s8x4(col_a + len);
@@ -113,6 +120,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
         col_a += 4;
         row_0 += 4;
     }
+#endif
     col_b = col_a + len;
     row_1 = row_0 + len;
     for (n = len & 3; n > 0; n--)
@@ -131,50 +139,51 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const 
 
 static void mcuq_conv_s8_dot_2x2(const int8_t *col_a, const int8_t *row_0, int32_t len, int32_t *acc)
 {
+    acc[0] = acc[1] = acc[2] = acc[3] = 0;
     mcuq_conv_s8_dot_2x2_inline(col_a, row_0, len, acc);
 }
 
-/* One output channel's bias and requantization, and the output's offset and clamp. */
+/* The output offset and clamp of a call; hbias_base = 1 + 2 * out_offset (see mcuq_conv_s8_out2_dsp). */
 typedef struct
 {
-    int32_t bias, mult, shift;
-} mcuq_conv_s8_chan;
-
-typedef struct
-{
-    int32_t out_offset, act_min, act_max;
+    uint32_t hbias_base;
+    int32_t act_min, act_max;
 } mcuq_conv_s8_range;
 
-/* mcuq_requantize_rshift (shift <= -2) of one channel's two values, with the per-channel part hoisted;
- * then the output offset and the clamp (SSAT when full: the clamp is the whole int8 range). */
+/* One channel's two values (bias already in them) requantized to *out_a and *out_b:
+ * mcuq_requantize_rshift2 with the output offset folded into its rounding constant,
+ * 2^(n-2) + out_offset * 2^(n-1) = hbias_base << (n - 2), for 2 <= n = -shift <= 23 (checked once per
+ * call, mcuq_conv_s8_folds_dsp); then the clamp, one SSAT when full (the clamp is the whole int8 range):
+ * per value AND, ORR, ADD, SMLAL, ASR, SSAT, STRB. */
 static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_out2_dsp(int32_t a,
                                                                   int32_t b,
-                                                                  mcuq_conv_s8_chan ch,
+                                                                  int32_t mult,
+                                                                  int32_t shift,
                                                                   const mcuq_conv_s8_range *range,
                                                                   int full,
                                                                   int8_t *out_a,
                                                                   int8_t *out_b)
 {
-    const int32_t n = -ch.shift;
-    const int32_t round_hi = (int32_t)(1u << (n - 2));
-    int32_t i;
-    for (i = 0; i < 2; i++)
+    const int32_t nm1 = -shift - 1;
+    const int32_t hbias = (int32_t)(range->hbias_base << (nm1 - 1));
+    /* mcuq_requantize_rshift2 written out (mcuq_mla_s64_hi is one SMLAL here): at -Os gcc would call
+     * mcuq_requantize_rshift2 rather than inline it. */
+    const int32_t va = mcuq_mla_s64_hi(a, mult, hbias + (a >> 31), 0x40000000u | ((uint32_t)a & 0x80000000u)) >> nm1;
+    const int32_t vb = mcuq_mla_s64_hi(b, mult, hbias + (b >> 31), 0x40000000u | ((uint32_t)b & 0x80000000u)) >> nm1;
+    *out_a = (int8_t)(full ? mcuq_ssat8(va) : mcuq_clamp_s32(va, range->act_min, range->act_max));
+    *out_b = (int8_t)(full ? mcuq_ssat8(vb) : mcuq_clamp_s32(vb, range->act_min, range->act_max));
+}
+
+/* Whether the channel loops may take their usual case: a bias and every shift in [-23, -2]. */
+static int mcuq_conv_s8_folds_dsp(const mcuq_conv_s8_channels *ch)
+{
+    int folds = mcuq_conv_s8_rshifts(ch);
+    int32_t oc;
+    for (oc = 0; oc < ch->out_c && folds; oc++)
     {
-        const int32_t x = (i == 0 ? a : b) + ch.bias;
-        const uint32_t lo = 0x40000000u | ((uint32_t)x & 0x80000000u);
-        const int32_t hi = round_hi + (x >> 31);
-        const int64_t sum = (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo) + (int64_t)x * ch.mult;
-        int32_t v = ((int32_t)(sum >> 32) >> (n - 1)) + range->out_offset;
-        if (full)
-        {
-            v = mcuq_ssat8(v);
-        }
-        else
-        {
-            v = mcuq_clamp_s32(v, range->act_min, range->act_max);
-        }
-        *(i == 0 ? out_a : out_b) = (int8_t)v;
+        folds = ch->quant->shift[oc] >= -23;
     }
+    return folds;
 }
 
 /*
@@ -183,11 +192,27 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_out2_dsp(int32_t a,
  * columns are widened to int16 once per pixel pair, in the SXTB16 lane order, interleaved per 4 bytes:
  *   words 4g..4g+3 = a(4g, 4g+2), a(4g+1, 4g+3), b(4g, 4g+2), b(4g+1, 4g+3)   (int16 pairs)
  * The 2x2 inner loop then loads each column word pair with one LDRD and only the filter bytes are
- * extended: 16 instructions per 16 MACs instead of 20. The int8 columns (the im2col, or the input
- * itself for a window that is one run of input bytes) stage in the last 2K bytes.
+ * extended: 16 instructions per 16 MACs instead of 20. A window inside the input whose rows are whole
+ * words (k_w * C_in a multiple of 4) is widened straight from the input, row by row; other windows
+ * are built as int8 columns (im2col) in the last 2K bytes first.
  */
-/* The two int8 columns a and b (len bytes each, len % 4 == 0) widened into the layout above. */
-static void mcuq_conv_s8_widen(int32_t *wide, const int8_t *a, const int8_t *b, int32_t len)
+/* n bytes (n % 4 == 0) of one pixel's column widened into its lanes: lanes[4g], lanes[4g + 1]. */
+static void mcuq_conv_s8_widen(int32_t *lanes, const int8_t *src, int32_t n)
+{
+    const int8_t *const end = src + n;
+    while (src != end)
+    {
+        const int32_t x = mcuq_read_s8x4(src);
+        lanes[0] = mcuq_sxtb16(x);
+        lanes[1] = mcuq_sxtb16_ror8(x);
+        lanes += 4;
+        src += 4;
+    }
+}
+
+/* The columns of pixels a and b (len bytes each, len % 4 == 0) widened together into the layout above:
+ * for a 1x1 convolution with stride 1 and no padding, whose columns are the input pixels themselves. */
+static void mcuq_conv_s8_widen_two(int32_t *wide, const int8_t *a, const int8_t *b, int32_t len)
 {
     int32_t g;
     for (g = 0; g < len; g += 4)
@@ -201,25 +226,57 @@ static void mcuq_conv_s8_widen(int32_t *wide, const int8_t *a, const int8_t *b, 
     }
 }
 
-/* acc[2 * pixel + channel] = dot(widened column of pixel a or b, filter row 0 or 1), row 1 = row 0 + len. */
+/* The current pixel's column widened into lanes (words 0, 1 of each 4; pixel b's lanes start 2 words
+ * later), from the input where its window lies inside it in whole-word rows, else via stage. */
+static void mcuq_conv_s8_widen_pixel(int32_t *lanes,
+                                     const mcuq_conv_s8_cursor *cur,
+                                     const mcuq_conv_s8_window *win,
+                                     int8_t *stage,
+                                     int32_t len)
+{
+    const int8_t *src = mcuq_conv_s8_window_in_input(cur, win);
+    if (src != NULL && cur->row_len % 4 == 0)
+    {
+        int32_t ky;
+        for (ky = 0; ky < win->k_h; ky++)
+        {
+            mcuq_conv_s8_widen(lanes, src, cur->row_len);
+            lanes += cur->row_len; /* 4 words per 4 bytes */
+            src += cur->in_row;
+        }
+    }
+    else
+    {
+        mcuq_conv_s8_widen(lanes, mcuq_conv_s8_column(cur, win, stage, 1), len);
+    }
+}
+
+/* acc[2 * pixel + channel] += dot(widened column of pixel a or b, filter row 0 or 1), row 1 = row 0 + len. */
 static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_wide(const int32_t *wide,
                                                                       const int8_t *row_0,
                                                                       int32_t len,
                                                                       int32_t *acc)
 {
     const int32_t *const end = wide + len; /* 4 words per 4 bytes of K */
-    int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
 #if MCUQ_CONV_S8_DSP_ASM
-    /* 16 bytes of K per turn, in assembly for the same reason as mcuq_conv_s8_dot_2x2_inline's. */
+    /* 16 bytes of K per turn, then 4 per turn, in assembly for the same reason as
+     * mcuq_conv_s8_dot_2x2_inline's. */
     {
         const int32_t *const end16 = wide + (len & ~15);
         int32_t xa, xb, xa_hi, xb_hi, w, w_hi;
         if (wide != end16)
         {
-            MCUQ_CONV_S8_DSP_LOOP(MCUQ_CONV_S8_WIDE_STEP4, wide, end16);
+            MCUQ_CONV_S8_DSP_LOOP(MCUQ_CONV_S8_WIDE_STEP4 MCUQ_CONV_S8_WIDE_STEP4 MCUQ_CONV_S8_WIDE_STEP4
+                                      MCUQ_CONV_S8_WIDE_STEP4,
+                                  wide, end16);
+        }
+        if (wide != end)
+        {
+            MCUQ_CONV_S8_DSP_LOOP(MCUQ_CONV_S8_WIDE_STEP4, wide, end);
         }
     }
-#endif
+#else
     while (wide != end)
     {
         int32_t w = mcuq_read_s8x4(row_0 + len);
@@ -238,16 +295,17 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_wide(const in
         wide += 4;
         row_0 += 4;
     }
+#endif
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = b0;
     acc[3] = b1;
 }
 
-/* acc[0], acc[2] = dot(widened column of pixel a, b; row) for a last channel of an odd count. */
+/* acc[0], acc[2] += dot(widened column of pixel a, b; row) for a last channel of an odd count. */
 static void mcuq_conv_s8_dot_2x1_wide(const int32_t *wide, const int8_t *row, int32_t len, int32_t *acc)
 {
-    int32_t a = 0, b = 0, g;
+    int32_t a = acc[0], b = acc[2], g;
     for (g = 0; g < len; g += 4)
     {
         const int32_t w = mcuq_read_s8x4(row + g);
@@ -260,10 +318,10 @@ static void mcuq_conv_s8_dot_2x1_wide(const int32_t *wide, const int8_t *row, in
     acc[2] = b;
 }
 
-/* The DSP channel loop for the usual case, checked once per call: a bias, and every shift <= -2. The
- * columns are the int8 ones at col, or (widened) the widened ones at wide; full: the clamp is the whole
- * int8 range. Both flags are constants where it is inlined. Returns the channels done (with int8
- * columns an odd last one is left to the caller). */
+/* The DSP channel loop for the usual case (mcuq_conv_s8_folds_dsp). The columns are the int8 ones at
+ * col, or (widened) the widened ones at wide; full: the clamp is the whole int8 range. Both flags are
+ * constants where it is inlined. The accumulators start from the bias. Returns the channels done (with
+ * int8 columns an odd last one is left to the caller). */
 static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_pairs_dsp(const int8_t *col,
                                                                       const int32_t *wide,
                                                                       const mcuq_conv_s8_channels *ch,
@@ -274,39 +332,36 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_pairs_dsp(const in
 {
     /* Locals, not loads through ch or params in the loop: the int8 stores could alias them. */
     const int32_t len = ch->len, out_c = ch->out_c;
-    const int8_t *const filter = ch->filter;
+    const int8_t *row = ch->filter;
     const int32_t *const bias = ch->bias;
     const int32_t *const mult = ch->quant->multiplier;
     const int32_t *const shift = ch->quant->shift;
-    const mcuq_conv_s8_range range = {ch->params->output_offset, ch->params->activation.min,
+    const mcuq_conv_s8_range range = {1u + 2u * (uint32_t)ch->params->output_offset, ch->params->activation.min,
                                       ch->params->activation.max};
     int32_t oc;
     int32_t acc[4];
     for (oc = 0; oc + 1 < out_c; oc += 2)
     {
-        mcuq_conv_s8_chan c0, c1;
+        acc[0] = acc[2] = bias[oc];
+        acc[1] = acc[3] = bias[oc + 1];
         if (widened)
         {
-            mcuq_conv_s8_dot_2x2_wide(wide, filter + (size_t)oc * len, len, acc);
+            mcuq_conv_s8_dot_2x2_wide(wide, row, len, acc);
         }
         else
         {
-            mcuq_conv_s8_dot_2x2_inline(col, filter + (size_t)oc * len, len, acc);
+            mcuq_conv_s8_dot_2x2_inline(col, row, len, acc);
         }
-        c1.bias = bias[oc + 1];
-        c1.mult = mult[oc + 1];
-        c1.shift = shift[oc + 1];
-        c0.bias = bias[oc];
-        c0.mult = mult[oc];
-        c0.shift = shift[oc];
-        mcuq_conv_s8_out2_dsp(acc[0], acc[2], c0, &range, full, out_a + oc, out_b + oc);
-        mcuq_conv_s8_out2_dsp(acc[1], acc[3], c1, &range, full, out_a + oc + 1, out_b + oc + 1);
+        mcuq_conv_s8_out2_dsp(acc[0], acc[2], mult[oc], shift[oc], &range, full, out_a + oc, out_b + oc);
+        mcuq_conv_s8_out2_dsp(acc[1], acc[3], mult[oc + 1], shift[oc + 1], &range, full, out_a + oc + 1,
+                              out_b + oc + 1);
+        row += 2 * len;
     }
     if (widened && oc < out_c)
     {
-        const mcuq_conv_s8_chan c0 = {bias[oc], mult[oc], shift[oc]};
-        mcuq_conv_s8_dot_2x1_wide(wide, filter + (size_t)oc * len, len, acc);
-        mcuq_conv_s8_out2_dsp(acc[0], acc[2], c0, &range, full, out_a + oc, out_b + oc);
+        acc[0] = acc[2] = bias[oc];
+        mcuq_conv_s8_dot_2x1_wide(wide, row, len, acc);
+        mcuq_conv_s8_out2_dsp(acc[0], acc[2], mult[oc], shift[oc], &range, full, out_a + oc, out_b + oc);
         oc++;
     }
     return oc;
@@ -334,10 +389,10 @@ static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair(const int8_t *col,
                                                     const mcuq_conv_s8_channels *ch,
                                                     int8_t *out_a,
                                                     int8_t *out_b,
-                                                    int rshifts)
+                                                    int folds)
 {
     int32_t oc = 0;
-    if (rshifts)
+    if (folds)
     {
         if (ch->params->activation.min == -128 && ch->params->activation.max == 127)
         {
@@ -364,32 +419,65 @@ MCUQ_API void mcuq_convolve_s8_dsp(const mcuq_conv_s8_args *args)
     mcuq_conv_s8_cursor cur;
     mcuq_conv_s8_channels ch;
     int32_t pixel = 0;
-    int rshifts;
+    int folds, pointwise, direct;
     mcuq_conv_s8_fast_init(args, &win, &cur, &ch);
-    rshifts = mcuq_conv_s8_rshifts(&ch);
+    folds = mcuq_conv_s8_folds_dsp(&ch);
     /* Roomy scratch: widened columns first, the int8 ones staged after them. */
-    if (rshifts && ch.len % 4 == 0 && ctx->size >= MCUQ_CONV_S8_WIDE_SCRATCH(ch.len) &&
+    if (folds && ch.len % 4 == 0 && ctx->size >= MCUQ_CONV_S8_WIDE_SCRATCH(ch.len) &&
         ((uintptr_t)ctx->buf & 3u) == 0u)
     {
         wide = (int32_t *)ctx->buf;
         stage = col + 4 * ch.len;
     }
+    /* Output pixel p's column is input pixel p (the window walk is not needed). */
+    pointwise = win.k_h == 1 && win.k_w == 1 && cur.stride_h == 1 && cur.stride_w == 1 && cur.pad_top == 0 &&
+                cur.pad_left == 0 && cur.out_h == win.in_h && cur.out_w == win.in_w;
+    /* With int8 columns, a pointwise pair's two columns are then two adjacent input pixels, len bytes
+     * apart as the dot product wants them: read in place, unless the output overlaps the input (the
+     * channel loop writes a pixel's outputs while later channels still read its input). */
+    direct = pointwise && wide == NULL && mcuq_conv_s8_output_apart(args, pixels, out_stride);
+    if (direct)
+    {
+        for (; pixel + 1 < pixels; pixel += 2)
+        {
+            int8_t *const out_a = args->output + (size_t)pixel * out_stride;
+            mcuq_conv_s8_pair(args->input + (size_t)pixel * win.in_c, &ch, out_a, out_a + out_stride, folds);
+        }
+        /* A last odd pixel goes the usual way below: the walk starts there. */
+        cur.out_x = pixel % cur.out_w;
+        cur.out_y = (pixel / cur.out_w) % cur.out_h;
+        cur.batch = pixel / (cur.out_w * cur.out_h);
+    }
     while (pixel < pixels)
     {
         /* The pair: pixel and pixel + 1; the last pixel of an odd count is taken twice (its second
-         * result is not written). A window that is one run of input bytes is widened from where it is. */
+         * result is not written). Both columns are read before any output of the pair is written. */
         const int two = pixel + 1 < pixels;
         int8_t *const out_a = args->output + (size_t)pixel * out_stride;
         int8_t *const out_b = two ? out_a + out_stride : out_a;
-        const int8_t *cols[2];
-        mcuq_conv_s8_next_pair(&cur, &win, stage, ch.len, two, wide != NULL, cols);
         if (wide == NULL)
         {
-            mcuq_conv_s8_pair(col, &ch, out_a, out_b, rshifts);
+            const int8_t *cols[2];
+            mcuq_conv_s8_next_pair(&cur, &win, stage, ch.len, two, 0, cols);
+            mcuq_conv_s8_pair(col, &ch, out_a, out_b, folds);
         }
         else
         {
-            mcuq_conv_s8_widen(wide, cols[0], cols[1], ch.len);
+            if (pointwise)
+            {
+                const int8_t *const src = args->input + (size_t)pixel * win.in_c;
+                mcuq_conv_s8_widen_two(wide, src, two ? src + win.in_c : src, ch.len);
+            }
+            else
+            {
+                mcuq_conv_s8_widen_pixel(wide, &cur, &win, stage, ch.len);
+                if (two)
+                {
+                    mcuq_conv_s8_advance(&cur);
+                }
+                mcuq_conv_s8_widen_pixel(wide + 2, &cur, &win, stage, ch.len);
+                mcuq_conv_s8_advance(&cur);
+            }
             if (full)
             {
                 mcuq_conv_s8_pair_wide_full(wide, &ch, out_a, out_b);

@@ -287,6 +287,31 @@ static inline int mcuq_conv_s8_rshifts(const mcuq_conv_s8_channels *ch)
     return rshifts;
 }
 
+/* Whether the output (pixels rows of out_stride bytes) lies apart from the input: then a column may be
+ * read in place while the channel loop writes its pixel's outputs (an in-place layer's output may
+ * overlap its own input). */
+static inline int mcuq_conv_s8_output_apart(const mcuq_conv_s8_args *args, int32_t pixels, int32_t out_stride)
+{
+    const uintptr_t in0 = (uintptr_t)args->input, out0 = (uintptr_t)args->output;
+    const uintptr_t in_bytes = (uintptr_t)mcuq_dims_size(args->input_dims);
+    const uintptr_t out_bytes = (uintptr_t)(pixels - 1) * (uintptr_t)out_stride + (uintptr_t)args->output_dims->c;
+    return out0 + out_bytes <= in0 || in0 + in_bytes <= out0;
+}
+
+/* Where the current pixel's window starts in the input when it lies inside it without dilation (k_h
+ * rows of k_w * in_c contiguous bytes, in_row bytes apart), else NULL. */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE const int8_t *mcuq_conv_s8_window_in_input(const mcuq_conv_s8_cursor *cur,
+                                                                                 const mcuq_conv_s8_window *win)
+{
+    const int32_t base_y = cur->out_y * cur->stride_h - cur->pad_top;
+    const int32_t base_x = cur->out_x * cur->stride_w - cur->pad_left;
+    if (cur->dense && base_y >= 0 && base_x >= 0 && base_y <= cur->last_y && base_x <= cur->last_x)
+    {
+        return cur->input + (size_t)cur->batch * cur->in_image + ((size_t)base_y * win->in_w + base_x) * win->in_c;
+    }
+    return NULL;
+}
+
 /* The column of the current pixel: built at dst, or, when in_place allows it and the window is one
  * run of input bytes inside the input (a single row of taps), the input itself. */
 static inline MCUQ_CONV_S8_ALWAYS_INLINE const int8_t *mcuq_conv_s8_column(const mcuq_conv_s8_cursor *cur,
