@@ -230,14 +230,43 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_pair(const int8_t *p, int32_t wp, const int32_t 
     *acc1 = mcuq_smlatb(e, w1_2, a1);
 }
 
+/* One kernel row of output pixels x, x + 1 at stride 2 along the plane row (r: x's window row): the word
+ * of columns (2x .. 2x+3) gives e = (2x, 2x+2) and o = (2x+1, 2x+3), so x takes SMLAD(e, w02) and o's
+ * low half, x + 1 e's and o's high halves and column 2x+4 (one LDRSB) for its last tap: 9 instructions
+ * for 6 MACs, where two calls of mcuq_dw_dsp_pixel take 10. The middle tap is w1's low half, or its high
+ * half where top. */
+MCUQ_DW_INLINE void mcuq_dw_dsp_row_s2(const int8_t *r, int32_t w02, int32_t w1, const int top, int32_t *a0,
+                                       int32_t *a1)
+{
+    const int32_t v = mcuq_read_s8x4(r), e = mcuq_sxtb16(v), o = mcuq_sxtb16_ror8(v);
+    *a0 = mcuq_smlad(e, w02, *a0);
+    *a0 = top ? mcuq_smlabt(o, w1, *a0) : mcuq_smlabb(o, w1, *a0);
+    *a1 = mcuq_smlatb(e, w02, *a1);
+    *a1 = top ? mcuq_smlatt(o, w1, *a1) : mcuq_smlatb(o, w1, *a1);
+    *a1 = mcuq_smlabt(r[4], w02, *a1);
+}
+
+/* The two accumulators of output pixels x, x + 1 at stride 2 along the plane row (p: x's window, rows wp
+ * bytes apart), the middle taps as in mcuq_dw_dsp_pair. */
+MCUQ_DW_INLINE void mcuq_dw_dsp_pair_s2(const int8_t *p, int32_t wp, const int32_t *w, int32_t *acc0, int32_t *acc1)
+{
+    int32_t a0 = w[5], a1 = w[5];
+    mcuq_dw_dsp_row_s2(p, w[0], w[3], 0, &a0, &a1);
+    mcuq_dw_dsp_row_s2(p + wp, w[1], w[3], 1, &a0, &a1);
+    mcuq_dw_dsp_row_s2(p + 2 * wp, w[2], w[4], 0, &a0, &a1);
+    *acc0 = a0;
+    *acc1 = a1;
+}
+
 /* One channel on its plane, plane row by plane row: output rows, or output columns where transposed;
- * each output requantized as it is computed (no accumulator buffer, no second pass). At stride 1 one
- * loop takes the pairs of every row (a row's odd pixel and the step to the next row come when its pairs
- * end), so that a row costs a few instructions rather than the set-up of a loop; other strides take
- * pixels one by one. */
+ * each output requantized as it is computed (no accumulator buffer, no second pass). Where the stride
+ * along a plane row is 1 (s2 == 0) or 2 (s2 == 1, a copy of its own: the pairs of either stride need
+ * all the registers) one loop takes the pairs of every row (a row's odd pixel and the step to the next
+ * row come when its pairs end), so that a row costs a few instructions rather than the set-up of a
+ * loop; other strides take pixels one by one. */
 MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_geom *g, const int32_t *w,
                                              const mcuq_dw_requant *q, int8_t *out, const int mode,
-                                             const int32_t pitch)
+                                             const int32_t pitch, const int s2)
 {
     const int transposed = mcuq_dw_dsp_transposed(g);
     const int32_t os = g->os;
@@ -249,7 +278,7 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
     const int32_t n = transposed ? g->out_h : g->out_w, rows = transposed ? g->out_w : g->out_h;
     const int32_t along = transposed ? g->out_w * os : os, across = transposed ? os : g->out_w * os;
     int32_t r, x;
-    if (stride == 1 && n >= 2)
+    if ((s2 || stride == 1) && n >= 2)
     {
         const int32_t pair_bytes = (n & ~1) * along;
         int8_t *row_out = out, *row_end = out + pair_bytes;
@@ -258,11 +287,18 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
         for (;;)
         {
             int32_t a0, a1;
-            mcuq_dw_dsp_pair(p, wp, w, &a0, &a1);
+            if (s2)
+            {
+                mcuq_dw_dsp_pair_s2(p, wp, w, &a0, &a1);
+            }
+            else
+            {
+                mcuq_dw_dsp_pair(p, wp, w, &a0, &a1);
+            }
             out[0] = (int8_t)mcuq_dw_dsp_out(a0, q, mode);
             out[along] = (int8_t)mcuq_dw_dsp_out(a1, q, mode);
             out += 2 * along;
-            p += 2;
+            p += s2 ? 4 : 2;
             if (out == row_end)
             {
                 if (n & 1)
@@ -298,7 +334,7 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
 /* One channel c (plane at `plane`) of the DSP path, its plane rows pitch bytes apart (a constant, each
  * pitch its own copy of the loops; 0: any, g's). */
 MCUQ_DW_INLINE void mcuq_dw_dsp_channel(const int8_t *plane, const mcuq_dw_geom *g, const mcuq_dw_conv_s8_args *args,
-                                        int32_t c, int8_t *out, const int32_t pitch)
+                                        int32_t c, int8_t *out, const int32_t pitch, const int s2)
 {
     const int transposed = mcuq_dw_dsp_transposed(g);
     const int8_t *f = args->filter + c;
@@ -320,35 +356,46 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel(const int8_t *plane, const mcuq_dw_geom 
     switch (mcuq_dw_mode(&q))
     {
     case 0:
-        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 0, pitch);
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 0, pitch, s2);
         break;
     case 1:
-        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 1, pitch);
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 1, pitch, s2);
         break;
     default:
-        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 2, pitch);
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 2, pitch, s2);
         break;
     }
 }
 
-/* The channel functions mcuq_dw_fast_run calls: plane rows 32 bytes apart, or any pitch. */
-static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel_pitch32(const int8_t *plane, const mcuq_dw_geom *g,
-                                                        const mcuq_dw_conv_s8_args *args, int32_t c, int8_t *out)
-{
-    mcuq_dw_dsp_channel(plane, g, args, c, out, MCUQ_DW_PITCH);
-}
+/* The channel functions mcuq_dw_fast_run calls: plane rows 32 bytes apart, or any pitch (0); stride 2
+ * along the plane rows (s2 = 1) in functions of their own, so that each loop has gcc's register
+ * allocation to itself. */
+#define MCUQ_DW_DSP_CHANNEL_FN(name, pitch, s2)                                                               \
+    static MCUQ_DW_NOINLINE void name(const int8_t *plane, const mcuq_dw_geom *g,                             \
+                                      const mcuq_dw_conv_s8_args *args, int32_t c, int8_t *out)               \
+    {                                                                                                         \
+        mcuq_dw_dsp_channel(plane, g, args, c, out, pitch, s2);                                               \
+    }
+MCUQ_DW_DSP_CHANNEL_FN(mcuq_dw_dsp_channel_pitch32, MCUQ_DW_PITCH, 0)
+MCUQ_DW_DSP_CHANNEL_FN(mcuq_dw_dsp_channel_any_pitch, 0, 0)
+MCUQ_DW_DSP_CHANNEL_FN(mcuq_dw_dsp_channel_s2_pitch32, MCUQ_DW_PITCH, 1)
+MCUQ_DW_DSP_CHANNEL_FN(mcuq_dw_dsp_channel_s2_any_pitch, 0, 1)
 
-static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel_any_pitch(const int8_t *plane, const mcuq_dw_geom *g,
-                                                          const mcuq_dw_conv_s8_args *args, int32_t c, int8_t *out)
+/* The channel function for this layer's pitch and stride along the plane rows. */
+static mcuq_dw_channel_fn mcuq_dw_dsp_channel_fn(const mcuq_dw_geom *g)
 {
-    mcuq_dw_dsp_channel(plane, g, args, c, out, 0);
+    const int pitch32 = mcuq_dw_dsp_pitch(g) == MCUQ_DW_PITCH;
+    if ((mcuq_dw_dsp_transposed(g) ? g->stride_h : g->stride_w) == 2)
+    {
+        return pitch32 ? mcuq_dw_dsp_channel_s2_pitch32 : mcuq_dw_dsp_channel_s2_any_pitch;
+    }
+    return pitch32 ? mcuq_dw_dsp_channel_pitch32 : mcuq_dw_dsp_channel_any_pitch;
 }
 
 MCUQ_API void mcuq_depthwise_conv_s8_dsp(const mcuq_dw_conv_s8_args *args)
 {
     mcuq_dw_geom g;
     mcuq_dw_fast_measure(args, &g);
-    mcuq_dw_fast_run(args, mcuq_dw_dsp_fill,
-                     mcuq_dw_dsp_pitch(&g) == MCUQ_DW_PITCH ? mcuq_dw_dsp_channel_pitch32 : mcuq_dw_dsp_channel_any_pitch);
+    mcuq_dw_fast_run(args, mcuq_dw_dsp_fill, mcuq_dw_dsp_channel_fn(&g));
 }
 #endif /* MCUQ_HAVE_DSP */
