@@ -5,13 +5,17 @@
  * plane). A plane row is an input row, or an input column where the output is taller than wide (the
  * long side then runs along the rows). One word of a plane row gives the columns (x, x+1, x+2, x+3),
  * SXTB16 gives (x, x+2) and (x+1, x+3): SMLAD takes the outer taps of one kernel row, SMLABB/SMLATB/...
- * the middle one, and at stride 1 one word serves two output pixels. Each output is requantized as it is
- * computed, the output offset folded into the rounding constant.
+ * the middle one, and at stride 1 one word serves two output pixels; at stride 2 along the plane rows a
+ * word and one byte do (mcuq_dw_dsp_pair_s2, channel functions of their own). Each output is requantized
+ * as it is computed, the output offset folded into the rounding constant.
  *
  * Where the instructions go (Cortex-M4, -O2, KWS's 25x5x64 layer, 219,320 in all): 45 a pair of outputs
  * (3 loads, 6 SXTB16, 12 multiply-accumulates, 2 x 7 for the requantization and the store, the loop and
  * 6 reloads of values gcc keeps on the stack: the loop needs about 19 live values for 14 registers),
- * 36 a plane row (its odd last pixel), about 140 a channel, 3 a pixel for the copy into the planes.
+ * 36 a plane row (its odd last pixel), about 140 a channel, 3 a pixel for the copy into the planes. At
+ * stride 2 (-O2, 32-byte rows, no clamp) 51 a pair of outputs (3 word and 3 byte loads, 6 SXTB16, 15
+ * multiply-accumulates, 2 x 7, the loop, 7 reloads); VWW's 48x48x16 layer, one plane, spends about 3 a
+ * byte on the copy, a quarter of its instructions.
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
