@@ -1,8 +1,8 @@
 """The 3x3 depthwise DSP path's walks (runtime_c/src/convolution/mcuq_depthwise_conv_s8_dsp.c) equal the
 golden model bit for bit: planes transposed (outputs taller than wide, KWS's 25x5) or not, plane rows
 32 bytes apart or at the plane's own pitch (inputs wider or taller than 30), stride 1 (pairs of outputs
-over every row, an odd last pixel) and 2 with odd sizes, every side of padding, channel counts that are
-not multiples of 4, narrow clamps, and every requantization mode (shifts folded with the output offset,
+over every row, an odd last pixel) and 2 (pairs of outputs along the plane rows too) with odd sizes,
+every side of padding, channel counts that are not multiples of 4, narrow clamps, and every requantization mode (shifts folded with the output offset,
 left shifts, right shifts beyond 23). On the host (portable C and the emulated DSP path) and, for a few
 layers of those shapes, on the real instructions under QEMU (M4; M55 and M3 take the planes' shared
 set-up)."""
@@ -77,6 +77,10 @@ QEMU_LAYERS = [
     (6, 6, 20, (1, 1), (1, 1, 1, 1), (0, 127)),  # 32-byte rows, pairs of every row in one loop
     (13, 11, 5, (2, 2), (0, 0, 1, 1), (-128, 127)),  # stride 2, odd sizes, channels not in fours
     (48, 48, 4, (2, 2), (0, 0, 1, 1), (-128, 127)),  # VWW's 48x48 stride 2 (any pitch)
+    # Stride 2 along the plane rows (pairs of outputs sharing a word per kernel row, an odd last pixel):
+    (21, 5, 8, (2, 1), (1, 1, 1, 1), (-128, 127)),  # transposed, 32-byte rows, 11 outputs a plane row
+    (7, 13, 12, (1, 2), (1, 0, 1, 0), (-30, 100)),  # row major, stride 1 down, 6 outputs a plane row
+    (6, 6, 16, (2, 2), (0, 0, 1, 1), (-128, 50)),  # VWW's 6x6 -> 3x3 (four planes where roomy)
 ]
 
 

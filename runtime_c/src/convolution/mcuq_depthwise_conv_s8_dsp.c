@@ -5,13 +5,17 @@
  * plane). A plane row is an input row, or an input column where the output is taller than wide (the
  * long side then runs along the rows). One word of a plane row gives the columns (x, x+1, x+2, x+3),
  * SXTB16 gives (x, x+2) and (x+1, x+3): SMLAD takes the outer taps of one kernel row, SMLABB/SMLATB/...
- * the middle one, and at stride 1 one word serves two output pixels. Each output is requantized as it is
- * computed, the output offset folded into the rounding constant.
+ * the middle one, and at stride 1 one word serves two output pixels; at stride 2 along the plane rows a
+ * word and one byte do (mcuq_dw_dsp_pair_s2, channel functions of their own). Each output is requantized
+ * as it is computed, the output offset folded into the rounding constant.
  *
  * Where the instructions go (Cortex-M4, -O2, KWS's 25x5x64 layer, 219,320 in all): 45 a pair of outputs
  * (3 loads, 6 SXTB16, 12 multiply-accumulates, 2 x 7 for the requantization and the store, the loop and
  * 6 reloads of values gcc keeps on the stack: the loop needs about 19 live values for 14 registers),
- * 36 a plane row (its odd last pixel), about 140 a channel, 3 a pixel for the copy into the planes.
+ * 36 a plane row (its odd last pixel), about 140 a channel, 3 a pixel for the copy into the planes. At
+ * stride 2 (-O2, 32-byte rows, no clamp) 51 a pair of outputs (3 word and 3 byte loads, 6 SXTB16, 15
+ * multiply-accumulates, 2 x 7, the loop, 7 reloads); VWW's 48x48x16 layer, one plane, spends about 3 a
+ * byte on the copy, a quarter of its instructions.
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
@@ -32,9 +36,18 @@ typedef struct
     int32_t mult, shift, hbias, nm1, off, lo, hi;
 } mcuq_dw_requant;
 
+/* The channel set-up's helpers, called from the four channel functions: at -Os gcc keeps them out of
+ * line then, which costs KWS 44k instructions on the M4 (4,978,640 inline, 5,022,680 not); forced inline
+ * at -O2 they change gcc's register allocation for the worse (VWW +11k), so only at -Os. */
+#if defined(__OPTIMIZE_SIZE__)
+#define MCUQ_DW_SETUP_INLINE MCUQ_DW_INLINE
+#else
+#define MCUQ_DW_SETUP_INLINE static inline
+#endif
+
 static inline int mcuq_dw_folded_shift(int32_t shift) { return shift <= -2 && shift >= -23; }
 
-static inline void mcuq_dw_requant_init(mcuq_dw_requant *q, int32_t mult, int32_t shift,
+MCUQ_DW_SETUP_INLINE void mcuq_dw_requant_init(mcuq_dw_requant *q, int32_t mult, int32_t shift,
                                         const mcuq_dw_conv_params *params)
 {
     q->mult = mult;
@@ -55,7 +68,7 @@ static inline void mcuq_dw_requant_init(mcuq_dw_requant *q, int32_t mult, int32_
     }
 }
 
-static inline int mcuq_dw_mode(const mcuq_dw_requant *q)
+MCUQ_DW_SETUP_INLINE int mcuq_dw_mode(const mcuq_dw_requant *q)
 {
     if (!mcuq_dw_folded_shift(q->shift))
     {
@@ -230,14 +243,43 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_pair(const int8_t *p, int32_t wp, const int32_t 
     *acc1 = mcuq_smlatb(e, w1_2, a1);
 }
 
+/* One kernel row of output pixels x, x + 1 at stride 2 along the plane row (r: x's window row): the word
+ * of columns (2x .. 2x+3) gives e = (2x, 2x+2) and o = (2x+1, 2x+3), so x takes SMLAD(e, w02) and o's
+ * low half, x + 1 e's and o's high halves and column 2x+4 (one LDRSB) for its last tap: 9 instructions
+ * for 6 MACs, where two calls of mcuq_dw_dsp_pixel take 10. The middle tap is w1's low half, or its high
+ * half where top. */
+MCUQ_DW_INLINE void mcuq_dw_dsp_row_s2(const int8_t *r, int32_t w02, int32_t w1, const int top, int32_t *a0,
+                                       int32_t *a1)
+{
+    const int32_t v = mcuq_read_s8x4(r), e = mcuq_sxtb16(v), o = mcuq_sxtb16_ror8(v);
+    *a0 = mcuq_smlad(e, w02, *a0);
+    *a0 = top ? mcuq_smlabt(o, w1, *a0) : mcuq_smlabb(o, w1, *a0);
+    *a1 = mcuq_smlatb(e, w02, *a1);
+    *a1 = top ? mcuq_smlatt(o, w1, *a1) : mcuq_smlatb(o, w1, *a1);
+    *a1 = mcuq_smlabt(r[4], w02, *a1);
+}
+
+/* The two accumulators of output pixels x, x + 1 at stride 2 along the plane row (p: x's window, rows wp
+ * bytes apart), the middle taps as in mcuq_dw_dsp_pair. */
+MCUQ_DW_INLINE void mcuq_dw_dsp_pair_s2(const int8_t *p, int32_t wp, const int32_t *w, int32_t *acc0, int32_t *acc1)
+{
+    int32_t a0 = w[5], a1 = w[5];
+    mcuq_dw_dsp_row_s2(p, w[0], w[3], 0, &a0, &a1);
+    mcuq_dw_dsp_row_s2(p + wp, w[1], w[3], 1, &a0, &a1);
+    mcuq_dw_dsp_row_s2(p + 2 * wp, w[2], w[4], 0, &a0, &a1);
+    *acc0 = a0;
+    *acc1 = a1;
+}
+
 /* One channel on its plane, plane row by plane row: output rows, or output columns where transposed;
- * each output requantized as it is computed (no accumulator buffer, no second pass). At stride 1 one
- * loop takes the pairs of every row (a row's odd pixel and the step to the next row come when its pairs
- * end), so that a row costs a few instructions rather than the set-up of a loop; other strides take
- * pixels one by one. */
+ * each output requantized as it is computed (no accumulator buffer, no second pass). Where the stride
+ * along a plane row is 1 (s2 == 0) or 2 (s2 == 1, a copy of its own: the pairs of either stride need
+ * all the registers) one loop takes the pairs of every row (a row's odd pixel and the step to the next
+ * row come when its pairs end), so that a row costs a few instructions rather than the set-up of a
+ * loop; other strides take pixels one by one. */
 MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_geom *g, const int32_t *w,
                                              const mcuq_dw_requant *q, int8_t *out, const int mode,
-                                             const int32_t pitch)
+                                             const int32_t pitch, const int s2)
 {
     const int transposed = mcuq_dw_dsp_transposed(g);
     const int32_t os = g->os;
@@ -249,7 +291,7 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
     const int32_t n = transposed ? g->out_h : g->out_w, rows = transposed ? g->out_w : g->out_h;
     const int32_t along = transposed ? g->out_w * os : os, across = transposed ? os : g->out_w * os;
     int32_t r, x;
-    if (stride == 1 && n >= 2)
+    if ((s2 || stride == 1) && n >= 2)
     {
         const int32_t pair_bytes = (n & ~1) * along;
         int8_t *row_out = out, *row_end = out + pair_bytes;
@@ -258,11 +300,29 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
         for (;;)
         {
             int32_t a0, a1;
-            mcuq_dw_dsp_pair(p, wp, w, &a0, &a1);
-            out[0] = (int8_t)mcuq_dw_dsp_out(a0, q, mode);
-            out[along] = (int8_t)mcuq_dw_dsp_out(a1, q, mode);
-            out += 2 * along;
-            p += 2;
+            if (s2)
+            {
+                mcuq_dw_dsp_pair_s2(p, wp, w, &a0, &a1);
+            }
+            else
+            {
+                mcuq_dw_dsp_pair(p, wp, w, &a0, &a1);
+            }
+            if (s2)
+            {
+                /* One output step in a register rather than two (a spill fewer in this loop). */
+                *out = (int8_t)mcuq_dw_dsp_out(a0, q, mode);
+                out += along;
+                *out = (int8_t)mcuq_dw_dsp_out(a1, q, mode);
+                out += along;
+            }
+            else
+            {
+                out[0] = (int8_t)mcuq_dw_dsp_out(a0, q, mode);
+                out[along] = (int8_t)mcuq_dw_dsp_out(a1, q, mode);
+                out += 2 * along;
+            }
+            p += s2 ? 4 : 2;
             if (out == row_end)
             {
                 if (n & 1)
@@ -298,7 +358,7 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
 /* One channel c (plane at `plane`) of the DSP path, its plane rows pitch bytes apart (a constant, each
  * pitch its own copy of the loops; 0: any, g's). */
 MCUQ_DW_INLINE void mcuq_dw_dsp_channel(const int8_t *plane, const mcuq_dw_geom *g, const mcuq_dw_conv_s8_args *args,
-                                        int32_t c, int8_t *out, const int32_t pitch)
+                                        int32_t c, int8_t *out, const int32_t pitch, const int s2)
 {
     const int transposed = mcuq_dw_dsp_transposed(g);
     const int8_t *f = args->filter + c;
@@ -320,35 +380,46 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel(const int8_t *plane, const mcuq_dw_geom 
     switch (mcuq_dw_mode(&q))
     {
     case 0:
-        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 0, pitch);
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 0, pitch, s2);
         break;
     case 1:
-        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 1, pitch);
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 1, pitch, s2);
         break;
     default:
-        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 2, pitch);
+        mcuq_dw_dsp_channel_mode(plane, g, w, &q, out, 2, pitch, s2);
         break;
     }
 }
 
-/* The channel functions mcuq_dw_fast_run calls: plane rows 32 bytes apart, or any pitch. */
-static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel_pitch32(const int8_t *plane, const mcuq_dw_geom *g,
-                                                        const mcuq_dw_conv_s8_args *args, int32_t c, int8_t *out)
-{
-    mcuq_dw_dsp_channel(plane, g, args, c, out, MCUQ_DW_PITCH);
-}
+/* The channel functions mcuq_dw_fast_run calls: plane rows 32 bytes apart, or any pitch (0); stride 2
+ * along the plane rows (s2 = 1) in functions of their own, so that each loop has gcc's register
+ * allocation to itself. */
+#define MCUQ_DW_DSP_CHANNEL_FN(name, pitch, s2)                                                               \
+    static MCUQ_DW_NOINLINE void name(const int8_t *plane, const mcuq_dw_geom *g,                             \
+                                      const mcuq_dw_conv_s8_args *args, int32_t c, int8_t *out)               \
+    {                                                                                                         \
+        mcuq_dw_dsp_channel(plane, g, args, c, out, pitch, s2);                                               \
+    }
+MCUQ_DW_DSP_CHANNEL_FN(mcuq_dw_dsp_channel_pitch32, MCUQ_DW_PITCH, 0)
+MCUQ_DW_DSP_CHANNEL_FN(mcuq_dw_dsp_channel_any_pitch, 0, 0)
+MCUQ_DW_DSP_CHANNEL_FN(mcuq_dw_dsp_channel_s2_pitch32, MCUQ_DW_PITCH, 1)
+MCUQ_DW_DSP_CHANNEL_FN(mcuq_dw_dsp_channel_s2_any_pitch, 0, 1)
 
-static MCUQ_DW_NOINLINE void mcuq_dw_dsp_channel_any_pitch(const int8_t *plane, const mcuq_dw_geom *g,
-                                                          const mcuq_dw_conv_s8_args *args, int32_t c, int8_t *out)
+/* The channel function for this layer's pitch and stride along the plane rows. */
+static mcuq_dw_channel_fn mcuq_dw_dsp_channel_fn(const mcuq_dw_geom *g)
 {
-    mcuq_dw_dsp_channel(plane, g, args, c, out, 0);
+    const int pitch32 = mcuq_dw_dsp_pitch(g) == MCUQ_DW_PITCH;
+    if ((mcuq_dw_dsp_transposed(g) ? g->stride_h : g->stride_w) == 2)
+    {
+        return pitch32 ? mcuq_dw_dsp_channel_s2_pitch32 : mcuq_dw_dsp_channel_s2_any_pitch;
+    }
+    return pitch32 ? mcuq_dw_dsp_channel_pitch32 : mcuq_dw_dsp_channel_any_pitch;
 }
 
 MCUQ_API void mcuq_depthwise_conv_s8_dsp(const mcuq_dw_conv_s8_args *args)
 {
     mcuq_dw_geom g;
     mcuq_dw_fast_measure(args, &g);
-    mcuq_dw_fast_run(args, mcuq_dw_dsp_fill,
-                     mcuq_dw_dsp_pitch(&g) == MCUQ_DW_PITCH ? mcuq_dw_dsp_channel_pitch32 : mcuq_dw_dsp_channel_any_pitch);
+    mcuq_dw_fast_run(args, mcuq_dw_dsp_fill, mcuq_dw_dsp_channel_fn(&g));
 }
 #endif /* MCUQ_HAVE_DSP */
