@@ -175,30 +175,39 @@ static inline int8_t add8_table_out(const add8_table_consts *k, int32_t x1, int8
 }
 
 /* n dense elements; ls, full_range are constants at each call (below), so the loop is inlined into
- * each (gcc would not: it is large). Unrolled by four: the loop's compare and branch then cost half
- * an instruction per element (nine for the element itself). */
+ * each (gcc would not: it is large). Unrolled by eight: gcc advances the three pointers by separate
+ * ADDs (it does not post-increment across an unrolled body), so the loop costs five instructions per
+ * pass, 0.6 per element, next to nine for the element itself. */
 #if defined(__GNUC__) || defined(__clang__)
 #define ADD8_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define ADD8_ALWAYS_INLINE inline
 #endif
+static ADD8_ALWAYS_INLINE void add8_table_out4(const add8_table_consts *k, const int8_t *in1, const int8_t *in2,
+                                                int8_t *out, int32_t ls, int full_range, int32_t lo, int32_t hi)
+{
+    out[0] = add8_table_out(k, in1[0], in2[0], ls, full_range, lo, hi);
+    out[1] = add8_table_out(k, in1[1], in2[1], ls, full_range, lo, hi);
+    out[2] = add8_table_out(k, in1[2], in2[2], ls, full_range, lo, hi);
+    out[3] = add8_table_out(k, in1[3], in2[3], ls, full_range, lo, hi);
+}
+
 static ADD8_ALWAYS_INLINE void add8_table_loop(const add8_table_consts *k, const int8_t *in1, const int8_t *in2, int8_t *out,
                                    int32_t n, int32_t ls, int full_range, const mcuq_activation *act)
 {
     const int32_t lo = act->min, hi = act->max;
-    for (; n >= 4; n -= 4)
+    int32_t i;
+    for (; n >= 8; n -= 8)
     {
-        out[0] = add8_table_out(k, in1[0], in2[0], ls, full_range, lo, hi);
-        out[1] = add8_table_out(k, in1[1], in2[1], ls, full_range, lo, hi);
-        out[2] = add8_table_out(k, in1[2], in2[2], ls, full_range, lo, hi);
-        out[3] = add8_table_out(k, in1[3], in2[3], ls, full_range, lo, hi);
-        in1 += 4;
-        in2 += 4;
-        out += 4;
+        add8_table_out4(k, in1, in2, out, ls, full_range, lo, hi);
+        add8_table_out4(k, in1 + 4, in2 + 4, out + 4, ls, full_range, lo, hi);
+        in1 += 8;
+        in2 += 8;
+        out += 8;
     }
-    for (; n > 0; n--)
+    for (i = 0; i < n; i++)
     {
-        *out++ = add8_table_out(k, *in1++, *in2++, ls, full_range, lo, hi);
+        out[i] = add8_table_out(k, in1[i], in2[i], ls, full_range, lo, hi);
     }
 }
 
