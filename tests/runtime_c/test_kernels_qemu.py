@@ -281,3 +281,28 @@ def test_add_on_every_input_pair(core, which, tmp_path):
     layer, tensors = _layer(QOp.ADD, params, [a.shape, a.shape], a.shape)
     _assert_all_pass([layer_case("add, every input pair, in place", layer, [a, b], tensors, inplace_shift=0)],
                      core, tmp_path)
+
+
+# Lengths around the loops' widths (eight elements a pass on M4 and M55) and their tails.
+TAIL_LENGTHS = (1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 23, 31, 33, 100)
+
+
+@pytest.mark.parametrize("core", list(CORES))
+def test_add_tails_in_place_and_sliced(core, tmp_path):
+    """The add kernel on lengths that leave every tail of its loops, for each parameter set above: with
+    separate buffers, in place over input 1, and writing a channel slice (rows of 3 pixels)."""
+    rng = np.random.default_rng(15)
+    cases = []
+    for i, length in enumerate(TAIL_LENGTHS):
+        which = list(EVERY_PAIR_PARAMS)[i % len(EVERY_PAIR_PARAMS)]
+        prepare, args = EVERY_PAIR_PARAMS[which]
+        dense = (1, 1, 1, length)
+        layer, tensors = _layer(QOp.ADD, prepare(*args), [dense, dense], dense)
+        inputs = [_i8(rng, dense), _i8(rng, dense)]
+        cases.append(layer_case(f"{which}, {length}", layer, inputs, tensors))
+        cases.append(layer_case(f"{which}, {length}, in place", layer, inputs, tensors, inplace_shift=0))
+        rows = (1, 1, 3, length)
+        layer, tensors = _layer(QOp.ADD, prepare(*args), [rows, rows], rows)
+        inputs = [_i8(rng, rows), _i8(rng, rows)]
+        cases.append(layer_case(f"{which}, 3 x {length}, slice", layer, inputs, tensors, pixel_stride=length + 3))
+    _assert_all_pass(cases, core, tmp_path)
