@@ -129,7 +129,6 @@ static inline int32_t add8_table_elem(const add8_table_consts *k, int32_t x1, ui
     return (add8_smmlar(s2, k->mult_o, k->k_o) + (s2 >> 31)) >> k->n_o;
 }
 
-
 #if defined(MCUQ_PATH_MVE)
 /* Four lanes before the output offset: the table by a gather on input 2's bytes, VRMULH for
  * (2s * M + 2^31) >> 32, the -1 on lanes where s < 0, and VRSHL's round-half-up right shift by n: with
