@@ -158,6 +158,32 @@ def prepare_add(
     )
 
 
+def _input_exact(multiplier: int, shift: int, left_shift: int) -> bool:
+    """Whether an Add input's rescale is exactly (x + offset) * 2^(left_shift - 1): Prepare's multiplier
+    2^30 and shift 0 for the input with the larger scale."""
+    return multiplier == 1 << 30 and shift == 0 and left_shift >= 1
+
+
+def add_rescale_table(p: qir.AddParams) -> np.ndarray | None:
+    """The int8 Add kernel's table (``mcuq_add_params.rescale_table``), or None where its table path does
+    not apply (neither input exact, or a left shift outside [1, 20]). Entry k, for the other input's
+    byte x = (int8)k: twice the rescaled sum's part that does not depend on the exact input,
+    2 * (requantize((x + offset) << left_shift) + exact input's offset * 2^(left_shift - 1)), so that the
+    kernel gets 2 * (a + b) as exact input * 2^left_shift + table[(uint8)other input]."""
+    ls = p.left_shift
+    if not 1 <= ls <= 20:
+        return None
+    if _input_exact(p.input1_multiplier, p.input1_shift, ls):
+        exact_offset, offset, mult, shift = p.input1_offset, p.input2_offset, p.input2_multiplier, p.input2_shift
+    elif _input_exact(p.input2_multiplier, p.input2_shift, ls):
+        exact_offset, offset, mult, shift = p.input2_offset, p.input1_offset, p.input1_multiplier, p.input1_shift
+    else:
+        return None
+    x = np.arange(256, dtype=np.int64).astype(np.uint8).view(np.int8).astype(np.int64)
+    rescaled = requantize((x + offset) << ls, mult, shift)
+    return (2 * (rescaled + (exact_offset << (ls - 1)))).astype(np.int32)
+
+
 def prepare_sub(*args, **kwargs) -> qir.AddParams:
     """Sub as an Add whose second input is rescaled by the negated multiplier: x1 - x2 with the
     Add's rounding (its requantizations round each input on its own, so the C and golden Add

@@ -131,6 +131,11 @@ typedef struct {
     int32_t output_offset;
     mcuq_per_tensor_quant output_quant;
     mcuq_activation activation;
+    /* Optional (NULL: none): twice the rescaled sum's part that does not depend on the exact input (the
+     * one with multiplier 2^30 and shift 0; input 1 if both are), by the other input's byte (uint8_t) k:
+     * 2 * (requantize((x + offset) << left_shift, multiplier, shift) + exact offset * 2^(left_shift - 1)),
+     * x = (int8_t)k (numerics/fixedpoint.py add_rescale_table). The int8 elementwise Add reads it. */
+    const int32_t *rescale_table;
 } mcuq_add_params;
 
 typedef struct {

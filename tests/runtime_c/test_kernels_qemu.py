@@ -258,13 +258,51 @@ def test_random_layers_equal_golden(core, seeds, tmp_path_factory):
     _assert_all_pass(cases, core, tmp_path_factory.mktemp(core))
 
 
+# TFLite Add parameters (scales and zero points of input 1, input 2, output; activation range): input 1
+# the larger scale; input 2 the larger (the kernel swaps them) with a ReLU clamp; a Sub (input 2's
+# multiplier negated); scales close together with an output scale that saturates often.
+EVERY_PAIR_PARAMS = {
+    "add": (fp.prepare_add, (0.037, -3, 0.021, 11, 0.05, 4, -128, 127)),
+    "add input 2 larger, relu": (fp.prepare_add, (0.0113, 57, 0.0291, -128, 0.0302, -100, -100, 127)),
+    "sub": (fp.prepare_sub, (0.052, 0, 0.047, -17, 0.081, 9, -128, 127)),
+    "add small output scale": (fp.prepare_add, (0.02, 100, 0.0199, -90, 0.009, -2, -128, 127)),
+}
+
+
 @pytest.mark.parametrize("core", list(CORES))
-def test_add_on_every_input_pair(core, tmp_path):
-    """All 65,536 pairs of int8 inputs through the add kernel's DSP and MVE paths, written in place over
-    the first input, with TFLite's parameters for two different scales (every rounding step shows)."""
+@pytest.mark.parametrize("which", list(EVERY_PAIR_PARAMS))
+def test_add_on_every_input_pair(core, which, tmp_path):
+    """All 65,536 pairs of int8 inputs through the add kernel's table, DSP and MVE paths, written in
+    place over the first input, for each parameter set above (every rounding step shows)."""
     x = np.arange(-128, 128, dtype=np.int8)
     a, b = (np.ascontiguousarray(m) for m in np.meshgrid(x, x, indexing="ij"))
-    params = fp.prepare_add(0.037, -3, 0.021, 11, 0.05, 4, -128, 127)
+    prepare, args = EVERY_PAIR_PARAMS[which]
+    params = prepare(*args)
     layer, tensors = _layer(QOp.ADD, params, [a.shape, a.shape], a.shape)
     _assert_all_pass([layer_case("add, every input pair, in place", layer, [a, b], tensors, inplace_shift=0)],
                      core, tmp_path)
+
+
+# Lengths around the loops' widths (eight elements a pass on M4 and M55) and their tails.
+TAIL_LENGTHS = (1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 23, 31, 33, 100)
+
+
+@pytest.mark.parametrize("core", list(CORES))
+def test_add_tails_in_place_and_sliced(core, tmp_path):
+    """The add kernel on lengths that leave every tail of its loops, for each parameter set above: with
+    separate buffers, in place over input 1, and writing a channel slice (rows of 3 pixels)."""
+    rng = np.random.default_rng(15)
+    cases = []
+    for i, length in enumerate(TAIL_LENGTHS):
+        which = list(EVERY_PAIR_PARAMS)[i % len(EVERY_PAIR_PARAMS)]
+        prepare, args = EVERY_PAIR_PARAMS[which]
+        dense = (1, 1, 1, length)
+        layer, tensors = _layer(QOp.ADD, prepare(*args), [dense, dense], dense)
+        inputs = [_i8(rng, dense), _i8(rng, dense)]
+        cases.append(layer_case(f"{which}, {length}", layer, inputs, tensors))
+        cases.append(layer_case(f"{which}, {length}, in place", layer, inputs, tensors, inplace_shift=0))
+        rows = (1, 1, 3, length)
+        layer, tensors = _layer(QOp.ADD, prepare(*args), [rows, rows], rows)
+        inputs = [_i8(rng, rows), _i8(rng, rows)]
+        cases.append(layer_case(f"{which}, 3 x {length}, slice", layer, inputs, tensors, pixel_stride=length + 3))
+    _assert_all_pass(cases, core, tmp_path)

@@ -10,22 +10,25 @@
  * The output may be a channel slice of a wider tensor (dims->output_row_stride > dims->row_size).
  * In-place operation (a dense output == input1 or input2) is allowed.
  *
- * Fast paths (exact). TFLite's Add Prepare gives the input with the larger scale multiplier 2^30 and
- * shift 0 (real multiplier 1/2): its requantization is exactly a = (in + offset) * 2^(left_shift - 1),
- * one multiply-add. The fast paths take that input as "input 1" (swapping the inputs if needed: the
- * sum is symmetric) and need the other input's shift in [-(left_shift + 1), 0] and the output shift
- * in [-31, -2], which Prepare gives for any sane scales; other parameters take the portable path.
- * - DSP (Cortex-M4/M7/M33): input 2's requantization and the sum are one SMLAL. With t = in + offset,
- *   n = -shift and P = t * 2^left_shift * multiplier, mcuq_requantize_rshift's derivation gives
- *   requantize = floor((P + C) / 2^(31+n)), C = 2^30 + 2^(30+n) - [t < 0] * 2^31 (n >= 1), or
- *   floor((P + 2^30) / 2^31) (n = 0). P is a multiple of 2^left_shift, so with k = left_shift + 1 - n
- *   >= 0 and D = 2^(n-1) (1/2 for n = 0) this is floor((t * 2^k * multiplier + floor(C / D)) / 2^32),
- *   and floor(C / D) is 2^31 + 2^(31-n) - [t < 0] * 2^(32-n) (n >= 1) or 2^31 (n = 0): it lies in
- *   [0, 2^32), the accumulator's low word, and a in its high word makes the high word a + b. The
- *   output is mcuq_requantize_rshift's SMLAL with the output offset added to the high word's
- *   constant (times 2^(n-1), exact under the arithmetic shift) when that cannot overflow.
- * - MVE (Cortex-M55): four lanes per vector; b by VQRDMULH and mcuq_requantize_mve's rounding right
- *   shift (the left shift is the multiply by 2^left_shift), the output likewise.
+ * Table path (exact, any core; first choice): with params->rescale_table from the compiler, input 2's
+ * rescale is one load, and the output requantization one SMMLAR plus three instructions (see
+ * add8_table_setup): 9.6 instructions per element on Cortex-M4 (18 with the DSP path below), 3 on
+ * M55 (MVE, eight lanes a pass; 4.5 with the four-lane VQRDMULH path it replaced).
+ *
+ * DSP path (exact), for callers without a table (and left shifts above 20). TFLite's Add Prepare gives the
+ * input with the larger scale multiplier 2^30 and shift 0 (real multiplier 1/2): its requantization is exactly
+ * a = (in + offset) * 2^(left_shift - 1), one multiply-add. The fast path takes that input as "input 1"
+ * (swapping the inputs if needed: the sum is symmetric) and needs the other input's shift in [-(left_shift +
+ * 1), 0] and the output shift in [-31, -2], which Prepare gives for any sane scales; other parameters take the
+ * portable path.
+ * - Cortex-M4/M7/M33/M55: input 2's requantization and the sum are one SMLAL. With t = in + offset, n = -shift
+ *   and P = t * 2^left_shift * multiplier, mcuq_requantize_rshift's derivation gives requantize = floor((P + C)
+ *   / 2^(31+n)), C = 2^30 + 2^(30+n) - [t < 0] * 2^31 (n >= 1), or floor((P + 2^30) / 2^31) (n = 0). P is a
+ *   multiple of 2^left_shift, so with k = left_shift + 1 - n >= 0 and D = 2^(n-1) (1/2 for n = 0) this is
+ *   floor((t * 2^k * multiplier + floor(C / D)) / 2^32), and floor(C / D) is 2^31 + 2^(31-n) - [t < 0] *
+ *   2^(32-n) (n >= 1) or 2^31 (n = 0): it lies in [0, 2^32), the accumulator's low word, and a in its high word
+ *   makes the high word a + b. The output is mcuq_requantize_rshift's SMLAL with the output offset added to the
+ *   high word's constant (times 2^(n-1), exact under the arithmetic shift) when that cannot overflow.
  * Each element (vector) is read before it is written, so in-place operation stays safe.
  */
 #include "mcuq_nn_types.h"
@@ -49,25 +52,234 @@ static MCUQ_MISC_NOINLINE void add8_run_portable(const mcuq_add_params *params, 
     }
 }
 
-#if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
-
-/* The fast loops' constants, set up by add8_setup (see the top of the file). Input 1 is the input
- * whose requantization is exact: a = (in + offset) * 2^(left_shift - 1). */
-typedef struct {
-    int32_t scale1, off1;        /* a = in1 * scale1 + off1 */
-    int32_t scale2, off2, half2; /* DSP: v = in2 * scale2 + off2; low word 2^31 +- half2 by the sign of v */
-    int32_t mult2, n2, off2_ls;  /* input 2's multiplier, right shift, offset * 2^left_shift */
-    int32_t mult_o, n_o, zp;     /* output multiplier, right shift, offset */
-    int32_t hi_o;                /* DSP: 2^(n_o - 2) + zp * 2^(n_o - 1), when it cannot overflow */
-    int fold_ok;
-} add8_consts;
-
 /* Whether the input's requantization is exactly in * 2^(left_shift - 1) (multiplier 2^30, shift 0:
  * what TFLite's Prepare gives the input with the larger scale). */
 static int add8_input_exact(const mcuq_per_tensor_quant *q, int32_t left_shift)
 {
     return q->multiplier == (1 << 30) && q->shift == 0 && left_shift >= 1;
 }
+
+/* ---- The table path (any core), when the compiler supplies params->rescale_table ----
+ * Input 2's rescaled value b depends only on its byte, so the compiler tabulates it with the golden
+ * model's own fixed-point functions (numerics/fixedpoint.py add_rescale_table); input 1 is the exact
+ * input (a = (in1 + offset) * 2^(left_shift - 1), swapped as above), so that
+ *   2 * (a + b) = in1 * 2^left_shift + table[(uint8_t)in2],
+ *   table[k] = 2 * (b(k) + input1_offset * 2^(left_shift - 1)).
+ * The output requantization of s = a + b with v = (s * M + 2^30) >> 31 = (2s * M + 2^31) >> 32 (one
+ * SMMLAR on 2s, which also adds K = 2^(n-1) + output_offset * 2^n) is, for n >= 1,
+ *   requantize(s) + output_offset = (v + K - [s < 0]) >> n
+ * (mcuq_rounding_divide_by_pot's round half away from zero, with the sign of s for the sign of v:
+ * they differ only where v = 0, and 0 + 2^(n-1) - 1 >> n is 0 too). |2s| < 2^31 for left_shift <= 20. */
+typedef struct {
+    const int32_t *table;
+    int32_t left_shift, mult_o, n_o, zp, k_o; /* k_o = 2^(n_o - 1) + zp * 2^n_o */
+} add8_table_consts;
+
+/* The table loops are inlined into each call with constant flags (gcc would not: they are large). */
+#if defined(__GNUC__) || defined(__clang__)
+#define ADD8_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ADD8_ALWAYS_INLINE inline
+#endif
+
+/* The constants, or 0 when the table path does not apply (no table, or parameters Prepare never gives). */
+static int add8_table_setup(const mcuq_add_params *params, add8_table_consts *k, int *swap)
+{
+    const int32_t ls = params->left_shift, n_o = -params->output_quant.shift;
+    int64_t k_o;
+
+    *swap = !add8_input_exact(&params->input1_quant, ls);
+    if (params->rescale_table == NULL || ls < 1 || ls > 20 || (*swap && !add8_input_exact(&params->input2_quant, ls)) ||
+        params->output_quant.multiplier < 0 || n_o < 1 || n_o > 31)
+    {
+        return 0;
+    }
+    /* |v| <= 2^30, so v + K - 1 stays in int32 when |K| < 2^30. */
+    k_o = ((int64_t)1 << (n_o - 1)) + (int64_t)params->output_offset * ((int64_t)1 << n_o);
+    if (k_o >= ((int64_t)1 << 30) || k_o <= -((int64_t)1 << 30))
+    {
+        return 0;
+    }
+    k->table = params->rescale_table;
+    k->left_shift = ls;
+    k->mult_o = params->output_quant.multiplier;
+    k->n_o = n_o;
+    k->zp = params->output_offset;
+    k->k_o = (int32_t)k_o;
+    return 1;
+}
+
+/* acc + ((a * m + 2^31) >> 32): SMMLAR where the core has it (gcc has no pattern for it: it builds the
+ * same from SMLAL, ADDS and ADC with two more registers), else the exact 64-bit high word. */
+static inline int32_t add8_smmlar(int32_t a, int32_t m, int32_t acc)
+{
+#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && !defined(MCUQ_PORTABLE_KERNELS)
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(m), "r"(acc));
+    return r;
+#else
+    return mcuq_mla_s64_hi(a, m, acc, 0x80000000u);
+#endif
+}
+
+/* One element before the clamp. ls: the left shift, a constant where the caller can make it one. */
+static inline int32_t add8_table_elem(const add8_table_consts *k, int32_t x1, uint8_t x2, int32_t ls)
+{
+    const int32_t s2 = k->table[x2] + (int32_t)((uint32_t)x1 << ls); /* 2 (a + b) */
+    return (add8_smmlar(s2, k->mult_o, k->k_o) + (s2 >> 31)) >> k->n_o;
+}
+
+#if defined(MCUQ_PATH_MVE)
+/* Four lanes before the output offset: the table by a gather on input 2's bytes, VRMULH for
+ * (2s * M + 2^31) >> 32, the -1 on lanes where s < 0, and VRSHL's round-half-up right shift by n: with
+ * the -1 that is mcuq_rounding_divide_by_pot's round half away from zero (see add8_table_setup). */
+static inline int32x4_t add8_table_vec_mve(const add8_table_consts *k, int32x4_t x1, uint32x4_t x2, int32x4_t mult)
+{
+    const int32x4_t s2 = vmlaq_n_s32(vldrwq_gather_shifted_offset_s32(k->table, x2), x1, 1 << k->left_shift);
+    const int32x4_t v = vaddq_s32(vrmulhq_s32(s2, mult), vshrq_n_s32(s2, 31));
+    return vrshlq_n_s32(v, -k->n_o);
+}
+
+/* Eight lanes, loaded as 16-bit lanes and widened by their even and odd halves (VMOVLB, VMOVLT), so
+ * that the saturating narrows VQMOVNB and VQMOVNT put them back in order; the output offset added
+ * saturating in 16 bits (exact: a value beyond int16 is beyond int8 on the same side either way); then
+ * clamped for VSTRB.16, which stores each lane's low byte: int8's range by one saturating narrow into
+ * the low bytes where full_range (a constant at each call), else by VMAX and VMIN. The narrows write
+ * into the registers of the loaded inputs, dead by then: into a live one gcc would first copy it. */
+static ADD8_ALWAYS_INLINE int16x8_t add8_table_vec8_mve(const add8_table_consts *k, int16x8_t x1, uint16x8_t x2,
+                                                        int32x4_t mult, int full_range, int16x8_t lo, int16x8_t hi)
+{
+    const int32x4_t even = add8_table_vec_mve(k, vmovlbq_s16(x1), vmovlbq_u16(x2), mult);
+    const int32x4_t odd = add8_table_vec_mve(k, vmovltq_s16(x1), vmovltq_u16(x2), mult);
+    const int16x8_t h = vqaddq_n_s16(vqmovntq_s32(vqmovnbq_s32(x1, even), odd), (int16_t)k->zp);
+    if (full_range)
+    {
+        return vreinterpretq_s16_s8(vqmovnbq_s16(vreinterpretq_s8_u16(x2), h));
+    }
+    return vminq_s16(vmaxq_s16(h, lo), hi);
+}
+
+static ADD8_ALWAYS_INLINE void add8_table_loop_mve(const add8_table_consts *k, const mcuq_activation *act,
+                                                   const int8_t *in1, const int8_t *in2, int8_t *out, int32_t n,
+                                                   int full_range)
+{
+    const int32x4_t mult = vdupq_n_s32(k->mult_o);
+    const int16x8_t lo = vdupq_n_s16((int16_t)act->min), hi = vdupq_n_s16((int16_t)act->max);
+    for (; n >= 8; n -= 8)
+    {
+        vstrbq_s16(out, add8_table_vec8_mve(k, vldrbq_s16(in1), vldrbq_u16((const uint8_t *)in2), mult, full_range,
+                                            lo, hi));
+        in1 += 8;
+        in2 += 8;
+        out += 8;
+    }
+    if (n > 0)
+    {
+        /* The lanes past n load zeros: index 0 of the table, read but not stored. */
+        const mve_pred16_t p = vctp16q((uint32_t)n);
+        vstrbq_p_s16(out,
+                     add8_table_vec8_mve(k, vldrbq_z_s16(in1, p), vldrbq_z_u16((const uint8_t *)in2, p), mult,
+                                         full_range, lo, hi),
+                     p);
+    }
+}
+
+static MCUQ_MISC_NOINLINE void add8_table_run(const add8_table_consts *kp, const mcuq_activation *act,
+                                              const int8_t *in1, const int8_t *in2, int8_t *out, int32_t n)
+{
+    const add8_table_consts k = *kp;
+    if (act->min == -128 && act->max == 127)
+    {
+        add8_table_loop_mve(&k, act, in1, in2, out, n, 1);
+    }
+    else
+    {
+        add8_table_loop_mve(&k, act, in1, in2, out, n, 0);
+    }
+}
+#else
+/* x saturated to int8: one SSAT where the core has it. */
+static inline int32_t add8_sat8(int32_t x)
+{
+#if defined(MCUQ_HAVE_DSP)
+    return mcuq_ssat8(x);
+#elif defined(MCUQ_PATH_NODSP)
+    return mcuq_sat8(x);
+#else
+    return mcuq_clamp_s32(x, -128, 127);
+#endif
+}
+
+/* One element, clamped to [lo, hi] (int8's range by one SSAT where full_range). */
+static inline int8_t add8_table_out(const add8_table_consts *k, int32_t x1, int8_t x2, int32_t ls, int full_range,
+                                    int32_t lo, int32_t hi)
+{
+    const int32_t v = add8_table_elem(k, x1, (uint8_t)x2, ls);
+    return (int8_t)(full_range ? add8_sat8(v) : mcuq_clamp_s32(v, lo, hi));
+}
+
+/* n dense elements; ls, full_range are constants at each call (below). Unrolled by eight: gcc advances the
+ * three pointers by separate ADDs (it does not post-increment across an unrolled body), so the loop costs
+ * five instructions per pass, 0.6 per element, next to nine for the element itself. */
+static ADD8_ALWAYS_INLINE void add8_table_out4(const add8_table_consts *k, const int8_t *in1, const int8_t *in2,
+                                                int8_t *out, int32_t ls, int full_range, int32_t lo, int32_t hi)
+{
+    out[0] = add8_table_out(k, in1[0], in2[0], ls, full_range, lo, hi);
+    out[1] = add8_table_out(k, in1[1], in2[1], ls, full_range, lo, hi);
+    out[2] = add8_table_out(k, in1[2], in2[2], ls, full_range, lo, hi);
+    out[3] = add8_table_out(k, in1[3], in2[3], ls, full_range, lo, hi);
+}
+
+static ADD8_ALWAYS_INLINE void add8_table_loop(const add8_table_consts *k, const int8_t *in1, const int8_t *in2,
+                                                int8_t *out, int32_t n, int32_t ls, int full_range,
+                                                const mcuq_activation *act)
+{
+    const int32_t lo = act->min, hi = act->max;
+    int32_t i;
+    for (; n >= 8; n -= 8)
+    {
+        add8_table_out4(k, in1, in2, out, ls, full_range, lo, hi);
+        add8_table_out4(k, in1 + 4, in2 + 4, out + 4, ls, full_range, lo, hi);
+        in1 += 8;
+        in2 += 8;
+        out += 8;
+    }
+    for (i = 0; i < n; i++)
+    {
+        out[i] = add8_table_out(k, in1[i], in2[i], ls, full_range, lo, hi);
+    }
+}
+
+static MCUQ_MISC_NOINLINE void add8_table_run(const add8_table_consts *kp, const mcuq_activation *act,
+                                              const int8_t *in1, const int8_t *in2, int8_t *out, int32_t n)
+{
+    const add8_table_consts k = *kp; /* in registers: the byte stores could alias a struct in memory */
+    const int full_range = act->min == -128 && act->max == 127;
+    if (full_range && k.left_shift == 20)
+    {
+        /* TFLite's Add (ResNet's residual adds: the ReLU's zero point is -128): the shift is an operand
+         * of the ADD, the clamp one SSAT. */
+        add8_table_loop(&k, in1, in2, out, n, 20, 1, act);
+    }
+    else
+    {
+        add8_table_loop(&k, in1, in2, out, n, k.left_shift, 0, act);
+    }
+}
+#endif
+
+#if defined(MCUQ_HAVE_DSP)
+
+/* The fast loops' constants, set up by add8_setup (see the top of the file). Input 1 is the input
+ * whose requantization is exact: a = (in + offset) * 2^(left_shift - 1). */
+typedef struct {
+    int32_t scale1, off1;        /* a = in1 * scale1 + off1 */
+    int32_t scale2, off2, half2; /* v = in2 * scale2 + off2; low word 2^31 +- half2 by the sign of v */
+    int32_t mult2;               /* input 2's multiplier */
+    int32_t mult_o, n_o;         /* output multiplier, right shift */
+    int32_t hi_o;                /* 2^(n_o - 2) + zp * 2^(n_o - 1), when it cannot overflow */
+    int fold_ok;
+} add8_consts;
 
 /* The constants, or 0 when the fast loops do not apply (the caller then takes the portable path).
  * *swap: input 2 is the exact one, so the loops take the inputs in the other order (a + b = b + a). */
@@ -103,11 +315,8 @@ static MCUQ_MISC_NOINLINE int add8_setup(const mcuq_add_params *params, add8_con
     k->off2 = off2 * k->scale2;
     k->half2 = n == 0 ? 0 : (int32_t)(1u << (31 - n));
     k->mult2 = q2->multiplier;
-    k->n2 = n;
-    k->off2_ls = off2 * (1 << ls);
     k->mult_o = params->output_quant.multiplier;
     k->n_o = n_o;
-    k->zp = params->output_offset;
     /* The output offset can ride in the high word: (hi + zp * 2^(n-1)) >> (n-1) = (hi >> (n-1)) + zp,
      * provided the high word cannot overflow. |a + b| <= a_max + b_max, and the high word of
      * sum * mult_o + constant is at most |sum| / 2 + 2^(n-2) + 1 in magnitude. */
@@ -122,62 +331,7 @@ static MCUQ_MISC_NOINLINE int add8_setup(const mcuq_add_params *params, add8_con
 
 #endif
 
-#if defined(MCUQ_PATH_MVE)
-
-/* Four lanes per vector: a exactly by one multiply-add, b by mcuq_requantize_mve's steps (no left
- * shift: it is the multiply by 2^left_shift; the fix-up and rounding shift only where n2 > 0). */
-static inline int32x4_t add8_vec_mve(const add8_consts *k, int32x4_t x1, int32x4_t x2, int32x4_t scale1,
-                                     int32x4_t scale2, int32x4_t lo, int32x4_t hi, int shifted)
-{
-    const int32x4_t a = vmlasq_n_s32(x1, scale1, k->off1);
-    int32x4_t b = vqrdmulhq_n_s32(vmlasq_n_s32(x2, scale2, k->off2_ls), k->mult2);
-    int32x4_t o;
-    if (shifted)
-    {
-        b = vrshlq_n_s32(vqaddq_s32(b, vshrq_n_s32(b, 31)), -k->n2);
-    }
-    o = vqrdmulhq_n_s32(vaddq_s32(a, b), k->mult_o);
-    o = vrshlq_n_s32(vqaddq_s32(o, vshrq_n_s32(o, 31)), -k->n_o);
-    return vminq_s32(vmaxq_s32(vaddq_n_s32(o, k->zp), lo), hi);
-}
-
-/* The loop, with `shifted` a constant at each call so that the test leaves the loop. */
-static inline void add8_loop_mve(const add8_consts *k, const mcuq_activation *act, const int8_t *in1,
-                                 const int8_t *in2, int8_t *out, int32_t n, int shifted)
-{
-    const int32x4_t scale1 = vdupq_n_s32(k->scale1), scale2 = vdupq_n_s32(k->scale1 * 2);
-    const int32x4_t lo = vdupq_n_s32(act->min), hi = vdupq_n_s32(act->max);
-    for (; n >= 4; n -= 4)
-    {
-        vstrbq_s32(out, add8_vec_mve(k, vldrbq_s32(in1), vldrbq_s32(in2), scale1, scale2, lo, hi, shifted));
-        in1 += 4;
-        in2 += 4;
-        out += 4;
-    }
-    if (n > 0)
-    {
-        const mve_pred16_t p = vctp32q((uint32_t)n);
-        vstrbq_p_s32(out,
-                     add8_vec_mve(k, vldrbq_z_s32(in1, p), vldrbq_z_s32(in2, p), scale1, scale2, lo, hi, shifted),
-                     p);
-    }
-}
-
-static MCUQ_MISC_NOINLINE void add8_run_fast(const add8_consts *kp, const mcuq_activation *act, const int8_t *in1,
-                                             const int8_t *in2, int8_t *out, int32_t n)
-{
-    const add8_consts k = *kp;
-    if (k.n2 > 0)
-    {
-        add8_loop_mve(&k, act, in1, in2, out, n, 1);
-    }
-    else
-    {
-        add8_loop_mve(&k, act, in1, in2, out, n, 0);
-    }
-}
-
-#elif defined(MCUQ_HAVE_DSP)
+#if defined(MCUQ_HAVE_DSP)
 
 /* One element before the clamp: requantize(a + b) + output offset, with the constants of k (a copy
  * in the caller's registers: the stores through int8_t *out could change a struct in memory). */
@@ -234,38 +388,47 @@ static MCUQ_MISC_NOINLINE void add8_run_fast(const add8_consts *kp, const mcuq_a
 
 #endif
 
-#if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
-/* All rows on the fast path, or 0 when it does not apply. Out of line, so that the constants' frame
- * is not on the stack while the portable path runs, nor the entry point's while this one does. */
+/* All rows on the table path, else on the DSP or MVE fast path, or 0 when none applies. Out of line,
+ * so that the constants' frame is not on the stack while the portable path runs, nor the entry
+ * point's while this one does. */
 static MCUQ_MISC_NOINLINE int add8_fast_rows(const mcuq_add_params *params, int32_t rows, int32_t row_size,
                                             int32_t out_stride, const int8_t *input1, const int8_t *input2,
                                             int8_t *output)
 {
-    add8_consts k;
+    add8_table_consts t;
     int swap = 0;
+    const int table = add8_table_setup(params, &t, &swap);
     int32_t r;
-#if defined(MCUQ_PATH_MVE)
-    if (!add8_setup(params, &k, &swap))
+#if defined(MCUQ_HAVE_DSP)
+    add8_consts k;
+    if (!table && (!add8_setup(params, &k, &swap) || !k.fold_ok))
 #else
-    if (!add8_setup(params, &k, &swap) || !k.fold_ok)
+    if (!table)
 #endif
     {
         return 0;
     }
     if (swap)
     {
-        const int8_t *const t = input1;
+        const int8_t *const x = input1;
         input1 = input2;
-        input2 = t;
+        input2 = x;
     }
     for (r = 0; r < rows; r++)
     {
-        add8_run_fast(&k, &params->activation, input1 + (size_t)r * row_size, input2 + (size_t)r * row_size,
-                      output + (size_t)r * out_stride, row_size);
+        const int8_t *const in1 = input1 + (size_t)r * row_size, *const in2 = input2 + (size_t)r * row_size;
+        int8_t *const out = output + (size_t)r * out_stride;
+#if defined(MCUQ_HAVE_DSP)
+        if (!table)
+        {
+            add8_run_fast(&k, &params->activation, in1, in2, out, row_size);
+            continue;
+        }
+#endif
+        add8_table_run(&t, &params->activation, in1, in2, out, row_size);
     }
     return 1;
 }
-#endif
 
 MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
                                              const mcuq_elementwise_dims *dims,
@@ -295,12 +458,10 @@ MCUQ_API mcuq_status mcuq_elementwise_add_s8(const mcuq_add_params *params,
         row_size *= rows;
         rows = rows > 0 ? 1 : 0;
     }
-#if defined(MCUQ_PATH_MVE) || defined(MCUQ_HAVE_DSP)
     if (add8_fast_rows(params, rows, row_size, dims->output_row_stride, input1, input2, output))
     {
         return MCUQ_OK;
     }
-#endif
     for (r = 0; r < rows; r++)
     {
         add8_run_portable(params, input1 + (size_t)r * row_size, input2 + (size_t)r * row_size,
