@@ -20,6 +20,7 @@ from mcuq.errors import McuqError
 from mcuq.firmware.boards import all_boards
 from mcuq.firmware.project import DEFAULT_STACK_SIZE, OPT_LEVELS
 from mcuq.firmware.qemu import DEFAULT_TIMEOUT_S
+from mcuq.plan import DEFAULT_SCRATCH_GROWTH
 from mcuq.quant.auto_precision import DEFAULT_THRESHOLD_DB
 from mcuq.version import __version__
 
@@ -73,6 +74,10 @@ def _add_compile_args(c: argparse.ArgumentParser) -> None:
     c.add_argument("--verify-labels", help="class labels of the verification samples (.npy or .npz[:KEY]): "
                    "the report then gives float and int8 accuracy")
     c.add_argument("--force", action="store_true", help="overwrite mcuq's files in an existing output folder")
+    c.add_argument("--scratch-growth", type=float, default=100 * DEFAULT_SCRATCH_GROWTH, metavar="PERCENT",
+                   help="let the arena grow by up to this percentage of the least arena where kernels then get the "
+                        "scratch of their faster paths; 0 keeps the least arena "
+                        f"(default: {100 * DEFAULT_SCRATCH_GROWTH:g})")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
 
 
@@ -154,6 +159,7 @@ def run_compile(args: argparse.Namespace) -> int:
         calib_method=args.calib_method, bias_correction=args.bias_correction, equalization=args.equalize,
         int16_layers=args.int16, verify_data=args.verify_data,
         verify_labels=load_labels(args.verify_labels) if args.verify_labels else None, force=args.force,
+        scratch_growth=args.scratch_growth / 100,
         firmware_options=_firmware_options(args), progress=_progress(args.quiet),
     )
     r = compiled.report

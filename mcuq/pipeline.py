@@ -22,7 +22,7 @@ from mcuq.frontend import pytorch
 from mcuq.frontend.onnx_loader import load_onnx
 from mcuq.frontend.tflite_loader import is_tflite, load_tflite
 from mcuq.ir.graph import Graph
-from mcuq.plan import ArenaPlan, best_schedule, plan_arena, with_roomy_scratch
+from mcuq.plan import DEFAULT_SCRATCH_GROWTH, ArenaPlan, best_schedule, plan_arena, with_roomy_scratch
 from mcuq.qir.model import QModel
 from mcuq.quant import auto_precision
 from mcuq.quant.fixed import take_fixed_quant
@@ -105,6 +105,7 @@ def compile(  # noqa: A001 - the API's name is the job's name
     verify_data=None,
     verify_labels: np.ndarray | None = None,
     force: bool = False,
+    scratch_growth: float = DEFAULT_SCRATCH_GROWTH,
     firmware_options: firmware.FirmwareOptions | None = None,
     progress: Progress | None = None,
     example_input=None,
@@ -132,13 +133,18 @@ def compile(  # noqa: A001 - the API's name is the job's name
     ``calib_method``: minmax, percentile, mse, entropy or auto (per tensor, see `calib.auto`);
     ``bias_correction``, ``equalization``: the optional float-IR steps of `ptq`.
 
+    ``scratch_growth``: how much larger than the least (a fraction) the arena may become so that kernels get
+    the scratch of their faster paths (see `plan.with_roomy_scratch`); 0 keeps the least arena.
+
     ``firmware_options``: also write a firmware project for that board into the output folder, build it
     with arm-none-eabi-gcc (DoesNotFitError when it does not fit) and, with ``run`` on an emulated board,
     run it under QEMU on the first verification samples; its outputs must equal the host build's.
     """
+    if not scratch_growth >= 0:
+        raise McuqError(f"scratch_growth must be 0 or more (a fraction of the arena), got {scratch_growth!r}")
     module, model_path, prefix = _model_source(model, name, Path(output_dir), example_input)
     job = _Job(model_path, prefix, Path(output_dir), calib, input_shapes, calib_method, bias_correction,
-               equalization, int16_layers, verify_data, verify_labels, firmware_options)
+               equalization, int16_layers, verify_data, verify_labels, scratch_growth, firmware_options)
     names = _output_names(job) + ([model_path.name] if module is not None else [])
     if firmware_options is not None:
         firmware.require_tools(firmware_options.run and firmware_options.board.emulated)
@@ -185,7 +191,7 @@ def _compile_into(job: _Job, say: Progress, exported: pytorch.Exported | None = 
         calibrated = _calibrate(loaded, samples.calib, job, say)
     precision = _choose_precision(job.int16_layers, calibrated, samples.calib, job.calib_method, say)
     with timer.stage("quantize_and_emit"):
-        qmodel, plan = _quantize_and_plan(calibrated, loaded.fixed, precision.int16_nodes)
+        qmodel, plan = _quantize_and_plan(calibrated, loaded.fixed, precision.int16_nodes, job.scratch_growth)
         c_path, h_path = _emit(qmodel, plan, job, say)
     verify_ir = _verification_inputs(samples, calibrated.reference, qmodel)
     with timer.stage("host_build"):
@@ -232,6 +238,7 @@ class _Job:
     int16_layers: object
     verify_data: object
     verify_labels: np.ndarray | None
+    scratch_growth: float
     firmware_options: firmware.FirmwareOptions | None
 
 
@@ -330,9 +337,10 @@ def _choose_precision(int16_layers, calibrated: ptq.Prepared, calib_ir: np.ndarr
     return _Precision(names, report.PrecisionFacts(threshold, chosen))
 
 
-def _quantize_and_plan(calibrated: ptq.Prepared, fixed: dict, int16_nodes) -> tuple[QModel, ArenaPlan]:
+def _quantize_and_plan(calibrated: ptq.Prepared, fixed: dict, int16_nodes,
+                       scratch_growth: float) -> tuple[QModel, ArenaPlan]:
     qmodel = best_schedule(quant.quantize(calibrated.graph, calibrated.ranges, fixed, int16_nodes=int16_nodes))
-    return qmodel, with_roomy_scratch(qmodel, plan_arena(qmodel))
+    return qmodel, with_roomy_scratch(qmodel, plan_arena(qmodel), scratch_growth)
 
 
 def _emit(qmodel: QModel, plan: ArenaPlan, job: _Job, say: Progress) -> tuple[Path, Path]:

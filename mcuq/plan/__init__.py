@@ -8,6 +8,7 @@ straight into the Concat's output.
 
 from mcuq.plan.arena import (
            ALIGNMENT,
+           DEFAULT_SCRATCH_GROWTH,
            ArenaPlan,
            inplace_layers,
            lifetimes,
@@ -19,5 +20,5 @@ from mcuq.plan.concat import Slice, slice_writes
 from mcuq.plan.planner import ArenaPlanner
 from mcuq.plan.schedule import best_schedule
 
-__all__ = ["ALIGNMENT", "ArenaPlan", "ArenaPlanner", "Slice", "best_schedule", "inplace_layers", "lifetimes",
+__all__ = ["ALIGNMENT", "DEFAULT_SCRATCH_GROWTH", "ArenaPlan", "ArenaPlanner", "Slice", "best_schedule", "inplace_layers", "lifetimes",
            "plan_arena", "scratch_name", "slice_writes", "with_roomy_scratch"]

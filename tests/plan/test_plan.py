@@ -184,7 +184,7 @@ def _funnel_model():
 def test_roomy_scratch_only_where_the_arena_stays_as_small():
     model = _funnel_model()
     least = plan_arena(model)
-    plan = with_roomy_scratch(model, least)
+    plan = with_roomy_scratch(model, least, growth=0)
     assert plan.size == least.size
     given_roomy = []
     for step, layer in enumerate(model.layers):
@@ -199,3 +199,33 @@ def test_roomy_scratch_only_where_the_arena_stays_as_small():
             assert plan_arena(model, roomy={**others, step: roomy}).size > least.size
     assert 2 in given_roomy  # the last conv runs where there is room
     assert 0 not in given_roomy  # the first runs at the peak
+
+
+def _roomy_steps(model, plan) -> set[int]:
+    return {s for s, layer in enumerate(model.layers)
+            if plan.scratch[s][1] == kernels.roomy_scratch_bytes(layer, model.tensors)}
+
+
+def test_scratch_growth_buys_faster_paths_within_its_bound():
+    model = _funnel_model()
+    least = plan_arena(model)
+    frugal = with_roomy_scratch(model, least, growth=0)
+    refused = set(range(len(model.layers))) - _roomy_steps(model, frugal)
+    assert 0 in refused  # the funnel's first conv runs where the arena peaks
+    for step in sorted(refused)[:1]:  # the first refused layer: no earlier layer's choice depends on the bound
+        roomy = kernels.roomy_scratch_bytes(model.layers[step], model.tensors)
+        cost = plan_arena(model, roomy={step: roomy}).size - least.size
+        # a bound below the layer's cost refuses it, one at its cost grants it
+        below = with_roomy_scratch(model, least, growth=(cost - 1) / least.size)
+        assert step not in _roomy_steps(model, below) and below.size < least.size + cost
+        at = with_roomy_scratch(model, least, growth=cost / least.size + 1e-9)
+        assert step in _roomy_steps(model, at) and at.size <= least.size + cost
+
+
+def test_negative_scratch_growth_is_refused(tmp_path):
+    import mcuq
+    from mcuq.errors import McuqError
+
+    with pytest.raises(McuqError, match="scratch_growth must be 0 or more"):
+        mcuq.compile("model.onnx", None, tmp_path / "out", scratch_growth=-0.1)
+    assert not (tmp_path / "out").exists()
