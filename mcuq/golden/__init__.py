@@ -12,13 +12,15 @@ module picks one per layer by (op, output dtype) and runs models.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from mcuq import qir
 from mcuq.golden import s8, s16
 from mcuq.golden.s8 import SOFTMAX_MAX_ROW, as_shape  # noqa: F401 - SOFTMAX_MAX_ROW is part of the API
 
-__all__ = ["SOFTMAX_MAX_ROW", "run_layer", "run_model"]
+__all__ = ["SOFTMAX_MAX_ROW", "batchable", "batched_tensors", "run_batch", "run_layer", "run_model"]
 # --------------------------------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------------------------------
@@ -43,18 +45,43 @@ def run_layer(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir
     return np.asarray(out).astype(qir.DTYPE_NUMPY[out_t.dtype]).reshape(out_t.shape)
 
 
-def run_model(model: qir.QModel, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def run_model(model: qir.QModel, feeds: dict[str, np.ndarray],
+              tensors: dict[str, qir.QTensor] | None = None) -> dict[str, np.ndarray]:
     """Execute all layers in order. ``feeds``: int8 arrays in the IR layout (batch dim included).
-    Returns every activation tensor (the inputs too) by name."""
+    Returns every activation tensor (the inputs too) by name. ``tensors``: the model's tensors with
+    another batch size (`batched_tensors`), to run several samples at once."""
+    tensors = tensors or model.tensors
     values: dict[str, np.ndarray] = {}
     for name in model.inputs:
         if name not in feeds:
             raise ValueError(f"no feed for model input {name!r}")
         x = np.asarray(feeds[name])
-        want = qir.DTYPE_NUMPY[model.tensors[name].dtype]
+        want = qir.DTYPE_NUMPY[tensors[name].dtype]
         if x.dtype != want:
             raise ValueError(f"feed {name!r} is {x.dtype}, not {np.dtype(want).name}")
-        values[name] = as_shape(x, model.tensors[name].shape, f"feed {name!r}")
+        values[name] = as_shape(x, tensors[name].shape, f"feed {name!r}")
     for layer in model.layers:
-        values[layer.output] = run_layer(layer, [values[n] for n in layer.inputs], model.tensors)
+        values[layer.output] = run_layer(layer, [values[n] for n in layer.inputs], tensors)
     return values
+
+
+def batched_tensors(tensors: dict[str, qir.QTensor], n: int) -> dict[str, qir.QTensor]:
+    """The same tensors with a batch of ``n`` (IR shapes have batch 1 first)."""
+    return {name: dataclasses.replace(t, shape=(n,) + tuple(t.shape[1:])) for name, t in tensors.items()}
+
+
+def batchable(model: qir.QModel) -> bool:
+    """Whether every layer can run on a batch stacked on the first axis."""
+    if any(not t.shape or t.shape[0] != 1 for t in model.tensors.values()):
+        return False
+    return all(layer.op is not qir.QOp.TRANSPOSE or layer.params.perm[0] == 0 for layer in model.layers)
+
+
+def run_batch(model: qir.QModel, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`run_model` on N samples stacked on the first axis of each feed: all at once where every layer
+    allows it (integer arithmetic: the same values as one at a time), else sample by sample."""
+    n = len(next(iter(feeds.values())))
+    if batchable(model):
+        return run_model(model, feeds, batched_tensors(model.tensors, n))
+    each = [run_model(model, {name: x[i : i + 1] for name, x in feeds.items()}) for i in range(n)]
+    return {name: np.concatenate([values[name] for values in each]) for name in each[0]}
