@@ -7,7 +7,9 @@ Models: the zoo models (calibration as in zoo_models.py, verification on the sam
 ``resnet18`` (64x64), ``regnet_x_400mf`` and ``mobilenet_v2_0.35`` (96x96), exported by the TorchScript
 exporter at opset 13 (seeded weights, `tests/helpers/torch_export.py`) into a cache folder, with 64
 smooth random images for calibration. Targets (issue 15): each torchvision model under 15 s, ResNet-8
-(200 samples) under 8 s. ``--profile N`` prints cProfile's N costliest functions (cumulative) per model.
+(200 samples) under 8 s. Wall seconds per stage; the whole compile's CPU seconds too (this process's
+threads and the host C compiler), which depend less on the machine's load (the load average is printed
+too). ``--profile N`` prints cProfile's N costliest functions (cumulative) per model.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import dataclasses
+import os
 import pstats
 import sys
 import tempfile
@@ -57,20 +60,27 @@ def all_cases(selected: set[str] | None):
             yield torchvision_case(name)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (all its threads) and of its finished children (the host C compiler)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def timed_compile(path: Path, calib, profile_lines: int):
-    """Compile into a temporary folder; (total seconds, the report's per-stage seconds)."""
+    """Compile into a temporary folder; (total wall seconds, total CPU seconds, the report's per-stage
+    wall seconds). CPU seconds move less than wall seconds with what else runs on the machine."""
     profiler = cProfile.Profile() if profile_lines else None
     with tempfile.TemporaryDirectory() as out:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), cpu_seconds()
         if profiler:
             profiler.enable()
         compiled = mcuq.compile(path, calib, Path(out) / "m")
         if profiler:
             profiler.disable()
-        total = time.perf_counter() - start
+        total, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
     if profiler:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(profile_lines)
-    return total, compiled.report["seconds"]
+    return total, cpu, compiled.report["seconds"]
 
 
 def main() -> int:
@@ -86,12 +96,13 @@ def main() -> int:
         return 1
     selected = set(args.models.split(",")) if args.models else None
     with results.recorded(__file__, args.write_results):
-        print(f"| model | samples | total s | {' | '.join(STAGES)} |")
-        print("|---|---|---|" + "---|" * len(STAGES))
+        print(f"| model | samples | load avg | total s | CPU s | {' | '.join(STAGES)} |")
+        print("|---|---|---|---|---|" + "---|" * len(STAGES))
         for name, path, calib in all_cases(selected):
-            total, secs = timed_compile(path, calib, args.profile)
-            print(f"| {name} | {len(calib)} | {total:.1f} | " + " | ".join(f"{secs[s]:.2f}" for s in STAGES) + " |",
-                  flush=True)
+            load = os.getloadavg()[0]
+            total, cpu, secs = timed_compile(path, calib, args.profile)
+            print(f"| {name} | {len(calib)} | {load:.1f} | {total:.1f} | {cpu:.1f} | "
+                  + " | ".join(f"{secs[s]:.2f}" for s in STAGES) + " |", flush=True)
     return 0
 
 
