@@ -20,7 +20,7 @@ from mcuq import qir
 from mcuq.golden import s8, s16
 from mcuq.golden.s8 import SOFTMAX_MAX_ROW, as_shape  # noqa: F401 - SOFTMAX_MAX_ROW is part of the API
 
-__all__ = ["SOFTMAX_MAX_ROW", "batchable", "batched_tensors", "run_batch", "run_layer", "run_model"]
+__all__ = ["SOFTMAX_MAX_ROW", "batchable", "batched_tensors", "run_layer", "run_model", "run_samples"]
 # --------------------------------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------------------------------
@@ -77,11 +77,11 @@ def batchable(model: qir.QModel) -> bool:
     return all(layer.op is not qir.QOp.TRANSPOSE or layer.params.perm[0] == 0 for layer in model.layers)
 
 
-def run_batch(model: qir.QModel, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """`run_model` on N samples stacked on the first axis of each feed: all at once where every layer
-    allows it (integer arithmetic: the same values as one at a time), else sample by sample."""
-    n = len(next(iter(feeds.values())))
-    if batchable(model):
-        return run_model(model, feeds, batched_tensors(model.tensors, n))
-    each = [run_model(model, {name: x[i : i + 1] for name, x in feeds.items()}) for i in range(n)]
-    return {name: np.concatenate([values[name] for values in each]) for name in each[0]}
+def run_samples(model: qir.QModel, name: str, x: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """`run_model` on each of N samples stacked on the first axis of ``x`` (fed to input ``name``): every
+    activation of each sample. All samples at once where every layer allows it (integer arithmetic: the
+    same values as one at a time), else one by one."""
+    if not batchable(model):
+        return [run_model(model, {name: x[i : i + 1]}) for i in range(len(x))]
+    values = run_model(model, {name: x}, batched_tensors(model.tensors, len(x)))
+    return [{tensor: v[i : i + 1] for tensor, v in values.items()} for i in range(len(x))]

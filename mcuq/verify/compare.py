@@ -108,20 +108,21 @@ def verify_model(model_path: Path, graph: Graph, qmodel: QModel, host: HostModel
     quarter = max(1, len(samples_ir) // 4)
     for start, float_values in zip(range(0, len(samples_ir), float_exec.BATCH), runs.batches()):
         q = quant.quantize_input(samples_ir[start : start + float_exec.BATCH], in_t.scale, in_t.zero_point)
-        gold = golden.run_batch(qmodel, {in_t.name: q})  # the golden model on the whole batch at once
-        for i in range(len(q)):
+        golds = golden.run_samples(qmodel, in_t.name, q)  # the golden model on the whole batch at once
+        for i, gold in enumerate(golds):
             if start + i and (start + i) % quarter == 0:
                 say(f"  {start + i}/{len(samples_ir)} samples: C and golden model agree so far" if mismatches == 0
                     else f"  {start + i}/{len(samples_ir)} samples: {mismatches} values differ")
             for k, (t, y) in enumerate(zip(out_ts, host.invoke(q[i : i + 1]))):
-                n, m = lsb_mismatch(gold[t.name][i : i + 1], y)
+                n, m = lsb_mismatch(gold[t.name], y)
                 mismatches += n
                 max_lsb = max(max_lsb, m)
                 c_outs[k].append(y)
-        for name, t in qmodel.tensors.items():
-            float_name = qmodel.float_name(name)
-            if name in gold and float_name in float_values:  # not the inputs of requantizing tables
-                layer_sqnr.add(name, float_values[float_name], quant.dequantize(gold[name], t.scale, t.zero_point))
+            for name, t in qmodel.tensors.items():
+                float_name = qmodel.float_name(name)
+                if name in gold and float_name in float_values:  # not the inputs of requantizing tables
+                    real = quant.dequantize(gold[name], t.scale, t.zero_point)
+                    layer_sqnr.add(name, float_values[float_name][i : i + 1], real)
 
     raw_outs, engine = reference_outputs(model_path, graph, data.to_onnx_layout(samples_ir, graph))
     float_outs = real_outputs(graph, raw_outs)
