@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mcuq.calib.observe import OBSERVERS, batches, observe
+from mcuq.calib.observe import OBSERVERS, batches, float_runs, observe
 from mcuq.calib.range_search import fake_quantize
 from mcuq.ir import float_exec
 from mcuq.ir.graph import Graph, Node
@@ -112,8 +112,10 @@ def distinct_grids(candidates: dict[str, tuple[float, float]]) -> dict[tuple[flo
 
 
 def calibrate_auto(graph: Graph, samples: np.ndarray, progress: Callable[[int, int], None] | None = None,
-                   scope: str = "output") -> AutoResult:
-    observers = observe(graph, samples, MultiObserver, progress)
+                   scope: str = "output", runs: float_exec.FloatRuns | None = None) -> AutoResult:
+    """``runs``: the graph's activations on ``samples`` (`observe.float_runs`); both passes read them."""
+    runs = runs or float_runs(graph, samples)
+    observers = observe(graph, samples, MultiObserver, progress, runs)
     candidates = {name: observer.ranges() for name, observer in observers.items()}
     ranges = {name: by_method["minmax"] for name, by_method in candidates.items()}  # unused ones: any
     probes = [probe(graph, name, scope) for name in range_tensors(graph)]
@@ -121,7 +123,7 @@ def calibrate_auto(graph: Graph, samples: np.ndarray, progress: Callable[[int, i
     # Energies summed over all samples, per probe, candidate and measured tensor.
     signal = {p.tensor: dict.fromkeys(p.measured, 0.0) for p in probes}
     noise = {p.tensor: {m: dict.fromkeys(p.measured, 0.0) for m in grids[p.tensor].values()} for p in probes}
-    for values in batches(graph, samples, progress):
+    for values in batches(graph, samples, progress, runs):
         for p in probes:
             for m in p.measured:
                 signal[p.tensor][m] += float(np.sum(values[m].astype(np.float64) ** 2))

@@ -54,15 +54,16 @@ def output_shift_sums(node: Node, x: np.ndarray, error: np.ndarray) -> tuple[np.
     return per_channel.sum(axis=0), per_channel.shape[0]
 
 
-def correct_biases(graph: Graph, samples: np.ndarray) -> Graph:
-    """A new graph whose weighted layers' biases compensate their mean weight-quantization error."""
+def correct_biases(graph: Graph, samples: np.ndarray, runs: float_exec.FloatRuns | None = None) -> Graph:
+    """A new graph whose weighted layers' biases compensate their mean weight-quantization error
+    (``runs``: the graph's activations on ``samples``, shared with calibration)."""
     layers = [node for node in graph.nodes if correctable(graph, node)]
     if not layers:
         return graph
     errors = {id(n): weight_error(graph.const(n.inputs[1]), op_info(n.op).weights.output) for n in layers}
     sums = {id(n): 0.0 for n in layers}
     count = {id(n): 0 for n in layers}
-    for values in batches(graph, samples):
+    for values in batches(graph, samples, runs=runs):
         for node in layers:
             total, n = output_shift_sums(node, values[node.inputs[0]], errors[id(node)])
             sums[id(node)] = sums[id(node)] + total

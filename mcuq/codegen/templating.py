@@ -17,6 +17,8 @@ from mcuq.codegen.names import SANITIZERS, ModelString, md_text
 from mcuq.codegen.views import Arena, Context, Ref, Symbol
 from mcuq.resources import resource_dir
 
+TEXT_TABLE_MAX = 1 << 16  # widest value range `c_rows` formats through a table
+
 
 def c_float(value: float) -> str:
     """A float literal that reads back to the same float32."""
@@ -28,8 +30,21 @@ def c_float(value: float) -> str:
 
 def c_rows(values, per_line: int = 16, suffix: str = "") -> list[str]:
     """Array initializer rows of comma-separated integers (``suffix`` "LL" for int64 values)."""
-    flat = [f"{int(v)}{suffix}" for v in np.asarray(values).reshape(-1)]
+    flat = _integer_texts(np.asarray(values).reshape(-1), suffix)
     return [", ".join(flat[i : i + per_line]) for i in range(0, len(flat), per_line)]
+
+
+def _integer_texts(array: np.ndarray, suffix: str) -> list[str]:
+    """Each value as a C integer literal (truncated as C converts a float). Megabytes of weights: the
+    values of a narrow integer range are looked up in a table of their texts, several times faster
+    than formatting each one."""
+    if array.dtype.kind not in "iu" or not array.size:
+        return [f"{int(v)}{suffix}" for v in array]
+    lo, hi = int(array.min()), int(array.max())
+    if hi - lo > TEXT_TABLE_MAX:
+        return [f"{v}{suffix}" for v in array.tolist()]
+    table = [f"{v}{suffix}" for v in range(lo, hi + 1)]
+    return [table[v] for v in (array.astype(np.int64) - lo).tolist()]
 
 
 def c_initializer(value, symbol, top: bool = True) -> str:

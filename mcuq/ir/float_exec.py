@@ -2,15 +2,15 @@
 
 Shapes in the IR have batch 1; the executor runs whatever batch N the feeds carry, so calibration
 can push many samples through at once: the samples are folded into the first axis, and an op that
-may move that axis (a transpose of attention's [T, N, D]) unfolds it (`PER_SAMPLE_OPS`). Convolutions
-and pools are vectorized over the output by looping over kernel positions only (a few matmuls/maxima
-per layer, no per-pixel Python).
+may move that axis (a transpose of attention's [T, N, D]) unfolds it (`PER_SAMPLE_OPS`). A convolution
+is one BLAS matrix product over all samples and pixels (im2col); pools and depthwise convolutions loop
+over kernel positions only (no per-pixel Python).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from mcuq import ir
 from mcuq.errors import CalibrationError
 
 OpFunction = Callable[..., np.ndarray]
+
+BATCH = 64  # samples per run: bounds the memory of one batch's activations
+KEEP_BYTES = 1 << 30  # activations kept between passes over the same samples (`FloatRuns`)
 
 
 def run(graph: ir.Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -38,6 +41,44 @@ def run_nodes(graph: ir.Graph, nodes: list[ir.Node], values: dict[str, np.ndarra
         for name, value in zip(node.outputs, result if isinstance(result, tuple) else (result,)):  # LSTM: two
             values[name] = value.astype(np.float32, copy=False)
     return values
+
+
+class FloatRuns:
+    """Every activation of ``graph`` on ``samples``, `BATCH` samples at a time, for the stages that each
+    pass over the float model's values (calibration, auto calibration, bias correction, diagnosis):
+    the first complete pass keeps the activations while they total at most ``keep_bytes``, and later
+    passes read them instead of running the graph again; beyond that every pass runs the graph anew.
+    ``check(values, first_sample)`` sees each batch once, when it is computed. Callers must not change
+    the dictionaries they are given (copy one to add trial values)."""
+
+    def __init__(self, graph: ir.Graph, samples: np.ndarray, check: Callable[[dict, int], None] | None = None,
+                 keep_bytes: int = KEEP_BYTES) -> None:
+        self.graph, self.samples, self.check, self.keep_bytes = graph, samples, check, keep_bytes
+        self.kept: list[dict[str, np.ndarray]] | None = None
+
+    def batches(self, progress: Callable[[int, int], None] | None = None) -> Iterator[dict[str, np.ndarray]]:
+        """(Each batch's activations by name), in sample order; ``progress(done, total)`` after each."""
+        total = len(self.samples)
+        if self.kept is not None:
+            for start, values in zip(range(0, total, BATCH), self.kept):
+                yield values
+                if progress:
+                    progress(min(start + BATCH, total), total)
+            return
+        kept, size = [], 0
+        for start in range(0, total, BATCH):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # ``check`` names the tensor
+                values = run(self.graph, {self.graph.inputs[0]: self.samples[start : start + BATCH]})
+            if self.check:
+                self.check(values, start)
+            size += sum(v.nbytes for v in values.values())
+            kept = kept if kept is not None and size <= self.keep_bytes else None
+            if kept is not None:
+                kept.append(values)
+            yield values
+            if progress:
+                progress(min(start + BATCH, total), total)
+        self.kept = kept
 
 
 def checked_feed(graph: ir.Graph, name: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
@@ -82,22 +123,26 @@ def kernel_slices(x: np.ndarray, kernel, strides, dilations):
             )
 
 
+def patches(x: np.ndarray, kernel, strides, dilations) -> np.ndarray:
+    """im2col: [N, OH, OW, KH*KW, C], the input window of each output pixel in the weights' (kh, kw, c) order."""
+    return np.stack([view for _, _, view in kernel_slices(x, kernel, strides, dilations)], axis=3)
+
+
 def conv2d(attrs: dict, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One BLAS matrix product over all samples and pixels (per group): the input windows (im2col)
+    times the OHWI weights flattened to [O, KH*KW*I]."""
     groups = attrs.get("groups", 1)
     out_channels, kh_size, kw_size, group_in = w.shape
-    xp = padded(x, attrs["pads"])
-    w_grouped = w.reshape(groups, out_channels // groups, kh_size, kw_size, group_in)
-    out = None
-    for kh, kw, view in kernel_slices(xp, (kh_size, kw_size), attrs["strides"], attrs["dilations"]):
-        if groups == 1:
-            term = view @ w[:, kh, kw, :].T
-        else:
-            view = view.reshape(view.shape[:3] + (groups, group_in))
-            term = np.einsum("nhwgi,goi->nhwgo", view, w_grouped[:, :, kh, kw, :]).reshape(
-                view.shape[:3] + (-1,)
-            )
-        out = term if out is None else out + term
-    out = out + b
+    cols = patches(padded(x, attrs["pads"]), (kh_size, kw_size), attrs["strides"], attrs["dilations"])
+    n, out_h, out_w, taps, _ = cols.shape
+    rows = n * out_h * out_w
+    if groups == 1:
+        out = cols.reshape(rows, taps * group_in) @ w.reshape(out_channels, -1).T
+    else:  # [G, rows, taps*I/G] @ [G, taps*I/G, O/G], the groups stacked on the first axis
+        per_group = cols.reshape(rows, taps, groups, group_in).transpose(2, 0, 1, 3).reshape(groups, rows, -1)
+        w_grouped = w.reshape(groups, out_channels // groups, -1).transpose(0, 2, 1)
+        out = (per_group @ w_grouped).transpose(1, 0, 2)
+    out = out.reshape(n, out_h, out_w, out_channels) + b
     return clamped(attrs, out)
 
 
