@@ -81,8 +81,9 @@ def test_conv2d_matches_onnx_runtime(groups, per_group_in, per_group_out, kernel
     model = _onnx_conv(x.shape, w, b, [stride] * 2, [pad] * 4, groups, [dilation] * 2)
     expected = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     attrs = dict(pads=(pad,) * 4, strides=(stride,) * 2, dilations=(dilation,) * 2, groups=groups)
-    got = float_exec.conv2d(attrs, x.transpose(0, 2, 3, 1), w.transpose(0, 2, 3, 1), b)
-    np.testing.assert_allclose(got.transpose(0, 3, 1, 2), expected, rtol=1e-5, atol=1e-5)
+    for conv in (float_exec.conv2d, float_exec.conv2d_one_product):  # per tap (reference), im2col (probes)
+        got = conv(attrs, x.transpose(0, 2, 3, 1), w.transpose(0, 2, 3, 1), b)
+        np.testing.assert_allclose(got.transpose(0, 3, 1, 2), expected, rtol=1e-5, atol=1e-5)
 
 
 @settings(max_examples=50, deadline=None)
