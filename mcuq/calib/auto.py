@@ -44,7 +44,10 @@ CANDIDATES = ("mse", "entropy", "percentile", "minmax")  # ties go to the first
 # Work of all "output" probes together (per candidate grid), in float passes over the model: past it the
 # probes stop at a depth bound (`probe_bound`), so auto calibration costs O(MACs x samples) on deep models.
 # The shared models' probes cost 1.5-5.5 passes (ResNet-8 5.5): they keep their whole-graph probes.
-PROBE_BUDGET = 8.0
+PROBE_BUDGET = 6.0
+# Bounded probes (deep models only) also read only the first quarter of each batch's samples: on the
+# torchvision models of issue 15 the probes would still cost several times the rest of the compile.
+BOUNDED_PROBE_SHARE = 4
 # Ops whose output the lowering quantizes from its calibrated range (`quant.lower`); the
 # others keep their input's quantization (pools, reshape, transpose, pad) or a fixed one (softmax,
 # sigmoid, tanh), so their range is not used.
@@ -173,22 +176,25 @@ def distinct_grids(candidates: dict[str, tuple[float, float]]) -> dict[tuple[flo
 
 def calibrate_auto(graph: Graph, samples: np.ndarray, progress: Callable[[int, int], None] | None = None,
                    scope: str = "output", runs: float_exec.FloatRuns | None = None) -> AutoResult:
-    """``runs``: the graph's activations on ``samples`` (`observe.float_runs`); both passes read them."""
+    """``runs``: the graph's activations on ``samples`` (`observe.float_runs`); both passes read them.
+    Deep models' probes are bounded: see `PROBE_BUDGET` and `BOUNDED_PROBE_SHARE`."""
     runs = runs or float_runs(graph, samples)
     observers = observe(graph, samples, MultiObserver, progress, runs)
     candidates = {name: observer.ranges() for name, observer in observers.items()}
     ranges = {name: by_method["minmax"] for name, by_method in candidates.items()}  # unused ones: any
     tensors = range_tensors(graph)
+    bound = probe_bound(graph, tensors) if scope == "output" else None
     if scope == "output":
-        bound = probe_bound(graph, tensors)
         probes = [bounded_probe(graph, name, bound) for name in tensors]
     else:
         probes = [probe(graph, name, scope) for name in tensors]
+    share = 1 if bound is None else BOUNDED_PROBE_SHARE
     grids = {p.tensor: distinct_grids(candidates[p.tensor]) for p in probes}
     # Energies summed over all samples, per probe, candidate and measured tensor.
     signal = {p.tensor: dict.fromkeys(p.measured, 0.0) for p in probes}
     noise = {p.tensor: {m: dict.fromkeys(p.measured, 0.0) for m in grids[p.tensor].values()} for p in probes}
-    for values in batches(graph, samples, progress, runs):
+    for batch in batches(graph, samples, progress, runs):
+        values = first_samples(graph, batch, share)
         for p in probes:
             for m in p.measured:
                 signal[p.tensor][m] += float(np.sum(values[m].astype(np.float64) ** 2))
@@ -202,6 +208,17 @@ def calibrate_auto(graph: Graph, samples: np.ndarray, progress: Callable[[int, i
         choices[p.tensor] = min(scores[p.tensor], key=lambda m: (scores[p.tensor][m], CANDIDATES.index(m)))
         ranges[p.tensor] = candidates[p.tensor][choices[p.tensor]]
     return AutoResult(ranges, choices, scores)
+
+
+def first_samples(graph: Graph, values: dict[str, np.ndarray], share: int) -> dict[str, np.ndarray]:
+    """The activations of the first 1/``share`` of a batch's samples (at least one): each tensor folds the
+    samples, in order, into its first axis."""
+    if share == 1:
+        return values
+    first_input = graph.inputs[0]
+    samples = len(values[first_input]) // max(1, graph.tensors[first_input].shape[0])
+    keep = max(1, samples // share)
+    return {name: value[: len(value) // samples * keep] for name, value in values.items()}
 
 
 def relative_noise(noise: dict[str, float], signal: dict[str, float]) -> float:

@@ -90,3 +90,14 @@ def test_deep_model_auto_calibration_runs_bounded_probes():
 def test_shared_models_keep_their_whole_graph_probes(zoo, model):
     graph = passes.optimize(load_onnx(zoo / model))
     assert probe_bound(graph, range_tensors(graph)) is None
+
+
+def test_first_samples_keeps_each_tensors_rows_of_the_first_samples():
+    graph = _chain_graph()
+    values = {"x": np.arange(8 * 16, dtype=np.float32).reshape(8, 4, 4, 1),
+              "r": np.arange(8 * 8, dtype=np.float32).reshape(8, 8)}
+    kept = auto.first_samples(graph, values, 4)
+    np.testing.assert_array_equal(kept["x"], values["x"][:2])
+    np.testing.assert_array_equal(kept["r"], values["r"][:2])
+    assert auto.first_samples(graph, values, 1) is values
+    assert len(auto.first_samples(graph, {k: v[:1] for k, v in values.items()}, 4)["x"]) == 1  # at least one
