@@ -144,9 +144,10 @@ def node_work(graph: Graph, node: Node) -> int:
     return elements
 
 
-def probe_bound(graph: Graph, tensors: list[str], budget: float = PROBE_BUDGET) -> int | None:
+def probe_bound(graph: Graph, tensors: list[str], budget: float | None = None) -> int | None:
     """The deepest bound at which the probes of ``tensors`` together cost at most ``budget`` float passes
-    (at least 1); None when their whole-graph probes already do."""
+    (default `PROBE_BUDGET`; at least 1); None when their whole-graph probes already do."""
+    budget = PROBE_BUDGET if budget is None else budget
     work = {id(node): node_work(graph, node) for node in graph.nodes}
     depths = [downstream_depths(graph, tensor) for tensor in tensors]
 
