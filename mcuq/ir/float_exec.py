@@ -130,7 +130,8 @@ def conv2d(attrs: dict, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarr
     """One matrix product per kernel tap, summed tap by tap in float32. This order (and the shapes of the
     BLAS calls, whose kernels round differently) sets the last bits of every activation and so, through
     the calibrated ranges, of the scales and of the generated C's outputs: the reference pass keeps it.
-    `conv2d_one_product` is 2-4x faster (one BLAS call per layer) for what needs no such bits."""
+    `conv2d_one_product` (one BLAS call per layer; a float pass of resnet18 64x64 or regnet_x_400mf 96x96
+    1.8-3.8x faster) serves what needs no such bits."""
     groups = attrs.get("groups", 1)
     out_channels, kh_size, kw_size, group_in = w.shape
     xp = padded(x, attrs["pads"])
