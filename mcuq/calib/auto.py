@@ -234,6 +234,7 @@ def probe_noise(graph: Graph, p: Probe, values: dict[str, np.ndarray], rng: tupl
     trial = dict(values)
     trial[p.tensor] = fake_quantize(values[p.tensor], *rng)
     # The faster conv: its float32 rounding differs from the reference pass by ~1e-7 of each value, far
-    # below any candidate's quantization noise (~1e-2), so the choices stay those of the exact conv.
+    # below any candidate's quantization noise (~1e-2): the shared models' choices, and so their C outputs,
+    # are those of the exact conv (benchmarks/c_outputs.py).
     float_exec.run_nodes(graph, list(p.nodes), trial, float_exec.FAST_OPS)
     return {m: float(np.sum((trial[m].astype(np.float64) - values[m]) ** 2)) for m in p.measured}
