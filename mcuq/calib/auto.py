@@ -189,7 +189,9 @@ def calibrate_auto(graph: Graph, samples: np.ndarray, progress: Callable[[int, i
         probes = [bounded_probe(graph, name, bound) for name in tensors]
     else:
         probes = [probe(graph, name, scope) for name in tensors]
-    share = 1 if bound is None else BOUNDED_PROBE_SHARE
+    # Bounded probes (deep models) take the faster conv; whole probes the reference pass's own: on ResNet-8's
+    # wide rows with 16-64 channels the im2col copy costs more than it saves (6.7 s of CPU instead of 4.4).
+    share, ops = (1, float_exec.OPS) if bound is None else (BOUNDED_PROBE_SHARE, float_exec.FAST_OPS)
     grids = {p.tensor: distinct_grids(candidates[p.tensor]) for p in probes}
     # Energies summed over all samples, per probe, candidate and measured tensor.
     signal = {p.tensor: dict.fromkeys(p.measured, 0.0) for p in probes}
@@ -200,7 +202,7 @@ def calibrate_auto(graph: Graph, samples: np.ndarray, progress: Callable[[int, i
             for m in p.measured:
                 signal[p.tensor][m] += float(np.sum(values[m].astype(np.float64) ** 2))
             for method in grids[p.tensor].values():
-                for m, energy in probe_noise(graph, p, values, candidates[p.tensor][method]).items():
+                for m, energy in probe_noise(graph, p, values, candidates[p.tensor][method], ops).items():
                     noise[p.tensor][method][m] += energy
     choices, scores = {}, {}
     for p in probes:
@@ -228,13 +230,13 @@ def relative_noise(noise: dict[str, float], signal: dict[str, float]) -> float:
     return sum(energy / signal[m] if signal[m] > 0 else energy for m, energy in noise.items())
 
 
-def probe_noise(graph: Graph, p: Probe, values: dict[str, np.ndarray], rng: tuple[float, float]) -> dict[str, float]:
+def probe_noise(graph: Graph, p: Probe, values: dict[str, np.ndarray], rng: tuple[float, float],
+                ops: dict | None = None) -> dict[str, float]:
     """Noise energy at each of the probe's measured tensors when only ``p.tensor`` goes through the
-    int8 grid of ``rng``."""
+    int8 grid of ``rng`` (``ops``: `float_exec.OPS` by default, or `float_exec.FAST_OPS`)."""
     trial = dict(values)
     trial[p.tensor] = fake_quantize(values[p.tensor], *rng)
-    # The faster conv: its float32 rounding differs from the reference pass by ~1e-7 of each value, far
-    # below any candidate's quantization noise (~1e-2): the shared models' choices, and so their C outputs,
-    # are those of the exact conv (benchmarks/c_outputs.py).
-    float_exec.run_nodes(graph, list(p.nodes), trial, float_exec.FAST_OPS)
+    # With FAST_OPS the float32 rounding differs from the reference pass by ~1e-7 of each value, far below
+    # any candidate's quantization noise (~1e-2).
+    float_exec.run_nodes(graph, list(p.nodes), trial, ops)
     return {m: float(np.sum((trial[m].astype(np.float64) - values[m]) ** 2)) for m in p.measured}
