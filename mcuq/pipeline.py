@@ -21,6 +21,7 @@ from mcuq.firmware.check import run_summary, size_summary
 from mcuq.frontend import pytorch
 from mcuq.frontend.onnx_loader import load_onnx
 from mcuq.frontend.tflite_loader import is_tflite, load_tflite
+from mcuq.ir.float_exec import FloatRuns
 from mcuq.ir.graph import Graph
 from mcuq.plan import DEFAULT_SCRATCH_GROWTH, ArenaPlan, best_schedule, plan_arena, with_roomy_scratch
 from mcuq.qir.model import QModel
@@ -197,9 +198,11 @@ def _compile_into(job: _Job, say: Progress, exported: pytorch.Exported | None = 
     with timer.stage("host_build"):
         host = _host_build(c_path, h_path, job.prefix, qmodel, say)
     with timer.stage("verify"):
-        verification, layer_sqnr = _verify(job, calibrated.reference, qmodel, host, verify_ir, samples, say)
+        verification, layer_sqnr = _verify(job, calibrated.reference, qmodel, host, verify_ir, samples, say,
+                                           _shared_runs(calibrated, verify_ir))
     with timer.stage("diagnose"):
-        diagnosis = _diagnose(calibrated, qmodel, verify_ir, layer_sqnr, verification, job.calib_method, say)
+        diagnosis = _diagnose(calibrated, qmodel, verify_ir, layer_sqnr, verification, job.calib_method, say,
+                              _shared_runs(calibrated, verify_ir))
     summary = _report(job, qmodel, plan, _calibration_facts(job, loaded, samples, calibrated), precision.facts,
                       verification, layer_sqnr, diagnosis, timer.seconds, exported, say)
     _check_c_equals_golden(verification, job.output_dir)
@@ -333,7 +336,8 @@ def _choose_precision(int16_layers, calibrated: ptq.Prepared, calib_ir: np.ndarr
     if calib_ir is None:
         raise CalibrationError("--int16 auto chooses layers from the calibration data: pass --calib too")
     say(f"choosing int16 layers: those adding noise below {threshold:g} dB on the calibration data")
-    names, chosen = auto_precision.choose(calibrated.graph, calibrated.ranges, calib_ir, calib_method, threshold)
+    runs = calibrated.runs if calibrated.graph is calibrated.reference else None  # biases not corrected
+    names, chosen = auto_precision.choose(calibrated.graph, calibrated.ranges, calib_ir, calib_method, threshold, runs)
     return _Precision(names, report.PrecisionFacts(threshold, chosen))
 
 
@@ -367,21 +371,27 @@ def _host_build(c_path: Path, h_path: Path, prefix: str, qmodel: QModel, say: Pr
     return HostModel(c_path, h_path, prefix, qmodel)
 
 
+def _shared_runs(calibrated: ptq.Prepared, samples_ir: np.ndarray) -> FloatRuns | None:
+    """The reference graph's activations from calibration, when verification runs on the calibration data."""
+    runs = calibrated.runs
+    return runs if runs is not None and runs.samples is samples_ir and runs.graph is calibrated.reference else None
+
+
 def _verify(job: _Job, graph: Graph, qmodel: QModel, host: HostModel, verify_ir: np.ndarray, samples: _Samples,
-            say: Progress) -> tuple[dict, dict[str, float]]:
+            say: Progress, runs: FloatRuns | None) -> tuple[dict, dict[str, float]]:
     """The C against the golden model (exact) and against the float model; each activation's SQNR."""
     say(f"verifying on {len(verify_ir)} samples")
     verification, layer_sqnr = verify.verify_model(job.model_path, graph, qmodel, host, verify_ir,
-                                                   samples.verify_labels, say)
+                                                   samples.verify_labels, say, runs)
     verification["data"] = samples.verify_source
     return verification, layer_sqnr
 
 
 def _diagnose(calibrated: ptq.Prepared, qmodel: QModel, verify_ir: np.ndarray, layer_sqnr: dict[str, float],
-              verification: dict, calib_method: str, say: Progress) -> dict:
+              verification: dict, calib_method: str, say: Progress, runs: FloatRuns | None) -> dict:
     say("diagnosing each layer's own quantization error")
     return diagnose.diagnose(calibrated.reference, qmodel, calibrated.ranges, verify_ir, layer_sqnr, calib_method,
-                             verification["float_metrics"])
+                             verification["float_metrics"], runs=runs)
 
 
 def _calibration_facts(job: _Job, loaded: _Loaded, samples: _Samples, calibrated: ptq.Prepared

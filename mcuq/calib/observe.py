@@ -21,7 +21,7 @@ from mcuq.errors import CalibrationError
 from mcuq.ir import float_exec
 from mcuq.ir.graph import Graph
 
-BATCH = 64
+BATCH = float_exec.BATCH
 
 
 @dataclass
@@ -83,15 +83,17 @@ METHODS = tuple(sorted([*OBSERVERS, "auto"]))
 Progress = Callable[[int, int], None]
 
 
-def batches(graph: Graph, samples: np.ndarray, progress: Progress | None = None):
-    """Every activation of the float graph, BATCH samples at a time."""
-    for start in range(0, len(samples), BATCH):
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # check_finite names the tensor
-            values = float_exec.run(graph, {graph.inputs[0]: samples[start : start + BATCH]})
-        check_finite(graph, values, start)
-        yield values
-        if progress:
-            progress(min(start + BATCH, len(samples)), len(samples))
+def float_runs(graph: Graph, samples: np.ndarray) -> float_exec.FloatRuns:
+    """The float graph's activations on the calibration samples, checked finite, for every pass of
+    calibration and bias correction to share."""
+    return float_exec.FloatRuns(graph, samples, check=partial(check_finite, graph))
+
+
+def batches(graph: Graph, samples: np.ndarray, progress: Progress | None = None,
+            runs: float_exec.FloatRuns | None = None):
+    """Every activation of the float graph, BATCH samples at a time (from ``runs`` when given: the
+    same graph on the same samples, run once for all passes)."""
+    yield from (runs or float_runs(graph, samples)).batches(progress)
 
 
 def check_finite(graph: Graph, values: dict[str, np.ndarray], first_sample: int) -> None:
@@ -111,11 +113,12 @@ def check_finite(graph: Graph, values: dict[str, np.ndarray], first_sample: int)
 
 
 def observe(graph: Graph, samples: np.ndarray, make_observer: Callable[[], object],
-            progress: Progress | None = None) -> dict[str, object]:
-    """One observer per graph input and node output, fed with all of ``samples``."""
+            progress: Progress | None = None, runs: float_exec.FloatRuns | None = None) -> dict[str, object]:
+    """One observer per graph input and node output, fed with all of ``samples`` (``runs``: their
+    float activations, shared with other passes)."""
     names = list(graph.inputs) + [out for node in graph.nodes for out in node.outputs]
     observers = {name: make_observer() for name in names}
-    for values in batches(graph, samples, progress):
+    for values in batches(graph, samples, progress, runs):
         for name, observer in observers.items():
             observer.observe(values[name])
     return observers

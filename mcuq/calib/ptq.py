@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mcuq.calib import bias_correction, calibrate, equalize
+from mcuq.calib import bias_correction, calibrate, equalize, float_runs
+from mcuq.ir.float_exec import FloatRuns
 from mcuq.ir.graph import Graph
 
 DEFAULT_METHOD = "auto"
@@ -35,6 +36,7 @@ class Prepared:
     graph: Graph  # what the lowering quantizes (biases corrected when asked)
     ranges: dict[str, tuple[float, float]]
     summary: dict = field(default_factory=dict)  # for the report
+    runs: FloatRuns | None = None  # ``reference``'s activations on the calibration samples, for later passes
 
 
 def _quiet(_: str) -> None:
@@ -52,9 +54,10 @@ def prepare(graph: Graph, samples: np.ndarray, method: str = DEFAULT_METHOD,
         say(f"cross-layer equalization: {len(result.pairs)} layer pairs balanced"
             + (f", {len(result.skipped)} left alone ({result.skipped[0]}...)" if result.skipped else ""))
     say(f"calibrating on {len(samples)} samples ({method})")
-    ranges = calibrate(graph, samples, method)
+    runs = float_runs(graph, samples)  # one float pass, read by calibration and bias correction
+    ranges = calibrate(graph, samples, method, runs=runs)
     corrected = graph
     if bias_correct:
         say("correcting biases for the weights' int8 rounding")
-        corrected = bias_correction.correct_biases(graph, samples)
-    return Prepared(graph, corrected, ranges, summary)
+        corrected = bias_correction.correct_biases(graph, samples, runs)
+    return Prepared(graph, corrected, ranges, summary, runs)

@@ -17,6 +17,8 @@ from mcuq.codegen.names import SANITIZERS, ModelString, md_text
 from mcuq.codegen.views import Arena, Context, Ref, Symbol
 from mcuq.resources import resource_dir
 
+TEXT_TABLE_MAX = 1 << 16  # widest value range `c_rows` formats through a table
+
 
 def c_float(value: float) -> str:
     """A float literal that reads back to the same float32."""
@@ -28,8 +30,34 @@ def c_float(value: float) -> str:
 
 def c_rows(values, per_line: int = 16, suffix: str = "") -> list[str]:
     """Array initializer rows of comma-separated integers (``suffix`` "LL" for int64 values)."""
-    flat = [f"{int(v)}{suffix}" for v in np.asarray(values).reshape(-1)]
+    flat = _integer_texts(np.asarray(values).reshape(-1), suffix)
     return [", ".join(flat[i : i + per_line]) for i in range(0, len(flat), per_line)]
+
+
+BYTES_PER_STRING = 32  # int8 values per string literal row of `c_byte_strings`
+_BYTE_ESCAPES = [f"\\x{byte:02x}" for byte in range(256)]
+
+
+def c_byte_strings(values) -> list[str]:
+    """int8 values as the rows of a string-literal initializer, every byte a \\xNN escape. gcc and clang
+    parse megabytes of these 20-30x faster than comma-separated numbers (resnet18's 11 MB of weights: 0.6 s
+    against 18 s of gcc's CPU time, 0.2 GB of memory against 1.4 GB), and the array's bytes are the same."""
+    data = np.asarray(values, dtype=np.int8).reshape(-1).view(np.uint8).tolist()
+    return ["".join(_BYTE_ESCAPES[b] for b in data[i : i + BYTES_PER_STRING])
+            for i in range(0, len(data), BYTES_PER_STRING)]
+
+
+def _integer_texts(array: np.ndarray, suffix: str) -> list[str]:
+    """Each value as a C integer literal (truncated as C converts a float). Megabytes of weights: the
+    values of a narrow integer range are looked up in a table of their texts, several times faster
+    than formatting each one."""
+    if array.dtype.kind not in "iu" or not array.size:
+        return [f"{int(v)}{suffix}" for v in array]
+    lo, hi = int(array.min()), int(array.max())
+    if hi - lo > TEXT_TABLE_MAX:
+        return [f"{v}{suffix}" for v in array.tolist()]
+    table = [f"{v}{suffix}" for v in range(lo, hi + 1)]
+    return [table[v] for v in (array.astype(np.int64) - lo).tolist()]
 
 
 def c_initializer(value, symbol, top: bool = True) -> str:
@@ -111,7 +139,8 @@ def template_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(c_float=c_float, c_rows=c_rows, c_initializer=c_initializer, c_call=c_call,
+    env.filters.update(c_float=c_float, c_rows=c_rows, c_byte_strings=c_byte_strings,
+                       c_initializer=c_initializer, c_call=c_call,
                        db=db_text, range_text=range_text, share=share_text,
                        **SANITIZERS)
     return env

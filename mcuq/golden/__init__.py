@@ -12,13 +12,15 @@ accumulators); this module picks one per layer by (op, output dtype) and runs mo
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from mcuq import qir
 from mcuq.golden import recurrent, s8, s16
 from mcuq.golden.s8 import SOFTMAX_MAX_ROW, as_shape  # noqa: F401 - SOFTMAX_MAX_ROW is part of the API
 
-__all__ = ["SOFTMAX_MAX_ROW", "run_layer", "run_model"]
+__all__ = ["SOFTMAX_MAX_ROW", "batchable", "batched_tensors", "run_layer", "run_model", "run_samples"]
 # --------------------------------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------------------------------
@@ -44,18 +46,43 @@ def run_layer(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir
     return np.asarray(out).astype(qir.DTYPE_NUMPY[out_t.dtype]).reshape(out_t.shape)
 
 
-def run_model(model: qir.QModel, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def run_model(model: qir.QModel, feeds: dict[str, np.ndarray],
+              tensors: dict[str, qir.QTensor] | None = None) -> dict[str, np.ndarray]:
     """Execute all layers in order. ``feeds``: int8 arrays in the IR layout (batch dim included).
-    Returns every activation tensor (the inputs too) by name."""
+    Returns every activation tensor (the inputs too) by name. ``tensors``: the model's tensors with
+    another batch size (`batched_tensors`), to run several samples at once."""
+    tensors = tensors or model.tensors
     values: dict[str, np.ndarray] = {}
     for name in model.inputs:
         if name not in feeds:
             raise ValueError(f"no feed for model input {name!r}")
         x = np.asarray(feeds[name])
-        want = qir.DTYPE_NUMPY[model.tensors[name].dtype]
+        want = qir.DTYPE_NUMPY[tensors[name].dtype]
         if x.dtype != want:
             raise ValueError(f"feed {name!r} is {x.dtype}, not {np.dtype(want).name}")
-        values[name] = as_shape(x, model.tensors[name].shape, f"feed {name!r}")
+        values[name] = as_shape(x, tensors[name].shape, f"feed {name!r}")
     for layer in model.layers:
-        values[layer.output] = run_layer(layer, [values[n] for n in layer.inputs], model.tensors)
+        values[layer.output] = run_layer(layer, [values[n] for n in layer.inputs], tensors)
     return values
+
+
+def batched_tensors(tensors: dict[str, qir.QTensor], n: int) -> dict[str, qir.QTensor]:
+    """The same tensors with a batch of ``n`` (IR shapes have batch 1 first)."""
+    return {name: dataclasses.replace(t, shape=(n,) + tuple(t.shape[1:])) for name, t in tensors.items()}
+
+
+def batchable(model: qir.QModel) -> bool:
+    """Whether every layer can run on a batch stacked on the first axis."""
+    if any(not t.shape or t.shape[0] != 1 for t in model.tensors.values()):
+        return False
+    return all(layer.op is not qir.QOp.TRANSPOSE or layer.params.perm[0] == 0 for layer in model.layers)
+
+
+def run_samples(model: qir.QModel, name: str, x: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """`run_model` on each of N samples stacked on the first axis of ``x`` (fed to input ``name``): every
+    activation of each sample. All samples at once where every layer allows it (integer arithmetic: the
+    same values as one at a time), else one by one."""
+    if not batchable(model):
+        return [run_model(model, {name: x[i : i + 1]}) for i in range(len(x))]
+    values = run_model(model, {name: x}, batched_tensors(model.tensors, len(x)))
+    return [{tensor: v[i : i + 1] for tensor, v in values.items()} for i in range(len(x))]

@@ -86,6 +86,20 @@ def _windows(
     return xp[:, rows[:, None, :, None], cols[None, :, None, :], :]
 
 
+FLOAT64_EXACT = 2**53  # integers up to this magnitude, and every sum of them below it, are exact in float64
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` of integer matrices as int64, through float64 BLAS where that is exact: numpy has no
+    BLAS for integers, and its int64 product is many times slower. Exact when the sum of |products|
+    over the inner axis stays below 2**53 (then every partial sum, in any order, is an integer that
+    float64 holds), which int8 and int16 activations times int8 weights meet by far; else int64."""
+    bound = float(np.abs(a).max(initial=0)) * float(np.abs(b).max(initial=0)) * a.shape[-1]
+    if bound >= FLOAT64_EXACT:
+        return a @ b
+    return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+
+
 def _check_acc(acc: np.ndarray, what: str) -> None:
     if acc.size and (acc.min() < fp.INT32_MIN or acc.max() > fp.INT32_MAX):
         raise ValueError(f"{what}: the int32 accumulator overflows")
@@ -123,7 +137,7 @@ def conv_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[s
     for gi in range(g):
         cols = win[..., gi * cg : (gi + 1) * cg].reshape(n * oh * ow, kh * kw * cg)
         wg = w[gi * og : (gi + 1) * og].reshape(og, kh * kw * cg)
-        acc[..., gi * og : (gi + 1) * og] = (cols @ wg.T).reshape(n, oh, ow, og)
+        acc[..., gi * og : (gi + 1) * og] = exact_matmul(cols, wg.T).reshape(n, oh, ow, og)
     return acc + np.asarray(p.bias, dtype=np.int64)
 
 
@@ -157,7 +171,7 @@ def fc_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str
     out_shape = tensors[layer.output].shape
     if int(np.prod(out_shape)) != x.shape[0] * o:
         raise ValueError(f"{layer.name}: output shape {out_shape} is not [{x.shape[0]}, {o}]")
-    return (x + p.input_offset) @ w.T + np.asarray(p.bias, dtype=np.int64)
+    return exact_matmul(x + p.input_offset, w.T) + np.asarray(p.bias, dtype=np.int64)
 
 
 def _fully_connected(

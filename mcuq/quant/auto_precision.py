@@ -15,6 +15,7 @@ import numpy as np
 
 from mcuq import quant
 from mcuq.errors import McuqError
+from mcuq.ir.float_exec import FloatRuns
 from mcuq.ir.graph import Graph
 from mcuq.qir.kernels import has_int16_form
 from mcuq.qir.model import QOp
@@ -55,10 +56,11 @@ def readers(graph: Graph, name: str) -> list[str]:
 
 
 def choose(graph: Graph, ranges: dict, calib_ir: np.ndarray, calib_method: str,
-           threshold_db: float) -> tuple[frozenset[str], list[dict]]:
-    """The int16 layers for ``auto``, and why each was chosen (for the report)."""
+           threshold_db: float, runs: FloatRuns | None = None) -> tuple[frozenset[str], list[dict]]:
+    """The int16 layers for ``auto``, and why each was chosen (for the report). ``runs``: ``graph``'s
+    activations on ``calib_ir`` where calibration has them."""
     model = quant.quantize(graph, ranges)
-    rows = diagnose.diagnose(graph, model, ranges, calib_ir, {}, calib_method)["layers"]
+    rows = diagnose.diagnose(graph, model, ranges, calib_ir, {}, calib_method, runs=runs)["layers"]
     int16_ops = {op.value for op in QOp if has_int16_form(op)}
     chosen: dict[str, str] = {}
     for row in rows:

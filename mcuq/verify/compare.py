@@ -93,33 +93,36 @@ def _quiet(_: str) -> None:
 
 
 def verify_model(model_path: Path, graph: Graph, qmodel: QModel, host: HostModel, samples_ir: np.ndarray,
-                 labels: np.ndarray | None = None, say: Callable[[str], None] = _quiet) -> tuple[dict, dict]:
+                 labels: np.ndarray | None = None, say: Callable[[str], None] = _quiet,
+                 runs: float_exec.FloatRuns | None = None) -> tuple[dict, dict]:
     """Run the host-built C and the golden model on every sample (IR layout): C against golden must be
     exact; the C's outputs against the original ONNX model are measured. Returns the verification
-    summary and each activation's SQNR (golden, dequantized) against the float IR's same tensor."""
+    summary and each activation's SQNR (golden, dequantized) against the float IR's same tensor.
+    ``runs``: ``graph``'s activations on ``samples_ir`` where another stage has them."""
     in_t = qmodel.tensors[qmodel.inputs[0]]
     out_ts = [qmodel.tensors[n] for n in qmodel.outputs]
     c_outs: list[list[np.ndarray]] = [[] for _ in out_ts]
     mismatches, max_lsb = 0, 0
     layer_sqnr = SqnrAccumulator()
-    float_all = float_exec.run(graph, {in_t.name: samples_ir})
+    runs = runs or float_exec.FloatRuns(graph, samples_ir)
     quarter = max(1, len(samples_ir) // 4)
-    for i, sample in enumerate(samples_ir):
-        if i and i % quarter == 0:
-            say(f"  {i}/{len(samples_ir)} samples: C and golden model agree so far" if mismatches == 0
-                else f"  {i}/{len(samples_ir)} samples: {mismatches} values differ")
-        q = quant.quantize_input(sample[None], in_t.scale, in_t.zero_point)
-        gold = golden.run_model(qmodel, {in_t.name: q})
-        for k, (t, y) in enumerate(zip(out_ts, host.invoke(q))):
-            n, m = lsb_mismatch(gold[t.name], y)
-            mismatches += n
-            max_lsb = max(max_lsb, m)
-            c_outs[k].append(y)
-        for name, t in qmodel.tensors.items():
-            float_name = qmodel.float_name(name)
-            if name in gold and float_name in float_all:  # not the inputs of requantizing tables
-                real = quant.dequantize(gold[name], t.scale, t.zero_point)
-                layer_sqnr.add(name, float_all[float_name][i : i + 1], real)
+    for start, float_values in zip(range(0, len(samples_ir), float_exec.BATCH), runs.batches()):
+        q = quant.quantize_input(samples_ir[start : start + float_exec.BATCH], in_t.scale, in_t.zero_point)
+        golds = golden.run_samples(qmodel, in_t.name, q)  # the golden model on the whole batch at once
+        for i, gold in enumerate(golds):
+            if start + i and (start + i) % quarter == 0:
+                say(f"  {start + i}/{len(samples_ir)} samples: C and golden model agree so far" if mismatches == 0
+                    else f"  {start + i}/{len(samples_ir)} samples: {mismatches} values differ")
+            for k, (t, y) in enumerate(zip(out_ts, host.invoke(q[i : i + 1]))):
+                n, m = lsb_mismatch(gold[t.name], y)
+                mismatches += n
+                max_lsb = max(max_lsb, m)
+                c_outs[k].append(y)
+            for name, t in qmodel.tensors.items():
+                float_name = qmodel.float_name(name)
+                if name in gold and float_name in float_values:  # not the inputs of requantizing tables
+                    real = quant.dequantize(gold[name], t.scale, t.zero_point)
+                    layer_sqnr.add(name, float_values[float_name][i : i + 1], real)
 
     raw_outs, engine = reference_outputs(model_path, graph, data.to_onnx_layout(samples_ir, graph))
     float_outs = real_outputs(graph, raw_outs)

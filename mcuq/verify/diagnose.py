@@ -25,6 +25,7 @@ Everything here is a measurement for the report: nothing in it changes the gener
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import numpy as np
@@ -36,7 +37,6 @@ from mcuq.qir.kernels import KERNELS, has_int16_form, kernel_spec
 from mcuq.qir.model import DTYPE_NUMPY, DTYPE_RANGE, Layer, QModel, QOp, QTensor
 from mcuq.verify.compare import SqnrAccumulator
 
-CHUNK = 64  # samples per batched golden run: bounds the memory of the window arrays
 MAX_SAMPLES = 256  # the first samples of the verification data are enough for these statistics
 
 OFFENDERS = 3
@@ -105,18 +105,6 @@ def added_sqnr_db(own_db: float | None, input_db: float | None) -> float | None:
     return -10.0 * math.log10(added) if added > 0 else None
 
 
-def batched_tensors(tensors: dict[str, QTensor], n: int) -> dict[str, QTensor]:
-    """The same tensors with a batch of ``n`` (IR shapes have batch 1 first)."""
-    return {name: dataclasses.replace(t, shape=(n,) + tuple(t.shape[1:])) for name, t in tensors.items()}
-
-
-def batchable(model: QModel) -> bool:
-    """Whether every layer can run on a batch stacked on the first axis."""
-    if any(not t.shape or t.shape[0] != 1 for t in model.tensors.values()):
-        return False
-    return all(layer.op is not QOp.TRANSPOSE or layer.params.perm[0] == 0 for layer in model.layers)
-
-
 # --------------------------------------------------------------------------------------------------
 # statistics gathered over the data
 # --------------------------------------------------------------------------------------------------
@@ -154,16 +142,26 @@ def _float_name(model: QModel, name: str) -> str:
     return model.float_name(name)
 
 
-def _own_pass(graph: Graph, model: QModel, samples_ir: np.ndarray):
+def _float_batches(graph: Graph, samples_ir: np.ndarray, runs: float_exec.FloatRuns | None, batchable: bool):
+    """The float activations of the first `MAX_SAMPLES` samples: `float_exec.BATCH` samples at a time
+    (from ``runs``, the same graph on ``samples_ir``, where another stage has them), or one at a time
+    for a model whose layers cannot run on a batch."""
+    if not batchable:
+        for i in range(min(len(samples_ir), MAX_SAMPLES)):
+            yield float_exec.run(graph, {graph.inputs[0]: samples_ir[i : i + 1]})
+        return
+    runs = runs or float_exec.FloatRuns(graph, samples_ir[:MAX_SAMPLES])
+    yield from itertools.islice(runs.batches(), math.ceil(MAX_SAMPLES / float_exec.BATCH))
+
+
+def _own_pass(graph: Graph, model: QModel, samples_ir: np.ndarray, runs: float_exec.FloatRuns | None = None):
     """Run every layer alone on quantized float inputs; gather own SQNR and output statistics."""
     own, fed = SqnrAccumulator(), SqnrAccumulator()
     stats = {layer.output: _TensorStats() for layer in model.layers}
-    chunk = CHUNK if batchable(model) else 1
-    in_name = graph.inputs[0]
-    for start in range(0, len(samples_ir), chunk):
-        batch = samples_ir[start : start + chunk]
-        values = float_exec.run(graph, {in_name: batch})
-        tensors = batched_tensors(model.tensors, len(batch)) if chunk > 1 else model.tensors
+    batchable = golden.batchable(model)
+    for values in _float_batches(graph, samples_ir, runs, batchable):
+        batch = len(values[graph.inputs[0]])
+        tensors = golden.batched_tensors(model.tensors, batch) if batchable else model.tensors
         for layer in model.layers:
             if any(_float_name(model, n) not in values for n in (*layer.inputs, layer.output)):
                 continue  # a requantizing table after a kernel (QDQ models): no float tensor to compare with
@@ -299,12 +297,13 @@ def low_sqnr_warnings(model: QModel, rows: list[dict], output_metrics, threshold
 
 def diagnose(graph: Graph, model: QModel, ranges: dict[str, tuple[float, float]], samples_ir: np.ndarray,
              cumulative_sqnr: dict[str, float], calib_method: str, output_metrics=(),
-             threshold: float = LOW_SQNR_DB) -> dict:
+             threshold: float = LOW_SQNR_DB, runs: float_exec.FloatRuns | None = None) -> dict:
     """The per-layer diagnosis of ``model`` on the first `MAX_SAMPLES` of ``samples_ir`` (IR layout):
     rows, offenders, and the outputs whose SQNR (``output_metrics``, `verify`'s float_metrics) is
-    below ``threshold`` with the layer where it falls (low_sqnr)."""
+    below ``threshold`` with the layer where it falls (low_sqnr). ``runs``: ``graph``'s activations on
+    ``samples_ir``, where another stage has them."""
+    own, fed, stats = _own_pass(graph, model, samples_ir, runs)
     samples_ir = samples_ir[:MAX_SAMPLES]
-    own, fed, stats = _own_pass(graph, model, samples_ir)
     rows = [layer_row(graph, model, layer, i, ranges, own.get(layer.output), fed.get(layer.output),
                       cumulative_sqnr.get(layer.output), stats[layer.output])
             for i, layer in enumerate(model.layers)]
