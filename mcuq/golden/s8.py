@@ -94,10 +94,16 @@ def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     BLAS for integers, and its int64 product is many times slower. Exact when the sum of |products|
     over the inner axis stays below 2**53 (then every partial sum, in any order, is an integer that
     float64 holds), which int8 and int16 activations times int8 weights meet by far; else int64."""
-    bound = float(np.abs(a).max(initial=0)) * float(np.abs(b).max(initial=0)) * a.shape[-1]
-    if bound >= FLOAT64_EXACT:
-        return a @ b
-    return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    dtype = exact_dtype(a, b, a.shape[-1])
+    return (a.astype(dtype, copy=False) @ b.astype(dtype, copy=False)).astype(np.int64, copy=False)
+
+
+def exact_dtype(a: np.ndarray, b: np.ndarray, inner: int):
+    """float64 where products of ``a``'s and ``b``'s values summed ``inner`` at a time are exact in it (see
+    `exact_matmul`), else int64: decided on the operands before they are expanded (im2col), so the
+    expanded copy is made once, in the type the product takes."""
+    bound = float(np.abs(a).max(initial=0)) * float(np.abs(b).max(initial=0)) * inner
+    return np.float64 if bound < FLOAT64_EXACT else np.int64
 
 
 def _check_acc(acc: np.ndarray, what: str) -> None:
@@ -130,14 +136,16 @@ def conv_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[s
     if g < 1 or c_in != cg * g or c_out != c_out_w or c_out % g or on != n:
         raise ValueError(f"{layer.name}: conv shapes {in_shape} * {w.shape} (groups {g}) -> {out_shape}")
     _check_window(layer.name, in_shape[1:3], (oh, ow), (kh, kw), p.stride, p.dilation, p.padding)
+    x = x + p.input_offset
+    dtype = exact_dtype(x, w, kh * kw * cg)
     # Padding contributes (zero_point + input_offset) = 0, as CMSIS-NN's zero-filled im2col.
-    win = _windows(x + p.input_offset, (oh, ow), (kh, kw), p.stride, p.dilation, p.padding, 0)
+    win = _windows(x.astype(dtype), (oh, ow), (kh, kw), p.stride, p.dilation, p.padding, 0)
     og = c_out // g
     acc = np.empty((n, oh, ow, c_out), dtype=np.int64)
     for gi in range(g):
         cols = win[..., gi * cg : (gi + 1) * cg].reshape(n * oh * ow, kh * kw * cg)
-        wg = w[gi * og : (gi + 1) * og].reshape(og, kh * kw * cg)
-        acc[..., gi * og : (gi + 1) * og] = exact_matmul(cols, wg.T).reshape(n, oh, ow, og)
+        wg = w[gi * og : (gi + 1) * og].reshape(og, kh * kw * cg).astype(dtype)
+        acc[..., gi * og : (gi + 1) * og] = (cols @ wg.T).reshape(n, oh, ow, og)  # exact: see exact_dtype
     return acc + np.asarray(p.bias, dtype=np.int64)
 
 

@@ -5,6 +5,7 @@ The flags are the strict ones the generated code promises to pass: -O2 -Wall -We
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import shutil
@@ -34,6 +35,19 @@ def host_compiler() -> list[str]:
             f"no host C compiler: {command[0]!r} is not on PATH; install gcc (apt-get install gcc) or set CC"
         )
     return command
+
+
+@functools.cache
+def speed_flags(compiler: tuple[str, ...]) -> tuple[str, ...]:
+    """Flags that make the host build run faster without changing what it computes or warns about. gcc's
+    -O2 vectorizes only loops its "very cheap" cost model takes; the dynamic model (-O3's) vectorizes the
+    portable kernels' inner loops too: verification of ResNet-8 on 200 samples 2.8 s -> 1.5 s. clang
+    vectorizes at -O2 already (and would warn about the gcc option)."""
+    try:
+        version = subprocess.run([*compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return ("-fvect-cost-model=dynamic",) if "Free Software Foundation" in version else ()
 
 
 C_TYPES = {"int8": "int8_t", "int16": "int16_t", "float32": "float"}
@@ -93,8 +107,9 @@ class HostModel:
         self.model = model
         self._tmp = tempfile.TemporaryDirectory(prefix="mcuq-host-")
         obj_path, lib_path = Path(self._tmp.name) / f"{prefix}.o", Path(self._tmp.name) / f"lib{prefix}.so"
-        _run_compiler([*host_compiler(), *HOST_CFLAGS, "-I", str(h_path.parent), "-c", str(c_path),
-                       "-o", str(obj_path)], "compile")
+        compiler = host_compiler()
+        _run_compiler([*compiler, *HOST_CFLAGS, *speed_flags(tuple(compiler)), "-I", str(h_path.parent),
+                       "-c", str(c_path), "-o", str(obj_path)], "compile")
         refuse_load_time_code(obj_path)
         _run_compiler([*host_compiler(), "-shared", str(obj_path), "-o", str(lib_path)], "link")
         self.ffi = cffi.FFI()
