@@ -11,6 +11,16 @@
 
 #if defined(MCUQ_PATH_MVE)
 #include "mcuq_convolve_s8_fast.h"
+/* Forced inlining only when optimizing. At -O0 gcc gives each inlined copy its own stack slots for all
+ * its vector temporaries (it shares none): the 12 copies of mcuq_conv_s8_pixel_held in
+ * mcuq_conv_s8_pixel_mve made a 20,416-byte frame, far past the firmware's 4 KiB stack, so a debug
+ * build silently overwrote the data below the stack (wrong outputs) or faulted. Called, the deepest
+ * chain takes under 2 KiB (-fstack-usage, M55 -O0); optimized code is unchanged. */
+#if defined(__OPTIMIZE__)
+#define MCUQ_CONV_S8_MVE_INLINE MCUQ_CONV_S8_ALWAYS_INLINE
+#else
+#define MCUQ_CONV_S8_MVE_INLINE
+#endif
 /* For 16 <= K <= 64: one pixel at a time, its column held in nv = ceil(K / 16) vector registers, so
  * that an output channel costs nv VLDRB of filter and nv VMLADAVA, with no loop over K and no second
  * pixel. The last vector holds the column's last 16 bytes with the lanes the previous vector already
@@ -50,7 +60,7 @@ static inline void mcuq_conv_s8_copy(int8_t *dst, const int8_t *src, int32_t n)
 
 /* acc[2 * pixel + channel] = dot(column of pixel a or b, filter row 0 or 1) over len bytes, where
  * column b follows column a and row 1 follows row 0 (both len bytes long). */
-static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x2_inline(const int8_t *col_a,
+static inline MCUQ_CONV_S8_MVE_INLINE void mcuq_conv_s8_dot_2x2_inline(const int8_t *col_a,
                                                                         const int8_t *row_0,
                                                                         int32_t len,
                                                                         int32_t *acc)
@@ -123,7 +133,7 @@ static void mcuq_conv_s8_dot_2x2(const int8_t *col_a, const int8_t *row_0, int32
 
 /* acc[4 * pixel + j] = dot(column of pixel a or b, filter row j) for the four rows row .. row + 3 * len,
  * where column b follows column a (len bytes each). */
-static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x4(const int8_t *col_a,
+static inline MCUQ_CONV_S8_MVE_INLINE void mcuq_conv_s8_dot_2x4(const int8_t *col_a,
                                                                  const int8_t *row,
                                                                  int32_t len,
                                                                  int32_t *acc)
@@ -185,7 +195,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_dot_2x4(const int8_t 
 /* Four channels at a time: one 2x4 dot product, then the four values of each pixel requantized as one
  * vector and stored with one narrowing VSTRB; returns the number of channels done. rshift_only (a
  * bias and no left shift, checked once per call): mcuq_requantize_mve without its left-shift steps. */
-static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_groups_mve(const int8_t *col,
+static inline MCUQ_CONV_S8_MVE_INLINE int32_t mcuq_conv_s8_groups_mve(const int8_t *col,
                                                                        const mcuq_conv_s8_channels *ch,
                                                                        int8_t *out_a,
                                                                        int8_t *out_b,
@@ -236,7 +246,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_groups_mve(const i
 }
 
 #if MCUQ_CONV_S8_GCC_ASM
-static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_dot_held(int8x16_t x0,
+static inline MCUQ_CONV_S8_MVE_INLINE int32_t mcuq_conv_s8_dot_held(int8x16_t x0,
                                                                      int8x16_t x1,
                                                                      int8x16_t x2,
                                                                      int8x16_t x3,
@@ -276,7 +286,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_dot_held(int8x16_t
     return acc;
 }
 #else
-static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_dot_held(int8x16_t x0,
+static inline MCUQ_CONV_S8_MVE_INLINE int32_t mcuq_conv_s8_dot_held(int8x16_t x0,
                                                                      int8x16_t x1,
                                                                      int8x16_t x2,
                                                                      int8x16_t x3,
@@ -299,7 +309,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE int32_t mcuq_conv_s8_dot_held(int8x16_t
 
 /* All output channels of one pixel whose column (len bytes, 16 * (nv - 1) < len <= 16 * nv) is at col:
  * four channels per vector requantization and narrowing store, the rest through the scalar step. */
-static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_held(const int8_t *col,
+static inline MCUQ_CONV_S8_MVE_INLINE void mcuq_conv_s8_pixel_held(const int8_t *col,
                                                                     const mcuq_conv_s8_channels *ch,
                                                                     int8_t *out,
                                                                     int rshift_only,
@@ -373,7 +383,7 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_held(const int8
 }
 
 /* mcuq_conv_s8_pixel_held with the vector count nv = ceil(K / 16) as a constant. */
-static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_pixel_nv(const int8_t *col,
+static inline MCUQ_CONV_S8_MVE_INLINE void mcuq_conv_s8_pixel_nv(const int8_t *col,
                                                                   const mcuq_conv_s8_channels *ch,
                                                                   int8_t *out,
                                                                   int rshift_only,

@@ -15,6 +15,16 @@
 #if defined(MCUQ_PATH_MVE)
 #include "mcuq_depthwise_conv_s8_fast.h"
 
+/* Forced inlining only when optimizing: at -O0 gcc gives each inlined copy its own stack slots for its
+ * vector temporaries, and the six copies of mcuq_dw_mve_channel_mode made mcuq_dw_mve_channel's frame
+ * 9,928 bytes, past the firmware's 4 KiB stack (wrong outputs or a fault in debug builds). As calls,
+ * the deepest chain takes under 1.5 KiB (-fstack-usage, M55 -O0); optimized code is unchanged. */
+#if defined(__OPTIMIZE__)
+#define MCUQ_DW_MVE_INLINE MCUQ_DW_INLINE
+#else
+#define MCUQ_DW_MVE_INLINE static inline
+#endif
+
 /* Copy input channel c into plane 0, column major: byte (pad_left + x) * cs + pad_top + y =
  * input(y, x, c); 4 rows of a column per gather. */
 static void mcuq_dw_mve_fill(int8_t *scratch, const int8_t *in_batch, int32_t c, const mcuq_dw_geom *g)
@@ -51,7 +61,7 @@ typedef struct
 
 /* mcuq_requantize_mve with one multiplier and shift for the 4 lanes, then the offset and the clamp;
  * mode as mcuq_dw_mve_channel_mode. */
-MCUQ_DW_INLINE int32x4_t mcuq_dw_mve_out(int32x4_t acc, const mcuq_dw_mve_chan *k, const int mode)
+MCUQ_DW_MVE_INLINE int32x4_t mcuq_dw_mve_out(int32x4_t acc, const mcuq_dw_mve_chan *k, const int mode)
 {
     const int32_t mult = k->mult, shift = k->shift;
     if (mode != 2)
@@ -78,7 +88,7 @@ MCUQ_DW_INLINE int32x4_t mcuq_dw_mve_out(int32x4_t acc, const mcuq_dw_mve_chan *
 /* Four rows of a plane column from p: rows stride_h apart (in_rows = stride_h * {0, 1, 2, 3}); only the
  * lanes of pred are read at other strides than 1. At stride 1 the lanes past the output's end read the
  * next column or the scratch's slack; at larger strides they would run further, so they are not read. */
-MCUQ_DW_INLINE int32x4_t mcuq_dw_mve_rows(const int8_t *p, const int strided, uint32x4_t in_rows, mve_pred16_t pred)
+MCUQ_DW_MVE_INLINE int32x4_t mcuq_dw_mve_rows(const int8_t *p, const int strided, uint32x4_t in_rows, mve_pred16_t pred)
 {
     return strided ? vldrbq_gather_offset_z_s32(p, in_rows, pred) : vldrbq_s32(p);
 }
@@ -108,7 +118,7 @@ typedef struct
     uint32x4_t out_offsets;            /* the 4 rows' output byte offsets */
 } mcuq_dw_mve_lanes;
 
-MCUQ_DW_INLINE void mcuq_dw_mve_column_asm(const int8_t **col, int8_t **out, int32_t rows, const int32_t *w,
+MCUQ_DW_MVE_INLINE void mcuq_dw_mve_column_asm(const int8_t **col, int8_t **out, int32_t rows, const int32_t *w,
                                           int32_t out_step, const mcuq_dw_mve_lanes *v)
 {
     const int8_t *c0 = *col;
@@ -148,7 +158,7 @@ MCUQ_DW_INLINE void mcuq_dw_mve_column_asm(const int8_t **col, int8_t **out, int
  * VLDRB.S32 of the column (strided: a gather) and one VMLA by the scalar weight; requantization on the 4
  * lanes, a scatter store. mode 0: right shift, no clamp beyond int8; 1: right shift and the activation
  * clamp; 2: any shift and clamp. strided: stride_h > 1 (a constant, as mode and cs32). */
-MCUQ_DW_INLINE void mcuq_dw_mve_channel_mode(const int8_t *plane, const mcuq_dw_geom *g, const mcuq_dw_mve_chan *chan,
+MCUQ_DW_MVE_INLINE void mcuq_dw_mve_channel_mode(const int8_t *plane, const mcuq_dw_geom *g, const mcuq_dw_mve_chan *chan,
                                              int8_t *out, const int mode, const int cs32, const int strided)
 {
     /* cs32: columns 32 bytes apart, so that the 9 taps are immediate offsets from one register. */
