@@ -75,8 +75,9 @@ typedef struct {
     int32_t left_shift, mult_o, n_o, zp, k_o; /* k_o = 2^(n_o - 1) + zp * 2^n_o */
 } add8_table_consts;
 
-/* The table loops are inlined into each call with constant flags (gcc would not: they are large). */
-#if defined(__GNUC__) || defined(__clang__)
+/* The table loops are inlined into each call with constant flags (gcc would not: they are large). Only when
+ * optimizing: at -O0 gcc gives every forced copy its own stack slots (a 2 KB frame on M55). */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__OPTIMIZE__)
 #define ADD8_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define ADD8_ALWAYS_INLINE inline
