@@ -78,14 +78,20 @@ SMALLK_MAX_K = 64  # MCUQ_CONV_S8_SMALLK_MAX_K
 SMALLK_FILTER_BYTES = 1024  # MCUQ_CONV_S8_SMALLK_FILTER_BYTES
 
 
-def conv_smallk_scratch(k: int, out_c: int) -> int:
+def conv_smallk_need(k: int, out_c: int) -> int:
     """MCUQ_CONV_S8_SMALLK_SCRATCH: the DSP path's small-K body (K <= 64) widens the filter once per call
     (rows zero-padded to kp = K rounded up to 4, channels to an even count) beside two widened and two
-    int8 columns; 0 where K or the widened filter is over the budget the code generator grants."""
+    int8 columns; it runs wherever the scratch holds this much."""
     kp, out_c_even = -(-k // 4) * 4, -(-out_c // 2) * 2
-    if k > SMALLK_MAX_K or 2 * kp * out_c_even > SMALLK_FILTER_BYTES:
-        return 0
     return 2 * kp * (out_c_even + 3)
+
+
+def conv_smallk_scratch(k: int, out_c: int) -> int:
+    """The small-K body's scratch where the code generator grants it: K <= 64 and the widened filter
+    within its budget; 0 otherwise."""
+    if k > SMALLK_MAX_K or 2 * (-(-k // 4) * 4) * (-(-out_c // 2) * 2) > SMALLK_FILTER_BYTES:
+        return 0
+    return conv_smallk_need(k, out_c)
 
 
 def conv_s8_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
