@@ -74,6 +74,26 @@ def conv_wide_scratch(k: int) -> int:
     return 6 * k if k % 4 == 0 else 0
 
 
+SMALLK_MAX_K = 64  # MCUQ_CONV_S8_SMALLK_MAX_K
+SMALLK_FILTER_BYTES = 1024  # MCUQ_CONV_S8_SMALLK_FILTER_BYTES
+
+
+def conv_smallk_need(k: int, out_c: int) -> int:
+    """MCUQ_CONV_S8_SMALLK_SCRATCH: the DSP path's small-K body (K <= 64) widens the filter once per call
+    (rows zero-padded to kp = K rounded up to 4, channels to an even count) beside two widened and two
+    int8 columns; it runs wherever the scratch holds this much."""
+    kp, out_c_even = -(-k // 4) * 4, -(-out_c // 2) * 2
+    return 2 * kp * (out_c_even + 3)
+
+
+def conv_smallk_scratch(k: int, out_c: int) -> int:
+    """The small-K body's scratch where the code generator grants it: K <= 64 and the widened filter
+    within its budget; 0 otherwise."""
+    if k > SMALLK_MAX_K or 2 * (-(-k // 4) * 4) * (-(-out_c // 2) * 2) > SMALLK_FILTER_BYTES:
+        return 0
+    return conv_smallk_need(k, out_c)
+
+
 def conv_s8_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
     """mcuq_convolve_s8: one output pixel's receptive field for one group, as int16."""
     _, kh, kw, cg = np.shape(layer.params.weights)
@@ -81,9 +101,12 @@ def conv_s8_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
 
 
 def conv_s8_roomy_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
-    """mcuq_convolve_s8's widened columns (one group)."""
-    _, kh, kw, cg = np.shape(layer.params.weights)
-    return conv_wide_scratch(kh * kw * cg) if layer.params.groups == 1 else 0
+    """mcuq_convolve_s8's widened columns (one group), or its small-K body's where that is more."""
+    out_c, kh, kw, cg = np.shape(layer.params.weights)
+    if layer.params.groups != 1:
+        return 0
+    k = kh * kw * cg
+    return max(conv_wide_scratch(k), conv_smallk_scratch(k, out_c))
 
 
 def _dw_planes(layer: Layer, tensors: dict[str, QTensor]) -> tuple[int, int]:

@@ -68,11 +68,13 @@ class Layout:
 
 
 def layout(layer: Layer, tensors: dict[str, QTensor], inplace: tuple[int, int] | None = None,
-           channel_slice: tuple[int, int] | None = None, roomy: bool = False) -> Layout:
+           channel_slice: tuple[int, int] | None = None, roomy: bool = False,
+           scratch_size: int | None = None) -> Layout:
     """The arena of one layer. ``inplace = (k, shift)``: the output starts ``shift`` bytes after input
     k's start (as the planner lays out a layer that runs in place). ``channel_slice = (first, stride)``:
     the output is channels [first, first + C) of pixels ``stride`` channels wide, as a Concat's output
-    the producer writes into. ``roomy``: the scratch of the kernel's faster path instead of the least."""
+    the producer writes into. ``roomy``: the scratch of the kernel's faster path instead of the least;
+    ``scratch_size``: exactly that many bytes (the edges of a path's need)."""
     out = tensors[layer.output]
     item = np.dtype(DTYPE_NUMPY[out.dtype]).itemsize
     channels = out.shape[-1] if out.shape else 1
@@ -96,6 +98,7 @@ def layout(layer: Layer, tensors: dict[str, QTensor], inplace: tuple[int, int] |
         at = _aligned(start + out_span + GUARD)
     least = kernels.scratch_bytes(layer, tensors)
     size = max(least, kernels.roomy_scratch_bytes(layer, tensors)) if roomy else least
+    size = size if scratch_size is None else scratch_size
     scratch = (at, size) if size else None
     at = _aligned(at + size + GUARD)
     placement = views.Placement(tuple(offsets), start, scratch, stride if channel_slice else None)
@@ -143,11 +146,11 @@ class _Objects:
 
 def run_c(layer: Layer, inputs: list[np.ndarray], tensors: dict[str, QTensor],
           inplace: tuple[int, int] | None = None, channel_slice: tuple[int, int] | None = None,
-          roomy: bool = False) -> np.ndarray:
+          roomy: bool = False, scratch_size: int | None = None) -> np.ndarray:
     """Run one layer through its C kernel(s); asserts MCUQ_OK and that no byte outside the output
     (and the scratch) changed, except input bytes the output overlaps. Returns the output."""
     ffi, lib = load()
-    arr = layout(layer, tensors, inplace, channel_slice, roomy)
+    arr = layout(layer, tensors, inplace, channel_slice, roomy, scratch_size)
     memory = _random_bytes(arr.size, arr.size)
     for offset, x, name in zip(arr.placement.inputs, inputs, layer.inputs):
         data = np.ascontiguousarray(x, dtype=DTYPE_NUMPY[tensors[name].dtype]).view(np.int8).reshape(-1)

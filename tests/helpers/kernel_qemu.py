@@ -68,14 +68,16 @@ class KernelCase:
 
 
 def layer_case(label: str, layer: Layer, inputs: list[np.ndarray], tensors: dict[str, QTensor],
-               inplace_shift: int | None = None, pixel_stride: int | None = None, roomy: bool = False) -> KernelCase:
+               inplace_shift: int | None = None, pixel_stride: int | None = None, roomy: bool = False,
+               scratch_size: int | None = None) -> KernelCase:
     """An int8 layer as a case, with the golden model's output as the expected bytes. `inplace_shift`:
     run with the output that many bytes after input 0's start (overlapping it). `pixel_stride`: write
     the output as the first channels of pixels that many channels wide. The kernel gets the least
-    scratch it needs, or with `roomy` the scratch of its faster path (kernels.roomy_scratch_bytes)."""
+    scratch it needs, or with `roomy` the scratch of its faster path (kernels.roomy_scratch_bytes), or
+    exactly `scratch_size` bytes."""
     want = golden.run_layer(layer, inputs, tensors)
     arena = kernel_harness.layout(layer, tensors, None if inplace_shift is None else (0, inplace_shift),
-                                  None if pixel_stride is None else (0, pixel_stride), roomy)
+                                  None if pixel_stride is None else (0, pixel_stride), roomy, scratch_size)
     buffer = np.random.default_rng(arena.size).integers(-128, 128, size=arena.size).astype(np.int8)
     for offset, x in zip(arena.placement.inputs, inputs):
         data = np.asarray(x, dtype=np.int8).reshape(-1)

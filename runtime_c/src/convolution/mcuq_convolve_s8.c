@@ -26,10 +26,18 @@ MCUQ_API int32_t mcuq_convolve_s8_get_buffer_size(const mcuq_dims *input_dims, c
 
 MCUQ_API int32_t mcuq_convolve_s8_get_roomy_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims)
 {
-    /* The DSP path's widened columns (MCUQ_CONV_S8_WIDE_SCRATCH), for K a multiple of 4. */
+    /* The DSP path's widened columns (MCUQ_CONV_S8_WIDE_SCRATCH), for K a multiple of 4; for small K
+     * and a small filter, the small-K body's widened filter and columns where that is more. */
     const int32_t k = filter_dims->h * filter_dims->w * filter_dims->c;
-    (void)input_dims;
-    return k % 4 == 0 ? MCUQ_CONV_S8_WIDE_SCRATCH(k) : mcuq_convolve_s8_get_buffer_size(input_dims, filter_dims);
+    const int32_t kp = (k + 3) & ~3, out_c_even = (filter_dims->n + 1) & ~1;
+    int32_t size = k % 4 == 0 ? MCUQ_CONV_S8_WIDE_SCRATCH(k)
+                              : mcuq_convolve_s8_get_buffer_size(input_dims, filter_dims);
+    if (k <= MCUQ_CONV_S8_SMALLK_MAX_K && 2 * kp * out_c_even <= MCUQ_CONV_S8_SMALLK_FILTER_BYTES &&
+        MCUQ_CONV_S8_SMALLK_SCRATCH(k, filter_dims->n) > size)
+    {
+        size = MCUQ_CONV_S8_SMALLK_SCRATCH(k, filter_dims->n);
+    }
+    return size;
 }
 
 static int mcuq_convolve_s8_args_ok(const mcuq_context *ctx,

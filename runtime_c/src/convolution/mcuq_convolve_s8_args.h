@@ -14,6 +14,16 @@
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_simd.h"
 
+/* Keeps the per-pair channel loop out of the pixel loop, so that the compiler gives the dot-product
+ * loop all registers instead of spilling the pixel loop's state around it. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MCUQ_CONV_S8_NOINLINE __attribute__((noinline))
+#define MCUQ_CONV_S8_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define MCUQ_CONV_S8_NOINLINE
+#define MCUQ_CONV_S8_ALWAYS_INLINE
+#endif
+
 /* The kernel's arguments, checked by the entry, as one value for the paths. */
 typedef struct
 {
@@ -32,6 +42,19 @@ typedef struct
 /* The DSP path's roomy scratch for K = KH * KW * C_in a multiple of 4: two columns widened to int16
  * (4K bytes) and the two int8 columns they are widened from (2K). See mcuq_convolve_s8_dsp.c. */
 #define MCUQ_CONV_S8_WIDE_SCRATCH(k) (6 * (k))
+
+/*
+ * The small-K body (mcuq_convolve_s8_dsp_smallk.c): K = KH * KW * C_in <= 64, the filter widened to
+ * int16 once per call. Its scratch: the widened filter (two rows per output channel pair, an odd last
+ * channel paired with a row of zeros), the two widened columns, then the two int8 columns they are
+ * widened from; every row and column padded with zeros to kp = K rounded up to 4, so that no K % 4
+ * tail remains. Bytes: 2 kp (out_c rounded up to 2) + 4 kp + 2 kp.
+ */
+#define MCUQ_CONV_S8_SMALLK_MAX_K 64
+#define MCUQ_CONV_S8_SMALLK_SCRATCH(k, out_c) (2 * (((k) + 3) & ~3) * ((((out_c) + 1) & ~1) + 3))
+/* The code generator grants it (mcuq_convolve_s8_get_roomy_buffer_size) where the widened filter takes
+ * at most this many bytes: an image model's first layer, a few small pointwise ones. */
+#define MCUQ_CONV_S8_SMALLK_FILTER_BYTES 1024
 
 /* Any number of groups. */
 MCUQ_API void mcuq_convolve_s8_portable(const mcuq_conv_s8_args *args);

@@ -13,6 +13,7 @@
 
 #if defined(MCUQ_HAVE_DSP) && !defined(MCUQ_PATH_MVE)
 #include "mcuq_convolve_s8_fast.h"
+#include "mcuq_convolve_s8_fast_dsp.h"
 
 /* The inner loops in assembly where gcc optimizes for a core with the DSP extension (see
  * MCUQ_CONV_S8_GCC_ASM); the C loops in their #else give the same results everywhere else. */
@@ -143,37 +144,6 @@ static void mcuq_conv_s8_dot_2x2(const int8_t *col_a, const int8_t *row_0, int32
     mcuq_conv_s8_dot_2x2_inline(col_a, row_0, len, acc);
 }
 
-/* The output offset and clamp of a call; hbias_base = 1 + 2 * out_offset (see mcuq_conv_s8_out2_dsp). */
-typedef struct
-{
-    uint32_t hbias_base;
-    int32_t act_min, act_max;
-} mcuq_conv_s8_range;
-
-/* One channel's two values (bias already in them) requantized to *out_a and *out_b:
- * mcuq_requantize_rshift2 with the output offset folded into its rounding constant,
- * 2^(n-2) + out_offset * 2^(n-1) = hbias_base << (n - 2), for 2 <= n = -shift <= 23 (checked once per
- * call, mcuq_conv_s8_folds_dsp); then the clamp, one SSAT when full (the clamp is the whole int8 range):
- * per value AND, ORR, ADD, SMLAL, ASR, SSAT, STRB. */
-static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_out2_dsp(int32_t a,
-                                                                  int32_t b,
-                                                                  int32_t mult,
-                                                                  int32_t shift,
-                                                                  const mcuq_conv_s8_range *range,
-                                                                  int full,
-                                                                  int8_t *out_a,
-                                                                  int8_t *out_b)
-{
-    const int32_t nm1 = -shift - 1;
-    const int32_t hbias = (int32_t)(range->hbias_base << (nm1 - 1));
-    /* mcuq_requantize_rshift2 written out (mcuq_mla_s64_hi is one SMLAL here): at -Os gcc would call
-     * mcuq_requantize_rshift2 rather than inline it. */
-    const int32_t va = mcuq_mla_s64_hi(a, mult, hbias + (a >> 31), 0x40000000u | ((uint32_t)a & 0x80000000u)) >> nm1;
-    const int32_t vb = mcuq_mla_s64_hi(b, mult, hbias + (b >> 31), 0x40000000u | ((uint32_t)b & 0x80000000u)) >> nm1;
-    *out_a = (int8_t)(full ? mcuq_ssat8(va) : mcuq_clamp_s32(va, range->act_min, range->act_max));
-    *out_b = (int8_t)(full ? mcuq_ssat8(vb) : mcuq_clamp_s32(vb, range->act_min, range->act_max));
-}
-
 /* Whether the channel loops may take their usual case: a bias and every shift in [-23, -2]. */
 static int mcuq_conv_s8_folds_dsp(const mcuq_conv_s8_channels *ch)
 {
@@ -196,36 +166,6 @@ static int mcuq_conv_s8_folds_dsp(const mcuq_conv_s8_channels *ch)
  * words (k_w * C_in a multiple of 4) is widened straight from the input, row by row; other windows
  * are built as int8 columns (im2col) in the last 2K bytes first.
  */
-/* n bytes (n % 4 == 0) of one pixel's column widened into its lanes: lanes[4g], lanes[4g + 1]. */
-static void mcuq_conv_s8_widen(int32_t *lanes, const int8_t *src, int32_t n)
-{
-    const int8_t *const end = src + n;
-    while (src != end)
-    {
-        const int32_t x = mcuq_read_s8x4(src);
-        lanes[0] = mcuq_sxtb16(x);
-        lanes[1] = mcuq_sxtb16_ror8(x);
-        lanes += 4;
-        src += 4;
-    }
-}
-
-/* The columns of pixels a and b (len bytes each, len % 4 == 0) widened together into the layout above:
- * for a 1x1 convolution with stride 1 and no padding, whose columns are the input pixels themselves. */
-static void mcuq_conv_s8_widen_two(int32_t *wide, const int8_t *a, const int8_t *b, int32_t len)
-{
-    int32_t g;
-    for (g = 0; g < len; g += 4)
-    {
-        const int32_t xa = mcuq_read_s8x4(a + g), xb = mcuq_read_s8x4(b + g);
-        wide[0] = mcuq_sxtb16(xa);
-        wide[1] = mcuq_sxtb16_ror8(xa);
-        wide[2] = mcuq_sxtb16(xb);
-        wide[3] = mcuq_sxtb16_ror8(xb);
-        wide += 4;
-    }
-}
-
 /* The current pixel's column widened into lanes (words 0, 1 of each 4; pixel b's lanes start 2 words
  * later), from the input where its window lies inside it in whole-word rows, else via stage. */
 static void mcuq_conv_s8_widen_pixel(int32_t *lanes,
@@ -406,6 +346,66 @@ static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair(const int8_t *col,
     mcuq_conv_s8_pair_scalar(col, ch, oc, out_a, out_b);
 }
 
+/* Whether the small-K body takes the call (mcuq_convolve_s8_dsp_smallk.c): K <= 64, the usual
+ * requantization case, and the caller's scratch holds its MCUQ_CONV_S8_SMALLK_SCRATCH, word aligned. */
+static int mcuq_conv_s8_smallk_fits(const mcuq_context *ctx, const mcuq_conv_s8_channels *ch, int folds)
+{
+    return folds && ch->len <= MCUQ_CONV_S8_SMALLK_MAX_K &&
+           ctx->size >= MCUQ_CONV_S8_SMALLK_SCRATCH(ch->len, ch->out_c) && ((uintptr_t)ctx->buf & 3u) == 0u;
+}
+
+/* The pixel walk of the small-K body: the filter widened once, then per pixel pair the two columns
+ * built as int8 (zero-padded to kp bytes; a pointwise layer's with K = kp are its input pixels) and
+ * widened together, and the channel loop. Scratch layout: mcuq_convolve_s8_fast_dsp.h. */
+static void mcuq_conv_s8_smallk_walk(const mcuq_conv_s8_args *args,
+                                     mcuq_conv_s8_cursor *cur,
+                                     const mcuq_conv_s8_window *win,
+                                     const mcuq_conv_s8_channels *ch,
+                                     int pointwise,
+                                     int full)
+{
+    const int32_t len = ch->len, kp = (len + 3) & ~3;
+    const int32_t pixels = args->input_dims->n * cur->out_h * cur->out_w;
+    const int32_t out_stride = args->params->output_pixel_stride;
+    int32_t *const filter = (int32_t *)args->ctx->buf;
+    int32_t *const cols = filter + kp / 2 * ((ch->out_c + 1) & ~1); /* 2 kp bytes per channel */
+    int8_t *const stage = (int8_t *)(cols + kp);                     /* after 4 kp bytes */
+    const int8_t *cols8[2];
+    mcuq_conv_s8_smallk sk;
+    int32_t pixel;
+    mcuq_conv_s8_smallk_widen_filter(filter, ch->filter, len, ch->out_c);
+    /* The columns' padding, bytes [len, kp) that the column builds leave alone: any value would do
+     * against the rows' zeros, but it must be defined (one word each: a byte loop becomes a memset). */
+    mcuq_write_s8x4(stage + kp - 4, 0);
+    mcuq_write_s8x4(stage + 2 * kp - 4, 0);
+    sk.filter = filter;
+    sk.steps = kp / 4;
+    sk.out_c = ch->out_c;
+    sk.bias = ch->bias;
+    sk.mult = ch->quant->multiplier;
+    sk.shift = ch->quant->shift;
+    sk.range.hbias_base = 1u + 2u * (uint32_t)args->params->output_offset;
+    sk.range.act_min = args->params->activation.min;
+    sk.range.act_max = args->params->activation.max;
+    for (pixel = 0; pixel < pixels; pixel += 2)
+    {
+        /* The last pixel of an odd count is taken twice (out_b = out_a). */
+        const int two = pixel + 1 < pixels;
+        int8_t *const out_a = args->output + (size_t)pixel * out_stride;
+        if (pointwise && kp == len)
+        {
+            cols8[0] = args->input + (size_t)pixel * win->in_c;
+            cols8[1] = two ? cols8[0] + win->in_c : cols8[0];
+        }
+        else
+        {
+            mcuq_conv_s8_next_pair(cur, win, stage, kp, two, 0, cols8);
+        }
+        mcuq_conv_s8_widen_two(cols, cols8[0], cols8[1], kp);
+        mcuq_conv_s8_smallk_pair(cols, &sk, out_a, two ? out_a + out_stride : out_a, full);
+    }
+}
+
 MCUQ_API void mcuq_convolve_s8_dsp(const mcuq_conv_s8_args *args)
 {
     const mcuq_context *const ctx = args->ctx;
@@ -432,6 +432,11 @@ MCUQ_API void mcuq_convolve_s8_dsp(const mcuq_conv_s8_args *args)
     /* Output pixel p's column is input pixel p (the window walk is not needed). */
     pointwise = win.k_h == 1 && win.k_w == 1 && cur.stride_h == 1 && cur.stride_w == 1 && cur.pad_top == 0 &&
                 cur.pad_left == 0 && cur.out_h == win.in_h && cur.out_w == win.in_w;
+    if (mcuq_conv_s8_smallk_fits(ctx, &ch, folds))
+    {
+        mcuq_conv_s8_smallk_walk(args, &cur, &win, &ch, pointwise, full);
+        return;
+    }
     /* With int8 columns, a pointwise pair's two columns are then two adjacent input pixels, len bytes
      * apart as the dot product wants them: read in place, unless the output overlaps the input (the
      * channel loop writes a pixel's outputs while later channels still read its input). */

@@ -39,15 +39,6 @@
 #define MCUQ_CONV_S8_GCC_ASM 0
 #endif
 
-/* Keeps the per-pair channel loop out of the pixel loop, so that the compiler gives the dot-product
- * loop all registers instead of spilling the pixel loop's state around it. */
-#if defined(__GNUC__) || defined(__clang__)
-#define MCUQ_CONV_S8_NOINLINE __attribute__((noinline))
-#define MCUQ_CONV_S8_ALWAYS_INLINE __attribute__((always_inline))
-#else
-#define MCUQ_CONV_S8_NOINLINE
-#define MCUQ_CONV_S8_ALWAYS_INLINE
-#endif
 
 /* n bytes from src to dst (distinct buffers); each path defines its own. */
 static inline void mcuq_conv_s8_copy(int8_t *dst, const int8_t *src, int32_t n);
