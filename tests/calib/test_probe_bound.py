@@ -62,8 +62,9 @@ def test_bounded_probe_measures_the_ops_at_the_bound():
 
 def test_probe_bound_keeps_cheap_probes_whole_and_bounds_deep_ones():
     shallow, deep = _residual_graph(2), _residual_graph(12)
-    assert probe_bound(shallow, range_tensors(shallow)) is None
-    bound = probe_bound(deep, range_tensors(deep))
+    assert probe_bound(shallow, range_tensors(shallow), whole_work=0) is None
+    assert probe_bound(deep, range_tensors(deep)) is None  # cheap in absolute terms: whole probes
+    bound = probe_bound(deep, range_tensors(deep), whole_work=0)
     assert bound is not None and bound >= 1
     # Within the budget, and the next depth would not be.
     work = {id(n): auto.node_work(deep, n) for n in deep.nodes}
@@ -73,11 +74,13 @@ def test_probe_bound_keeps_cheap_probes_whole_and_bounds_deep_ones():
         return sum(work[id(n)] for t in range_tensors(deep) for n in bounded_probe(deep, t, b).nodes)
 
     assert cost(bound) <= auto.PROBE_BUDGET * total < cost(bound + 1)
-    assert probe_bound(deep, range_tensors(deep), budget=0.0) == 1  # at least the next computing op
+    assert probe_bound(deep, range_tensors(deep), budget=0.0, whole_work=0) == 1  # at least the next computing op
 
 
-def test_deep_model_auto_calibration_runs_bounded_probes():
+def test_deep_model_auto_calibration_runs_bounded_probes(monkeypatch):
+    monkeypatch.setattr(auto, "WHOLE_PROBE_WORK", 0)  # the test graph is small: bound it as a big one
     graph = _residual_graph(12)
+    assert probe_bound(graph, range_tensors(graph)) is not None
     x = np.random.default_rng(4).normal(size=(40, 4, 4, 2)).astype(np.float32)
     result = auto.calibrate_auto(graph, x)
     assert set(result.choices) == set(range_tensors(graph))
