@@ -162,7 +162,7 @@ def test_resnet8_runs_bit_exact_in_its_in_place_arena(zoo, tmp_path):
     samples = _samples(compiled, images[:2])
     _, run = _build_and_run(compiled, "mps3-an547", tmp_path / "fw", samples)
     _assert_equal_to_host(run, samples)
-    assert run.total_instructions(0) > 12_501_632 / 4  # MVE can at best do a few MACs per instruction
+    assert run.total_instructions(0) > 12_501_632 / 16  # a whole run: one Helium VMLADAVA does at most 16 MACs
 
 
 @pytest.fixture(scope="module")
