@@ -94,6 +94,12 @@ def conv_smallk_scratch(k: int, out_c: int) -> int:
     return conv_smallk_need(k, out_c)
 
 
+def conv_roomy_scratch(k: int, out_c: int) -> int:
+    """mcuq_convolve_s8_get_roomy_buffer_size (one group): the widened columns, or the small-K body's
+    scratch where that is more."""
+    return max(conv_wide_scratch(k), conv_smallk_scratch(k, out_c))
+
+
 def conv_s8_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
     """mcuq_convolve_s8: one output pixel's receptive field for one group, as int16."""
     _, kh, kw, cg = np.shape(layer.params.weights)
@@ -105,8 +111,7 @@ def conv_s8_roomy_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
     out_c, kh, kw, cg = np.shape(layer.params.weights)
     if layer.params.groups != 1:
         return 0
-    k = kh * kw * cg
-    return max(conv_wide_scratch(k), conv_smallk_scratch(k, out_c))
+    return conv_roomy_scratch(kh * kw * cg, out_c)
 
 
 def _dw_planes(layer: Layer, tensors: dict[str, QTensor]) -> tuple[int, int]:
@@ -172,8 +177,8 @@ def fc_s8_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
 
 def fc_s8_roomy_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
     """Over several rows, mcuq_convolve_s8's roomy scratch for a 1x1 filter."""
-    k = np.shape(layer.params.weights)[1]
-    return conv_wide_scratch(k) if fc_runs_as_conv(layer, tensors) else 0
+    out_c, k = np.shape(layer.params.weights)
+    return conv_roomy_scratch(k, out_c) if fc_runs_as_conv(layer, tensors) else 0
 
 
 def lstm_s8_scratch(layer: Layer, tensors: dict[str, QTensor]) -> int:
