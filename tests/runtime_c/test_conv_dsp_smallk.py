@@ -9,14 +9,17 @@ instructions) by hypothesis, and on the emulated Cortex-M4 (the assembly steps) 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from mcuq.qir import kernels
+from mcuq.qir.model import QOp
 from tests.helpers.kernel_harness import assert_same, check, run_c
-from tests.helpers.kernel_layers import cfg, seeds
+from tests.helpers.kernel_layers import cfg, make_layer, out_size, seeds
 from tests.helpers.kernel_qemu import layer_case, tools_missing
 from tests.runtime_c.test_conv_dsp_paths import dsp_conv_layer
 from tests.runtime_c.test_kernels_qemu import _assert_all_pass, layer_variants
@@ -57,6 +60,30 @@ def test_smallk_conv_equals_golden(kh, kw, in_c, c_out, stride, pad, h, w, other
     need = smallk_need(layer)
     for size in (need, need - 1):
         assert_same(want, run_c(layer, x, tensors, scratch_size=size), f"scratch {size} (need {need})")
+
+
+@pytest.mark.usefixtures("kernel_variant")
+@cfg(60)
+@given(
+    st.integers(1, 3), st.integers(1, 3),  # KH, KW
+    st.integers(1, 4),  # C_in: rows of 1 to 12 bytes, whole words and tails of 1 to 3 bytes
+    st.integers(1, 5),
+    st.integers(1, 2), st.integers(1, 3),  # dilation h, w
+    st.integers(0, 1),  # padding on every side
+    seeds,
+)
+def test_smallk_dilated_windows_equal_golden(kh, kw, in_c, c_out, dil_h, dil_w, pad, seed):
+    """Dilated windows never lie in the input as rows of contiguous bytes: the small-K body builds
+    them as int8 columns first, then widens them in its own order of K (row words, then row tails)."""
+    rng = np.random.default_rng(seed)
+    h = w = 7
+    layer, tensors, x = smallk_layer(rng, kh, kw, in_c, c_out, 1, (pad,) * 4, h, w, False, ACTS[1])
+    out_h = out_size(h, pad, pad, kh, 1, dil_h)
+    out_w = out_size(w, pad, pad, kw, 1, dil_w)
+    params = dataclasses.replace(layer.params, dilation=(dil_h, dil_w))
+    layer, tensors = make_layer(QOp.CONV, params, [(1, h, w, in_c)], (1, out_h, out_w, c_out))
+    want = check(layer, x, tensors)
+    assert_same(want, run_c(layer, x, tensors, scratch_size=smallk_need(layer)), "dilated, small-K scratch")
 
 
 def test_first_layers_take_the_smallk_scratch():

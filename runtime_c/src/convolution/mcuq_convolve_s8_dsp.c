@@ -14,6 +14,7 @@
 #if defined(MCUQ_HAVE_DSP) && !defined(MCUQ_PATH_MVE)
 #include "mcuq_convolve_s8_fast.h"
 #include "mcuq_convolve_s8_fast_dsp.h"
+#include "mcuq_convolve_s8_smallk_walk.h"
 
 /* The inner loops in assembly where gcc optimizes for a core with the DSP extension (see
  * MCUQ_CONV_S8_GCC_ASM); the C loops in their #else give the same results everywhere else. */
@@ -344,66 +345,6 @@ static MCUQ_CONV_S8_NOINLINE void mcuq_conv_s8_pair(const int8_t *col,
         }
     }
     mcuq_conv_s8_pair_scalar(col, ch, oc, out_a, out_b);
-}
-
-/* Whether the small-K body takes the call (mcuq_convolve_s8_dsp_smallk.c): K <= 64, the usual
- * requantization case, and the caller's scratch holds its MCUQ_CONV_S8_SMALLK_SCRATCH, word aligned. */
-static int mcuq_conv_s8_smallk_fits(const mcuq_context *ctx, const mcuq_conv_s8_channels *ch, int folds)
-{
-    return folds && ch->len <= MCUQ_CONV_S8_SMALLK_MAX_K &&
-           ctx->size >= MCUQ_CONV_S8_SMALLK_SCRATCH(ch->len, ch->out_c) && ((uintptr_t)ctx->buf & 3u) == 0u;
-}
-
-/* The pixel walk of the small-K body: the filter widened once, then per pixel pair the two columns
- * built as int8 (zero-padded to kp bytes; a pointwise layer's with K = kp are its input pixels) and
- * widened together, and the channel loop. Scratch layout: mcuq_convolve_s8_fast_dsp.h. */
-static void mcuq_conv_s8_smallk_walk(const mcuq_conv_s8_args *args,
-                                     mcuq_conv_s8_cursor *cur,
-                                     const mcuq_conv_s8_window *win,
-                                     const mcuq_conv_s8_channels *ch,
-                                     int pointwise,
-                                     int full)
-{
-    const int32_t len = ch->len, kp = (len + 3) & ~3;
-    const int32_t pixels = args->input_dims->n * cur->out_h * cur->out_w;
-    const int32_t out_stride = args->params->output_pixel_stride;
-    int32_t *const filter = (int32_t *)args->ctx->buf;
-    int32_t *const cols = filter + kp / 2 * ((ch->out_c + 1) & ~1); /* 2 kp bytes per channel */
-    int8_t *const stage = (int8_t *)(cols + kp);                     /* after 4 kp bytes */
-    const int8_t *cols8[2];
-    mcuq_conv_s8_smallk sk;
-    int32_t pixel;
-    mcuq_conv_s8_smallk_widen_filter(filter, ch->filter, len, ch->out_c);
-    /* The columns' padding, bytes [len, kp) that the column builds leave alone: any value would do
-     * against the rows' zeros, but it must be defined (one word each: a byte loop becomes a memset). */
-    mcuq_write_s8x4(stage + kp - 4, 0);
-    mcuq_write_s8x4(stage + 2 * kp - 4, 0);
-    sk.filter = filter;
-    sk.steps = kp / 4;
-    sk.out_c = ch->out_c;
-    sk.bias = ch->bias;
-    sk.mult = ch->quant->multiplier;
-    sk.shift = ch->quant->shift;
-    sk.range.hbias_base = 1u + 2u * (uint32_t)args->params->output_offset;
-    sk.range.act_min = args->params->activation.min;
-    sk.range.act_max = args->params->activation.max;
-    for (pixel = 0; pixel < pixels; pixel += 2)
-    {
-        /* The last pixel of an odd count is taken twice (out_b = out_a). */
-        const int two = pixel + 1 < pixels;
-        int8_t *const out_a = args->output + (size_t)pixel * out_stride;
-        if (pointwise && kp == len)
-        {
-            cols8[0] = args->input + (size_t)pixel * win->in_c;
-            cols8[1] = two ? cols8[0] + win->in_c : cols8[0];
-        }
-        else
-        {
-            mcuq_conv_s8_next_pair(cur, win, stage, kp, two, 0, cols8);
-        }
-        mcuq_conv_s8_widen_two(cols, cols8[0], cols8[1], kp);
-        mcuq_conv_s8_smallk_pair(cols, &sk, out_a, two ? out_a + out_stride : out_a, full);
-    }
 }
 
 MCUQ_API void mcuq_convolve_s8_dsp(const mcuq_conv_s8_args *args)

@@ -25,33 +25,32 @@
 #define MCUQ_CONV_S8_SMALLK_NEXT
 #endif
 
-/* Two int16 lanes as one word, lo in the low half (the order SXTB16 gives, on any byte order). */
-static inline int32_t mcuq_conv_s8_lanes(int32_t lo, int32_t hi)
+MCUQ_API void mcuq_conv_s8_smallk_widen_filter(int32_t *wide,
+                                               const int8_t *filter,
+                                               const mcuq_conv_s8_smallk_shape *shape,
+                                               int32_t out_c)
 {
-    return (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFFu));
-}
-
-/* Byte i of a filter row of k bytes, 0 past its end (the zero padding of the widened row). */
-static inline int32_t mcuq_conv_s8_tap(const int8_t *row, int32_t i, int32_t k)
-{
-    return row != NULL && i < k ? row[i] : 0;
-}
-
-MCUQ_API void mcuq_conv_s8_smallk_widen_filter(int32_t *wide, const int8_t *filter, int32_t k, int32_t out_c)
-{
+    /* A filter row is a window as it lies in the input, its rows row_len bytes apart. */
+    const int32_t row_len = 4 * shape->row_words + shape->row_tail;
+    const int32_t k = shape->k_h * row_len, steps = (k + 3) / 4;
     int32_t oc, g;
     for (oc = 0; oc < out_c; oc += 2)
     {
         const int8_t *const r0 = filter + (size_t)oc * k;
-        const int8_t *const r1 = oc + 1 < out_c ? r0 + k : NULL; /* an odd last channel: a row of zeros */
-        for (g = 0; g < k; g += 4)
+        mcuq_conv_s8_smallk_widen_window(wide, r0, row_len, shape);
+        if (oc + 1 < out_c)
         {
-            wide[0] = mcuq_conv_s8_lanes(mcuq_conv_s8_tap(r0, g, k), mcuq_conv_s8_tap(r0, g + 2, k));
-            wide[1] = mcuq_conv_s8_lanes(mcuq_conv_s8_tap(r0, g + 1, k), mcuq_conv_s8_tap(r0, g + 3, k));
-            wide[2] = mcuq_conv_s8_lanes(mcuq_conv_s8_tap(r1, g, k), mcuq_conv_s8_tap(r1, g + 2, k));
-            wide[3] = mcuq_conv_s8_lanes(mcuq_conv_s8_tap(r1, g + 1, k), mcuq_conv_s8_tap(r1, g + 3, k));
-            wide += 4;
+            mcuq_conv_s8_smallk_widen_window(wide + 2, r0 + k, row_len, shape);
         }
+        else /* an odd last channel: a row of zeros */
+        {
+            for (g = 0; g < steps; g++)
+            {
+                wide[4 * g + 2] = 0;
+                wide[4 * g + 3] = 0;
+            }
+        }
+        wide += 4 * steps;
     }
 }
 

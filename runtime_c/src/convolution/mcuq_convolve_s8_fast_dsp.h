@@ -76,6 +76,87 @@ static inline void mcuq_conv_s8_widen_two(int32_t *wide, const int8_t *a, const 
 
 /* The small-K body's calls (mcuq_convolve_s8_dsp_smallk.c; its scratch: MCUQ_CONV_S8_SMALLK_SCRATCH). */
 
+/* The small-K body's order of K: a window is k_h rows of row_len = k_w * in_c bytes; first every row's
+ * row_len / 4 whole words, widened as they lie in the input (one unaligned LDR each), then the rows'
+ * row_len % 4 last bytes gathered, row after row, into words of their own (the last one padded with
+ * zeros). K = 27 (3x3 over RGB): 3 rows of 2 words, then 1 word of the 3 last bytes, 7 words, as many
+ * as kp / 4. The filter is widened in the same order (mcuq_conv_s8_smallk_widen_filter), so the dot
+ * product is unchanged. */
+typedef struct
+{
+    int32_t k_h;
+    int32_t row_words; /* row_len / 4 */
+    int32_t row_tail;  /* row_len % 4 */
+} mcuq_conv_s8_smallk_shape;
+
+static inline mcuq_conv_s8_smallk_shape mcuq_conv_s8_smallk_shape_of(int32_t k_h, int32_t row_len)
+{
+    mcuq_conv_s8_smallk_shape shape;
+    shape.k_h = k_h;
+    shape.row_words = row_len / 4;
+    shape.row_tail = row_len % 4;
+    return shape;
+}
+
+/* One 4-byte word widened into a pixel's lanes of one step: wide[0] bytes (0, 2), wide[1] bytes (1, 3). */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_smallk_put(int32_t *wide, int32_t x)
+{
+    wide[0] = mcuq_sxtb16(x);
+    wide[1] = mcuq_sxtb16_ror8(x);
+}
+
+/* The window whose rows start at src, src + src_row, ... widened in the order above into one pixel's
+ * lanes (wide: words 0 and 1 of every 4, the other pixel's or channel's take words 2 and 3). */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_smallk_widen_window(int32_t *wide,
+                                                                             const int8_t *src,
+                                                                             int32_t src_row,
+                                                                             const mcuq_conv_s8_smallk_shape *shape)
+{
+    const int32_t k_h = shape->k_h, row_words = shape->row_words, row_tail = shape->row_tail;
+    const int32_t tail_bytes = k_h * row_tail;
+    int32_t ky, g, t, j;
+    for (ky = 0; ky < k_h; ky++)
+    {
+            for (g = 0; g < row_words; g++)
+        {
+            mcuq_conv_s8_smallk_put(wide, mcuq_read_s8x4(src + (size_t)ky * src_row + 4 * g));
+            wide += 4;
+        }
+    }
+    for (t = 0; t < tail_bytes; t += 4)
+    {
+        uint32_t word = 0; /* tail bytes t .. t + 3, the first in the low byte */
+            for (j = 0; j < 4; j++)
+        {
+            const int32_t ty = (t + j) / row_tail, tx = 4 * row_words + (t + j) % row_tail;
+            if (t + j < tail_bytes)
+            {
+                word |= (uint32_t)(uint8_t)src[(size_t)ty * src_row + tx] << (8 * j);
+            }
+        }
+        mcuq_conv_s8_smallk_put(wide, (int32_t)word);
+        wide += 4;
+    }
+}
+
+/* mcuq_conv_s8_smallk_widen_window for 3x3 over RGB (rows of 9 bytes: 2 words and 1 tail byte each),
+ * the image models' first layers, in straight-line code: gcc keeps the general one's loops over rows,
+ * words and tail bytes even with the shape a constant (~90 instructions a window, ~40 here). */
+static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_smallk_widen_rgb3x3(int32_t *wide,
+                                                                             const int8_t *src,
+                                                                             int32_t src_row)
+{
+    const int8_t *const r1 = src + src_row, *const r2 = r1 + src_row;
+    const uint32_t tail = (uint32_t)(uint8_t)src[8] | (uint32_t)(uint8_t)r1[8] << 8 | (uint32_t)(uint8_t)r2[8] << 16;
+    mcuq_conv_s8_smallk_put(wide, mcuq_read_s8x4(src));
+    mcuq_conv_s8_smallk_put(wide + 4, mcuq_read_s8x4(src + 4));
+    mcuq_conv_s8_smallk_put(wide + 8, mcuq_read_s8x4(r1));
+    mcuq_conv_s8_smallk_put(wide + 12, mcuq_read_s8x4(r1 + 4));
+    mcuq_conv_s8_smallk_put(wide + 16, mcuq_read_s8x4(r2));
+    mcuq_conv_s8_smallk_put(wide + 20, mcuq_read_s8x4(r2 + 4));
+    mcuq_conv_s8_smallk_put(wide + 24, (int32_t)tail);
+}
+
 /* The constants of a call on the small-K body. */
 typedef struct
 {
@@ -88,11 +169,15 @@ typedef struct
     mcuq_conv_s8_range range;
 } mcuq_conv_s8_smallk;
 
-/* Widens the filter (out_c rows of k bytes) into wide (the layout of mcuq_conv_s8_smallk.filter). */
-MCUQ_API void mcuq_conv_s8_smallk_widen_filter(int32_t *wide, const int8_t *filter, int32_t k, int32_t out_c);
+/* Widens the filter (out_c rows of K bytes) into wide (the layout of mcuq_conv_s8_smallk.filter, K in
+ * the order of mcuq_conv_s8_smallk_widen_window). */
+MCUQ_API void mcuq_conv_s8_smallk_widen_filter(int32_t *wide,
+                                               const int8_t *filter,
+                                               const mcuq_conv_s8_smallk_shape *shape,
+                                               int32_t out_c);
 
-/* All output channels of a pixel pair whose columns are widened at cols (mcuq_conv_s8_widen_two, kp
- * bytes each), written to out_a and out_b; full: the clamp is the whole int8 range. */
+/* All output channels of a pixel pair whose columns are widened at cols (mcuq_conv_s8_smallk_widen_window,
+ * kp bytes each), written to out_a and out_b; full: the clamp is the whole int8 range. */
 MCUQ_API void mcuq_conv_s8_smallk_pair(const int32_t *cols, const mcuq_conv_s8_smallk *sk, int8_t *out_a,
                                        int8_t *out_b, int full);
 
