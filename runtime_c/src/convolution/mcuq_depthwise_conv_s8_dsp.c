@@ -24,6 +24,7 @@
 
 #if defined(MCUQ_HAVE_DSP)
 #include "mcuq_depthwise_conv_s8_fast.h"
+#include "mcuq_depthwise_conv_s8_fast_dsp_pairs.h"
 
 /* Per-channel requantization of the DSP path. For 2 <= n = -shift <= 23 (the usual case) and a bias
  * |b| <= 2^29 the channel runs on doubled weights and bias, so that its accumulator is A = 2v (|A| <
@@ -102,6 +103,19 @@ static inline int32_t mcuq_dw_smmlar(int32_t x, int32_t y, int32_t acc)
     const uint64_t sum = ((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)x * y) + 0x80000000u;
     return (int32_t)(uint32_t)(sum >> 32);
 }
+#endif
+
+/* x >> (s & 255): an ASR by register takes the bottom byte of s only, so the doubled channels keep n in
+ * the bottom byte of w[4] (its tap in the top half), a register fewer in the pair loop. */
+#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && defined(__GNUC__)
+static inline int32_t mcuq_dw_asr_low_byte(int32_t x, int32_t s)
+{
+    int32_t r;
+    __asm__("asr %0, %1, %2" : "=r"(r) : "r"(x), "r"(s));
+    return r;
+}
+#else
+static inline int32_t mcuq_dw_asr_low_byte(int32_t x, int32_t s) { return x >> (s & 255); }
 #endif
 
 /* Two int8 weights times scale (1 or 2) as the int16 lanes (lo, hi) of one word. */
@@ -210,14 +224,14 @@ static void mcuq_dw_dsp_fill(int8_t *scratch, const int8_t *in_batch, int32_t c,
 
 /* One accumulator requantized, offset and clamped. mode 0: doubled accumulator (see mcuq_dw_requant),
  * no clamp beyond int8; 1: doubled and the activation clamp; 2: any shift, undoubled. */
-MCUQ_DW_INLINE int32_t mcuq_dw_dsp_out(int32_t v, const mcuq_dw_requant *q, const int mode)
+MCUQ_DW_INLINE int32_t mcuq_dw_dsp_out(int32_t v, const mcuq_dw_requant *q, int32_t w4, const int mode)
 {
     if (mode == 2)
     {
         return mcuq_clamp_s32(mcuq_requantize_fast(v, q->mult, q->shift) + q->off, q->lo, q->hi);
     }
     {
-        const int32_t r = (mcuq_dw_smmlar(v, q->mult, q->h2) + (v >> 31)) >> q->n;
+        const int32_t r = mcuq_dw_asr_low_byte(mcuq_dw_smmlar(v, q->mult, q->h2) + (v >> 31), w4);
         return mode == 0 ? mcuq_ssat8(r) : mcuq_clamp_s32(r, q->lo, q->hi);
     }
 }
@@ -235,7 +249,7 @@ MCUQ_DW_INLINE int32_t mcuq_dw_dsp_pixel(const int8_t *p, int32_t wp, const int3
     a = mcuq_smlabt(mcuq_sxtb16_ror8(v), w[3], a);
     v = mcuq_read_s8x4(p + 2 * wp);
     a = mcuq_smlad(mcuq_sxtb16(v), w[2], a);
-    return mcuq_smlabb(mcuq_sxtb16_ror8(v), w[4], a);
+    return mcuq_smlabt(mcuq_sxtb16_ror8(v), w[4], a);
 }
 
 /* The two accumulators of output pixels x, x + 1 at stride 1 (p: x's window, rows wp bytes apart). The
@@ -264,10 +278,10 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_pair(const int8_t *p, int32_t wp, const int32_t 
     e = mcuq_sxtb16(v);
     o = mcuq_sxtb16_ror8(v);
     a0 = mcuq_smlad(e, w02_2, a0);
-    a0 = mcuq_smlabb(o, w1_2, a0);
+    a0 = mcuq_smlabt(o, w1_2, a0);
     a1 = mcuq_smlad(o, w02_2, a1);
     *acc0 = a0;
-    *acc1 = mcuq_smlatb(e, w1_2, a1);
+    *acc1 = mcuq_smlatt(e, w1_2, a1);
 }
 
 /* One kernel row of output pixels x, x + 1 at stride 2 along the plane row (r: x's window row): the word
@@ -293,7 +307,7 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_pair_s2(const int8_t *p, int32_t wp, const int32
     int32_t a0 = w[5], a1 = w[5];
     mcuq_dw_dsp_row_s2(p, w[0], w[3], 0, &a0, &a1);
     mcuq_dw_dsp_row_s2(p + wp, w[1], w[3], 1, &a0, &a1);
-    mcuq_dw_dsp_row_s2(p + 2 * wp, w[2], w[4], 0, &a0, &a1);
+    mcuq_dw_dsp_row_s2(p + 2 * wp, w[2], w[4], 1, &a0, &a1);
     *acc0 = a0;
     *acc1 = a1;
 }
@@ -323,6 +337,26 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
         const int32_t pair_bytes = (n & ~1) * along;
         int8_t *row_out = out, *row_end = out + pair_bytes;
         const int8_t *p = plane;
+#if defined(MCUQ_DW_DSP_PAIRS_ASM)
+        if (!s2 && mode == 0 && wp == MCUQ_DW_PITCH)
+        {
+            int32_t k[3]; /* the assembly loop's bias, output step and row end */
+            k[0] = w[5];
+            k[1] = along;
+            for (r = 0; r < rows; r++)
+            {
+                k[2] = (int32_t)(intptr_t)(out + pair_bytes);
+                p = mcuq_dw_dsp_row_pairs_asm(plane, out, w, k, q->mult, q->h2);
+                if (n & 1)
+                {
+                    out[pair_bytes] = (int8_t)mcuq_dw_dsp_out(mcuq_dw_dsp_pixel(p, wp, w), q, w[4], mode);
+                }
+                plane += in_step;
+                out += across;
+            }
+            return;
+        }
+#endif
         r = rows;
         for (;;)
         {
@@ -335,26 +369,17 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
             {
                 mcuq_dw_dsp_pair(p, wp, w, &a0, &a1);
             }
-            if (s2)
-            {
-                /* One output step in a register rather than two (a spill fewer in this loop). */
-                *out = (int8_t)mcuq_dw_dsp_out(a0, q, mode);
-                out += along;
-                *out = (int8_t)mcuq_dw_dsp_out(a1, q, mode);
-                out += along;
-            }
-            else
-            {
-                out[0] = (int8_t)mcuq_dw_dsp_out(a0, q, mode);
-                out[along] = (int8_t)mcuq_dw_dsp_out(a1, q, mode);
-                out += 2 * along;
-            }
+            /* One output step in a register rather than two (a spill fewer in this loop). */
+            *out = (int8_t)mcuq_dw_dsp_out(a0, q, w[4], mode);
+            out += along;
+            *out = (int8_t)mcuq_dw_dsp_out(a1, q, w[4], mode);
+            out += along;
             p += s2 ? 4 : 2;
             if (out == row_end)
             {
                 if (n & 1)
                 {
-                    *out = (int8_t)mcuq_dw_dsp_out(mcuq_dw_dsp_pixel(p, wp, w), q, mode);
+                    *out = (int8_t)mcuq_dw_dsp_out(mcuq_dw_dsp_pixel(p, wp, w), q, w[4], mode);
                 }
                 if (--r == 0)
                 {
@@ -375,7 +400,7 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
         const int8_t *p = plane + (size_t)r * in_step;
         for (x = 0; x < n; x++)
         {
-            *o = (int8_t)mcuq_dw_dsp_out(mcuq_dw_dsp_pixel(p, wp, w), q, mode);
+            *o = (int8_t)mcuq_dw_dsp_out(mcuq_dw_dsp_pixel(p, wp, w), q, w[4], mode);
             o += along;
             p += stride;
         }
@@ -406,7 +431,7 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel(const int8_t *plane, const mcuq_dw_geom 
     w[1] = mcuq_dw_pack(f[across], f[across + 2 * along], scale);
     w[2] = mcuq_dw_pack(f[2 * across], f[2 * across + 2 * along], scale);
     w[3] = mcuq_dw_pack(f[along], f[across + along], scale);
-    w[4] = scale * f[2 * across + along];
+    w[4] = (int32_t)((uint32_t)(uint16_t)(int16_t)(scale * f[2 * across + along]) << 16) | q.n;
     w[5] = scale * bias;
     switch (mcuq_dw_mode(&q))
     {
