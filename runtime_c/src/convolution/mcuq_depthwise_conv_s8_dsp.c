@@ -340,20 +340,16 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
 #if defined(MCUQ_DW_DSP_PAIRS_ASM)
         if (!s2 && mode == 0 && wp == MCUQ_DW_PITCH)
         {
-            int32_t k[3]; /* the assembly loop's bias, output step and row end */
+            int32_t k[8]; /* the assembly loop's constants, row end and row count */
             k[0] = w[5];
             k[1] = along;
-            for (r = 0; r < rows; r++)
-            {
-                k[2] = (int32_t)(intptr_t)(out + pair_bytes);
-                p = mcuq_dw_dsp_row_pairs_asm(plane, out, w, k, q->mult, q->h2);
-                if (n & 1)
-                {
-                    out[pair_bytes] = (int8_t)mcuq_dw_dsp_out(mcuq_dw_dsp_pixel(p, wp, w), q, w[4], mode);
-                }
-                plane += in_step;
-                out += across;
-            }
+            k[2] = (int32_t)(intptr_t)(out + pair_bytes);
+            k[3] = across;
+            k[4] = in_step - (n & ~1);
+            k[5] = across - pair_bytes;
+            k[6] = rows;
+            k[7] = n & 1;
+            mcuq_dw_dsp_rows_asm(plane, out, w, k, q->mult, q->h2);
             return;
         }
 #endif

@@ -10,7 +10,9 @@
  * is loaded straight into the first accumulator, and the output step and the row's end, adjacent in
  * memory, come back with one LDRD once the multiply-accumulates have freed two registers: 13 registers,
  * 37 instructions a pair (3 loads of the plane, 1 of the bias, 6 SXTB16, 12 multiply-accumulates,
- * 2 x 5 for the requantization and the store, the LDRD, and 4 for the loop).
+ * 2 x 5 for the requantization and the store, the LDRD, and 4 for the loop). The rows' odd pixels and
+ * the steps between rows stay in the loop too (about 20 instructions a row where the C row loop took
+ * about 50 around the pairs: its set-up, the odd pixel's reloads of the weights).
  */
 #ifndef MCUQ_DEPTHWISE_CONV_S8_FAST_DSP_PAIRS_H
 #define MCUQ_DEPTHWISE_CONV_S8_FAST_DSP_PAIRS_H
@@ -20,13 +22,14 @@
     !defined(__OPTIMIZE_SIZE__)
 #define MCUQ_DW_DSP_PAIRS_ASM 1
 
-/* The outputs of one plane row's pairs, x = 0, 2, ... (p: the row's first window; out: its first
- * output), stride 1, rows 32 bytes apart, mode 0 of mcuq_dw_dsp_out. k = {bias, along, end}: the
- * doubled bias, the output bytes between neighbours along the row, and out's value after the last
- * pair. w as in mcuq_dw_dsp_pair (w[4]: the tap in the top half, n in the bottom byte). Returns the
- * window after the last pair. */
-MCUQ_DW_INLINE const int8_t *mcuq_dw_dsp_row_pairs_asm(const int8_t *p, int8_t *out, const int32_t *w,
-                                                       const int32_t k[3], int32_t mult, int32_t h2)
+/* Every output of one channel (rows >= 1 plane rows of n >= 2 outputs; p: the first window, out: its
+ * output), stride 1, rows 32 bytes apart, mode 0 of mcuq_dw_dsp_out: the pairs of each row, its odd
+ * pixel, and the step to the next row in one loop (the row's end, its count and the steps in memory).
+ * k = {doubled bias, output bytes along a row, out after the row's last pair, output bytes across rows,
+ * the window's and the output's step from a row's last pair to the next row's first, rows, n odd}; k[2]
+ * and k[6] change. w as in mcuq_dw_dsp_pair (w[4]: the tap in the top half, n in the bottom byte). */
+MCUQ_DW_INLINE void mcuq_dw_dsp_rows_asm(const int8_t *p, int8_t *out, const int32_t *w, int32_t k[8], int32_t mult,
+                                         int32_t h2)
 {
     int32_t e, o, a0, a1;
     __asm__ volatile("1:\n\t"
@@ -67,13 +70,53 @@ MCUQ_DW_INLINE const int8_t *mcuq_dw_dsp_row_pairs_asm(const int8_t *p, int8_t *
                      "add     %[out], %[out], %[a0], lsl #1\n\t"
                      "add     %[p], %[p], #2\n\t"
                      "cmp     %[out], %[a1]\n\t"
-                     "bne     1b"
-                     : [p] "+r"(p), [out] "+r"(out), [e] "=&r"(e), [o] "=&r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1)
+                     "bne     1b\n\t"
+                     /* the row's odd pixel, as mcuq_dw_dsp_pixel */
+                     "ldr     %[a0], %[odd]\n\t"
+                     "cmp     %[a0], #0\n\t"
+                     "beq     2f\n\t"
+                     "ldr     %[a0], %[bias]\n\t"
+                     "ldr     %[o], [%[p]]\n\t"
+                     "sxtb16  %[e], %[o]\n\t"
+                     "sxtb16  %[o], %[o], ror #8\n\t"
+                     "smlad   %[a0], %[e], %[w0], %[a0]\n\t"
+                     "smlabb  %[a0], %[o], %[w3], %[a0]\n\t"
+                     "ldr     %[o], [%[p], #32]\n\t"
+                     "sxtb16  %[e], %[o]\n\t"
+                     "sxtb16  %[o], %[o], ror #8\n\t"
+                     "smlad   %[a0], %[e], %[w1], %[a0]\n\t"
+                     "smlabt  %[a0], %[o], %[w3], %[a0]\n\t"
+                     "ldr     %[o], [%[p], #64]\n\t"
+                     "sxtb16  %[e], %[o]\n\t"
+                     "sxtb16  %[o], %[o], ror #8\n\t"
+                     "smlad   %[a0], %[e], %[w2], %[a0]\n\t"
+                     "smlabt  %[a0], %[o], %[w4], %[a0]\n\t"
+                     "smmlar  %[e], %[a0], %[mult], %[h2]\n\t"
+                     "add     %[e], %[e], %[a0], asr #31\n\t"
+                     "asr     %[e], %[e], %[w4]\n\t"
+                     "ssat    %[e], #8, %[e]\n\t"
+                     "strb    %[e], [%[out]]\n"
+                     /* the next row, if any */
+                     "2:\n\t"
+                     "ldr     %[a0], %[rows]\n\t"
+                     "subs    %[a0], %[a0], #1\n\t"
+                     "str     %[a0], %[rows]\n\t"
+                     "beq     3f\n\t"
+                     "ldrd    %[a0], %[a1], %[steps]\n\t"
+                     "add     %[p], %[p], %[a0]\n\t"
+                     "add     %[out], %[out], %[a1]\n\t"
+                     "ldrd    %[a0], %[a1], %[end_across]\n\t"
+                     "add     %[a0], %[a0], %[a1]\n\t"
+                     "str     %[a0], %[end]\n\t"
+                     "b       1b\n"
+                     "3:"
+                     : [p] "+r"(p), [out] "+r"(out), [e] "=&r"(e), [o] "=&r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1),
+                       [end] "+m"(k[2]), [rows] "+m"(k[6])
                      : [w0] "r"(w[0]), [w1] "r"(w[1]), [w2] "r"(w[2]), [w3] "r"(w[3]), [w4] "r"(w[4]),
-                       [mult] "r"(mult), [h2] "r"(h2), [bias] "m"(k[0]),
-                       [along_end] "m"(*(const int32_t(*)[2]) & k[1])
+                       [mult] "r"(mult), [h2] "r"(h2), [bias] "m"(k[0]), [odd] "m"(k[7]),
+                       [along_end] "m"(*(const int32_t(*)[2]) & k[1]), [end_across] "m"(*(const int32_t(*)[2]) & k[2]),
+                       [steps] "m"(*(const int32_t(*)[2]) & k[4])
                      : "cc", "memory");
-    return p;
 }
 #endif
 
