@@ -340,7 +340,7 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
 #if defined(MCUQ_DW_DSP_PAIRS_ASM)
         if (!s2 && mode == 0 && wp == MCUQ_DW_PITCH)
         {
-            int32_t k[8]; /* the assembly loop's constants, row end and row count */
+            int32_t k[7]; /* the assembly loop's constants, row end and row count */
             k[0] = w[5];
             k[1] = along;
             k[2] = (int32_t)(intptr_t)(out + pair_bytes);
@@ -348,8 +348,14 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
             k[4] = in_step - (n & ~1);
             k[5] = across - pair_bytes;
             k[6] = rows;
-            k[7] = n & 1;
-            mcuq_dw_dsp_rows_asm(plane, out, w, k, q->mult, q->h2);
+            if (n & 1)
+            {
+                mcuq_dw_dsp_rows_asm(plane, out, w, k, q->mult, q->h2, 1);
+            }
+            else
+            {
+                mcuq_dw_dsp_rows_asm(plane, out, w, k, q->mult, q->h2, 0);
+            }
             return;
         }
 #endif

@@ -26,10 +26,11 @@
  * output), stride 1, rows 32 bytes apart, mode 0 of mcuq_dw_dsp_out: the pairs of each row, its odd
  * pixel, and the step to the next row in one loop (the row's end, its count and the steps in memory).
  * k = {doubled bias, output bytes along a row, out after the row's last pair, output bytes across rows,
- * the window's and the output's step from a row's last pair to the next row's first, rows, n odd}; k[2]
- * and k[6] change. w as in mcuq_dw_dsp_pair (w[4]: the tap in the top half, n in the bottom byte). */
-MCUQ_DW_INLINE void mcuq_dw_dsp_rows_asm(const int8_t *p, int8_t *out, const int32_t *w, int32_t k[8], int32_t mult,
-                                         int32_t h2)
+ * the window's and the output's step from a row's last pair to the next row's first, rows}; k[2] and
+ * k[6] change. odd: n is odd, a constant (an immediate of the assembly, 3 instructions a row fewer than
+ * a test). w as in mcuq_dw_dsp_pair (w[4]: the tap in the top half, n in the bottom byte). */
+MCUQ_DW_INLINE void mcuq_dw_dsp_rows_asm(const int8_t *p, int8_t *out, const int32_t *w, int32_t k[7], int32_t mult,
+                                         int32_t h2, const int odd)
 {
     int32_t e, o, a0, a1;
     __asm__ volatile("1:\n\t"
@@ -72,9 +73,7 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_rows_asm(const int8_t *p, int8_t *out, const int
                      "cmp     %[out], %[a1]\n\t"
                      "bne     1b\n\t"
                      /* the row's odd pixel, as mcuq_dw_dsp_pixel */
-                     "ldr     %[a0], %[odd]\n\t"
-                     "cmp     %[a0], #0\n\t"
-                     "beq     2f\n\t"
+                     ".if %c[odd]\n\t"
                      "ldr     %[a0], %[bias]\n\t"
                      "ldr     %[o], [%[p]]\n\t"
                      "sxtb16  %[e], %[o]\n\t"
@@ -95,9 +94,9 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_rows_asm(const int8_t *p, int8_t *out, const int
                      "add     %[e], %[e], %[a0], asr #31\n\t"
                      "asr     %[e], %[e], %[w4]\n\t"
                      "ssat    %[e], #8, %[e]\n\t"
-                     "strb    %[e], [%[out]]\n"
+                     "strb    %[e], [%[out]]\n\t"
+                     ".endif\n\t"
                      /* the next row, if any */
-                     "2:\n\t"
                      "ldr     %[a0], %[rows]\n\t"
                      "subs    %[a0], %[a0], #1\n\t"
                      "str     %[a0], %[rows]\n\t"
@@ -113,7 +112,7 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_rows_asm(const int8_t *p, int8_t *out, const int
                      : [p] "+r"(p), [out] "+r"(out), [e] "=&r"(e), [o] "=&r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1),
                        [end] "+m"(k[2]), [rows] "+m"(k[6])
                      : [w0] "r"(w[0]), [w1] "r"(w[1]), [w2] "r"(w[2]), [w3] "r"(w[3]), [w4] "r"(w[4]),
-                       [mult] "r"(mult), [h2] "r"(h2), [bias] "m"(k[0]), [odd] "m"(k[7]),
+                       [mult] "r"(mult), [h2] "r"(h2), [bias] "m"(k[0]), [odd] "i"(odd),
                        [along_end] "m"(*(const int32_t(*)[2]) & k[1]), [end_across] "m"(*(const int32_t(*)[2]) & k[2]),
                        [steps] "m"(*(const int32_t(*)[2]) & k[4])
                      : "cc", "memory");
