@@ -9,13 +9,15 @@
  * word and one byte do (mcuq_dw_dsp_pair_s2, channel functions of their own). Each output is requantized
  * as it is computed, the output offset folded into the rounding constant.
  *
- * Where the instructions go (Cortex-M4, -O2, KWS's 25x5x64 layer, 219,320 in all): 45 a pair of outputs
- * (3 loads, 6 SXTB16, 12 multiply-accumulates, 2 x 7 for the requantization and the store, the loop and
- * 6 reloads of values gcc keeps on the stack: the loop needs about 19 live values for 14 registers),
- * 36 a plane row (its odd last pixel), about 140 a channel, 3 a pixel for the copy into the planes. At
- * stride 2 (-O2, 32-byte rows, no clamp) 51 a pair of outputs (3 word and 3 byte loads, 6 SXTB16, 15
- * multiply-accumulates, 2 x 7, the loop, 7 reloads); VWW's 48x48x16 layer, one plane, spends about 3 a
- * byte on the copy, a quarter of its instructions.
+ * Where the instructions go (Cortex-M4, -O2, KWS's 25x5x64 layer, 219,320 in all before the doubled
+ * accumulator and the assembly loop of mcuq_depthwise_conv_s8_fast_dsp_pairs.h, 186,360 after): 45 a
+ * pair of outputs then (3 loads, 6 SXTB16, 12 multiply-accumulates, 2 x 7 for the requantization and
+ * the store, the loop and 6 reloads of values gcc keeps on the stack: the loop needs about 19 live
+ * values for 14 registers), 37 now; 36 a plane row (its odd last pixel), about 140 a channel, 3 a pixel
+ * for the copy into the planes. At stride 2 (-O2, 32-byte rows, no clamp, before the doubled
+ * accumulator) 51 a pair of outputs (3 word and 3 byte loads, 6 SXTB16, 15 multiply-accumulates, 2 x 7,
+ * the loop, 7 reloads); VWW's 48x48x16 layer, one plane, spends about 3 a byte on the copy, a quarter
+ * of its instructions.
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
