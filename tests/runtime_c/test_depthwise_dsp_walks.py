@@ -35,12 +35,20 @@ def requant(rng, channels: int):
     return fp.quantize_multipliers(reals)
 
 
-def depthwise_3x3(rng, batch, h, w, c, stride, pad, zp_in, zp_out, act):
+def edge_biases(rng, channels: int):
+    """Biases about the DSP path's doubled-accumulator bound (|folded bias| <= 2^29 doubles weights and
+    bias and requantizes with SMMLAR; past it the channel takes the undoubled path): an accumulator that
+    overflowed there would flip its output's sign."""
+    edges = np.array([2**29 - 2**19, 2**29 + 2**19, 2**30 + 2**29, 2**14], dtype=np.int64)
+    return (rng.choice(edges, size=channels) * rng.choice([-1, 1], size=channels)).astype(np.int32)
+
+
+def depthwise_3x3(rng, batch, h, w, c, stride, pad, zp_in, zp_out, act, bias=None):
     oh, ow = out_size(h, pad[0], pad[2], 3, stride[0], 1), out_size(w, pad[1], pad[3], 3, stride[1], 1)
     mult, shift = requant(rng, c)
     params = qir.DepthwiseConvParams(
         weights=rng.integers(-127, 128, size=(1, 3, 3, c)).astype(np.int8),
-        bias=rng.integers(-(2**14), 2**14, size=c).astype(np.int32),
+        bias=rng.integers(-(2**14), 2**14, size=c).astype(np.int32) if bias is None else bias,
         multiplier=mult, shift=shift, input_offset=-zp_in, output_offset=zp_out, stride=stride,
         dilation=(1, 1), padding=pad, act_min=act[0], act_max=act[1], ch_mult=1)
     layer, tensors = make_layer(QOp.DEPTHWISE_CONV, params, [(batch, h, w, c)], (batch, oh, ow, c))
@@ -97,3 +105,28 @@ def test_dsp_walks_on_the_cores(core, tmp_path):
     result = run_cases(cases, CORES[core], tmp_path)
     assert not result.failed, "on {}: {}\n{}".format(
         core, "; ".join(cases[i].label for i in result.failed), result.log[-3000:])
+
+
+EDGE_LAYERS = [(25, 5, 16, (1, 1), (1, 1, 1, 1), (-128, 127)), (6, 6, 20, (1, 1), (1, 1, 1, 1), (0, 127)),
+               (21, 5, 8, (2, 1), (1, 1, 1, 1), (-128, 127))]
+
+
+def edge_bias_layers(rng):
+    for h, w, c, stride, pad, act in EDGE_LAYERS:
+        yield f"depthwise 3x3/{stride} {h}x{w}x{c}, biases about 2^29", depthwise_3x3(
+            rng, 1, h, w, c, stride, pad, int(rng.integers(-128, 128)), int(rng.integers(-128, 128)), act,
+            bias=edge_biases(rng, c))
+
+
+@pytest.mark.usefixtures("kernel_variant")
+def test_biases_about_the_doubled_bound_equal_golden():
+    for _, (layer, tensors, x) in edge_bias_layers(np.random.default_rng(29)):
+        check(layer, x, tensors)
+
+
+@pytest.mark.skipif(missing is not None and not os.environ.get("MCUQ_REQUIRE_FIRMWARE_TOOLS"), reason=str(missing))
+def test_biases_about_the_doubled_bound_on_the_m4(tmp_path):
+    cases = [layer_case(label, layer, x, tensors, roomy=True)
+             for label, (layer, tensors, x) in edge_bias_layers(np.random.default_rng(29))]
+    result = run_cases(cases, CORES["M4"], tmp_path)
+    assert not result.failed, "; ".join(cases[i].label for i in result.failed) + "\n" + result.log[-3000:]

@@ -9,13 +9,15 @@
  * word and one byte do (mcuq_dw_dsp_pair_s2, channel functions of their own). Each output is requantized
  * as it is computed, the output offset folded into the rounding constant.
  *
- * Where the instructions go (Cortex-M4, -O2, KWS's 25x5x64 layer, 219,320 in all): 45 a pair of outputs
- * (3 loads, 6 SXTB16, 12 multiply-accumulates, 2 x 7 for the requantization and the store, the loop and
- * 6 reloads of values gcc keeps on the stack: the loop needs about 19 live values for 14 registers),
- * 36 a plane row (its odd last pixel), about 140 a channel, 3 a pixel for the copy into the planes. At
- * stride 2 (-O2, 32-byte rows, no clamp) 51 a pair of outputs (3 word and 3 byte loads, 6 SXTB16, 15
- * multiply-accumulates, 2 x 7, the loop, 7 reloads); VWW's 48x48x16 layer, one plane, spends about 3 a
- * byte on the copy, a quarter of its instructions.
+ * Where the instructions go (Cortex-M4, -O2, KWS's 25x5x64 layer, 219,320 in all before the doubled
+ * accumulator and the assembly loop of mcuq_depthwise_conv_s8_fast_dsp_pairs.h, 186,360 after): 45 a
+ * pair of outputs then (3 loads, 6 SXTB16, 12 multiply-accumulates, 2 x 7 for the requantization and
+ * the store, the loop and 6 reloads of values gcc keeps on the stack: the loop needs about 19 live
+ * values for 14 registers), 37 now; 36 a plane row (its odd last pixel), about 140 a channel, 3 a pixel
+ * for the copy into the planes. At stride 2 (-O2, 32-byte rows, no clamp, before the doubled
+ * accumulator) 51 a pair of outputs (3 word and 3 byte loads, 6 SXTB16, 15 multiply-accumulates, 2 x 7,
+ * the loop, 7 reloads); VWW's 48x48x16 layer, one plane, spends about 3 a byte on the copy, a quarter
+ * of its instructions.
  */
 #include "mcuq_nn_types.h"
 #include "mcuq_nn_support.h"
@@ -24,16 +26,21 @@
 
 #if defined(MCUQ_HAVE_DSP)
 #include "mcuq_depthwise_conv_s8_fast.h"
+#include "mcuq_depthwise_conv_s8_fast_dsp_pairs.h"
 
-/* Per-channel requantization of the DSP path. For 2 <= n = -shift <= 23 (the usual case) the
- * output offset is folded into the rounding constant of mcuq_requantize_rshift: with
- *   hi = 2^(n-2) + off * 2^(n-1) + (v < 0 ? -1 : 0),  lo = (v & 2^31) | 2^30,
- * ((hi:lo) + v * mult) >> 32 >> (n - 1) = mcuq_requantize(v, mult, shift) + off (adding a multiple
- * of 2^(n-1) before an arithmetic shift by n - 1 adds its quotient exactly; |hi| stays below 2^31
- * since |v * mult| < 2^62 and |off| <= 128, n <= 23). Other shifts take mcuq_requantize_fast. */
+/* Per-channel requantization of the DSP path. For 2 <= n = -shift <= 23 (the usual case) and a bias
+ * |b| <= 2^29 the channel runs on doubled weights and bias, so that its accumulator is A = 2v (|A| <
+ * 2^31: |v| <= 2^29 + 9 * 128 * 128), and one SMMLAR does mcuq_requantize_rshift2's 64-bit rounding:
+ * with h2 = 2^(n-1) + off * 2^n (twice its folded constant hbias),
+ *   (SMMLAR(A, mult, h2) + (A < 0 ? -1 : 0)) >> n = mcuq_requantize(v, mult, shift) + off,
+ * since SMMLAR = floor((h2 * 2^32 + A * mult + 2^31) / 2^32) is twice rshift2's 64-bit sum (hbias:lo) +
+ * v * mult over 2^32 where v >= 0 (lo = 2^30), and one more where v < 0 (lo = 2^31 + 2^30 - 2^32), and
+ * floor(floor(x / 2^32) / 2^n) = floor(x / 2^(32 + n)). 5 instructions an output where rshift2 takes 7,
+ * and 3 live constants (mult, h2, n) where it takes 4 registers at its peak (its 64-bit pair). Other
+ * shifts or biases take mcuq_requantize_fast on the undoubled accumulator. */
 typedef struct
 {
-    int32_t mult, shift, hbias, nm1, off, lo, hi;
+    int32_t mult, shift, h2, n, off, lo, hi, bias;
 } mcuq_dw_requant;
 
 /* The channel set-up's helpers, called from the four channel functions: at -Os gcc keeps them out of
@@ -45,42 +52,78 @@ typedef struct
 #define MCUQ_DW_SETUP_INLINE static inline
 #endif
 
-static inline int mcuq_dw_folded_shift(int32_t shift) { return shift <= -2 && shift >= -23; }
+#define MCUQ_DW_DOUBLED_BIAS_MAX (1 << 29)
 
-MCUQ_DW_SETUP_INLINE void mcuq_dw_requant_init(mcuq_dw_requant *q, int32_t mult, int32_t shift,
+static inline int mcuq_dw_doubled(int32_t shift, int32_t bias)
+{
+    return shift <= -2 && shift >= -23 && bias <= MCUQ_DW_DOUBLED_BIAS_MAX && bias >= -MCUQ_DW_DOUBLED_BIAS_MAX;
+}
+
+MCUQ_DW_SETUP_INLINE void mcuq_dw_requant_init(mcuq_dw_requant *q, int32_t mult, int32_t shift, int32_t bias,
                                         const mcuq_dw_conv_params *params)
 {
     q->mult = mult;
     q->shift = shift;
+    q->bias = bias;
     q->off = params->output_offset;
     q->lo = params->activation.min;
     q->hi = params->activation.max;
-    if (mcuq_dw_folded_shift(shift))
+    if (mcuq_dw_doubled(shift, bias))
     {
         const int32_t n = -shift;
-        q->nm1 = n - 1;
-        q->hbias = (int32_t)(1u << (n - 2)) + (int32_t)((uint32_t)q->off << (n - 1));
+        q->n = n;
+        q->h2 = (int32_t)(1u << (n - 1)) + (int32_t)((uint32_t)q->off << n);
     }
     else
     {
-        q->nm1 = 0;
-        q->hbias = 0;
+        q->n = 0;
+        q->h2 = 0;
     }
 }
 
+/* 0: doubled accumulator, no clamp beyond int8; 1: doubled, the activation clamp; 2: any shift. */
 MCUQ_DW_SETUP_INLINE int mcuq_dw_mode(const mcuq_dw_requant *q)
 {
-    if (!mcuq_dw_folded_shift(q->shift))
+    if (!mcuq_dw_doubled(q->shift, q->bias))
     {
         return 2;
     }
     return q->lo == -128 && q->hi == 127 ? 0 : 1;
 }
 
-/* Two int8 weights as the int16 lanes (lo, hi) of one word. */
-static inline int32_t mcuq_dw_pack(int8_t lo, int8_t hi)
+/* SMMLAR: the top word of acc * 2^32 + x * y, rounded (+ 2^31). No ACLE intrinsic exists for it. */
+#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && defined(__GNUC__)
+static inline int32_t mcuq_dw_smmlar(int32_t x, int32_t y, int32_t acc)
 {
-    return (int32_t)(((uint32_t)(uint16_t)(int16_t)lo) | ((uint32_t)(uint16_t)(int16_t)hi << 16));
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+}
+#else
+static inline int32_t mcuq_dw_smmlar(int32_t x, int32_t y, int32_t acc)
+{
+    const uint64_t sum = ((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)x * y) + 0x80000000u;
+    return (int32_t)(uint32_t)(sum >> 32);
+}
+#endif
+
+/* x >> (s & 255): an ASR by register takes the bottom byte of s only, so the doubled channels keep n in
+ * the bottom byte of w[4] (its tap in the top half), a register fewer in the pair loop. */
+#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && defined(__GNUC__)
+static inline int32_t mcuq_dw_asr_low_byte(int32_t x, int32_t s)
+{
+    int32_t r;
+    __asm__("asr %0, %1, %2" : "=r"(r) : "r"(x), "r"(s));
+    return r;
+}
+#else
+static inline int32_t mcuq_dw_asr_low_byte(int32_t x, int32_t s) { return x >> (s & 255); }
+#endif
+
+/* Two int8 weights times scale (1 or 2) as the int16 lanes (lo, hi) of one word. */
+static inline int32_t mcuq_dw_pack(int8_t lo, int8_t hi, int scale)
+{
+    return (int32_t)(((uint32_t)(uint16_t)(int16_t)(scale * lo)) | ((uint32_t)(uint16_t)(int16_t)(scale * hi) << 16));
 }
 
 /* Whether the planes hold the input transposed (plane row = input column): when the output is taller
@@ -181,16 +224,16 @@ static void mcuq_dw_dsp_fill(int8_t *scratch, const int8_t *in_batch, int32_t c,
     }
 }
 
-/* One accumulator requantized, offset and clamped. mode 0: folded shift, no clamp beyond int8; 1: folded
- * shift and the activation clamp; 2: any shift. */
-MCUQ_DW_INLINE int32_t mcuq_dw_dsp_out(int32_t v, const mcuq_dw_requant *q, const int mode)
+/* One accumulator requantized, offset and clamped. mode 0: doubled accumulator (see mcuq_dw_requant),
+ * no clamp beyond int8; 1: doubled and the activation clamp; 2: any shift, undoubled. */
+MCUQ_DW_INLINE int32_t mcuq_dw_dsp_out(int32_t v, const mcuq_dw_requant *q, int32_t w4, const int mode)
 {
     if (mode == 2)
     {
         return mcuq_clamp_s32(mcuq_requantize_fast(v, q->mult, q->shift) + q->off, q->lo, q->hi);
     }
     {
-        const int32_t r = mcuq_requantize_rshift2(v, q->mult, q->hbias, q->nm1);
+        const int32_t r = mcuq_dw_asr_low_byte(mcuq_dw_smmlar(v, q->mult, q->h2) + (v >> 31), w4);
         return mode == 0 ? mcuq_ssat8(r) : mcuq_clamp_s32(r, q->lo, q->hi);
     }
 }
@@ -208,7 +251,7 @@ MCUQ_DW_INLINE int32_t mcuq_dw_dsp_pixel(const int8_t *p, int32_t wp, const int3
     a = mcuq_smlabt(mcuq_sxtb16_ror8(v), w[3], a);
     v = mcuq_read_s8x4(p + 2 * wp);
     a = mcuq_smlad(mcuq_sxtb16(v), w[2], a);
-    return mcuq_smlabb(mcuq_sxtb16_ror8(v), w[4], a);
+    return mcuq_smlabt(mcuq_sxtb16_ror8(v), w[4], a);
 }
 
 /* The two accumulators of output pixels x, x + 1 at stride 1 (p: x's window, rows wp bytes apart). The
@@ -237,10 +280,10 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_pair(const int8_t *p, int32_t wp, const int32_t 
     e = mcuq_sxtb16(v);
     o = mcuq_sxtb16_ror8(v);
     a0 = mcuq_smlad(e, w02_2, a0);
-    a0 = mcuq_smlabb(o, w1_2, a0);
+    a0 = mcuq_smlabt(o, w1_2, a0);
     a1 = mcuq_smlad(o, w02_2, a1);
     *acc0 = a0;
-    *acc1 = mcuq_smlatb(e, w1_2, a1);
+    *acc1 = mcuq_smlatt(e, w1_2, a1);
 }
 
 /* One kernel row of output pixels x, x + 1 at stride 2 along the plane row (r: x's window row): the word
@@ -266,7 +309,7 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_pair_s2(const int8_t *p, int32_t wp, const int32
     int32_t a0 = w[5], a1 = w[5];
     mcuq_dw_dsp_row_s2(p, w[0], w[3], 0, &a0, &a1);
     mcuq_dw_dsp_row_s2(p + wp, w[1], w[3], 1, &a0, &a1);
-    mcuq_dw_dsp_row_s2(p + 2 * wp, w[2], w[4], 0, &a0, &a1);
+    mcuq_dw_dsp_row_s2(p + 2 * wp, w[2], w[4], 1, &a0, &a1);
     *acc0 = a0;
     *acc1 = a1;
 }
@@ -296,6 +339,28 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
         const int32_t pair_bytes = (n & ~1) * along;
         int8_t *row_out = out, *row_end = out + pair_bytes;
         const int8_t *p = plane;
+#if defined(MCUQ_DW_DSP_PAIRS_ASM)
+        if (!s2 && mode == 0 && wp == MCUQ_DW_PITCH)
+        {
+            int32_t k[7]; /* the assembly loop's constants, row end and row count */
+            k[0] = w[5];
+            k[1] = along;
+            k[2] = (int32_t)(intptr_t)(out + pair_bytes);
+            k[3] = across;
+            k[4] = in_step - (n & ~1);
+            k[5] = across - pair_bytes;
+            k[6] = rows;
+            if (n & 1)
+            {
+                mcuq_dw_dsp_rows_asm(plane, out, w, k, q->mult, q->h2, 1);
+            }
+            else
+            {
+                mcuq_dw_dsp_rows_asm(plane, out, w, k, q->mult, q->h2, 0);
+            }
+            return;
+        }
+#endif
         r = rows;
         for (;;)
         {
@@ -308,26 +373,17 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
             {
                 mcuq_dw_dsp_pair(p, wp, w, &a0, &a1);
             }
-            if (s2)
-            {
-                /* One output step in a register rather than two (a spill fewer in this loop). */
-                *out = (int8_t)mcuq_dw_dsp_out(a0, q, mode);
-                out += along;
-                *out = (int8_t)mcuq_dw_dsp_out(a1, q, mode);
-                out += along;
-            }
-            else
-            {
-                out[0] = (int8_t)mcuq_dw_dsp_out(a0, q, mode);
-                out[along] = (int8_t)mcuq_dw_dsp_out(a1, q, mode);
-                out += 2 * along;
-            }
+            /* One output step in a register rather than two (a spill fewer in this loop). */
+            *out = (int8_t)mcuq_dw_dsp_out(a0, q, w[4], mode);
+            out += along;
+            *out = (int8_t)mcuq_dw_dsp_out(a1, q, w[4], mode);
+            out += along;
             p += s2 ? 4 : 2;
             if (out == row_end)
             {
                 if (n & 1)
                 {
-                    *out = (int8_t)mcuq_dw_dsp_out(mcuq_dw_dsp_pixel(p, wp, w), q, mode);
+                    *out = (int8_t)mcuq_dw_dsp_out(mcuq_dw_dsp_pixel(p, wp, w), q, w[4], mode);
                 }
                 if (--r == 0)
                 {
@@ -348,7 +404,7 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel_mode(const int8_t *plane, const mcuq_dw_
         const int8_t *p = plane + (size_t)r * in_step;
         for (x = 0; x < n; x++)
         {
-            *o = (int8_t)mcuq_dw_dsp_out(mcuq_dw_dsp_pixel(p, wp, w), q, mode);
+            *o = (int8_t)mcuq_dw_dsp_out(mcuq_dw_dsp_pixel(p, wp, w), q, w[4], mode);
             o += along;
             p += stride;
         }
@@ -369,14 +425,18 @@ MCUQ_DW_INLINE void mcuq_dw_dsp_channel(const int8_t *plane, const mcuq_dw_geom 
      * or its rows and columns where the planes are transposed. */
     const int32_t along = transposed ? 3 * in_c : in_c;
     const int32_t across = transposed ? in_c : 3 * in_c;
+    const int32_t bias = args->bias != NULL ? args->bias[c] : 0;
+    int scale;
+    mcuq_dw_requant_init(&q, args->quant->multiplier[c], args->quant->shift[c], bias, args->params);
+    /* Doubled weights and bias where the requantization takes the doubled accumulator. */
+    scale = mcuq_dw_mode(&q) == 2 ? 1 : 2;
     /* Per kernel row k, (w[k][0], w[k][2]) for SMLAD; the middle taps w[0][1], w[1][1] share a word. */
-    w[0] = mcuq_dw_pack(f[0], f[2 * along]);
-    w[1] = mcuq_dw_pack(f[across], f[across + 2 * along]);
-    w[2] = mcuq_dw_pack(f[2 * across], f[2 * across + 2 * along]);
-    w[3] = mcuq_dw_pack(f[along], f[across + along]);
-    w[4] = f[2 * across + along];
-    w[5] = args->bias != NULL ? args->bias[c] : 0;
-    mcuq_dw_requant_init(&q, args->quant->multiplier[c], args->quant->shift[c], args->params);
+    w[0] = mcuq_dw_pack(f[0], f[2 * along], scale);
+    w[1] = mcuq_dw_pack(f[across], f[across + 2 * along], scale);
+    w[2] = mcuq_dw_pack(f[2 * across], f[2 * across + 2 * along], scale);
+    w[3] = mcuq_dw_pack(f[along], f[across + along], scale);
+    w[4] = (int32_t)((uint32_t)(uint16_t)(int16_t)(scale * f[2 * across + along]) << 16) | q.n;
+    w[5] = scale * bias;
     switch (mcuq_dw_mode(&q))
     {
     case 0:
