@@ -81,10 +81,11 @@ MCUQ_API void mcuq_conv_s8_smallk_widen_filter(int32_t *wide,
                 : [c] "r"(c), [f] "r"(f), [o] "i"(-16 * (i)), [o8] "i"(-16 * (i) + 8)                        \
                 : "memory");                                                                               \
     }
-/* Pixel b's accumulators start equal to pixel a's (the bias): gcc then gives each pair one register at
- * the switch entry and copies it at every step (mov r7,r6; mov r6,r7: ~14 a channel pair in the clamp
- * variant). An empty asm makes b's start a value of its own, one MOV per channel pair. */
-#define MCUQ_CONV_S8_SMALLK_APART(x) __asm__("" : "+r"(x))
+/* The accumulators bound to registers of their own (a GNU local register variable, honoured in the
+ * asm operands, which are all their uses in the steps). Left free, gcc gives pixel a's and b's one
+ * register at the switch entry, as both start from the bias, and copies an accumulator out and back at
+ * every step (mov r7,r1; mov r1,r7): 100 register moves in mcuq_conv_s8_smallk_pair, 5 bound. */
+#define MCUQ_CONV_S8_SMALLK_REG(name) __asm__(name)
 #else
 #define MCUQ_CONV_S8_SMALLK_STEP_BODY(i)                                                                   \
     a0 = mcuq_smlad(c[-4 * (i)], f[-4 * (i)], mcuq_smlad(c[-4 * (i) + 1], f[-4 * (i) + 1], a0));            \
@@ -92,8 +93,8 @@ MCUQ_API void mcuq_conv_s8_smallk_widen_filter(int32_t *wide,
     a1 = mcuq_smlad(c[-4 * (i)], f[-4 * (i) + 2], mcuq_smlad(c[-4 * (i) + 1], f[-4 * (i) + 3], a1));        \
     b1 = mcuq_smlad(c[-4 * (i) + 2], f[-4 * (i) + 2], mcuq_smlad(c[-4 * (i) + 3], f[-4 * (i) + 3], b1));
 #endif
-#ifndef MCUQ_CONV_S8_SMALLK_APART
-#define MCUQ_CONV_S8_SMALLK_APART(x) ((void)0)
+#ifndef MCUQ_CONV_S8_SMALLK_REG
+#define MCUQ_CONV_S8_SMALLK_REG(name)
 #endif
 #define MCUQ_CONV_S8_SMALLK_STEP(i)                                                                        \
     case i:                                                                                                \
@@ -111,9 +112,10 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_smallk_dot(const int3
 {
     const int32_t *const c = cols + 4 * steps;
     const int32_t *const f = row_pair + 4 * steps;
-    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
-    MCUQ_CONV_S8_SMALLK_APART(b0);
-    MCUQ_CONV_S8_SMALLK_APART(b1);
+    register int32_t a0 MCUQ_CONV_S8_SMALLK_REG("r2") = acc[0];
+    register int32_t a1 MCUQ_CONV_S8_SMALLK_REG("r3") = acc[1];
+    register int32_t b0 MCUQ_CONV_S8_SMALLK_REG("r4") = acc[2];
+    register int32_t b1 MCUQ_CONV_S8_SMALLK_REG("r6") = acc[3];
     switch (steps)
     {
         MCUQ_CONV_S8_SMALLK_STEP(16)
