@@ -85,7 +85,9 @@ MCUQ_API void mcuq_conv_s8_smallk_widen_filter(int32_t *wide,
  * asm operands, which are all their uses in the steps). Left free, gcc gives pixel a's and b's one
  * register at the switch entry, as both start from the bias, and copies an accumulator out and back at
  * every step (mov r7,r1; mov r1,r7): 100 register moves in mcuq_conv_s8_smallk_pair, 5 bound. */
+#if !defined(__OPTIMIZE_SIZE__) /* at -Os, VWW's small-K layers lost ~2K each with them */
 #define MCUQ_CONV_S8_SMALLK_REG(name) __asm__(name)
+#endif
 #else
 #define MCUQ_CONV_S8_SMALLK_STEP_BODY(i)                                                                   \
     a0 = mcuq_smlad(c[-4 * (i)], f[-4 * (i)], mcuq_smlad(c[-4 * (i) + 1], f[-4 * (i) + 1], a0));            \
