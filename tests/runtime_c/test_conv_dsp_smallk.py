@@ -98,13 +98,14 @@ def test_first_layers_take_the_smallk_scratch():
 
 def _qemu_cases():
     """Fixed layers for the assembly steps on Cortex-M4: K = 1, 3, 27 (ResNet-8's and VWW's first
-    layers), 40 (KWS's), 64 (all 16 steps), 5 and 50 (tails of 3 and 2 padding bytes)."""
+    layers), 40 (KWS's), 64 (all 16 steps), 5 and 50 (tails of 3 and 2 padding bytes), 16 (1x1 stride 2)."""
     rng = np.random.default_rng(2026)
     shapes = [  # (kh, kw, in_c, c_out, stride, padding, h, w)
         (1, 1, 1, 3, 1, (0, 0, 0, 0), 3, 3), (1, 1, 3, 8, 1, (0, 0, 0, 0), 3, 5),
         (3, 3, 3, 16, 1, (1, 1, 1, 1), 5, 6), (3, 3, 3, 7, 2, (0, 0, 1, 1), 7, 7),
         (10, 4, 1, 9, 2, (4, 1, 5, 2), 12, 5), (4, 4, 4, 4, 1, (2, 1, 0, 3), 5, 4),
         (5, 1, 1, 5, 2, (1, 0, 2, 0), 9, 3), (5, 5, 2, 3, 1, (2, 2, 2, 2), 5, 5),
+        (1, 1, 16, 6, 2, (0, 0, 0, 0), 5, 5),  # ResNet-8's shortcut: rows of whole words, no tail
     ]
     cases = []
     for i, (kh, kw, in_c, c_out, stride, pad, h, w) in enumerate(shapes):

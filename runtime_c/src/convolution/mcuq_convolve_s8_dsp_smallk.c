@@ -81,12 +81,22 @@ MCUQ_API void mcuq_conv_s8_smallk_widen_filter(int32_t *wide,
                 : [c] "r"(c), [f] "r"(f), [o] "i"(-16 * (i)), [o8] "i"(-16 * (i) + 8)                        \
                 : "memory");                                                                               \
     }
+/* The accumulators bound to registers of their own (a GNU local register variable, honoured in the
+ * asm operands, which are all their uses in the steps). Left free, gcc gives pixel a's and b's one
+ * register at the switch entry, as both start from the bias, and copies an accumulator out and back at
+ * every step (mov r7,r1; mov r1,r7): 100 register moves in mcuq_conv_s8_smallk_pair, 5 bound. */
+#if !defined(__OPTIMIZE_SIZE__) /* at -Os, VWW's small-K layers lost ~2K each with them */
+#define MCUQ_CONV_S8_SMALLK_REG(name) __asm__(name)
+#endif
 #else
 #define MCUQ_CONV_S8_SMALLK_STEP_BODY(i)                                                                   \
     a0 = mcuq_smlad(c[-4 * (i)], f[-4 * (i)], mcuq_smlad(c[-4 * (i) + 1], f[-4 * (i) + 1], a0));            \
     b0 = mcuq_smlad(c[-4 * (i) + 2], f[-4 * (i)], mcuq_smlad(c[-4 * (i) + 3], f[-4 * (i) + 1], b0));        \
     a1 = mcuq_smlad(c[-4 * (i)], f[-4 * (i) + 2], mcuq_smlad(c[-4 * (i) + 1], f[-4 * (i) + 3], a1));        \
     b1 = mcuq_smlad(c[-4 * (i) + 2], f[-4 * (i) + 2], mcuq_smlad(c[-4 * (i) + 3], f[-4 * (i) + 3], b1));
+#endif
+#ifndef MCUQ_CONV_S8_SMALLK_REG
+#define MCUQ_CONV_S8_SMALLK_REG(name)
 #endif
 #define MCUQ_CONV_S8_SMALLK_STEP(i)                                                                        \
     case i:                                                                                                \
@@ -104,7 +114,10 @@ static inline MCUQ_CONV_S8_ALWAYS_INLINE void mcuq_conv_s8_smallk_dot(const int3
 {
     const int32_t *const c = cols + 4 * steps;
     const int32_t *const f = row_pair + 4 * steps;
-    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
+    register int32_t a0 MCUQ_CONV_S8_SMALLK_REG("r2") = acc[0];
+    register int32_t a1 MCUQ_CONV_S8_SMALLK_REG("r3") = acc[1];
+    register int32_t b0 MCUQ_CONV_S8_SMALLK_REG("r4") = acc[2];
+    register int32_t b1 MCUQ_CONV_S8_SMALLK_REG("r6") = acc[3];
     switch (steps)
     {
         MCUQ_CONV_S8_SMALLK_STEP(16)
