@@ -104,3 +104,10 @@ def test_first_samples_keeps_each_tensors_rows_of_the_first_samples():
     np.testing.assert_array_equal(kept["r"], values["r"][:2])
     assert auto.first_samples(graph, values, 1) is values
     assert len(auto.first_samples(graph, {k: v[:1] for k, v in values.items()}, 4)["x"]) == 1  # at least one
+
+
+def test_bounded_probes_read_at_least_min_probe_samples():
+    assert auto.bounded_share(16) == 1 and auto.bounded_share(40) == 2
+    assert auto.bounded_share(64) == auto.BOUNDED_PROBE_SHARE == 4 and auto.bounded_share(1000) == 4
+    for n in (1, 16, 31, 64, 200):
+        assert n // auto.bounded_share(n) >= min(n, auto.MIN_PROBE_SAMPLES)

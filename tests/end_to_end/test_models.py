@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mcuq
-from tests.helpers.arena_checks import check_poisoned_arena
+from tests.helpers.arena_checks import assert_arena_least_then_grown, check_poisoned_arena
 
 pytestmark = pytest.mark.slow
 
@@ -83,9 +83,10 @@ def test_resnet8(zoo, tmp_path):
     assert "transpose" not in ops
     (metrics,) = compiled.report["verification"]["float_metrics"]
     assert metrics["sqnr_db"] > 15, metrics
-    # TFLite Micro needs 55,984 B: 3x3 convs and the residual adds in place make it two 16 KiB
-    # tensors, the conv's one-row-and-a-pixel lead (528 B) and its im2col scratch (288 B).
-    assert compiled.arena_size <= 33_590 and compiled.plan.lower_bound <= compiled.arena_size
+    # TFLite Micro needs 55,984 B: 3x3 convs and the residual adds in place make the least arena two 16 KiB
+    # tensors, the conv's one-row-and-a-pixel lead (528 B) and its im2col scratch (288 B); the default scratch
+    # growth (1/32) then buys the 16->16 convs their widened columns (576 B).
+    assert_arena_least_then_grown(compiled, 33_590)
     _check_c_apis(compiled, x[50])
     report = json.loads((tmp_path / "rn8" / "report.json").read_text())
     assert report["totals"]["macs"] == 12_501_632

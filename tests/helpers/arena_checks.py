@@ -66,3 +66,14 @@ def plan_mismatches(compiled, plan, tmp_path) -> int:
         (got,) = host.invoke_with_arena(arena, q)
         mismatches += int(np.count_nonzero(got != want))
     return mismatches
+
+
+def assert_arena_least_then_grown(compiled, least_bound: int) -> None:
+    """The model's least arena is at most ``least_bound`` and the planner's scratch growth added at most
+    `plan.DEFAULT_SCRATCH_GROWTH` of it."""
+    from mcuq.plan import DEFAULT_SCRATCH_GROWTH, plan_arena
+
+    least_plan = plan_arena(compiled.qmodel)
+    least = least_plan.size
+    assert least_plan.lower_bound <= least <= least_bound, (least_plan.lower_bound, least, least_bound)
+    assert least <= compiled.arena_size <= least + int(least * DEFAULT_SCRATCH_GROWTH), (compiled.arena_size, least)
