@@ -56,7 +56,12 @@ MCUQ_API int32_t mcuq_transpose_conv_s8_get_buffer_size(const mcuq_dims *input_d
 
 MCUQ_API int32_t mcuq_transpose_conv_s8_get_roomy_buffer_size(const mcuq_dims *input_dims, const mcuq_dims *filter_dims)
 {
-    return mcuq_convolve_s8_get_roomy_buffer_size(input_dims, filter_dims);
+    /* The largest phase's widened columns only (6 K bytes, MCUQ_CONV_S8_WIDE_SCRATCH, K a multiple of 4), not
+     * mcuq_convolve_s8's small-K body's: its need depends on the stacked column phases' channel count, which
+     * the code generator's scratch mirror (kernels.transpose_conv_s8_roomy_scratch) does not follow. A phase
+     * still takes that body where this scratch happens to hold it. */
+    const int32_t k = filter_dims->h * filter_dims->w * filter_dims->c;
+    return k % 4 == 0 ? 6 * k : mcuq_convolve_s8_get_buffer_size(input_dims, filter_dims);
 }
 
 /* Whether a phase table of `entries` phases covers its axis: each phase's outputs (`group` side by side
