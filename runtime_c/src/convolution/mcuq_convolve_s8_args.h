@@ -18,9 +18,14 @@
  * loop all registers instead of spilling the pixel loop's state around it. */
 #if defined(__GNUC__) || defined(__clang__)
 #define MCUQ_CONV_S8_NOINLINE __attribute__((noinline))
-#define MCUQ_CONV_S8_ALWAYS_INLINE __attribute__((always_inline))
 #else
 #define MCUQ_CONV_S8_NOINLINE
+#endif
+/* Forced inlining only when optimizing: at -O0 gcc gives every forced copy its own stack slots (the M4 small-K
+ * walk took a 2,824-byte frame, most of the firmware's 4 KiB stack). */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__OPTIMIZE__)
+#define MCUQ_CONV_S8_ALWAYS_INLINE __attribute__((always_inline))
+#else
 #define MCUQ_CONV_S8_ALWAYS_INLINE
 #endif
 
