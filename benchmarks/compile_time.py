@@ -9,7 +9,8 @@ exporter at opset 13 (seeded weights, `tests/helpers/torch_export.py`) into a ca
 smooth random images for calibration. Targets (issue 15): each torchvision model under 15 s, ResNet-8
 (200 samples) under 8 s. Wall seconds per stage; the whole compile's CPU seconds too (this process's
 threads and the host C compiler), which depend less on the machine's load (the load average is printed
-too). ``--profile N`` prints cProfile's N costliest functions (cumulative) per model.
+too), and the wall seconds of ``mcuq inspect`` on the same file. ``--profile N`` prints cProfile's N
+costliest functions (cumulative) per model.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import cProfile
 import dataclasses
 import os
 import pstats
+import subprocess
 import sys
 import tempfile
 import time
@@ -83,6 +85,14 @@ def timed_compile(path: Path, calib, profile_lines: int):
     return total, cpu, compiled.report["seconds"]
 
 
+def timed_inspect(path: Path) -> float:
+    """Wall seconds of ``mcuq inspect`` on the model, the command itself (a fresh interpreter: its imports
+    count, as they do for a user)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "mcuq", "inspect", str(path)], check=True, capture_output=True, cwd=REPO)
+    return time.perf_counter() - start
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", help="comma-separated names (default: all); zoo names or "
@@ -96,13 +106,13 @@ def main() -> int:
         return 1
     selected = set(args.models.split(",")) if args.models else None
     with results.recorded(__file__, args.write_results):
-        print(f"| model | samples | load avg | total s | CPU s | {' | '.join(STAGES)} |")
-        print("|---|---|---|---|---|" + "---|" * len(STAGES))
+        print(f"| model | samples | load avg | total s | CPU s | {' | '.join(STAGES)} | inspect s |")
+        print("|---|---|---|---|---|" + "---|" * (len(STAGES) + 1))
         for name, path, calib in all_cases(selected):
             load = os.getloadavg()[0]
             total, cpu, secs = timed_compile(path, calib, args.profile)
             print(f"| {name} | {len(calib)} | {load:.1f} | {total:.1f} | {cpu:.1f} | "
-                  + " | ".join(f"{secs[s]:.2f}" for s in STAGES) + " |", flush=True)
+                  + " | ".join(f"{secs[s]:.2f}" for s in STAGES) + f" | {timed_inspect(path):.2f} |", flush=True)
     return 0
 
 

@@ -54,7 +54,7 @@ def inspect_model(model: str | Path, input_shapes: dict[str, tuple[int, ...]] | 
     qmodel = best_schedule(quant.quantize(loaded.graph, placeholder_ranges(loaded.graph), loaded.fixed))
     plan = with_roomy_scratch(qmodel, plan_arena(qmodel))
     layers = [dict(index=i, name=layer.name, op=layer.op.value, output_shape=list(qmodel.tensors[layer.output].shape),
-                   macs=layer_macs(layer, qmodel), weight_bytes=layer_weight_bytes(layer))
+                   macs=layer_macs(layer, qmodel), weight_bytes=layer_weight_bytes(layer, qmodel.tensors))
               for i, layer in enumerate(qmodel.layers)]
     return Inspection(None, layers, plan.size)
 

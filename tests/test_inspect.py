@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import numpy as np
 import onnx
@@ -35,15 +34,14 @@ def test_the_arena_is_the_one_compile_plans(zoo, kws_data, model, calib, tmp_pat
     assert [layer["op"] for layer in inspected.layers] == [layer["op"] for layer in compiled.report["layers"]]
 
 
-def test_cli_prints_layers_and_totals_in_a_few_seconds(zoo):
-    start = time.perf_counter()
+def test_cli_prints_layers_and_totals(zoo):
+    # How long it takes (about 1 s here, most of it importing onnx and numpy) is measured by
+    # benchmarks/compile_time.py's "inspect s" column, not asserted: a wall-clock bound fails on a loaded machine.
     result = mcuq_cli("inspect", zoo / "kws_dscnn" / "model.onnx")
-    seconds = time.perf_counter() - start
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "model.onnx: every node compiles (13 int8 layers)"
     assert lines[-1].startswith("total: MACs 2,656,768, weights ") and " B (int8), arena " in lines[-1]
-    assert seconds < 5, seconds  # about 1 s here, most of it importing onnx and numpy
 
 
 def test_cli_lists_every_unsupported_node_and_fails(tmp_path):
@@ -51,9 +49,7 @@ def test_cli_lists_every_unsupported_node_and_fails(tmp_path):
              helper.make_node("Cos", ["s"], ["c"], name="second"), helper.make_node("Floor", ["c"], ["y"], name="third")]
     path = tmp_path / "trig.onnx"
     onnx.save(build_model(nodes, {"x": [1, 4]}), path)
-    start = time.perf_counter()
     result = mcuq_cli("inspect", path)
-    assert time.perf_counter() - start < 5
     assert result.returncode == 2
     lines = result.stdout.splitlines()
     assert lines[0] == "trig.onnx: does not compile: 3 nodes of the model cannot be compiled:"

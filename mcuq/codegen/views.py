@@ -323,11 +323,20 @@ def _mul_params(p) -> dict:
         output_quant=_quant(p.output_multiplier, p.output_shift), activation=_activation(p))
 
 
+def generated_tables(layer: Layer, tensors: dict[str, QTensor]) -> list[np.ndarray]:
+    """Constant arrays the generated C stores for ``layer`` beyond its params' own (flash the report counts):
+    an int8 Add's rescale table where the kernel's table path applies."""
+    if layer.op is QOp.ADD and tensors[layer.output].dtype == "int8":
+        table = fp.add_rescale_table(layer.params)
+        return [] if table is None else [table]
+    return []
+
+
 def add_view(d: LayerData) -> OpView:
     """int8: with the rescale table of the non-exact input where the kernel's table path applies (1 KB
     of flash for about half the kernel's instructions on Cortex-M4 and M55)."""
     view = _binary(d, "mcuq_add_params", _add_params(d.params))
-    table = fp.add_rescale_table(d.params) if d.int8 else None
+    table = next(iter(generated_tables(d.layer, d.tensors)), None)
     if table is None:
         return view
     comment = "Twice the sum's rescaled part but the exact input's, by the other input's byte (uint8)."

@@ -12,9 +12,10 @@ import numpy as np
 
 from mcuq.codegen.names import untrusted
 from mcuq.codegen.templating import template_environment
+from mcuq.codegen.views import generated_tables
 from mcuq.plan import ArenaPlan, scratch_name
 from mcuq.plan.buffers import union_length
-from mcuq.qir.model import Layer, QModel, QOp
+from mcuq.qir.model import Layer, QModel, QOp, QTensor
 
 
 def _conv_macs(layer: Layer, model: QModel) -> int:
@@ -68,10 +69,11 @@ def _constant_arrays(value) -> list[np.ndarray]:
     return []
 
 
-def layer_weight_bytes(layer: Layer) -> int:
+def layer_weight_bytes(layer: Layer, tensors: dict[str, QTensor]) -> int:
     """Flash taken by the layer's constant arrays (weights, bias, multipliers, shifts, tables, constant
-    operands, initial states)."""
-    return int(sum(a.nbytes for a in _constant_arrays(layer.params)))
+    operands, initial states), with the tables the generated C derives from them (`generated_tables`)."""
+    arrays = _constant_arrays(layer.params) + generated_tables(layer, tensors)
+    return int(sum(a.nbytes for a in arrays))
 
 
 def _finite(value):
@@ -92,7 +94,7 @@ def layer_rows(model: QModel, layer_sqnr: dict[str, float]) -> list[dict]:
             op=layer.op.value,
             output_shape=list(out.shape),
             macs=layer_macs(layer, model),
-            weight_bytes=layer_weight_bytes(layer),
+            weight_bytes=layer_weight_bytes(layer, model.tensors),
             input_scales=[t.scale for t in ins],
             output_scale=out.scale,
             output_zero_point=out.zero_point,
