@@ -68,7 +68,7 @@ def _onnx_conv(x_shape, w, b, strides, pads, groups, dilations) -> onnx.ModelPro
 
 
 @settings(max_examples=25, deadline=None)
-@given(groups=st.sampled_from([1, 2, 4]), per_group_in=st.integers(1, 5), per_group_out=st.integers(1, 4),
+@given(groups=st.sampled_from([1, 2, 4]), per_group_in=st.integers(1, 10), per_group_out=st.integers(1, 4),
        kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)), stride=st.integers(1, 2), dilation=st.integers(1, 2),
        pad=st.integers(0, 2), size=st.integers(5, 9), n=st.integers(1, 3), seed=st.integers(0, 2**16))
 def test_conv2d_matches_onnx_runtime(groups, per_group_in, per_group_out, kernel, stride, dilation, pad, size, n,
@@ -81,7 +81,9 @@ def test_conv2d_matches_onnx_runtime(groups, per_group_in, per_group_out, kernel
     model = _onnx_conv(x.shape, w, b, [stride] * 2, [pad] * 4, groups, [dilation] * 2)
     expected = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     attrs = dict(pads=(pad,) * 4, strides=(stride,) * 2, dilations=(dilation,) * 2, groups=groups)
-    for conv in (float_exec.conv2d, float_exec.conv2d_one_product):  # per tap (reference), im2col (probes)
+    # Per tap (the reference), one product per tap (grouped reference, probes), im2col (probes), and the probes'
+    # choice between those two (`TAP_ROWS_MIN_CHANNELS`: per_group_in reaches both sides of it).
+    for conv in (float_exec.conv2d, float_exec.conv2d_tap_rows, float_exec.conv2d_one_product, float_exec.conv2d_fast):
         got = conv(attrs, x.transpose(0, 2, 3, 1), w.transpose(0, 2, 3, 1), b)
         np.testing.assert_allclose(got.transpose(0, 3, 1, 2), expected, rtol=1e-5, atol=1e-5)
 
