@@ -19,7 +19,7 @@ from mcuq.plan.inplace import inplace_shift
 from mcuq.plan.planner import ArenaPlanner
 from mcuq.plan.views import View, root_of, slice_views, tied_to_views, view_lifetimes
 from mcuq.qir import kernels
-from mcuq.qir.model import QModel, QOp
+from mcuq.qir.model import QModel, QOp, QTensor
 
 ALIGNMENT = 4  # int32 scratch and word-wise loads need 4-byte alignment
 # "all": every layer that can runs in place; "reshapes": only reshapes share their input's bytes.
@@ -73,11 +73,11 @@ def slice_lifetimes(spans: dict[str, tuple[int, int]], slices: dict[str, Slice])
 def inplace_layers(model: QModel, spans: dict[str, tuple[int, int]], mode: str,
                    slices: dict[str, Slice] | None = None,
                    views: dict[str, View] | None = None,
-                   shifts: dict[tuple[str, int], int | None] | None = None) -> dict[str, tuple[str, int]]:
+                   memo: dict | None = None) -> dict[str, tuple[str, int]]:
     """Outputs written over an input that dies at the same layer: output -> (input, shift). A layer that
     writes a Concat slice, or whose output is a view, does not run in place: its output is not a buffer
-    of its own; nor does one over a view or a view's root (other tensors share those bytes). `shifts`:
-    a memo of `inplace_shift` by (output, input index), to share between the orders of one model's layers."""
+    of its own; nor does one over a view or a view's root (other tensors share those bytes). `memo`: see
+    `memoized`."""
     anchors: dict[str, tuple[str, int]] = {}
     views = views or {}
     tied = tied_to_views(views)
@@ -85,24 +85,24 @@ def inplace_layers(model: QModel, spans: dict[str, tuple[int, int]], mode: str,
         if (mode == "reshapes" and layer.op is not QOp.COPY) or layer.output in (slices or {}) or layer.output in views:
             continue
         for k, name in enumerate(layer.inputs):
-            if name in tied:
+            if name in tied or spans[name][1] != step:  # shared bytes, or read later: not to write over
                 continue
-            shift = _shift(layer, model, k, shifts) if spans[name][1] == step else None
+            shift = memoized(memo, ("shift", layer.output, k), inplace_shift, layer, model.tensors, k, ALIGNMENT)
             if shift is not None:
                 anchors[layer.output] = (name, shift)
                 break
     return anchors
 
 
-def _shift(layer, model: QModel, k: int, shifts: dict[tuple[str, int], int | None] | None) -> int | None:
-    """`inplace_shift` of input k, memoized in `shifts` (if given) by the layer's output: it depends on the
-    layer and the tensors alone, which reordering the layers keeps."""
-    if shifts is None:
-        return inplace_shift(layer, model.tensors, k, ALIGNMENT)
-    key = (layer.output, k)
-    if key not in shifts:
-        shifts[key] = inplace_shift(layer, model.tensors, k, ALIGNMENT)
-    return shifts[key]
+def memoized(memo: dict | None, key: tuple, compute, *args):
+    """`compute(*args)`, kept in `memo` (if given) under `key`. For what depends on one layer or tensor alone
+    (keyed by the layer's output or the tensor's name), not on the layers' order: `best_schedule` shares
+    one memo between the orders it tries, which keep every layer and tensor."""
+    if memo is None:
+        return compute(*args)
+    if key not in memo:
+        memo[key] = compute(*args)
+    return memo[key]
 
 
 @dataclass(frozen=True)
@@ -121,14 +121,15 @@ def scratch_name(step: int) -> ScratchKey:
     return ScratchKey(step)
 
 
-def _tensor_planner(model: QModel, tying: Tying) -> ArenaPlanner:
+def _tensor_planner(model: QModel, tying: Tying, memo: dict | None) -> ArenaPlanner:
     """A planner with the activations' buffers of `tying`, its groups made."""
     planner = ArenaPlanner(ALIGNMENT)
     for name, (first, last) in tying.spans.items():
         if name in tying.slices or name in tying.views:
             continue  # part of the Concat's output, or of the Slice's input
         anchor, shift = tying.anchors.get(name, (None, 0))
-        planner.add_buffer(name, model.tensors[name].nbytes, first, last, anchor=anchor, shift=shift)
+        nbytes = memoized(memo, ("nbytes", name), QTensor.nbytes.fget, model.tensors[name])
+        planner.add_buffer(name, nbytes, first, last, anchor=anchor, shift=shift)
     planner.groups()
     return planner
 
@@ -182,9 +183,9 @@ class PlanInputs:
 
 
 def plan_inputs(model: QModel, modes: tuple[str, ...] = INPLACE_MODES, slice_modes: tuple[bool, ...] = SLICE_MODES,
-                shifts: dict[tuple[str, int], int | None] | None = None) -> PlanInputs:
+                memo: dict | None = None) -> PlanInputs:
     """Every combination of slice view mode, Concat slice mode and in-place mode, and the sizes.
-    `shifts`: see `inplace_layers`."""
+    `memo`: see `memoized`."""
     all_views = slice_views(model)
     found = []
     for use_views in VIEW_MODES if all_views else (False,):
@@ -195,10 +196,11 @@ def plan_inputs(model: QModel, modes: tuple[str, ...] = INPLACE_MODES, slice_mod
             slices = writable if use_slices else {}
             spans = view_lifetimes(slice_lifetimes(lifetimes(model), slices), views)
             for mode in modes:
-                anchors = inplace_layers(model, spans, mode, slices, views, shifts)
+                anchors = inplace_layers(model, spans, mode, slices, views, memo)
                 found.append(Tying(views, slices, mode, spans, anchors))
-    least = [kernels.scratch_bytes(layer, model.tensors) for layer in model.layers]
-    return PlanInputs(found, [_tensor_planner(model, tying) for tying in found], least)
+    least = [memoized(memo, ("scratch", layer.output), kernels.scratch_bytes, layer, model.tensors)
+             for layer in model.layers]
+    return PlanInputs(found, [_tensor_planner(model, tying, memo) for tying in found], least)
 
 
 def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
@@ -211,9 +213,9 @@ def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
 
 
 def least_arena(model: QModel, below: int | None = None,
-                shifts: dict[tuple[str, int], int | None] | None = None) -> int | None:
-    """`plan_arena(model).size` if it is below `below` (or `below` is None), else None."""
-    plan = smallest_plan(plan_inputs(model, shifts=shifts), tuple(greedy.ORDERS), {}, below)
+                memo: dict | None = None) -> int | None:
+    """`plan_arena(model).size` if it is below `below` (or `below` is None), else None. `memo`: see `memoized`."""
+    plan = smallest_plan(plan_inputs(model, memo=memo), tuple(greedy.ORDERS), {}, below)
     return None if plan is None else plan.size
 
 

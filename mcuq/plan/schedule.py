@@ -53,10 +53,10 @@ def reorder(model: QModel, order: tuple[int, ...]) -> QModel:
 def best_schedule(model: QModel, limit: int = ORDER_LIMIT) -> QModel:
     """The model with its layers in the order that gives the smallest arena (the given order on ties)."""
     best, best_size = model, None
-    shifts: dict = {}  # in-place shifts depend on the layers, not on their order: worked out once
+    memo: dict = {}  # sizes and in-place shifts depend on the layers, not on their order: worked out once
     for order in topological_orders(model, limit):
         candidate = reorder(model, order)
-        size = least_arena(candidate, below=best_size, shifts=shifts)  # None: not smaller than the best
+        size = least_arena(candidate, below=best_size, memo=memo)  # None: not smaller than the best
         if size is not None:
             best, best_size = candidate, size
     return best
