@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mcuq.plan import greedy
-from mcuq.plan.buffers import Buffer
+from mcuq.plan.buffers import Buffer, align_up, live_bytes_per_step
 from mcuq.plan.concat import Slice, slice_writes
 from mcuq.plan.inplace import inplace_shift
 from mcuq.plan.planner import ArenaPlanner
@@ -134,18 +134,32 @@ def _tensor_planner(model: QModel, tying: Tying, memo: dict | None) -> ArenaPlan
     return planner
 
 
-def _planner(tensors: ArenaPlanner, least_scratch: list[int],
-             roomy: dict[int, int]) -> tuple[ArenaPlanner, dict[int, int]]:
-    """`tensors`' planner with a scratch buffer for each layer that gets scratch: `roomy`'s bytes where it
-    has the layer, else the least; and the scratch bytes granted, by layer."""
-    planner = tensors.copy()
+def _granted_scratch(least_scratch: list[int], roomy: dict[int, int]) -> dict[int, int]:
+    """The scratch bytes of each layer that gets scratch: `roomy`'s where it has the layer, else the least."""
     granted = {}
     for step, least in enumerate(least_scratch):
         size = roomy.get(step) or least
         if size > 0:
             granted[step] = size
-            planner.add_buffer(scratch_name(step), size, step, step)
-    return planner, granted
+    return granted
+
+
+def _planner(tensors: ArenaPlanner, granted: dict[int, int]) -> ArenaPlanner:
+    """`tensors`' planner with a scratch buffer for each layer in `granted`."""
+    planner = tensors.copy()
+    for step, size in granted.items():
+        planner.add_buffer(scratch_name(step), size, step, step)
+    return planner
+
+
+def _lower_bound(tensor_live: dict[int, int], granted: dict[int, int]) -> int:
+    """`ArenaPlanner.lower_bound` of `_planner(tensors, granted)` without making it: the activations'
+    bytes alive at each step (`tensor_live`) plus the scratch of that step's layer, which lives for that
+    step alone (steps with nothing alive add 0 and leave the peak as it is)."""
+    totals = dict(tensor_live)
+    for step, size in granted.items():
+        totals[step] = totals.get(step, 0) + align_up(size, ALIGNMENT)
+    return max(totals.values(), default=0)
 
 
 def _tensor_offsets(spans, offsets: dict[str, int], slices: dict[str, Slice], views: dict[str, View]) -> dict[str, int]:
@@ -179,7 +193,11 @@ class PlanInputs:
 
     tyings: list[Tying]
     planners: list[ArenaPlanner]  # by tying: its activations' buffers (scratch buffers are added per plan)
+    tensor_live: list[dict[int, int]]  # by tying: the activations' bytes alive at each step
     least_scratch: list[int]
+    # The last placement made for each (tying, order), filled as plans are made: the next plan of the
+    # same tying and order (other scratch sizes) reuses the starts of the groups both place first.
+    placements: dict[tuple[int, str], greedy.Placement] = field(default_factory=dict)
 
 
 def plan_inputs(model: QModel, modes: tuple[str, ...] = INPLACE_MODES, slice_modes: tuple[bool, ...] = SLICE_MODES,
@@ -200,7 +218,8 @@ def plan_inputs(model: QModel, modes: tuple[str, ...] = INPLACE_MODES, slice_mod
                 found.append(Tying(views, slices, mode, spans, anchors))
     least = [memoized(memo, ("scratch", layer.output), kernels.scratch_bytes, layer, model.tensors)
              for layer in model.layers]
-    return PlanInputs(found, [_tensor_planner(model, tying, memo) for tying in found], least)
+    planners = [_tensor_planner(model, tying, memo) for tying in found]
+    return PlanInputs(found, planners, [live_bytes_per_step(p.groups()) for p in planners], least)
 
 
 def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
@@ -225,18 +244,19 @@ def smallest_plan(inputs: PlanInputs, orders: tuple[str, ...], roomy: dict[int, 
     smaller than `below`. A candidate that cannot beat the best so far is cut short (it would not be
     kept): a tying whose lower bound is not below it is skipped, a placement stops once it reaches it."""
     best = None
-    for tying, tensors in zip(inputs.tyings, inputs.planners):
-        planner, granted = _planner(tensors, inputs.least_scratch, roomy)
-        bound = planner.lower_bound()
+    granted = _granted_scratch(inputs.least_scratch, roomy)
+    for t, (tying, tensors, tensor_live) in enumerate(zip(inputs.tyings, inputs.planners, inputs.tensor_live)):
+        bound = _lower_bound(tensor_live, granted)
         if best is not None:
             below = best.size
         if below is not None and bound >= below:
             continue
+        planner = _planner(tensors, granted)
         for order in orders:
-            placed = planner.plan(order, cutoff=below)
+            placed = planner.plan_reusing(order, below, inputs.placements.get((t, order)))
             if placed is None:
                 continue
-            offsets, size = placed
+            offsets, size, inputs.placements[t, order] = placed
             below = size
             best = ArenaPlan(
                 size=size,

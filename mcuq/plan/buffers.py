@@ -60,11 +60,11 @@ class Group:
         return {step: union_length(extents) for step, extents in alive.items()}
 
 
-def peak_live_bytes(groups: list[Group]) -> int:
-    """The most bytes the groups occupy at one step (0 without groups): the largest sum of
-    `Group.live_bytes` over the steps from the first use to the last, by a difference array."""
+def live_bytes_per_step(groups: list[Group]) -> dict[int, int]:
+    """The bytes the groups occupy at each step from the first use to the last: the sum of
+    `Group.live_bytes`, by a difference array."""
     if not groups:
-        return 0
+        return {}
     first = min(g.first_use for g in groups)
     steps = max(g.last_use for g in groups) + 1 - first
     changes = [0] * (steps + 1)  # changes[i]: bytes that start (+) or stop (-) being alive at step first + i
@@ -76,7 +76,12 @@ def peak_live_bytes(groups: list[Group]) -> int:
             for step, live in g.live_bytes_by_step().items():
                 changes[step - first] += live
                 changes[step + 1 - first] -= live
-    return max(accumulate(changes[:-1]))
+    return dict(enumerate(accumulate(changes[:-1]), start=first))
+
+
+def peak_live_bytes(groups: list[Group]) -> int:
+    """The most bytes the groups occupy at one step (0 without groups)."""
+    return max(live_bytes_per_step(groups).values(), default=0)
 
 
 def union_length(intervals: list[tuple[int, int]]) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from mcuq.plan.buffers import Buffer, Group, align_up
 
@@ -82,19 +83,53 @@ def lowest_fit(conflicts: list[tuple[int, int, int, int]], alignment: int) -> in
     raise AssertionError("a start above every conflict always fits")
 
 
-def place(groups: list[Group], order: str, alignment: int, cutoff: int | None = None) -> list[int] | None:
-    """The start offset of each group (every member offset within a group is a multiple of alignment).
-    None as soon as the arena reaches `cutoff` bytes: a caller looking for a smaller arena is done."""
+@dataclass(frozen=True)
+class Placement:
+    """A finished placement: the groups in the order they were placed, and their starts."""
+
+    sequence: tuple[Group, ...]
+    starts: tuple[int, ...]
+
+
+def common_prefix(sequence: list[Group], earlier: Placement | None) -> int:
+    """How many groups `sequence` starts with that `earlier` placed first too, in the same order. First
+    fit puts each group where the groups before it leave room, so those get the same starts again."""
+    if earlier is None:
+        return 0
+    count = 0
+    for group, before in zip(sequence, earlier.sequence):
+        if group != before:
+            break
+        count += 1
+    return count
+
+
+def place_reusing(groups: list[Group], order: str, alignment: int, cutoff: int | None = None,
+                  earlier: Placement | None = None) -> tuple[list[int], Placement] | None:
+    """`place`, taking the starts of the groups it places first from `earlier` (a placement of other
+    groups in the same order) as far as the two agree; and the placement made, to reuse in turn."""
     key = ORDERS[order]
     sequence = sorted(range(len(groups)), key=lambda i: (key(groups[i]), i))
+    ordered = [groups[i] for i in sequence]
+    reused = common_prefix(ordered, earlier)
     bases: list[int] = [0] * len(groups)
     occupancy = _Occupancy()
-    for i in sequence:
-        group = groups[i]
-        conflicts = [(rel, b.size, start, end) for b, rel in group.members for start, end in occupancy.overlapping(b)]
-        bases[i] = lowest_fit(conflicts, alignment)
+    for j, (i, group) in enumerate(zip(sequence, ordered)):
+        if j < reused:
+            bases[i] = earlier.starts[j]
+        else:
+            conflicts = [(rel, b.size, start, end)
+                         for b, rel in group.members for start, end in occupancy.overlapping(b)]
+            bases[i] = lowest_fit(conflicts, alignment)
         if cutoff is not None and bases[i] + group.span >= cutoff:
             return None
         for b, rel in group.members:
             occupancy.add(b, bases[i] + rel)
-    return bases
+    return bases, Placement(tuple(ordered), tuple(bases[i] for i in sequence))
+
+
+def place(groups: list[Group], order: str, alignment: int, cutoff: int | None = None) -> list[int] | None:
+    """The start offset of each group (every member offset within a group is a multiple of alignment).
+    None as soon as the arena reaches `cutoff` bytes: a caller looking for a smaller arena is done."""
+    placed = place_reusing(groups, order, alignment, cutoff)
+    return None if placed is None else placed[0]

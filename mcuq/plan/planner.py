@@ -62,10 +62,18 @@ class ArenaPlanner:
     def plan(self, order: str = "size", cutoff: int | None = None) -> tuple[dict[str, int], int] | None:
         """Offsets and arena size with the groups placed in `order`; None if the arena would be
         `cutoff` bytes or more."""
+        placed = self.plan_reusing(order, cutoff)
+        return None if placed is None else placed[:2]
+
+    def plan_reusing(self, order: str, cutoff: int | None = None, earlier: greedy.Placement | None = None
+                     ) -> tuple[dict[str, int], int, greedy.Placement] | None:
+        """`plan`, reusing what `earlier` (a placement in the same order) placed first as far as it
+        agrees (`greedy.place_reusing`); and the placement made."""
         groups = self.groups()
-        bases = greedy.place(groups, order, self.alignment, cutoff)
-        if bases is None:
+        placed = greedy.place_reusing(groups, order, self.alignment, cutoff, earlier)
+        if placed is None:
             return None
+        bases, placement = placed
         offsets = {b.name: base + rel for g, base in zip(groups, bases) for b, rel in g.members}
         size = max((offsets[b.name] + b.size for b in self.buffers), default=0)
-        return offsets, size
+        return offsets, size, placement

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcuq.plan import ALIGNMENT, ArenaPlan, ArenaPlanner, best_schedule, greedy, plan_arena, with_roomy_scratch
-from mcuq.plan.arena import _planner, _tensor_offsets, plan_inputs, scratch_name
+from mcuq.plan.arena import _granted_scratch, _planner, _tensor_offsets, plan_inputs, scratch_name
 from mcuq.plan.buffers import Buffer, Group, align_up, make_groups
 from mcuq.plan.schedule import reorder, topological_orders
 from mcuq.qir import kernels
@@ -54,7 +54,8 @@ def reference_plan_arena(model: QModel, roomy: dict[int, int] | None = None) -> 
     inputs = plan_inputs(model)
     best = None
     for tying, tensors in zip(inputs.tyings, inputs.planners):
-        planner, granted = _planner(tensors, inputs.least_scratch, roomy or {})
+        granted = _granted_scratch(inputs.least_scratch, roomy or {})
+        planner = _planner(tensors, granted)
         groups = make_groups(planner.buffers, planner.anchors)
         for order in greedy.ORDERS:
             bases = reference_place(groups, order, ALIGNMENT)
@@ -109,6 +110,20 @@ def test_placement_equals_the_scan_of_every_placed_buffer(specs, chains, order, 
     size = max(base + g.span for g, base in zip(groups, expected))
     # With a cutoff: the same placement below it, None at or above it.
     assert greedy.place(groups, order, ALIGNMENT, cutoff) == (expected if size < cutoff else None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(buffer_specs, chain_specs, st.sampled_from(sorted(greedy.ORDERS)), st.data())
+def test_placement_reusing_an_earlier_one_equals_placing_afresh(specs, chains, order, data):
+    """An earlier placement of nearly the same buffers (one of them resized, as a roomier scratch is)
+    lends the starts of the groups both place first; the result is what placing afresh gives."""
+    k = data.draw(st.integers(0, len(specs) - 1))
+    resized = [(data.draw(st.integers(1, 5000)), first, length) if i == k else (size, first, length)
+               for i, (size, first, length) in enumerate(specs)]
+    _, earlier = greedy.place_reusing(random_planner(specs, chains).groups(), order, ALIGNMENT)
+    groups = random_planner(resized, chains).groups()
+    bases, _ = greedy.place_reusing(groups, order, ALIGNMENT, earlier=earlier)
+    assert bases == reference_place(groups, order, ALIGNMENT)
 
 
 @settings(max_examples=200, deadline=None)
