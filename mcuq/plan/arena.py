@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mcuq.plan import greedy
-from mcuq.plan.buffers import Buffer
+from mcuq.plan.buffers import Buffer, align_up, live_bytes_per_step
 from mcuq.plan.concat import Slice, slice_writes
 from mcuq.plan.inplace import inplace_shift
 from mcuq.plan.planner import ArenaPlanner
 from mcuq.plan.views import View, root_of, slice_views, tied_to_views, view_lifetimes
 from mcuq.qir import kernels
-from mcuq.qir.model import QModel, QOp
+from mcuq.qir.model import QModel, QOp, QTensor
 
 ALIGNMENT = 4  # int32 scratch and word-wise loads need 4-byte alignment
 # "all": every layer that can runs in place; "reshapes": only reshapes share their input's bytes.
@@ -72,10 +72,12 @@ def slice_lifetimes(spans: dict[str, tuple[int, int]], slices: dict[str, Slice])
 
 def inplace_layers(model: QModel, spans: dict[str, tuple[int, int]], mode: str,
                    slices: dict[str, Slice] | None = None,
-                   views: dict[str, View] | None = None) -> dict[str, tuple[str, int]]:
+                   views: dict[str, View] | None = None,
+                   memo: dict | None = None) -> dict[str, tuple[str, int]]:
     """Outputs written over an input that dies at the same layer: output -> (input, shift). A layer that
     writes a Concat slice, or whose output is a view, does not run in place: its output is not a buffer
-    of its own; nor does one over a view or a view's root (other tensors share those bytes)."""
+    of its own; nor does one over a view or a view's root (other tensors share those bytes). `memo`: see
+    `memoized`."""
     anchors: dict[str, tuple[str, int]] = {}
     views = views or {}
     tied = tied_to_views(views)
@@ -83,13 +85,24 @@ def inplace_layers(model: QModel, spans: dict[str, tuple[int, int]], mode: str,
         if (mode == "reshapes" and layer.op is not QOp.COPY) or layer.output in (slices or {}) or layer.output in views:
             continue
         for k, name in enumerate(layer.inputs):
-            if name in tied:
+            if name in tied or spans[name][1] != step:  # shared bytes, or read later: not to write over
                 continue
-            shift = inplace_shift(layer, model.tensors, k, ALIGNMENT) if spans[name][1] == step else None
+            shift = memoized(memo, ("shift", layer.output, k), inplace_shift, layer, model.tensors, k, ALIGNMENT)
             if shift is not None:
                 anchors[layer.output] = (name, shift)
                 break
     return anchors
+
+
+def memoized(memo: dict | None, key: tuple, compute, *args):
+    """`compute(*args)`, kept in `memo` (if given) under `key`. For what depends on one layer or tensor alone
+    (keyed by the layer's output or the tensor's name), not on the layers' order: `best_schedule` shares
+    one memo between the orders it tries, which keep every layer and tensor."""
+    if memo is None:
+        return compute(*args)
+    if key not in memo:
+        memo[key] = compute(*args)
+    return memo[key]
 
 
 @dataclass(frozen=True)
@@ -108,22 +121,45 @@ def scratch_name(step: int) -> ScratchKey:
     return ScratchKey(step)
 
 
-def _planner(model: QModel, spans: dict[str, tuple[int, int]], anchors: dict[str, tuple[str, int]],
-             slices: dict[str, Slice], views: dict[str, View],
-             roomy: dict[int, int]) -> tuple[ArenaPlanner, dict[int, int]]:
+def _tensor_planner(model: QModel, tying: Tying, memo: dict | None) -> ArenaPlanner:
+    """A planner with the activations' buffers of `tying`, its groups made."""
     planner = ArenaPlanner(ALIGNMENT)
-    for name, (first, last) in spans.items():
-        if name in slices or name in views:
+    for name, (first, last) in tying.spans.items():
+        if name in tying.slices or name in tying.views:
             continue  # part of the Concat's output, or of the Slice's input
-        anchor, shift = anchors.get(name, (None, 0))
-        planner.add_buffer(name, model.tensors[name].nbytes, first, last, anchor=anchor, shift=shift)
-    scratch_sizes = {}
-    for step, layer in enumerate(model.layers):
-        size = roomy.get(step) or kernels.scratch_bytes(layer, model.tensors)
+        anchor, shift = tying.anchors.get(name, (None, 0))
+        nbytes = memoized(memo, ("nbytes", name), QTensor.nbytes.fget, model.tensors[name])
+        planner.add_buffer(name, nbytes, first, last, anchor=anchor, shift=shift)
+    planner.groups()
+    return planner
+
+
+def _granted_scratch(least_scratch: list[int], roomy: dict[int, int]) -> dict[int, int]:
+    """The scratch bytes of each layer that gets scratch: `roomy`'s where it has the layer, else the least."""
+    granted = {}
+    for step, least in enumerate(least_scratch):
+        size = roomy.get(step) or least
         if size > 0:
-            scratch_sizes[step] = size
-            planner.add_buffer(scratch_name(step), size, step, step)
-    return planner, scratch_sizes
+            granted[step] = size
+    return granted
+
+
+def _planner(tensors: ArenaPlanner, granted: dict[int, int]) -> ArenaPlanner:
+    """`tensors`' planner with a scratch buffer for each layer in `granted`."""
+    planner = tensors.copy()
+    for step, size in granted.items():
+        planner.add_buffer(scratch_name(step), size, step, step)
+    return planner
+
+
+def _lower_bound(tensor_live: dict[int, int], granted: dict[int, int]) -> int:
+    """`ArenaPlanner.lower_bound` of `_planner(tensors, granted)` without making it: the activations'
+    bytes alive at each step (`tensor_live`) plus the scratch of that step's layer, which lives for that
+    step alone (steps with nothing alive add 0 and leave the peak as it is)."""
+    totals = dict(tensor_live)
+    for step, size in granted.items():
+        totals[step] = totals.get(step, 0) + align_up(size, ALIGNMENT)
+    return max(totals.values(), default=0)
 
 
 def _tensor_offsets(spans, offsets: dict[str, int], slices: dict[str, Slice], views: dict[str, View]) -> dict[str, int]:
@@ -137,52 +173,104 @@ def _tensor_offsets(spans, offsets: dict[str, int], slices: dict[str, Slice], vi
     return placed
 
 
+@dataclass(frozen=True)
+class Tying:
+    """One way `plan_arena` tries of letting tensors share bytes: the slice views and Concat slices used,
+    the in-place mode and its anchors, and the lifetimes that follow from them."""
+
+    views: dict[str, View]
+    slices: dict[str, Slice]
+    mode: str
+    spans: dict[str, tuple[int, int]]
+    anchors: dict[str, tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What planning one model needs whatever scratch its layers get: the tyings to try, in the order
+    `plan_arena` tries them (the earlier wins ties), a planner with each one's activations, and the
+    scratch bytes each layer's kernel needs at the least."""
+
+    tyings: list[Tying]
+    planners: list[ArenaPlanner]  # by tying: its activations' buffers (scratch buffers are added per plan)
+    tensor_live: list[dict[int, int]]  # by tying: the activations' bytes alive at each step
+    least_scratch: list[int]
+    # The last placement made for each (tying, order), filled as plans are made: the next plan of the
+    # same tying and order (other scratch sizes) reuses the starts of the groups both place first.
+    placements: dict[tuple[int, str], greedy.Placement] = field(default_factory=dict)
+
+
+def plan_inputs(model: QModel, modes: tuple[str, ...] = INPLACE_MODES, slice_modes: tuple[bool, ...] = SLICE_MODES,
+                memo: dict | None = None) -> PlanInputs:
+    """Every combination of slice view mode, Concat slice mode and in-place mode, and the sizes.
+    `memo`: see `memoized`."""
+    all_views = slice_views(model)
+    found = []
+    for use_views in VIEW_MODES if all_views else (False,):
+        views = all_views if use_views else {}
+        tied = tied_to_views(views)
+        writable = {name: piece for name, piece in slice_writes(model).items() if name not in tied}
+        for use_slices in slice_modes if writable else (False,):
+            slices = writable if use_slices else {}
+            spans = view_lifetimes(slice_lifetimes(lifetimes(model), slices), views)
+            for mode in modes:
+                anchors = inplace_layers(model, spans, mode, slices, views, memo)
+                found.append(Tying(views, slices, mode, spans, anchors))
+    least = [memoized(memo, ("scratch", layer.output), kernels.scratch_bytes, layer, model.tensors)
+             for layer in model.layers]
+    planners = [_tensor_planner(model, tying, memo) for tying in found]
+    return PlanInputs(found, planners, [live_bytes_per_step(p.groups()) for p in planners], least)
+
+
 def plan_arena(model: QModel, modes: tuple[str, ...] = INPLACE_MODES,
                orders: tuple[str, ...] = tuple(greedy.ORDERS),
                slice_modes: tuple[bool, ...] = SLICE_MODES, roomy: dict[int, int] | None = None) -> ArenaPlan:
     """The smallest arena over the slice view modes, Concat slice modes, in-place modes and placement
     orders tried (the first on ties). `roomy`: layer index -> scratch bytes to give that layer instead of the least it
     needs (see `with_roomy_scratch`)."""
-    roomy = roomy or {}
-    all_views = slice_views(model)
-    best = None
-    for use_views in VIEW_MODES if all_views else (False,):
-        views = all_views if use_views else {}
-        candidate = _best_plan(model, views, modes, orders, slice_modes, roomy)
-        if best is None or candidate.size < best.size:
-            best = candidate
-    return best
+    return smallest_plan(plan_inputs(model, modes, slice_modes), orders, roomy or {})
 
 
-def _best_plan(model: QModel, views: dict[str, View], modes: tuple[str, ...], orders: tuple[str, ...],
-               slice_modes: tuple[bool, ...], roomy: dict[int, int]) -> ArenaPlan:
-    """The smallest arena with these slice views, over the Concat slice modes, in-place modes and orders."""
-    tied = tied_to_views(views)
-    found = {name: piece for name, piece in slice_writes(model).items() if name not in tied}
+def least_arena(model: QModel, below: int | None = None,
+                memo: dict | None = None) -> int | None:
+    """`plan_arena(model).size` if it is below `below` (or `below` is None), else None. `memo`: see `memoized`."""
+    plan = smallest_plan(plan_inputs(model, memo=memo), tuple(greedy.ORDERS), {}, below)
+    return None if plan is None else plan.size
+
+
+def smallest_plan(inputs: PlanInputs, orders: tuple[str, ...], roomy: dict[int, int],
+                  below: int | None = None) -> ArenaPlan | None:
+    """The smallest arena over the tyings and placement orders (the first on ties); None if none is
+    smaller than `below`. A candidate that cannot beat the best so far is cut short (it would not be
+    kept): a tying whose lower bound is not below it is skipped, a placement stops once it reaches it."""
     best = None
-    for use_slices in slice_modes if found else (False,):
-        slices = found if use_slices else {}
-        spans = view_lifetimes(slice_lifetimes(lifetimes(model), slices), views)
-        for mode in modes:
-            anchors = inplace_layers(model, spans, mode, slices, views)
-            planner, scratch_sizes = _planner(model, spans, anchors, slices, views, roomy)
-            bound = planner.lower_bound()
-            for order in orders:
-                offsets, size = planner.plan(order)
-                if best is None or size < best.size:
-                    best = ArenaPlan(
-                        size=size,
-                        offsets=_tensor_offsets(spans, offsets, slices, views),
-                        scratch={step: (offsets[scratch_name(step)], n) for step, n in scratch_sizes.items()},
-                        lower_bound=bound,
-                        buffers=list(planner.buffers),
-                        buffer_offsets=offsets,
-                        inplace=anchors,
-                        slices=slices,
-                        views=views,
-                        strategy=f"slice views: {'on' if views else 'off'}, concat slices: "
-                                 f"{'on' if slices else 'off'}, in place: {mode}, order: {order}",
-                    )
+    granted = _granted_scratch(inputs.least_scratch, roomy)
+    for t, (tying, tensors, tensor_live) in enumerate(zip(inputs.tyings, inputs.planners, inputs.tensor_live)):
+        bound = _lower_bound(tensor_live, granted)
+        if best is not None:
+            below = best.size
+        if below is not None and bound >= below:
+            continue
+        planner = _planner(tensors, granted)
+        for order in orders:
+            placed = planner.plan_reusing(order, below, inputs.placements.get((t, order)))
+            if placed is None:
+                continue
+            offsets, size, inputs.placements[t, order] = placed
+            below = size
+            best = ArenaPlan(
+                size=size,
+                offsets=_tensor_offsets(tying.spans, offsets, tying.slices, tying.views),
+                scratch={step: (offsets[scratch_name(step)], n) for step, n in granted.items()},
+                lower_bound=bound,
+                buffers=list(planner.buffers),
+                buffer_offsets=offsets,
+                inplace=tying.anchors,
+                slices=tying.slices,
+                views=tying.views,
+                strategy=f"slice views: {'on' if tying.views else 'off'}, concat slices: "
+                         f"{'on' if tying.slices else 'off'}, in place: {tying.mode}, order: {order}",
+            )
     return best
 
 
@@ -201,14 +289,17 @@ def with_roomy_scratch(model: QModel, plan: ArenaPlan, growth: float = DEFAULT_S
     if growth < 0:
         raise ValueError(f"scratch growth must be 0 or more, got {growth}")
     limit = plan.size + int(plan.size * growth)
+    # What a trial changes is one layer's scratch: the tyings and the least scratch are the same for all.
+    inputs = plan_inputs(model)
     roomy: dict[int, int] = {}
     best = plan
     for step, layer in enumerate(model.layers):
         size = kernels.roomy_scratch_bytes(layer, model.tensors)
-        if size <= kernels.scratch_bytes(layer, model.tensors):
+        if size <= inputs.least_scratch[step]:
             continue
-        trial = plan_arena(model, roomy={**roomy, step: size})
-        if (trial.size <= limit and trial.slices.keys() == plan.slices.keys()
+        # None: the arena would exceed the limit (arenas of limit + 1 bytes or more are not looked for).
+        trial = smallest_plan(inputs, tuple(greedy.ORDERS), {**roomy, step: size}, below=limit + 1)
+        if (trial is not None and trial.slices.keys() == plan.slices.keys()
                 and trial.views.keys() == plan.views.keys()):
             roomy[step], best = size, trial
     return best

@@ -4,7 +4,8 @@ its input; a chain of such layers is one group, placed as a unit)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import accumulate
 
 
 @dataclass(frozen=True)
@@ -28,31 +29,59 @@ class Group:
     shift between them is one the layer's kernel allows."""
 
     members: tuple[tuple[Buffer, int], ...]
+    # Summaries the placement orders sort by, worked out once here; not part of equality.
+    span: int = field(init=False, repr=False, compare=False)  # bytes from the group's start to its top
+    first_use: int = field(init=False, repr=False, compare=False)
+    last_use: int = field(init=False, repr=False, compare=False)
+    largest: int = field(init=False, repr=False, compare=False)  # the largest member's bytes
+    area: int = field(init=False, repr=False, compare=False)  # bytes times steps over the members
 
-    @property
-    def span(self) -> int:
-        return max(rel + b.size for b, rel in self.members)
-
-    @property
-    def first_use(self) -> int:
-        return min(b.first_use for b, _ in self.members)
-
-    @property
-    def last_use(self) -> int:
-        return max(b.last_use for b, _ in self.members)
-
-    @property
-    def largest(self) -> int:
-        return max(b.size for b, _ in self.members)
-
-    @property
-    def area(self) -> int:
-        """Bytes times steps: how much of the arena's time-by-offset plane the group covers."""
-        return sum(b.size * (b.last_use - b.first_use + 1) for b, _ in self.members)
+    def __post_init__(self) -> None:
+        summaries = dict(
+            span=max(rel + b.size for b, rel in self.members),
+            first_use=min(b.first_use for b, _ in self.members),
+            last_use=max(b.last_use for b, _ in self.members),
+            largest=max(b.size for b, _ in self.members),
+            area=sum(b.size * (b.last_use - b.first_use + 1) for b, _ in self.members),
+        )
+        for name, value in summaries.items():
+            object.__setattr__(self, name, value)  # the way to set a frozen dataclass's field
 
     def live_bytes(self, step: int) -> int:
         """Bytes the group occupies at one step: the union of its members alive then."""
         return union_length([(rel, rel + b.size) for b, rel in self.members if b.alive_at(step)])
+
+    def live_bytes_by_step(self) -> dict[int, int]:
+        """`live_bytes` at every step where a member is alive (0 at the others)."""
+        alive: dict[int, list[tuple[int, int]]] = {}
+        for b, rel in self.members:
+            for step in range(b.first_use, b.last_use + 1):
+                alive.setdefault(step, []).append((rel, rel + b.size))
+        return {step: union_length(extents) for step, extents in alive.items()}
+
+
+def live_bytes_per_step(groups: list[Group]) -> dict[int, int]:
+    """The bytes the groups occupy at each step from the first use to the last: the sum of
+    `Group.live_bytes`, by a difference array."""
+    if not groups:
+        return {}
+    first = min(g.first_use for g in groups)
+    steps = max(g.last_use for g in groups) + 1 - first
+    changes = [0] * (steps + 1)  # changes[i]: bytes that start (+) or stop (-) being alive at step first + i
+    for g in groups:
+        if len(g.members) == 1:
+            changes[g.first_use - first] += g.span
+            changes[g.last_use + 1 - first] -= g.span
+        else:
+            for step, live in g.live_bytes_by_step().items():
+                changes[step - first] += live
+                changes[step + 1 - first] -= live
+    return dict(enumerate(accumulate(changes[:-1]), start=first))
+
+
+def peak_live_bytes(groups: list[Group]) -> int:
+    """The most bytes the groups occupy at one step (0 without groups)."""
+    return max(live_bytes_per_step(groups).values(), default=0)
 
 
 def union_length(intervals: list[tuple[int, int]]) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-from mcuq.plan.arena import plan_arena
+from mcuq.plan.arena import least_arena
 from mcuq.qir.model import QModel
 
 ORDER_LIMIT = 48  # topological orders tried: enough for every branch choice of ResNet-like models
@@ -53,9 +53,10 @@ def reorder(model: QModel, order: tuple[int, ...]) -> QModel:
 def best_schedule(model: QModel, limit: int = ORDER_LIMIT) -> QModel:
     """The model with its layers in the order that gives the smallest arena (the given order on ties)."""
     best, best_size = model, None
+    memo: dict = {}  # sizes and in-place shifts depend on the layers, not on their order: worked out once
     for order in topological_orders(model, limit):
         candidate = reorder(model, order)
-        size = plan_arena(candidate).size
-        if best_size is None or size < best_size:
+        size = least_arena(candidate, below=best_size, memo=memo)  # None: not smaller than the best
+        if size is not None:
             best, best_size = candidate, size
     return best
