@@ -20,5 +20,5 @@ from mcuq.plan.concat import Slice, slice_writes
 from mcuq.plan.planner import ArenaPlanner
 from mcuq.plan.schedule import best_schedule
 
-__all__ = ["ALIGNMENT", "DEFAULT_SCRATCH_GROWTH", "ArenaPlan", "ArenaPlanner", "Slice", "best_schedule", "inplace_layers", "lifetimes",
-           "plan_arena", "scratch_name", "slice_writes", "with_roomy_scratch"]
+__all__ = ["ALIGNMENT", "DEFAULT_SCRATCH_GROWTH", "ArenaPlan", "ArenaPlanner", "Slice", "best_schedule",
+           "inplace_layers", "lifetimes", "plan_arena", "scratch_name", "slice_writes", "with_roomy_scratch"]
