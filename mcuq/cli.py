@@ -167,8 +167,10 @@ def run_compile(args: argparse.Namespace) -> int:
     for warning in r.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{compiled.c_path}  {compiled.h_path}")
+    growth = r["memory"]["scratch_growth_bytes"]
+    least = f" ({r['memory']['least_arena_bytes']:,} B with each kernel's least scratch)" if growth else ""
     print(f"layers {len(r['layers'])}, MACs {r['totals']['macs']:,}, weights {r['totals']['weight_bytes']:,} B, "
-          f"arena {r['totals']['arena_bytes']:,} B")
+          f"arena {r['totals']['arena_bytes']:,} B{least}")
     int16 = r["precision"]["int16_layers"]
     if int16:
         print(f"int16 activations in {len(int16)} layers ({r['precision']['boundaries']} int8/int16 boundaries): "

@@ -10,6 +10,7 @@ those inputs get no buffer, and the Concat's output is alive from its first slic
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from mcuq.plan import greedy
@@ -45,6 +46,13 @@ class ArenaPlan:
     slices: dict[str, Slice] = field(default_factory=dict)  # Concat input -> where its producer writes it
     views: dict[str, View] = field(default_factory=dict)  # Slice output -> the bytes of its input it is
     strategy: str = ""
+    # The arena with every kernel's least scratch (`with_roomy_scratch` may grow it for faster paths); 0: ``size``.
+    least_size: int = 0
+
+    @property
+    def scratch_growth_bytes(self) -> int:
+        """What the faster paths' larger scratch added to the least arena."""
+        return self.size - (self.least_size or self.size)
 
 
 def lifetimes(model: QModel) -> dict[str, tuple[int, int]]:
@@ -302,4 +310,4 @@ def with_roomy_scratch(model: QModel, plan: ArenaPlan, growth: float = DEFAULT_S
         if (trial is not None and trial.slices.keys() == plan.slices.keys()
                 and trial.views.keys() == plan.views.keys()):
             roomy[step], best = size, trial
-    return best
+    return dataclasses.replace(best, least_size=plan.least_size or plan.size)

@@ -134,6 +134,7 @@ def memory_section(model: QModel, plan: ArenaPlan) -> dict:
         live.append(union_length([(x["offset"], x["offset"] + x["size"]) for x in buffers
                                   if x["first_use"] <= step <= x["last_use"]]))
     return dict(arena_bytes=plan.size, lower_bound=plan.lower_bound, strategy=plan.strategy,
+                least_arena_bytes=plan.size - plan.scratch_growth_bytes, scratch_growth_bytes=plan.scratch_growth_bytes,
                 steps=len(model.layers), inplace_layers=len(plan.inplace), concat_slices=len(plan.slices),
                 buffers=buffers, live_bytes=live)
 

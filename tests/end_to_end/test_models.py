@@ -90,6 +90,9 @@ def test_resnet8(zoo, tmp_path):
     _check_c_apis(compiled, x[50])
     report = json.loads((tmp_path / "rn8" / "report.json").read_text())
     assert report["totals"]["macs"] == 12_501_632
+    growth, least = report["memory"]["scratch_growth_bytes"], report["memory"]["least_arena_bytes"]
+    assert growth > 0 and f"Of it, {growth:,} B\nare larger scratch" in (tmp_path / "rn8" / "report.md").read_text()
+    assert f"the arena is\n{least:,} B (`--scratch-growth 0`)" in (tmp_path / "rn8" / "report.md").read_text()
 
 
 def test_bundled_example(tmp_path):

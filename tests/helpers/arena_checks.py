@@ -77,3 +77,6 @@ def assert_arena_least_then_grown(compiled, least_bound: int) -> None:
     least = least_plan.size
     assert least_plan.lower_bound <= least <= least_bound, (least_plan.lower_bound, least, least_bound)
     assert least <= compiled.arena_size <= least + int(least * DEFAULT_SCRATCH_GROWTH), (compiled.arena_size, least)
+    # The report says both: the arena, and what it would be with each kernel's least scratch.
+    memory = compiled.report["memory"]
+    assert (memory["least_arena_bytes"], memory["scratch_growth_bytes"]) == (least, compiled.arena_size - least)
