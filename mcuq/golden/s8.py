@@ -117,8 +117,12 @@ def _padded_with_offset(x: np.ndarray, offset: int, padding: tuple[int, int, int
 
 
 def _offset_absmax(x: np.ndarray, offset: int = 0) -> int:
-    """max |x + offset| without building x + offset (nor |x|, which wraps for an int8 -128)."""
-    return max(abs(int(x.min()) + offset), abs(int(x.max()) + offset)) if x.size else 0
+    """The largest of |x| and |x + offset| (both pass through the product's type, see
+    `_padded_with_offset`), without building x + offset (nor |x|, which wraps for an int8 -128)."""
+    if not x.size:
+        return 0
+    lo, hi = int(x.min()), int(x.max())
+    return max(abs(lo), abs(hi), abs(lo + offset), abs(hi + offset))
 
 
 FLOAT64_EXACT = 2**53  # integers up to this magnitude, and every sum of them below it, are exact in float64

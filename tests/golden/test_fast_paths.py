@@ -179,3 +179,13 @@ def test_chunked_matmul_sums_chunks_that_float32_holds_but_not_their_total():
     dtype, chunk = s8.exact_plan(255, 127, 600)
     assert dtype is np.float32 and chunk < 600
     np.testing.assert_array_equal(s8.chunked_matmul(a, b, chunk), np.full((2, 3), 255 * 127 * 600))
+
+
+def test_conv_input_beyond_float32_before_its_offset_stays_exact():
+    # x + offset = 2**24 - 1 fits float32 exactly, x = 2**24 + 1 does not: the plan must see both.
+    x = np.full((1, 1, 1, 1), (1 << 24) + 1, dtype=np.int64)
+    ones = np.ones(1, np.int32)
+    p = qir.ConvParams(np.ones((1, 1, 1, 1), np.int8), np.zeros(1), ones, ones, -2, 0, (1, 1), (1, 1), (0, 0, 0, 0),
+                       -128, 127)
+    layer, tensors = make_layer(qir.QOp.CONV, p, [x.shape], (1, 1, 1, 1))
+    assert int(s8.conv_accumulator(layer, [x], tensors).reshape(-1)[0]) == (1 << 24) - 1
