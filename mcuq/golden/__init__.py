@@ -20,7 +20,8 @@ from mcuq import qir
 from mcuq.golden import recurrent, s8, s16
 from mcuq.golden.s8 import SOFTMAX_MAX_ROW, as_shape  # noqa: F401 - SOFTMAX_MAX_ROW is part of the API
 
-__all__ = ["SOFTMAX_MAX_ROW", "batchable", "batched_tensors", "run_layer", "run_model", "run_samples"]
+__all__ = ["SOFTMAX_MAX_ROW", "batchable", "batched_tensors", "run_layer", "run_model", "run_samples", "run_stacked",
+           "split_samples"]
 # --------------------------------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------------------------------
@@ -78,11 +79,24 @@ def batchable(model: qir.QModel) -> bool:
     return all(layer.op is not qir.QOp.TRANSPOSE or layer.params.perm[0] == 0 for layer in model.layers)
 
 
+def run_stacked(model: qir.QModel, name: str, x: np.ndarray) -> dict[str, np.ndarray] | None:
+    """`run_model` on all N samples stacked on the first axis of ``x`` (fed to input ``name``) at once: every
+    activation with the samples on its first axis; None where some layer cannot run on a batch."""
+    if not batchable(model):
+        return None
+    return run_model(model, {name: x}, batched_tensors(model.tensors, len(x)))
+
+
 def run_samples(model: qir.QModel, name: str, x: np.ndarray) -> list[dict[str, np.ndarray]]:
     """`run_model` on each of N samples stacked on the first axis of ``x`` (fed to input ``name``): every
     activation of each sample. All samples at once where every layer allows it (integer arithmetic: the
-    same values as one at a time), else one by one."""
-    if not batchable(model):
+    same values as one at a time, see `run_stacked`), else one by one."""
+    values = run_stacked(model, name, x)
+    if values is None:
         return [run_model(model, {name: x[i : i + 1]}) for i in range(len(x))]
-    values = run_model(model, {name: x}, batched_tensors(model.tensors, len(x)))
-    return [{tensor: v[i : i + 1] for tensor, v in values.items()} for i in range(len(x))]
+    return split_samples(values, len(x))
+
+
+def split_samples(values: dict[str, np.ndarray], n: int) -> list[dict[str, np.ndarray]]:
+    """`run_stacked`'s activations as one dictionary per sample (views, batch 1)."""
+    return [{tensor: v[i : i + 1] for tensor, v in values.items()} for i in range(n)]

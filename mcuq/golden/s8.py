@@ -68,6 +68,26 @@ def _check_window(
         raise ValueError(f"{what}: output H,W {tuple(out_hw)} but the window gives {expected}")
 
 
+def _window_view(
+    xp: np.ndarray,
+    out_hw: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> np.ndarray:
+    """Padded [N,Hp,Wp,C] -> read-only view [N,OH,OW,KH,KW,C] of each output pixel's receptive field: strides
+    step by ``stride`` between output pixels and by ``dilation`` between taps, so nothing is copied."""
+    (oh, ow), (kh, kw) = out_hw, kernel
+    last_row = (oh - 1) * stride[0] + (kh - 1) * dilation[0]
+    last_col = (ow - 1) * stride[1] + (kw - 1) * dilation[1]
+    if oh and ow and (last_row >= xp.shape[1] or last_col >= xp.shape[2]):  # as_strided does not check
+        raise ValueError(f"windows reach row {last_row}, column {last_col} of a {xp.shape[1:3]} input")
+    sn, sh, sw, sc = xp.strides
+    shape = (xp.shape[0], oh, ow, kh, kw, xp.shape[3])
+    strides = (sn, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1], sc)
+    return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
+
+
 def _windows(
     x: np.ndarray,
     out_hw: tuple[int, int],
@@ -77,33 +97,80 @@ def _windows(
     padding: tuple[int, int, int, int],
     fill: int,
 ) -> np.ndarray:
-    """[N,H,W,C] -> [N,OH,OW,KH,KW,C]: each output pixel's receptive field, out-of-bounds = fill."""
+    """[N,H,W,C] -> [N,OH,OW,KH,KW,C] (a read-only view): each output pixel's receptive field,
+    out-of-bounds = fill."""
     top, left, bottom, right = padding
     xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=fill)
-    oh, ow = out_hw
-    rows = np.arange(oh)[:, None] * stride[0] + np.arange(kernel[0])[None, :] * dilation[0]  # [OH,KH]
-    cols = np.arange(ow)[:, None] * stride[1] + np.arange(kernel[1])[None, :] * dilation[1]  # [OW,KW]
-    return xp[:, rows[:, None, :, None], cols[None, :, None, :], :]
+    return _window_view(xp, out_hw, kernel, stride, dilation)
+
+
+def _padded_with_offset(x: np.ndarray, offset: int, padding: tuple[int, int, int, int], dtype) -> np.ndarray:
+    """x + offset in ``dtype``, zero-padded: padding contributes (zero_point + input_offset) = 0 to a
+    convolution, as CMSIS-NN's zero-filled im2col."""
+    top, left, bottom, right = padding
+    n, h, w, c = x.shape
+    xp = np.zeros((n, h + top + bottom, w + left + right, c), dtype)
+    inner = xp[:, top : top + h, left : left + w]
+    inner[...] = x
+    inner += offset
+    return xp
+
+
+def _offset_absmax(x: np.ndarray, offset: int = 0) -> int:
+    """The largest of |x| and |x + offset| (both pass through the product's type, see
+    `_padded_with_offset`), without building x + offset (nor |x|, which wraps for an int8 -128)."""
+    if not x.size:
+        return 0
+    lo, hi = int(x.min()), int(x.max())
+    return max(abs(lo), abs(hi), abs(lo + offset), abs(hi + offset))
 
 
 FLOAT64_EXACT = 2**53  # integers up to this magnitude, and every sum of them below it, are exact in float64
+FLOAT32_EXACT = 2**24  # the same for float32
+#: Fewest products per exact float32 chunk worth splitting a dot product for (int16 activations allow
+#: only a few): below it float64 in one go is faster.
+MIN_FLOAT32_CHUNK = 64
+
+
+def exact_plan(a_absmax: int, b_absmax: int, inner: int) -> tuple[type, int]:
+    """(dtype, chunk) for an exact integer product of matrices with entries up to ``a_absmax`` and
+    ``b_absmax`` in magnitude over an ``inner`` axis, summed ``chunk`` products at a time (`chunked_matmul`).
+
+    A BLAS product in a float type is exact when the sum of |products| stays below the type's exact
+    range: then every partial sum, in any order and with or without fused multiply-adds, is an integer
+    the type holds. float32 (twice BLAS's float64 speed, half the memory) where chunks of at least
+    `MIN_FLOAT32_CHUNK` products stay below 2**24 (the chunk results are then added in float64, exact
+    below 2**53); else float64 in one go below 2**53; else int64. Decided on the operands' bounds before
+    they are expanded (im2col), so the expanded copy is made once, in the type the product takes."""
+    product = a_absmax * b_absmax
+    if product * inner >= FLOAT64_EXACT:
+        return np.int64, max(inner, 1)
+    per_chunk = (FLOAT32_EXACT - 1) // product if product else inner
+    if per_chunk >= min(inner, MIN_FLOAT32_CHUNK):
+        return np.float32, max(min(per_chunk, inner), 1)
+    return np.float64, max(inner, 1)
+
+
+def chunked_matmul(a: np.ndarray, b: np.ndarray, chunk: int) -> np.ndarray:
+    """``a @ b`` (a [..., M, K], b [..., K, N], of `exact_plan`'s dtype) summed over K ``chunk`` at a
+    time: each chunk's product in the operands' type, the chunks added in float64 (exact, see
+    `exact_plan`); one product where a single chunk covers K."""
+    k = a.shape[-1]
+    if chunk >= k:
+        return a @ b
+    total = None
+    for start in range(0, k, chunk):
+        part = a[..., start : start + chunk] @ b[..., start : start + chunk, :]
+        total = part.astype(np.float64) if total is None else np.add(total, part, out=total)
+    return total
 
 
 def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` of integer matrices as int64, through float64 BLAS where that is exact: numpy has no
-    BLAS for integers, and its int64 product is many times slower. Exact when the sum of |products|
-    over the inner axis stays below 2**53 (then every partial sum, in any order, is an integer that
-    float64 holds), which int8 and int16 activations times int8 weights meet by far; else int64."""
-    dtype = exact_dtype(a, b, a.shape[-1])
-    return (a.astype(dtype, copy=False) @ b.astype(dtype, copy=False)).astype(np.int64, copy=False)
-
-
-def exact_dtype(a: np.ndarray, b: np.ndarray, inner: int):
-    """float64 where products of ``a``'s and ``b``'s values summed ``inner`` at a time are exact in it (see
-    `exact_matmul`), else int64: decided on the operands before they are expanded (im2col), so the
-    expanded copy is made once, in the type the product takes."""
-    bound = float(np.abs(a).max(initial=0)) * float(np.abs(b).max(initial=0)) * inner
-    return np.float64 if bound < FLOAT64_EXACT else np.int64
+    """``a @ b`` of integer matrices as int64, through float BLAS where that is exact (`exact_plan`):
+    numpy has no BLAS for integers, and its int64 product is many times slower."""
+    dtype, chunk = exact_plan(_offset_absmax(a), _offset_absmax(b), a.shape[-1])
+    product = chunked_matmul(a.astype(dtype, copy=False), b.astype(dtype, copy=False), chunk)
+    return product.astype(np.int64, copy=False)
 
 
 def _check_acc(acc: np.ndarray, what: str) -> None:
@@ -112,8 +179,9 @@ def _check_acc(acc: np.ndarray, what: str) -> None:
 
 
 def _requant_out(acc: np.ndarray, mult, shift, out_offset: int, act_min: int, act_max: int) -> np.ndarray:
-    out = fp.requantize(acc, mult, shift) + out_offset
-    return _to_int8(np.clip(out, act_min, act_max))
+    out = fp.requantize(acc, mult, shift)  # a new array: changed in place below
+    out += out_offset
+    return _to_int8(np.clip(out, act_min, act_max, out=out))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -127,8 +195,8 @@ def conv_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[s
     p: qir.ConvParams = layer.params
     in_shape = tensors[layer.inputs[0]].shape
     out_shape = tensors[layer.output].shape
-    x = as_shape(inputs[0], in_shape, layer.name).astype(np.int64)
-    w = np.asarray(p.weights, dtype=np.int64)
+    x = as_shape(inputs[0], in_shape, layer.name)
+    w = np.asarray(p.weights)
     n, _, _, c_in = in_shape
     on, oh, ow, c_out = out_shape
     c_out_w, kh, kw, cg = w.shape
@@ -136,35 +204,44 @@ def conv_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[s
     if g < 1 or c_in != cg * g or c_out != c_out_w or c_out % g or on != n:
         raise ValueError(f"{layer.name}: conv shapes {in_shape} * {w.shape} (groups {g}) -> {out_shape}")
     _check_window(layer.name, in_shape[1:3], (oh, ow), (kh, kw), p.stride, p.dilation, p.padding)
-    x = x + p.input_offset
-    dtype = exact_dtype(x, w, kh * kw * cg)
-    # Padding contributes (zero_point + input_offset) = 0, as CMSIS-NN's zero-filled im2col.
-    win = _windows(x.astype(dtype), (oh, ow), (kh, kw), p.stride, p.dilation, p.padding, 0)
-    og = c_out // g
-    acc = np.empty((n, oh, ow, c_out), dtype=np.int64)
-    for gi in range(g):
-        cols = win[..., gi * cg : (gi + 1) * cg].reshape(n * oh * ow, kh * kw * cg)
-        wg = w[gi * og : (gi + 1) * og].reshape(og, kh * kw * cg).astype(dtype)
-        acc[..., gi * og : (gi + 1) * og] = (cols @ wg.T).reshape(n, oh, ow, og)  # exact: see exact_dtype
-    return acc + np.asarray(p.bias, dtype=np.int64)
+    og, k = c_out // g, kh * kw * cg
+    dtype, chunk = exact_plan(_offset_absmax(x, p.input_offset), _offset_absmax(w), k)
+    win = _window_view(_padded_with_offset(x, p.input_offset, p.padding, dtype), (oh, ow), (kh, kw), p.stride,
+                       p.dilation)
+    # im2col of every group at once, [G, N*OH*OW, KH*KW*Cg] (one copy), against weights [G, KH*KW*Cg, Og].
+    cols = np.ascontiguousarray(win.reshape(n, oh, ow, kh, kw, g, cg).transpose(5, 0, 1, 2, 3, 4, 6))
+    wg = w.reshape(g, og, k).transpose(0, 2, 1).astype(dtype)
+    acc = chunked_matmul(cols.reshape(g, n * oh * ow, k), wg, chunk)  # exact: see exact_plan
+    acc = acc.transpose(1, 0, 2).reshape(n, oh, ow, c_out).astype(np.int64)
+    acc += np.asarray(p.bias, dtype=np.int64)
+    return acc
 
 
 def depthwise_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:
-    """Depthwise conv up to requantization (int64 [N,OH,OW,C_out]); shared by the int8 and int16 kernels."""
+    """Depthwise conv up to requantization (int64 [N,OH,OW,C_out]); shared by the int8 and int16 kernels.
+    Summed tap by tap over strided views of the padded input, in int32 where no partial sum can leave it."""
     p: qir.DepthwiseConvParams = layer.params
     in_shape = tensors[layer.inputs[0]].shape
     out_shape = tensors[layer.output].shape
-    x = as_shape(inputs[0], in_shape, layer.name).astype(np.int64)
-    w = np.asarray(p.weights, dtype=np.int64)
+    x = as_shape(inputs[0], in_shape, layer.name)
+    w = np.asarray(p.weights)
     n, _, _, c_in = in_shape
     on, oh, ow, c_out = out_shape
     _, kh, kw, c_out_w = w.shape
     if p.ch_mult < 1 or c_out != c_in * p.ch_mult or c_out_w != c_out or on != n:
         raise ValueError(f"{layer.name}: depthwise shapes {in_shape} * {w.shape} -> {out_shape}")
     _check_window(layer.name, in_shape[1:3], (oh, ow), (kh, kw), p.stride, p.dilation, p.padding)
-    win = _windows(x + p.input_offset, (oh, ow), (kh, kw), p.stride, p.dilation, p.padding, 0)
-    win = np.repeat(win, p.ch_mult, axis=-1)  # output channel c*ch_mult + m reads input channel c
-    return np.einsum("nhwijc,ijc->nhwc", win, w[0]) + np.asarray(p.bias, dtype=np.int64)
+    x = np.repeat(x, p.ch_mult, axis=-1)  # output channel c*ch_mult + m reads input channel c
+    bound = _offset_absmax(x, p.input_offset) * _offset_absmax(w) * kh * kw
+    dtype = np.int32 if bound <= fp.INT32_MAX else np.int64
+    win = _window_view(_padded_with_offset(x, p.input_offset, p.padding, dtype), (oh, ow), (kh, kw), p.stride,
+                       p.dilation)
+    taps = w[0].astype(dtype)
+    acc = np.zeros((n, oh, ow, c_out), dtype)
+    for i in range(kh):
+        for j in range(kw):
+            acc += win[:, :, :, i, j, :] * taps[i, j]
+    return acc.astype(np.int64) + np.asarray(p.bias, dtype=np.int64)
 
 
 def fc_accumulator(layer: qir.Layer, inputs: list[np.ndarray], tensors: dict[str, qir.QTensor]) -> np.ndarray:

@@ -291,11 +291,50 @@ def rounding_divide_by_pot(x, exponent) -> np.ndarray:
 def requantize(val, multiplier, shift) -> np.ndarray:
     """``arm_nn_requantize`` (default double rounding): the left part of the shift is applied
     first (in int32, wrapping as the C does), then the rounding doubling high multiply, then the
-    rounding right shift."""
-    val, multiplier, shift = np.broadcast_arrays(_i64(val), _i64(multiplier), _i64(shift))
+    rounding right shift.
+
+    The same values as ``rounding_divide_by_pot(doubling_high_mult_no_sat(_wrap32(val << left),
+    multiplier), right)`` (the tests keep that form as the reference), computed for speed: per-channel
+    multipliers and shifts stay small arrays that broadcast in each step (no full-size shift, mask and
+    threshold arrays), the left shift is skipped where every shift is <= 0, and the steps work in
+    place on one int64 array."""
+    val, multiplier, shift = _i64(val), _i64(multiplier), _i64(shift)
+    shape = np.broadcast_shapes(val.shape, multiplier.shape, shift.shape)
     left = np.maximum(shift, 0)
+    shifted = val << left if left.any() else val
+    high = _doubling_high_mult_in_place(np.broadcast_to(shifted, shape).astype(np.int32), multiplier)
     right = np.maximum(-shift, 0)
-    return rounding_divide_by_pot(doubling_high_mult_no_sat(_wrap32(val << left), multiplier), right)
+    if right.max(initial=0) > 31:  # beyond the C's range: the general form
+        return rounding_divide_by_pot(high, right)
+    return _rounding_shift_right_in_place(high, right)
+
+
+def _doubling_high_mult_in_place(a32: np.ndarray, multiplier: np.ndarray) -> np.ndarray:
+    """``doubling_high_mult_no_sat(a32, multiplier)`` for int32 ``a32``, as a new int64 array."""
+    out = a32.astype(np.int64)
+    out *= multiplier
+    out += 1 << 30
+    out >>= 31
+    # With |multiplier| <= INT32_MAX, (a * b + 2^30) >> 31 lies in int32 and the wrap changes nothing.
+    if multiplier.size and (multiplier.min() < -INT32_MAX or multiplier.max() > INT32_MAX):
+        out = _wrap32(out)
+    return out
+
+
+def _rounding_shift_right_in_place(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """``rounding_divide_by_pot(x, exponent)`` for int32 values in the int64 array ``x`` (changed in place)
+    and exponents in [0, 31]: floor((x + 2^(e-1) - [x < 0]) / 2^e) for e > 0, which rounds half away
+    from zero (for x < 0 a remainder of exactly half then stays below the next multiple); x for e = 0."""
+    if not exponent.any():
+        return x
+    positive = exponent > 0
+    negative_one = x >> 63  # -1 where x < 0, else 0
+    if not positive.all():
+        negative_one &= np.where(positive, -1, 0)  # no correction where e = 0
+    x += np.where(positive, np.int64(1) << np.maximum(exponent - 1, 0), 0)
+    x += negative_one
+    x >>= exponent
+    return x
 
 
 def reduce_multiplier(multiplier) -> np.ndarray:

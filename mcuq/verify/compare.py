@@ -67,6 +67,12 @@ def lsb_mismatch(golden_out: np.ndarray, c_out: np.ndarray) -> tuple[int, int]:
     return int(np.count_nonzero(diff)), int(diff.max(initial=0))
 
 
+def energy(reference: np.ndarray, test: np.ndarray) -> tuple[float, float]:
+    """(sum of reference², sum of (reference - test)²) in float64."""
+    ref = reference.astype(np.float64)
+    return float(np.sum(ref**2)), float(np.sum((ref - test) ** 2))
+
+
 @dataclass
 class SqnrAccumulator:
     """SQNR over many samples without keeping them: running sums of signal and noise energy."""
@@ -75,9 +81,30 @@ class SqnrAccumulator:
     noise: dict[str, float] = field(default_factory=dict)
 
     def add(self, name: str, reference: np.ndarray, test: np.ndarray) -> None:
-        ref = reference.astype(np.float64)
-        self.signal[name] = self.signal.get(name, 0.0) + float(np.sum(ref**2))
-        self.noise[name] = self.noise.get(name, 0.0) + float(np.sum((ref - test) ** 2))
+        self.add_energy(name, *energy(reference, test))
+
+    def add_energy(self, name: str, signal: float, noise: float) -> None:
+        """Add sums of squares that `energy` gave (for a comparison that counts under several names)."""
+        self.signal[name] = self.signal.get(name, 0.0) + signal
+        self.noise[name] = self.noise.get(name, 0.0) + noise
+
+    def add_samples(self, name: str, reference: np.ndarray, test: np.ndarray) -> None:
+        """`add` of each sample (first axis) in turn, with one numpy reduction per tensor instead of one
+        per sample: each row's sum is the same pairwise sum over the same contiguous values as a
+        one-sample array's, and the Python sums take the rows in sample order, so the totals are those
+        of `add`. Arrays whose layout could change that order go sample by sample."""
+        if reference.shape != test.shape or not (reference.flags.c_contiguous and test.flags.c_contiguous):
+            for i in range(len(reference)):
+                self.add(name, reference[i : i + 1], test[i : i + 1])
+            return
+        rows = reference.astype(np.float64).reshape(len(reference), -1)
+        signal = np.sum(rows**2, axis=1).tolist()
+        noise = np.sum((rows - test.reshape(len(test), -1)) ** 2, axis=1).tolist()
+        total_signal, total_noise = self.signal.get(name, 0.0), self.noise.get(name, 0.0)
+        for s, n in zip(signal, noise):
+            total_signal += s
+            total_noise += n
+        self.signal[name], self.noise[name] = total_signal, total_noise
 
     def sqnr_db(self) -> dict[str, float]:
         out = {}
@@ -90,6 +117,23 @@ class SqnrAccumulator:
 
 def _quiet(_: str) -> None:
     pass
+
+
+def _add_layer_sqnr(layer_sqnr: SqnrAccumulator, qmodel: QModel, float_values: dict[str, np.ndarray],
+                    golds: list[dict[str, np.ndarray]], stacked: dict[str, np.ndarray] | None) -> None:
+    """Each activation's (golden, dequantized) noise against the float IR's same tensor, sample by sample:
+    the whole batch per tensor where the golden model ran it at once (``stacked``)."""
+    for name, t in qmodel.tensors.items():
+        float_name = qmodel.float_name(name)
+        if name not in golds[0] or float_name not in float_values:  # not the inputs of requantizing tables
+            continue
+        if stacked is not None:
+            layer_sqnr.add_samples(name, float_values[float_name],
+                                   quant.dequantize(stacked[name], t.scale, t.zero_point))
+            continue
+        for i, gold in enumerate(golds):
+            real = quant.dequantize(gold[name], t.scale, t.zero_point)
+            layer_sqnr.add(name, float_values[float_name][i : i + 1], real)
 
 
 def verify_model(model_path: Path, graph: Graph, qmodel: QModel, host: HostModel, samples_ir: np.ndarray,
@@ -108,7 +152,8 @@ def verify_model(model_path: Path, graph: Graph, qmodel: QModel, host: HostModel
     quarter = max(1, len(samples_ir) // 4)
     for start, float_values in zip(range(0, len(samples_ir), float_exec.BATCH), runs.batches()):
         q = quant.quantize_input(samples_ir[start : start + float_exec.BATCH], in_t.scale, in_t.zero_point)
-        golds = golden.run_samples(qmodel, in_t.name, q)  # the golden model on the whole batch at once
+        stacked = golden.run_stacked(qmodel, in_t.name, q)  # the golden model on the whole batch at once
+        golds = golden.run_samples(qmodel, in_t.name, q) if stacked is None else golden.split_samples(stacked, len(q))
         for i, gold in enumerate(golds):
             if start + i and (start + i) % quarter == 0:
                 say(f"  {start + i}/{len(samples_ir)} samples: C and golden model agree so far" if mismatches == 0
@@ -118,11 +163,7 @@ def verify_model(model_path: Path, graph: Graph, qmodel: QModel, host: HostModel
                 mismatches += n
                 max_lsb = max(max_lsb, m)
                 c_outs[k].append(y)
-            for name, t in qmodel.tensors.items():
-                float_name = qmodel.float_name(name)
-                if name in gold and float_name in float_values:  # not the inputs of requantizing tables
-                    real = quant.dequantize(gold[name], t.scale, t.zero_point)
-                    layer_sqnr.add(name, float_values[float_name][i : i + 1], real)
+        _add_layer_sqnr(layer_sqnr, qmodel, float_values, golds, stacked)
 
     raw_outs, engine = reference_outputs(model_path, graph, data.to_onnx_layout(samples_ir, graph))
     float_outs = real_outputs(graph, raw_outs)

@@ -35,7 +35,7 @@ from mcuq.ir import float_exec
 from mcuq.ir.graph import Graph
 from mcuq.qir.kernels import KERNELS, has_int16_form, kernel_spec
 from mcuq.qir.model import DTYPE_NUMPY, DTYPE_RANGE, Layer, QModel, QOp, QTensor
-from mcuq.verify.compare import SqnrAccumulator
+from mcuq.verify.compare import SqnrAccumulator, energy
 
 MAX_SAMPLES = 256  # the first samples of the verification data are enough for these statistics
 
@@ -54,9 +54,11 @@ SPREAD_HINT = 20.0  # widest channel's max |w| this many times the median channe
 def quantize_real(x: np.ndarray, t: QTensor) -> np.ndarray:
     """Float values onto ``t``'s integer grid (round half away from zero, saturate to its dtype)."""
     scaled = np.asarray(x, dtype=np.float64) / t.scale
-    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) + t.zero_point
+    # trunc(s ± 0.5) is sign(s) * floor(|s| + 0.5) in two passes: float rounding is symmetric about 0.
+    rounded = np.trunc(np.add(scaled, np.copysign(0.5, scaled), out=scaled), out=scaled)
+    rounded += t.zero_point
     lo, hi = DTYPE_RANGE[t.dtype]
-    return np.clip(rounded, lo, hi).astype(DTYPE_NUMPY[t.dtype])
+    return np.clip(rounded, lo, hi, out=rounded).astype(DTYPE_NUMPY[t.dtype])
 
 
 def dequantize(q: np.ndarray, t: QTensor) -> np.ndarray:
@@ -154,6 +156,12 @@ def _float_batches(graph: Graph, samples_ir: np.ndarray, runs: float_exec.FloatR
     yield from itertools.islice(runs.batches(), math.ceil(MAX_SAMPLES / float_exec.BATCH))
 
 
+def _on_grid(real: np.ndarray, t: QTensor) -> tuple[np.ndarray, tuple[float, float]]:
+    """A layer input's float values on ``t``'s grid, and the energies of the values and of the rounding."""
+    q = quantize_real(real, t)
+    return q, energy(real, dequantize(q, t))
+
+
 def _own_pass(graph: Graph, model: QModel, samples_ir: np.ndarray, runs: float_exec.FloatRuns | None = None):
     """Run every layer alone on quantized float inputs; gather own SQNR and output statistics."""
     own, fed = SqnrAccumulator(), SqnrAccumulator()
@@ -162,14 +170,17 @@ def _own_pass(graph: Graph, model: QModel, samples_ir: np.ndarray, runs: float_e
     for values in _float_batches(graph, samples_ir, runs, batchable):
         batch = len(values[graph.inputs[0]])
         tensors = golden.batched_tensors(model.tensors, batch) if batchable else model.tensors
+        grids: dict[str, tuple[np.ndarray, tuple[float, float]]] = {}  # several layers may read one tensor
         for layer in model.layers:
             if any(_float_name(model, n) not in values for n in (*layer.inputs, layer.output)):
                 continue  # a requantizing table after a kernel (QDQ models): no float tensor to compare with
             ins = []
             for name in layer.inputs:
-                real = values[_float_name(model, name)]
-                ins.append(quantize_real(real, model.tensors[name]))
-                fed.add(layer.output, real, dequantize(ins[-1], model.tensors[name]))
+                if name not in grids:
+                    grids[name] = _on_grid(values[_float_name(model, name)], model.tensors[name])
+                q, input_energy = grids[name]
+                ins.append(q)
+                fed.add_energy(layer.output, *input_energy)
             out = golden.run_layer(layer, ins, tensors)
             reference = values[_float_name(model, layer.output)]
             own.add(layer.output, reference, dequantize(out, model.tensors[layer.output]))
