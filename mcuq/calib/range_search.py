@@ -25,6 +25,8 @@ rounded), so the search sees the same 256 levels the model will get:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from mcuq.calib.histogram import Histogram
@@ -56,29 +58,147 @@ def fake_quantize(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 def squared_errors(hist: Histogram, ranges: list[tuple[float, float]]) -> np.ndarray:
     """Total squared quantization error of the histogram's values under each candidate range."""
-    scales, zps = grids(ranges)
-    centers, counts = hist.support()
+    return error_terms(*hist.support(), *grids(ranges)).sum(axis=1)
+
+
+def error_terms(centers: np.ndarray, counts: np.ndarray, scales: np.ndarray, zps: np.ndarray) -> np.ndarray:
+    """n (x - fq(x))^2 of each bin (columns) under each candidate grid (rows)."""
     deq = (levels(centers[None, :], scales[:, None], zps[:, None]) - zps[:, None]) * scales[:, None]
-    return ((centers[None, :] - deq) ** 2 * counts[None, :]).sum(axis=1)
+    return (centers[None, :] - deq) ** 2 * counts[None, :]
 
 
-def best_end(hist: Histogram, fixed: float, extreme: float, high: bool) -> float:
-    """The clipping point for one end (the other end fixed) with the least squared error."""
+# The unit roundoff of float64: every float operation's relative error is at most this.
+ROUNDOFF = 2.0**-53
+
+
+@dataclass(frozen=True)
+class BinMoments:
+    """A histogram's bins, for estimating `squared_errors` of many candidates from a few hundred sums each
+    instead of one term per bin. The centre of bin k is (2k+1) * half (half: half the bin width), so the
+    prefix sums of n, n*m and n*m^2 with m = 2k+1 are exact integers; the centres clipped to the
+    extremes (at most the two outermost bins) are not of that form and are kept apart."""
+
+    first: int  # k of the first bin
+    half: float
+    prefix: tuple[np.ndarray, np.ndarray, np.ndarray]  # exact int64 prefix sums of n, n*m, n*m^2 (length bins+1)
+    apart: tuple[np.ndarray, np.ndarray]  # centres and counts of the bins left out of ``prefix``
+    abs_moment: float  # sum of n*|x| over all bins, for the bound of `estimated_errors`
+    abs_moment_m: float  # sum of n*|m| over the bins in ``prefix``
+
+
+def bin_moments(hist: Histogram) -> BinMoments | None:
+    """`BinMoments` of the histogram; None where int64 could overflow or the bin width is so extreme that
+    float rounding of the estimate is no longer relative (the exact search then does all the work)."""
+    half = hist.width / 2
+    m = 2 * (np.arange(len(hist.counts)) + hist.first) + 1
+    on_grid = m * half == hist.centers
+    n = np.where(on_grid, hist.counts, 0)
+    apart = (~on_grid) & (hist.counts > 0)
+    largest = max(abs(hist.lo), abs(hist.hi))
+    # sum(n * m^2) < 2^62 keeps every prefix sum and difference inside int64.
+    if float(hist.counts.sum()) * float(np.abs(m).max()) ** 2 >= 2.0**62 or not 2.0**-300 < half < 2.0**300 \
+            or largest > 2.0**300:
+        return None
+    sums = tuple(np.concatenate([[0], np.cumsum(term)]) for term in (n, n * m, n * m * m))
+    return BinMoments(hist.first, half, sums, (hist.centers[apart], hist.counts[apart]),
+                      float(np.sum(hist.counts * np.abs(hist.centers))), float(np.sum(n * np.abs(m))))
+
+
+def bins_below(moments: BinMoments, thresholds: np.ndarray) -> np.ndarray:
+    """How many bin centres (2k+1) * half lie below each threshold: ``np.searchsorted(centres, t)``,
+    from arithmetic (t / half is exact, the subtraction may round: off by at most one) and a one-step
+    exact correction, faster than a binary search for each of the ~65,000 thresholds of a search step."""
+    bins = len(moments.prefix[0]) - 1
+    guess = np.clip(np.ceil((thresholds / moments.half - 1) / 2 - moments.first), 0, bins).astype(np.int64)
+
+    def center(index):
+        return (2 * (index + moments.first) + 1) * moments.half
+
+    guess -= (guess > 0) & (center(guess - 1) >= thresholds)
+    guess += (guess < bins) & (center(guess) < thresholds)
+    return guess
+
+
+def estimated_errors(moments: BinMoments, scales: np.ndarray, zps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(estimate, bound) of each candidate grid's `squared_errors`, with |estimate - exact| <= bound.
+
+    A grid maps all bins between two neighbouring rounding thresholds to one level d = q * scale, so
+    their error sum n (x - d)^2 is half^2 S2 - 2 d half S1 + d^2 S0 over the run's exact integer sums
+    S0 = sum n, S1 = sum n m, S2 = sum n m^2. Every term of that expansion, over all runs, is at most
+    G = half^2 sum n m^2 + 2 dmax half sum n |m| + dmax^2 sum n (dmax: the largest |level|), so the
+    bound covers: rounding of the expansions and of the sum over 256 runs (at most 1024 ulps of G in
+    all), the exact sum's own rounding (pairwise summation of non-negative terms: at most bins + 16
+    ulps of G), and bins that the thresholds put one level off from np.round (values within a few
+    ulps of a threshold: their two errors differ by at most 16 ulps of scale * (|x| + scale))."""
+    bins = len(moments.prefix[0]) - 1
+    first_q = INT8_MIN - zps  # level - zero point of the lowest level
+    q = first_q[:, None] + np.arange(INT8_MAX - INT8_MIN + 1)[None, :]
+    edges = np.empty((len(scales), q.shape[1] + 1), np.int64)
+    edges[:, 0], edges[:, -1] = 0, bins
+    edges[:, 1:-1] = bins_below(moments, (q[:, :-1] + 0.5) * scales[:, None])
+    s0, s1, s2 = (np.diff(prefix[edges], axis=1).astype(np.float64) for prefix in moments.prefix)
+    d = q * scales[:, None]  # the dequantized level, as `squared_errors` computes it
+    h = moments.half
+    # half^2 S2 - 2 d half S1 + d^2 S0, as d (d S0 - 2 half S1) + half^2 S2 in place
+    runs = d * s0
+    runs -= (2 * h) * s1
+    runs *= d
+    runs += (h * h) * s2
+    estimate = runs.sum(axis=1)
+    largest = np.maximum(np.abs(first_q), np.abs(first_q + INT8_MAX - INT8_MIN)) * scales
+    total = float(moments.prefix[0][-1])
+    magnitude = h * h * float(moments.prefix[2][-1]) + 2 * largest * h * moments.abs_moment_m
+    magnitude += largest * largest * total
+    x, n = moments.apart
+    if len(x):
+        apart = error_terms(x, n, scales, zps).sum(axis=1)
+        estimate, magnitude = estimate + apart, magnitude + apart
+    count = total + float(n.sum())
+    bound = ROUNDOFF * ((1024 + bins + 16) * magnitude + 16 * scales * (moments.abs_moment + scales * count))
+    return estimate, 2 * bound  # twice the bound: margin for the rounding of the bound itself
+
+
+def least_error(hist: Histogram, moments: BinMoments | None, ranges: list[tuple[float, float]]) -> int:
+    """``np.argmin(squared_errors(hist, ranges))``, computing the exact errors only for the candidates
+    whose estimate (`estimated_errors`) could still be the least: the first minimum of the exact errors
+    has estimate - bound <= its exact error <= every exact error <= every estimate + bound."""
+    if moments is None:
+        return int(np.argmin(squared_errors(hist, ranges)))
+    estimate, bound = estimated_errors(moments, *grids(ranges))
+    contenders = np.flatnonzero(estimate - bound <= np.min(estimate + bound))
+    exact = squared_errors(hist, [ranges[i] for i in contenders])
+    return int(contenders[np.argmin(exact)])
+
+
+def best_end(hist: Histogram, fixed: float, extreme: float, high: bool, moments: BinMoments | None = None) -> float:
+    """The clipping point for one end (the other end fixed) with the least squared error (``moments``:
+    the histogram's `bin_moments`, which make the search faster and leave its result as it is)."""
     candidates = list(extreme * FRACTIONS)
     ranges = [(fixed, c) if high else (c, fixed) for c in candidates]
-    return float(candidates[int(np.argmin(squared_errors(hist, ranges)))])
+    return float(candidates[least_error(hist, moments, ranges)])
 
 
 def mse_range(hist: Histogram) -> tuple[float, float]:
     lo, hi = min(hist.lo, 0.0), max(hist.hi, 0.0)
     if not len(hist.counts):
         return lo, hi  # only zeros (or nothing) seen
+    moments = bin_moments(hist)
+    # A search step is a pure function of the fixed end: once a round repeats a step, the rounds after it
+    # repeat it too, and the steps already taken are looked up instead of searched again (a non-negative
+    # tensor's search is then one step, not MSE_ROUNDS).
+    searched: dict[tuple[float, bool], float] = {}
+
+    def step(fixed: float, extreme: float, high: bool) -> float:
+        if (fixed, high) not in searched:
+            searched[fixed, high] = best_end(hist, fixed, extreme, high, moments)
+        return searched[fixed, high]
+
     new_lo, new_hi = lo, hi
     for _ in range(MSE_ROUNDS):
         if hi > 0:
-            new_hi = best_end(hist, new_lo, hi, high=True)
+            new_hi = step(new_lo, hi, high=True)
         if lo < 0:
-            new_lo = best_end(hist, new_hi, lo, high=False)
+            new_lo = step(new_hi, lo, high=False)
     return new_lo, new_hi
 
 
