@@ -87,8 +87,11 @@ class BinMoments:
 
 
 def bin_moments(hist: Histogram) -> BinMoments | None:
-    """`BinMoments` of the histogram; None where int64 could overflow or the bin width is so extreme that
-    float rounding of the estimate is no longer relative (the exact search then does all the work)."""
+    """`BinMoments` of the histogram; None where it has no bins, where int64 could overflow or where the bin
+    width is so extreme that float rounding of the estimate is no longer relative (the exact search then
+    does all the work)."""
+    if not len(hist.counts):
+        return None
     half = hist.width / 2
     m = 2 * (np.arange(len(hist.counts)) + hist.first) + 1
     on_grid = m * half == hist.centers
@@ -223,6 +226,118 @@ def kl_divergence(hist: Histogram, lo: float, hi: float) -> float:
     return float(np.sum(p * np.log(p / q)))
 
 
+@dataclass(frozen=True)
+class KlTables:
+    """The (coarsened) histogram's non-empty bins and their prefix sums, for `estimated_divergences`."""
+
+    centers: np.ndarray
+    counts: np.ndarray
+    prefix_counts: np.ndarray  # int64, length bins+1: exact
+    prefix_nlogn: np.ndarray  # float64 prefix sums of n log n (rounded: `estimated_divergences` bounds it)
+
+
+def kl_tables(hist: Histogram) -> KlTables:
+    centers, counts = hist.support()
+    nlogn = counts * np.log(counts)
+    return KlTables(centers, counts, np.concatenate([[0], np.cumsum(counts)]),
+                    np.concatenate([[0.0], np.cumsum(nlogn)]))
+
+
+def level_edges(tables: KlTables, first: np.ndarray, last: np.ndarray, scales: np.ndarray,
+                zps: np.ndarray) -> np.ndarray:
+    """For each candidate (row) and int8 level v (column, 0..256 from INT8_MIN), the first bin of the
+    candidate's bins first..last-1 whose `levels` value is at least v: ``kl_divergence``'s level of each
+    bin, exactly. Thresholds place each edge within a bin of it; `settle_edges` moves it home."""
+    steps = np.arange(1, INT8_MAX - INT8_MIN + 1)
+    thresholds = (INT8_MIN + steps[None, :] - zps[:, None] - 0.5) * scales[:, None]
+    edges = np.empty((len(scales), len(steps) + 2), np.int64)
+    edges[:, 0], edges[:, -1] = first, last
+    edges[:, 1:-1] = np.clip(np.searchsorted(tables.centers, thresholds), first[:, None], last[:, None])
+    settle_edges(tables.centers, edges, scales, zps)
+    return edges
+
+
+def settle_edges(centers: np.ndarray, edges: np.ndarray, scales: np.ndarray, zps: np.ndarray) -> None:
+    """Move each inner edge (columns 1..256, each between its row's first and last columns) to the first
+    bin whose level is at least the column's, one bin a step: levels never fall along the bins."""
+    first, last, inner = edges[:, :1], edges[:, -1:], edges[:, 1:-1]
+    wanted = np.arange(1, inner.shape[1] + 1)[None, :] + INT8_MIN  # the column's level (as `levels` gives it)
+
+    def level_of(index):
+        return levels(centers[np.clip(index, 0, len(centers) - 1)], scales[:, None], zps[:, None])
+
+    while True:
+        back = (inner > first) & (level_of(inner - 1) >= wanted)
+        forward = (inner < last) & (level_of(inner) < wanted)
+        if not (back.any() or forward.any()):
+            return
+        inner -= back
+        inner += forward
+
+
+def estimated_divergences(tables: KlTables, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(estimate, bound) of `kl_divergence` for each candidate range, |estimate - exact| <= bound.
+
+    KL = sum p log p - sum p log q, with p = n / N (N: all counts; the first and last bins inside the
+    range also take the clipped counts) and q constant over the bins of a level: the first sum from
+    prefix sums of n log n, the second from one term per level, so that a candidate costs ~256 terms
+    instead of one per bin. ``kl_divergence`` normalizes Q by its float sum over the bins (rounding
+    at most bins ulps), takes one log per bin and sums (at most bins ulps of the sum of |terms|,
+    which is at most |sum p log p| + |sum p log q|: p, q <= 1); the estimate rounds the prefix sums
+    (at most 2 bins ulps of sum n log n / N) and a few hundred level terms. The bound takes 64 times
+    (bins + 300) ulps of all these magnitudes together."""
+    bins, total = len(tables.counts), int(tables.prefix_counts[-1])
+    first = np.searchsorted(tables.centers, lo, side="left")
+    last = np.searchsorted(tables.centers, hi, side="right")
+    empty = first >= last
+    first, last = np.where(empty, 0, first), np.where(empty, 1, last)  # any non-empty slice: masked below
+    scales, zps = grids(list(zip(lo, hi)))
+    edges = level_edges(tables, first, last, scales, zps)
+    level_bins = np.diff(edges, axis=1)
+    level_mass = np.diff(tables.prefix_counts[edges], axis=1)
+    clipped_low, clipped_high = tables.prefix_counts[first], total - tables.prefix_counts[last]
+    rows = np.arange(len(lo))
+    # The clipped counts join P's first and last bins inside the range, so their levels' p-mass.
+    p_mass = level_mass.astype(np.float64)
+    p_mass[rows, np.argmax(level_bins > 0, axis=1)] += clipped_low
+    p_mass[rows, level_bins.shape[1] - 1 - np.argmax(level_bins[:, ::-1] > 0, axis=1)] += clipped_high
+    filled = level_bins > 0
+    q_level = np.where(filled, level_mass / np.maximum(level_bins, 1), 1.0)  # kl_divergence's q before normalizing
+    q_sum = np.sum(q_level * level_bins, axis=1)
+    log_q = np.where(filled, np.log(q_level / q_sum[:, None]), 0.0)
+    cross = np.sum(p_mass * log_q, axis=1) / total  # sum p log q
+    # sum p log p: the edge bins (with the clipped counts) apart, the bins between them from prefix sums.
+    n_first, n_last = tables.counts[first].astype(np.float64), tables.counts[last - 1].astype(np.float64)
+    single = last - first == 1
+    p_first = (n_first + clipped_low + np.where(single, clipped_high, 0)) / total
+    p_last = np.where(single, 0.0, (n_last + clipped_high) / total)
+    inner_first, inner_last = first + 1, np.maximum(last - 1, first + 1)  # the bins strictly between the edges
+    inner_nlogn = tables.prefix_nlogn[inner_last] - tables.prefix_nlogn[inner_first]
+    inner_n = (tables.prefix_counts[inner_last] - tables.prefix_counts[inner_first]).astype(np.float64)
+    between = np.where(inner_last > inner_first, (inner_nlogn - np.log(total) * inner_n) / total, 0.0)
+    own = between + xlogx(p_first) + xlogx(p_last)
+    estimate = np.where(empty, np.inf, own - cross)
+    magnitude = 1 + tables.prefix_nlogn[-1] / total + np.log(total) + np.abs(own) + np.abs(cross)
+    bound = np.where(empty, 0.0, 64 * (bins + 300) * ROUNDOFF * magnitude)
+    return estimate, bound
+
+
+def xlogx(x: np.ndarray) -> np.ndarray:
+    """x log x, 0 at 0."""
+    return np.where(x > 0, x * np.log(np.where(x > 0, x, 1.0)), 0.0)
+
+
+def least_divergence(hist: Histogram, lo: float, hi: float, fractions: list[float]) -> int:
+    """``np.argmin([kl_divergence(hist, t * lo, t * hi) for t in fractions])``, with the exact divergence
+    computed only for the candidates whose estimate (`estimated_divergences`) could still be the least."""
+    tables = kl_tables(hist)
+    estimate, bound = estimated_divergences(tables, np.array([t * lo for t in fractions]),
+                                            np.array([t * hi for t in fractions]))
+    contenders = np.flatnonzero(estimate - bound <= np.min(estimate + bound))
+    exact = [kl_divergence(hist, fractions[i] * lo, fractions[i] * hi) for i in contenders]
+    return int(contenders[int(np.argmin(exact))])
+
+
 def entropy_range(hist: Histogram) -> tuple[float, float]:
     lo, hi = min(hist.lo, 0.0), max(hist.hi, 0.0)
     if not len(hist.counts) or hi - lo <= 0:
@@ -230,6 +345,5 @@ def entropy_range(hist: Histogram) -> tuple[float, float]:
     hist = hist.coarsened(KL_BINS)
     least = (INT8_MAX - INT8_MIN + 1) * hist.width / (hi - lo)  # one bin per level at least
     candidates = [t for t in FRACTIONS if t >= least] or [1.0]
-    divergences = [kl_divergence(hist, t * lo, t * hi) for t in candidates]
-    t = candidates[int(np.argmin(divergences))]
+    t = candidates[least_divergence(hist, lo, hi, candidates)]
     return t * lo, t * hi

@@ -8,13 +8,23 @@ from hypothesis import strategies as st
 from mcuq.calib.histogram import MAX_BINS, Histogram
 from mcuq.calib.range_search import (
     FRACTIONS,
+    INT8_MAX,
+    INT8_MIN,
+    KL_BINS,
     MSE_ROUNDS,
     bin_moments,
     bins_below,
+    entropy_range,
+    estimated_divergences,
     estimated_errors,
     grids,
+    kl_divergence,
+    kl_tables,
     least_error,
+    level_edges,
+    levels,
     mse_range,
+    settle_edges,
     squared_errors,
 )
 
@@ -83,6 +93,13 @@ def candidate_ranges(draw, hist):
     return [(lo * draw(fractions), hi * draw(fractions)) for _ in range(count)]
 
 
+@st.composite
+def histogram_and_ranges(draw):
+    """A histogram with at least one bin, and candidate ranges around its values."""
+    hist = draw(histograms().filter(lambda h: len(h.counts) > 0))
+    return hist, draw(candidate_ranges(hist))
+
+
 @EXAMPLES
 @given(st.data())
 def test_estimated_errors_bound_the_exact_errors_and_least_error_is_argmin(data):
@@ -121,3 +138,66 @@ def test_bins_below_equals_searchsorted(data):
     thresholds = np.concatenate([picked, np.nextafter(picked, np.inf), np.nextafter(picked, -np.inf),
                                  np.asarray(around) * max(abs(centers[0]), abs(centers[-1]))])
     np.testing.assert_array_equal(bins_below(moments, thresholds), np.searchsorted(centers, thresholds, side="left"))
+
+
+def _reference_entropy_range(hist):
+    """`entropy_range` as first written: the exact divergence of every candidate."""
+    lo, hi = min(hist.lo, 0.0), max(hist.hi, 0.0)
+    if not len(hist.counts) or hi - lo <= 0:
+        return lo, hi
+    hist = hist.coarsened(KL_BINS)
+    least = (INT8_MAX - INT8_MIN + 1) * hist.width / (hi - lo)
+    candidates = [t for t in FRACTIONS if t >= least] or [1.0]
+    divergences = [kl_divergence(hist, t * lo, t * hi) for t in candidates]
+    t = candidates[int(np.argmin(divergences))]
+    return t * lo, t * hi
+
+
+@EXAMPLES
+@given(histograms())
+def test_entropy_range_equals_the_exhaustive_search(hist):
+    fast, reference = entropy_range(hist), _reference_entropy_range(hist)
+    assert fast == reference and [type(v) for v in fast] == [type(v) for v in reference]
+
+
+@EXAMPLES
+@given(st.data())
+def test_estimated_divergences_bound_the_exact_ones(data):
+    hist, ranges = data.draw(histogram_and_ranges())
+    lo, hi = np.array([r[0] for r in ranges]), np.array([r[1] for r in ranges])
+    estimate, bound = estimated_divergences(kl_tables(hist), lo, hi)
+    exact = np.array([kl_divergence(hist, a, b) for a, b in ranges])
+    finite = np.isfinite(exact)
+    np.testing.assert_array_equal(np.isfinite(estimate), finite)
+    assert np.all(np.abs(estimate[finite] - exact[finite]) <= bound[finite])
+
+
+@EXAMPLES
+@given(st.data())
+def test_level_edges_split_the_bins_by_their_levels(data):
+    hist, ranges = data.draw(histogram_and_ranges())
+    tables = kl_tables(hist)
+    scales, zps = grids(ranges)
+    bins = len(tables.centers)
+    first = np.array(data.draw(st.lists(st.integers(0, bins - 1), min_size=len(ranges), max_size=len(ranges))))
+    last = np.minimum(first + np.array(data.draw(st.lists(st.integers(1, bins), min_size=len(ranges),
+                                                               max_size=len(ranges)))), bins)
+    edges = level_edges(tables, first, last, scales, zps)
+    for row, (a, b) in enumerate(zip(first, last)):
+        level = levels(tables.centers[a:b], scales[row], zps[row]) - INT8_MIN
+        expected = a + np.searchsorted(level, np.arange(INT8_MAX - INT8_MIN + 2), side="left")
+        np.testing.assert_array_equal(edges[row], expected)
+
+
+@EXAMPLES
+@given(st.data())
+def test_settle_edges_finds_each_level_from_any_start(data):
+    hist, ranges = data.draw(histogram_and_ranges())
+    centers = kl_tables(hist).centers
+    scales, zps = grids(ranges[:1])
+    level = levels(centers, scales[0], zps[0]) - INT8_MIN
+    expected = np.searchsorted(level, np.arange(INT8_MAX - INT8_MIN + 2), side="left")
+    start = data.draw(st.lists(st.integers(0, len(centers)), min_size=INT8_MAX - INT8_MIN, max_size=INT8_MAX - INT8_MIN))
+    edges = np.array([[0, *start, len(centers)]], np.int64)
+    settle_edges(centers, edges, scales, zps)
+    np.testing.assert_array_equal(edges[0], expected)
