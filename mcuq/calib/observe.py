@@ -49,13 +49,75 @@ class PercentileObserver:
 
     def observe(self, values: np.ndarray) -> None:
         flat = values.reshape(-1)
-        self.lows.append(float(np.percentile(flat, 100.0 - self.percentile)))
-        self.highs.append(float(np.percentile(flat, self.percentile)))
+        low, high = tail_percentiles(flat, 100.0 - self.percentile, self.percentile)
+        self.lows.append(low)
+        self.highs.append(high)
         self.weights.append(flat.size)
 
     def range(self) -> tuple[float, float]:
         w = np.asarray(self.weights, dtype=np.float64)
         return float(np.average(self.lows, weights=w)), float(np.average(self.highs, weights=w))
+
+
+# Arrays up to this size are partitioned whole; larger ones first keep only the values beyond a threshold
+# taken from a strided sample of about this many values.
+SMALL_ARRAY = 1 << 14
+
+
+def tail_percentiles(flat: np.ndarray, low: float, high: float) -> tuple[float, float]:
+    """``float(np.percentile(flat, low)), float(np.percentile(flat, high))`` bit for bit, for finite values
+    and a low and a high percentile (below and above the median): np.percentile partitions all of ``flat``
+    for each; here only the few values beyond each percentile are sorted (`order_statistics`), and the
+    interpolation repeats np.percentile's linear method step by step (`numpy_linear_interpolation`)."""
+    (low_index, low_gamma), (high_index, high_gamma) = (percentile_position(flat.size, q) for q in (low, high))
+    wanted = [low_index, min(low_index + 1, flat.size - 1), high_index, min(high_index + 1, flat.size - 1)]
+    below, above, high_below, high_above = order_statistics(flat, wanted)
+    return (float(numpy_linear_interpolation(below, above, low_gamma)),
+            float(numpy_linear_interpolation(high_below, high_above, high_gamma)))
+
+
+def percentile_position(size: int, q: float) -> tuple[int, float]:
+    """(index of the sorted value below, interpolation weight) as np.percentile's "linear" method computes
+    them for ``size`` values and a Python float ``q``: the virtual index (size - 1) * (q / 100) in float64,
+    its floor, and the weight of the value above; at or past the last index, the last value (weight
+    ``virtual index + 1``, numpy's, which leaves the last value as it is since both neighbours are it)."""
+    virtual = (size - 1) * np.true_divide(q, 100)
+    if virtual >= size - 1:
+        return size - 1, float(virtual + 1)
+    below = int(np.floor(virtual))
+    return below, float(virtual - below)
+
+
+def numpy_linear_interpolation(below: np.generic, above: np.generic, gamma: float) -> np.generic:
+    """np.percentile's interpolation between two neighbours (numpy's ``_lerp``, in the values' dtype: the
+    weight is a Python float), chosen from the nearer end so that gamma = 1 gives ``above`` exactly."""
+    diff = above - below
+    if gamma >= 0.5:
+        return above - diff * (1 - gamma)
+    return below + diff * gamma
+
+
+def order_statistics(flat: np.ndarray, indices: list[int]) -> list[np.generic]:
+    """The values at ``indices`` of ``sorted(flat)``, for indices near either end: the values at or below
+    a low threshold are the smallest ones (and those at or above a high one the largest), so only those
+    are partitioned. The thresholds come from a random sample (fixed seed; a strided one could see a
+    single channel), with a margin; where they hold too few values, the whole array is partitioned."""
+    size = flat.size
+    low = sorted({i for i in indices if i < size // 2})
+    high = sorted({i for i in indices if i >= size // 2})
+    if size <= SMALL_ARRAY or not low or not high:
+        return list(np.partition(flat, sorted(set(indices)))[indices])
+    sample = np.sort(flat[np.random.default_rng(0).integers(0, size, SMALL_ARRAY)])
+    per_sample = size / SMALL_ARRAY  # values of ``flat`` each sampled value stands for
+    low_need, high_need = low[-1] + 1, size - high[0]  # values each tail must hold
+    low_cut = sample[min(SMALL_ARRAY - 1, 2 * int(low_need / per_sample) + 16)]
+    high_cut = sample[max(0, SMALL_ARRAY - 1 - 2 * int(high_need / per_sample) - 16)]
+    lows, highs = flat[flat <= low_cut], flat[flat >= high_cut]
+    if lows.size < low_need or highs.size < high_need:
+        return list(np.partition(flat, sorted(set(indices)))[indices])
+    skipped = size - highs.size  # sorted(highs)[j] is sorted(flat)[j + skipped]
+    lows, highs = np.partition(lows, low), np.partition(highs, [i - skipped for i in high])
+    return [lows[i] if i < size // 2 else highs[i - skipped] for i in indices]
 
 
 @dataclass
