@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import threadpoolctl
 
 from mcuq import codegen, data, firmware, output_folder, passes, quant, report, verify
 from mcuq.calib import ptq
@@ -150,12 +151,24 @@ def compile(  # noqa: A001 - the API's name is the job's name
     if firmware_options is not None:
         firmware.require_tools(firmware_options.run and firmware_options.board.emulated)
     say = progress or _quiet
-    with output_folder.guarded(job.output_dir, names, force):  # a failed job leaves the folder as it was
+    # A failed job leaves the folder as it was.
+    with output_folder.guarded(job.output_dir, names, force), one_blas_thread():
         exported = None
         if module is not None:
             say(f"exporting {pytorch.module_name(module)} with torch.onnx.export to {model_path}")
             exported = pytorch.export(module, example_input, model_path)
         return _compile_into(job, say, exported)
+
+
+@contextmanager
+def one_blas_thread():
+    """numpy's BLAS on one thread while the job runs (the caller's setting is restored after). The float
+    passes, probes and golden model make many mid-sized matrix products: on this 2-core machine a second
+    BLAS thread saved nothing when it was quiet (ResNet-8, 200 samples: 4.6 s with two threads, 4.8 with
+    one; regnet_x_400mf 6.1 and 6.1), and with one other busy process every threaded product waited for a
+    time slice (8.3 s against 4.7; 8.8 against 6.4). benchmarks/compile_time.py measures it."""
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _model_source(model, name: str | None, output_dir: Path, example_input):

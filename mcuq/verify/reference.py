@@ -33,6 +33,9 @@ def _float_runner(model_path: Path):
         # The reference is the model as written: ONNX Runtime's graph rewrites are not always
         # faithful (1.31 fuses a zero Pad into a following MaxPool, whose padding is -inf).
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        # One thread, as numpy's BLAS during a compile (`pipeline.one_blas_thread`): on a busy machine its
+        # pool's threads wait for time slices instead of helping.
+        options.intra_op_num_threads = 1
         session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         return (lambda x: session.run(None, {name: x})), f"ONNX Runtime {ort.__version__}"
