@@ -121,3 +121,36 @@ def test_clang_compiles_concat_slices(concat_models, tmp_path):
 def test_concat_slices_compile_for_cortex_m0(concat_models, tmp_path):
     for source in concat_models:
         _gcc("cortex-m0", "-c", source, "-o", tmp_path / "o.o")
+
+
+@pytest.fixture(scope="module")
+def mobile_block(tmp_path_factory):
+    """A first conv, a 3x3 depthwise conv, a pointwise conv and a residual Add (the fast paths' kernels:
+    small-K conv, depthwise planes, the Add's table), compiled."""
+    import onnx
+    from onnx import helper
+
+    from tests.helpers import small_models
+
+    small_models.reset_weights()
+    first, w1 = small_models.conv("first", "x", "a", 3, 16)
+    depthwise, w2 = small_models.conv("dw", "r", "d", 16, 16, group=16)
+    pointwise, w3 = small_models.conv("pw", "d", "p", 16, 16, k=1)
+    nodes = [first, helper.make_node("Relu", ["a"], ["r"]), depthwise, pointwise,
+             helper.make_node("Add", ["r", "p"], ["y"])]
+    out = tmp_path_factory.mktemp("mobile")
+    onnx.save(small_models.make_model(nodes, (1, 3, 12, 12), {**w1, **w2, **w3}), out / "block.onnx")
+    calib = np.random.default_rng(0).normal(size=(16, 3, 12, 12)).astype(np.float32)
+    mcuq.compile(out / "block.onnx", calib, out, name="block", force=True)
+    return out / "block.c"
+
+
+@needs_arm_gcc
+@pytest.mark.parametrize("portable", [False, True], ids=["fast paths", "MCUQ_PORTABLE_KERNELS"])
+@pytest.mark.parametrize("core", sorted(CORES))
+def test_fast_path_kernels_compile_for_core_and_with_portable_kernels_forced(mobile_block, core, portable, tmp_path):
+    """-DMCUQ_PORTABLE_KERNELS (README: forces the portable path on any core) must build on every core: the
+    M4's depthwise assembly header once checked __ARM_FEATURE_DSP alone and broke that build."""
+    flags = ["-DMCUQ_PORTABLE_KERNELS"] if portable else []
+    for level in ("-O2", "-Os", "-O0"):
+        _gcc(core, *flags, level, "-c", mobile_block, "-o", tmp_path / "block.o")

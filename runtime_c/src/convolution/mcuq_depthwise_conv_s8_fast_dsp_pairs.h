@@ -17,9 +17,11 @@
 #ifndef MCUQ_DEPTHWISE_CONV_S8_FAST_DSP_PAIRS_H
 #define MCUQ_DEPTHWISE_CONV_S8_FAST_DSP_PAIRS_H
 
-/* Not at -Os: gcc 12 then finds no 13 registers for the operands ("impossible constraints"). */
-#if defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && defined(__GNUC__) && defined(__OPTIMIZE__) && \
-    !defined(__OPTIMIZE_SIZE__)
+/* Not at -Os: gcc 12 then finds no 13 registers for the operands ("impossible constraints"). MCUQ_HAVE_DSP
+ * as well as __ARM_FEATURE_DSP: in the generated file this header's text stands outside the DSP path's
+ * #if, and -DMCUQ_PORTABLE_KERNELS leaves __ARM_FEATURE_DSP set. */
+#if defined(MCUQ_HAVE_DSP) && defined(__ARM_FEATURE_DSP) && !defined(MCUQ_EMULATE_DSP) && defined(__GNUC__) && \
+    defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__)
 #define MCUQ_DW_DSP_PAIRS_ASM 1
 
 /* Every output of one channel (rows >= 1 plane rows of n >= 2 outputs; p: the first window, out: its
