@@ -18,7 +18,7 @@ from mcuq import codegen, data, firmware, output_folder, passes, quant, report, 
 from mcuq.calib import ptq
 from mcuq.codegen import cmake
 from mcuq.errors import CalibrationError, McuqError, ModelError, VerificationError
-from mcuq.firmware.check import run_summary, size_summary
+from mcuq.firmware.check import run_summary, size_summary, stack_overflow
 from mcuq.frontend import pytorch
 from mcuq.frontend.onnx_loader import load_onnx
 from mcuq.frontend.tflite_loader import is_tflite, load_tflite
@@ -456,6 +456,9 @@ def _firmware(job: _Job, compiled: CompiledModel, samples_ir: np.ndarray, say: P
         run = firmware.run_firmware(project, timeout_s=options.timeout_s)
         section["run"] = run_summary(run, samples, [r["macs"] for r in compiled.report["layers"]])
     report.write(output_dir, compiled.report)
+    overflow = None if run is None else stack_overflow(run, project.stack_size)
+    if overflow:  # before the outputs: an overflow makes them differ, and the cause is the stack, not mcuq
+        raise firmware.DoesNotFitError(overflow)
     problems = section.get("run", {}).get("mismatches")
     if problems:
         raise VerificationError(

@@ -25,6 +25,18 @@ def output_mismatches(run: FirmwareRun, samples: list[TestSample]) -> list[str]:
     return problems
 
 
+def stack_overflow(run: FirmwareRun, stack_size: int) -> str | None:
+    """Why the run cannot be trusted when it used every byte of its stack, else None. The firmware paints
+    the stack before the model runs and counts the painted words left after it (`fw_stack_used`): none left
+    means the stack grew to its limit and most likely past it, over the data below it (the arena), which
+    corrupts outputs or faults."""
+    if run.stack_bytes < stack_size:
+        return None
+    return (f"the firmware used all of its {stack_size:,} B stack and most likely overflowed it into the arena: "
+            f"its outputs cannot be trusted; give it more stack (--stack-size {2 * stack_size}, or the "
+            "`stack_size` of FirmwareOptions); report.json's firmware.run.stack_used_bytes then shows what it needs")
+
+
 def size_summary(build: FirmwareBuild) -> dict:
     board = build.project.board
     return dict(

@@ -268,3 +268,19 @@ def test_incomplete_output_is_an_error():
     run = parse_output(log + "out 1 0 0001\nticks 1 11 20\nstack 300\nresult pass mismatches=0\n", 0, 25_000_000)
     assert [o[0].tolist() for o in run.outputs] == [[127, -128], [0, 1]]
     assert run.layer_instructions(1) == [440, 800] and run.stack_bytes == 300
+
+
+def test_a_stack_too_small_is_named_not_blamed_on_mcuq(tmp_path):
+    """256 B of stack is less than the digits model's kernels take on the M4: the stack overflows into the
+    arena and the outputs differ from the host build's. The error must name the stack and the fix, not
+    call it a bug in mcuq (the outputs' mismatch, which it causes)."""
+    calib = np.load(EXAMPLE / "calib.npy")[:20]
+    options = firmware.FirmwareOptions(get_board("mps2-an386"), samples=2, stack_size=256)
+    with pytest.raises(firmware.DoesNotFitError, match="used all of its 256 B stack") as error:
+        mcuq.compile(EXAMPLE / "digits_cnn.onnx", calib, tmp_path / "d", firmware_options=options)
+    assert "--stack-size 512" in str(error.value) and "bug in mcuq" not in str(error.value)
+    # With the default stack the same build runs and leaves painted words (it did not reach the limit).
+    compiled = mcuq.compile(EXAMPLE / "digits_cnn.onnx", calib, tmp_path / "ok",
+                            firmware_options=firmware.FirmwareOptions(get_board("mps2-an386"), samples=2))
+    used = compiled.report["firmware"]["run"]["stack_used_bytes"]
+    assert 256 < used < firmware.FirmwareOptions(get_board("mps2-an386")).stack_size
