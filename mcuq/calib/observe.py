@@ -59,8 +59,8 @@ class PercentileObserver:
         return float(np.average(self.lows, weights=w)), float(np.average(self.highs, weights=w))
 
 
-# Arrays up to this size are partitioned whole; larger ones first keep only the values beyond a threshold
-# taken from a strided sample of about this many values.
+# Arrays up to this size are partitioned whole; larger ones first keep only the values beyond thresholds
+# taken from a random sample of this many values (`order_statistics`).
 SMALL_ARRAY = 1 << 14
 
 
