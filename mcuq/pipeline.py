@@ -163,10 +163,11 @@ def compile(  # noqa: A001 - the API's name is the job's name
 @contextmanager
 def one_blas_thread():
     """numpy's BLAS on one thread while the job runs (the caller's setting is restored after). The float
-    passes, probes and golden model make many mid-sized matrix products: on this 2-core machine a second
-    BLAS thread saved nothing when it was quiet (ResNet-8, 200 samples: 4.6 s with two threads, 4.8 with
-    one; regnet_x_400mf 6.1 and 6.1), and with one other busy process every threaded product waited for a
-    time slice (8.3 s against 4.7; 8.8 against 6.4). benchmarks/compile_time.py measures it."""
+    passes, probes and golden model make many mid-sized matrix products. On this 2-core machine, idle, a
+    second BLAS thread saved little (ResNet-8, 200 samples: 4.6 s with two threads, 4.8 with one;
+    regnet_x_400mf 6.1 either way; resnet18 64x64, the largest products, 5.9 against 7.4); with one other
+    busy process every threaded product waited for a time slice (ResNet-8 8.3 s against 5.2 with one
+    thread; regnet 8.8 against 6.6). benchmarks/compile_time.py measures it."""
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
         yield
 
